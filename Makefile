@@ -1,0 +1,58 @@
+# kubectl-zdd
+SHELL := /bin/bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+PKG := github.com/zdd-dev/kubectl-zdd
+LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.BuildDate=$(BUILD_DATE)
+export KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+
+.PHONY: all build test test-unit e2e fuzz bench fmt vet lint-examples tools cluster-up cluster-down demo release clean
+
+all: build
+
+build: ## build bin/kubectl-zdd
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/kubectl-zdd ./cmd/kubectl-zdd
+
+test: ## everything CI runs: install what is missing, unit tests, fuzz, test cluster, e2e
+	hack/test.sh
+
+test-unit: ## unit tests only
+	go test ./...
+
+e2e: build tools ## the e2e suite alone (uses $$KUBECONFIG when set, else the local cluster)
+	go test -tags e2e -count=1 -timeout 40m ./test/e2e/...
+
+fuzz: ## a short run of every fuzz target
+	hack/fuzz.sh
+
+bench: build ## benchmarks under bench/
+	bench/run.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	go vet ./...
+	go vet -tags e2e ./test/...
+
+lint-examples: build ## lint the example manifests
+	bin/kubectl-zdd lint -f examples/ -R
+
+tools: ## build the test cluster's programs into bin/ (once)
+	hack/build-tools.sh
+
+cluster-up: tools ## start the local test cluster (kwok, real control plane)
+	hack/cluster.sh up
+
+cluster-down:
+	hack/cluster.sh down
+
+demo: build ## bring up the local cluster and walk a release through it
+	hack/demo.sh
+
+release: ## cross-build archives and render plugins/krew.yaml
+	hack/release.sh $(VERSION)
+
+clean:
+	rm -rf bin/kubectl-zdd dist/

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's whole test run, as CI runs it (`make test`): installs what is
+# missing, checks formatting and vet, runs the unit tests, a short fuzz run,
+# builds the test cluster's programs and runs the e2e suite against the local
+# cluster (or the one KUBECONFIG names). Fails on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+hack/install-deps.sh
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '^hack/tools/') || true)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+go vet -tags e2e ./test/...
+
+echo "== unit tests"
+go test -count=1 ./...
+
+echo "== fuzz (short)"
+hack/fuzz.sh
+
+echo "== build"
+make build
+hack/build-tools.sh
+
+echo "== e2e"
+go test -tags e2e -count=1 -timeout 45m ./test/e2e/... -v 2>&1 | tee /tmp/zdd-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' || true
+# the pipeline above only filters the log; the verdict is go test's own
+grep -qE '^(FAIL|panic:)' /tmp/zdd-e2e.log && { echo "e2e failed; full log in /tmp/zdd-e2e.log"; tail -100 /tmp/zdd-e2e.log; exit 1; }
+grep -qE '^ok ' /tmp/zdd-e2e.log || { echo "e2e produced no result"; tail -50 /tmp/zdd-e2e.log; exit 1; }
+echo "all tests passed"

@@ -1,0 +1,113 @@
+// Package plugin holds the cobra commands of kubectl zdd: one file per
+// subcommand, each an XOptions struct with NewXOptions, NewCmdX, and
+// Complete / Validate / Run.
+package plugin
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+)
+
+const rootLong = `kubectl zdd releases plain Deployments and Services with zero downtime.
+
+It audits manifests and live objects for the settings zero downtime depends on,
+runs guarded rolling updates with automatic rollback, blue-green switches and
+canary releases, and keeps the state of every operation in annotations so that
+another run can see, resume or abort it. Nothing is installed in the cluster.
+
+Exit codes: 0 success; 1 the operation failed (or lint found problems);
+2 bad input or usage, nothing changed; 3 a person is needed.`
+
+// NewCmdRoot builds the `kubectl zdd` command tree.
+func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "zdd",
+		Short:         "Zero-downtime releases for Deployments and Services",
+		Long:          rootLong,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl zdd"},
+		Run: func(c *cobra.Command, _ []string) {
+			c.SetOut(streams.Out)
+			_ = c.Help()
+		},
+	}
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+
+	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
+	configFlags.AddFlags(cmd.PersistentFlags())
+	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
+
+	cmd.AddCommand(
+		NewCmdVersion(streams),
+	)
+	addSubcommands(cmd, f, streams)
+
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exitcode.Usagef("%s: %w (see '%s --help')", displayPath(c), err, displayPath(c))
+	})
+	markArgErrorsAsUsage(cmd)
+	return cmd
+}
+
+// subcommandBuilders lets each subcommand file register itself from init(),
+// so that files added in parallel never fight over one list.
+var subcommandBuilders []func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command
+
+func registerSubcommand(b func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command) {
+	subcommandBuilders = append(subcommandBuilders, b)
+}
+
+func addSubcommands(root *cobra.Command, f cmdutil.Factory, streams genericiooptions.IOStreams) {
+	for _, b := range subcommandBuilders {
+		root.AddCommand(b(f, streams))
+	}
+}
+
+// markArgErrorsAsUsage wraps every command's positional-argument check so a
+// wrong argument count or an unknown subcommand exits 2.
+func markArgErrorsAsUsage(c *cobra.Command) {
+	orig := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		var err error
+		switch {
+		case orig != nil:
+			err = orig(cmd, args)
+		case cmd.HasSubCommands() && len(args) > 0:
+			err = fmt.Errorf("unknown command %q for %q", args[0], displayPath(cmd))
+		}
+		if err != nil {
+			return exitcode.Usagef("%w (see '%s --help')", err, displayPath(cmd))
+		}
+		return nil
+	}
+	for _, sub := range c.Commands() {
+		markArgErrorsAsUsage(sub)
+	}
+}
+
+// displayPath is the command path as a user types it: "kubectl zdd lint"
+// (the root's display-name annotation makes cobra print it that way).
+func displayPath(c *cobra.Command) string {
+	return c.CommandPath()
+}
+
+// usageErrorf is the error for a bad flag value or argument: it names the
+// command and exits 2.
+func usageErrorf(cmd *cobra.Command, format string, a ...any) error {
+	return exitcode.Usagef("%s: %s", displayPath(cmd), fmt.Sprintf(format, a...))
+}
+
+// flagChanged reports whether the user set the named flag.
+func flagChanged(fs *pflag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	return f != nil && f.Changed
+}
