@@ -1,0 +1,116 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+)
+
+// BadWaitingReasons are the container waiting reasons that mean a pod will
+// not become Ready without a person fixing something.
+var BadWaitingReasons = map[string]bool{
+	"CrashLoopBackOff":           true,
+	"ImagePullBackOff":           true,
+	"ErrImagePull":               true,
+	"CreateContainerConfigError": true,
+}
+
+// PodProblems lists, one line each, the containers of pods that are stuck in
+// a bad waiting reason or restarted more than maxRestarts times. Lines are
+// sorted by pod and container, so the output is stable.
+func PodProblems(pods []corev1.Pod, maxRestarts int32) []string {
+	var out []string
+	for i := range pods {
+		pod := &pods[i]
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+		sort.SliceStable(statuses, func(a, b int) bool { return statuses[a].Name < statuses[b].Name })
+		for _, cs := range statuses {
+			if w := cs.State.Waiting; w != nil && BadWaitingReasons[w.Reason] {
+				line := fmt.Sprintf("pod %q container %q: %s", pod.Name, cs.Name, w.Reason)
+				if w.Message != "" {
+					line += ": " + w.Message
+				}
+				out = append(out, line)
+				continue
+			}
+			if cs.RestartCount > maxRestarts {
+				out = append(out, fmt.Sprintf("pod %q container %q restarted %d times (--max-restarts %d)", pod.Name, cs.Name, cs.RestartCount, maxRestarts))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WatchNewPodProblems watches the pods of Deployment d whose ReplicaSet runs
+// template (the new revision) and returns the problems PodProblems finds as
+// soon as there are any. It returns (nil, ctx.Err()) when ctx ends first.
+func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *appsv1.Deployment, template *corev1.PodTemplateSpec, maxRestarts int32) ([]string, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %q has an invalid selector: %w", d.Namespace+"/"+d.Name, err)
+	}
+	ns := d.Namespace
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sel.String()
+			return client.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel.String()
+			return client.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	}
+	isNew := map[string]bool{} // ReplicaSet name -> runs template
+	newPods := map[string]corev1.Pod{}
+	var problems []string
+	_, err = watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
+		pod, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			return false, nil
+		}
+		if ev.Type == watch.Deleted {
+			delete(newPods, pod.Name)
+			return false, nil
+		}
+		ref := metav1.GetControllerOf(pod)
+		if ref == nil || ref.Kind != "ReplicaSet" {
+			return false, nil
+		}
+		fresh, known := isNew[ref.Name]
+		if !known {
+			rs, err := client.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil // gone or not readable: not the new revision's
+			}
+			fresh = EqualIgnoreHash(&rs.Spec.Template, template)
+			isNew[ref.Name] = fresh
+		}
+		if !fresh {
+			return false, nil
+		}
+		newPods[pod.Name] = *pod
+		all := make([]corev1.Pod, 0, len(newPods))
+		for _, p := range newPods {
+			all = append(all, p)
+		}
+		problems = PodProblems(all, maxRestarts)
+		return len(problems) > 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return problems, nil
+}
