@@ -79,6 +79,10 @@ type Object struct {
 	Typed     runtime.Object
 	Raw       *unstructured.Unstructured
 	Source    Source
+	// Context marks an object read only for the cross-object rules (in live
+	// mode, the namespace's Services, PDBs and HPAs around the objects asked
+	// for): Audit reads it but reports nothing on it.
+	Context bool
 }
 
 // Ref is "Kind namespace/name" (or "Kind name" without a namespace).

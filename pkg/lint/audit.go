@@ -1,0 +1,505 @@
+package lint
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// ErrUnsupportedKind is wrapped by FromTyped for an object whose kind (or API
+// version) no rule audits. Callers print a note and skip the object.
+var ErrUnsupportedKind = errors.New("kind not audited by kubectl zdd lint")
+
+// DefaultDrainSeconds is Options.DrainSeconds when it is left at 0.
+const DefaultDrainSeconds = 10
+
+// MigrationAnnotation marks a Job as a database migration ("true").
+const MigrationAnnotation = state.Prefix + "migration"
+
+// rule is one rule: what Rules() reports about it, whether it runs by
+// default, and its check, called once per audited object.
+type rule struct {
+	RuleInfo
+	// Off rules run only when listed in Options.Enabled.
+	Off   bool
+	check func(c *check)
+}
+
+// Rules lists every rule, sorted by id.
+func Rules() []RuleInfo {
+	out := make([]RuleInfo, 0, len(rules))
+	for _, r := range sortedRules {
+		out = append(out, r.RuleInfo)
+	}
+	return out
+}
+
+var (
+	sortedRules []*rule
+	ruleByID    map[string]*rule
+)
+
+func init() {
+	ruleByID = make(map[string]*rule, len(rules))
+	for _, r := range rules {
+		if _, dup := ruleByID[r.ID]; dup {
+			panic("lint: duplicate rule id " + r.ID)
+		}
+		ruleByID[r.ID] = r
+		sortedRules = append(sortedRules, r)
+	}
+	sort.Slice(sortedRules, func(i, j int) bool { return sortedRules[i].ID < sortedRules[j].ID })
+}
+
+// CheckRuleIDs returns an error naming every id that is not a rule's, for
+// validating --disable and --enable (and zdd.dev/ignore values in tests).
+func CheckRuleIDs(ids []string) error {
+	var unknown []string
+	for _, id := range ids {
+		if _, ok := ruleByID[id]; !ok {
+			unknown = append(unknown, fmt.Sprintf("%q", id))
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("unknown lint rule %s (see docs/lint-rules.md for the list)", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// item is one object with the facts the rules need, computed once.
+type item struct {
+	obj    *Object
+	meta   *metav1.ObjectMeta
+	ignore []string
+	// owned is a ReplicaSet managed by a Deployment: linked (its Services
+	// are matched) but not reported on, its Deployment is.
+	owned bool
+
+	w   *workload // Deployment, StatefulSet, DaemonSet, ReplicaSet, Job
+	svc *service
+	pdb *pdbItem
+	hpa *autoscalingv2.HorizontalPodAutoscaler
+}
+
+// workload is an object with a pod template.
+type workload struct {
+	kind string
+	tmpl *corev1.PodTemplateSpec
+	// replicas is spec.replicas as written (nil when unset, or for a
+	// DaemonSet or a Job).
+	replicas *int32
+	hasScale bool // Deployment, StatefulSet, ReplicaSet
+
+	deploy *appsv1.Deployment
+	sts    *appsv1.StatefulSet
+	ds     *appsv1.DaemonSet
+	rs     *appsv1.ReplicaSet
+	job    *batchv1.Job
+
+	// Cross-object facts.
+	services []*service                             // Services of the input that select its pods
+	pdbs     []*pdbItem                             // PDBs of the input that cover its pods
+	hpa      *autoscalingv2.HorizontalPodAutoscaler // an HPA of the input that scales it
+	traffic  []bool                                 // per container: receives Service traffic
+}
+
+// expected is the number of pods the workload normally runs: minReplicas of
+// an HPA that scales it, else spec.replicas (1 when unset). ok is false for
+// kinds without replicas.
+func (w *workload) expected() (n int32, ok bool) {
+	if !w.hasScale {
+		return 0, false
+	}
+	if w.hpa != nil {
+		if w.hpa.Spec.MinReplicas != nil {
+			return *w.hpa.Spec.MinReplicas, true
+		}
+		return 1, true
+	}
+	if w.replicas == nil {
+		return 1, true
+	}
+	return *w.replicas, true
+}
+
+type service struct {
+	it      *item
+	s       *corev1.Service
+	matched bool
+}
+
+type pdbItem struct {
+	it        *item
+	p         *policyv1.PodDisruptionBudget
+	sel       labels.Selector
+	workloads []*item
+}
+
+// check is what a rule's check function sees: the object, the audit, and a
+// way to report.
+type check struct {
+	a  *auditor
+	it *item
+	r  *rule
+}
+
+// add reports a finding of the running rule on the object. An empty hint
+// uses the rule's.
+func (c *check) add(sev Severity, container, field, message, hint string) {
+	if hint == "" {
+		hint = c.r.Hint
+	}
+	o := c.it.obj
+	c.a.findings = append(c.a.findings, Finding{
+		Rule:      c.r.ID,
+		Severity:  sev,
+		Kind:      o.Kind,
+		Namespace: o.Namespace,
+		Name:      o.Name,
+		Container: container,
+		Field:     field,
+		Message:   message,
+		Hint:      hint,
+		File:      o.Source.File,
+		Line:      o.Source.Line,
+	})
+}
+
+type auditor struct {
+	opts     Options
+	items    []*item
+	findings []Finding
+	// havePDBs is true when the input holds at least one PDB (or is live):
+	// only then is a missing PDB a finding.
+	havePDBs bool
+}
+
+func (a *auditor) drain() int64 {
+	if a.opts.DrainSeconds > 0 {
+		return int64(a.opts.DrainSeconds)
+	}
+	return DefaultDrainSeconds
+}
+
+// Audit runs every enabled rule over objs and returns the findings sorted by
+// source (file, line), object (kind, namespace, name), rule, container and
+// field. A rule listed in an object's zdd.dev/ignore annotation (comma
+// separated ids, or "*" for all) is not run on that object. Objects marked
+// Context are read by the cross-object rules but not reported on.
+func Audit(objs []Object, opts Options) []Finding {
+	a := &auditor{opts: opts, havePDBs: opts.Live}
+	a.items = make([]*item, 0, len(objs))
+	for i := range objs {
+		if it := newItem(&objs[i]); it != nil {
+			a.items = append(a.items, it)
+			if it.pdb != nil {
+				a.havePDBs = true
+			}
+		}
+	}
+	a.link()
+
+	enabled := enabledRules(opts)
+	for _, it := range a.items {
+		if it.obj.Context || it.owned {
+			continue
+		}
+		for _, r := range enabled {
+			if it.ignores(r.ID) {
+				continue
+			}
+			r.check(&check{a: a, it: it, r: r})
+		}
+	}
+	SortFindings(a.findings)
+	return a.findings
+}
+
+// enabledRules is the rules that run: on by default or enabled, and not
+// disabled (--disable wins over --enable).
+func enabledRules(opts Options) []*rule {
+	in := func(list []string, id string) bool {
+		for _, x := range list {
+			if x == id {
+				return true
+			}
+		}
+		return false
+	}
+	var out []*rule
+	for _, r := range sortedRules {
+		if r.Off && !in(opts.Enabled, r.ID) {
+			continue
+		}
+		if in(opts.Disabled, r.ID) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (it *item) ignores(id string) bool {
+	for _, x := range it.ignore {
+		if x == id || x == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// SortFindings sorts findings by source (file, line), object (kind,
+// namespace, name), rule, container, field and message.
+func SortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		switch {
+		case a.File != b.File:
+			return a.File < b.File
+		case a.Line != b.Line:
+			return a.Line < b.Line
+		case a.Kind != b.Kind:
+			return a.Kind < b.Kind
+		case a.Namespace != b.Namespace:
+			return a.Namespace < b.Namespace
+		case a.Name != b.Name:
+			return a.Name < b.Name
+		case a.Rule != b.Rule:
+			return a.Rule < b.Rule
+		case a.Container != b.Container:
+			return a.Container < b.Container
+		case a.Field != b.Field:
+			return a.Field < b.Field
+		}
+		return a.Message < b.Message
+	})
+}
+
+// newItem classifies an object; nil for objects no rule reads.
+func newItem(o *Object) *item {
+	it := &item{obj: o}
+	switch t := o.Typed.(type) {
+	case *appsv1.Deployment:
+		it.meta = &t.ObjectMeta
+		it.w = &workload{kind: "Deployment", tmpl: &t.Spec.Template, replicas: t.Spec.Replicas, hasScale: true, deploy: t}
+	case *appsv1.StatefulSet:
+		it.meta = &t.ObjectMeta
+		it.w = &workload{kind: "StatefulSet", tmpl: &t.Spec.Template, replicas: t.Spec.Replicas, hasScale: true, sts: t}
+	case *appsv1.DaemonSet:
+		it.meta = &t.ObjectMeta
+		it.w = &workload{kind: "DaemonSet", tmpl: &t.Spec.Template, ds: t}
+	case *appsv1.ReplicaSet:
+		it.meta = &t.ObjectMeta
+		it.w = &workload{kind: "ReplicaSet", tmpl: &t.Spec.Template, replicas: t.Spec.Replicas, hasScale: true, rs: t}
+		it.owned = metav1.GetControllerOf(t) != nil
+	case *batchv1.Job:
+		it.meta = &t.ObjectMeta
+		it.w = &workload{kind: "Job", tmpl: &t.Spec.Template, job: t}
+	case *corev1.Service:
+		it.meta = &t.ObjectMeta
+		it.svc = &service{it: it, s: t}
+	case *policyv1.PodDisruptionBudget:
+		it.meta = &t.ObjectMeta
+		sel, err := metav1.LabelSelectorAsSelector(t.Spec.Selector)
+		if err != nil {
+			sel = labels.Nothing()
+		}
+		it.pdb = &pdbItem{it: it, p: t, sel: sel}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		it.meta = &t.ObjectMeta
+		it.hpa = t
+	default:
+		return nil
+	}
+	if v, ok := it.meta.Annotations[state.IgnoreAnnotation]; ok {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				it.ignore = append(it.ignore, id)
+			}
+		}
+	}
+	return it
+}
+
+// pair is one label key=value.
+type pair struct{ k, v string }
+
+// selIndex finds, among many selectors of one namespace, those that match a
+// set of labels without trying each: every selector is filed under the
+// rarest key=value of its matchLabels (selectors with none are tried always).
+type selIndex struct {
+	byPair map[pair][]int
+	always []int
+}
+
+func newSelIndex(required []map[string]string) *selIndex {
+	count := map[pair]int{}
+	for _, m := range required {
+		for k, v := range m {
+			count[pair{k, v}]++
+		}
+	}
+	x := &selIndex{byPair: map[pair][]int{}}
+	for i, m := range required {
+		best, bestN := pair{}, -1
+		for k, v := range m {
+			p := pair{k, v}
+			if n := count[p]; bestN < 0 || n < bestN || (n == bestN && (p.k < best.k || (p.k == best.k && p.v < best.v))) {
+				best, bestN = p, n
+			}
+		}
+		if bestN < 0 {
+			x.always = append(x.always, i)
+		} else {
+			x.byPair[best] = append(x.byPair[best], i)
+		}
+	}
+	return x
+}
+
+// candidates calls f with every selector that may match lbls.
+func (x *selIndex) candidates(lbls map[string]string, f func(i int)) {
+	for k, v := range lbls {
+		for _, i := range x.byPair[pair{k, v}] {
+			f(i)
+		}
+	}
+	for _, i := range x.always {
+		f(i)
+	}
+}
+
+func subset(sel, lbls map[string]string) bool {
+	for k, v := range sel {
+		if lv, ok := lbls[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// link computes the cross-object facts: which Services and PDBs of the input
+// select each workload's pods, which HPA scales it, and which of its
+// containers receive Service traffic.
+func (a *auditor) link() {
+	type nsIndex struct {
+		svcs    []*service
+		svcIdx  *selIndex
+		pdbs    []*pdbItem
+		pdbIdx  *selIndex
+		svcSels []map[string]string
+		pdbSels []map[string]string
+	}
+	byNS := map[string]*nsIndex{}
+	get := func(ns string) *nsIndex {
+		n := byNS[ns]
+		if n == nil {
+			n = &nsIndex{}
+			byNS[ns] = n
+		}
+		return n
+	}
+	type target struct{ ns, kind, name string }
+	hpas := map[target]*autoscalingv2.HorizontalPodAutoscaler{}
+	for _, it := range a.items {
+		switch {
+		case it.svc != nil:
+			// A Service without a selector has its endpoints managed by
+			// hand; an ExternalName Service has none.
+			if len(it.svc.s.Spec.Selector) == 0 || it.svc.s.Spec.Type == corev1.ServiceTypeExternalName {
+				continue
+			}
+			n := get(it.obj.Namespace)
+			n.svcs = append(n.svcs, it.svc)
+			n.svcSels = append(n.svcSels, it.svc.s.Spec.Selector)
+		case it.pdb != nil:
+			n := get(it.obj.Namespace)
+			n.pdbs = append(n.pdbs, it.pdb)
+			var ml map[string]string
+			if s := it.pdb.p.Spec.Selector; s != nil {
+				ml = s.MatchLabels
+			}
+			n.pdbSels = append(n.pdbSels, ml)
+		case it.hpa != nil:
+			ref := it.hpa.Spec.ScaleTargetRef
+			hpas[target{it.obj.Namespace, ref.Kind, ref.Name}] = it.hpa
+		}
+	}
+	for _, n := range byNS {
+		n.svcIdx = newSelIndex(n.svcSels)
+		n.pdbIdx = newSelIndex(n.pdbSels)
+	}
+	for _, it := range a.items {
+		w := it.w
+		if w == nil {
+			continue
+		}
+		if w.hasScale {
+			w.hpa = hpas[target{it.obj.Namespace, w.kind, it.obj.Name}]
+		}
+		w.traffic = make([]bool, len(w.tmpl.Spec.Containers))
+		n := byNS[it.obj.Namespace]
+		if n == nil || w.job != nil {
+			continue
+		}
+		lbls := w.tmpl.Labels
+		n.svcIdx.candidates(lbls, func(i int) {
+			s := n.svcs[i]
+			if subset(s.s.Spec.Selector, lbls) {
+				s.matched = true
+				w.services = append(w.services, s)
+				markTraffic(w, s.s)
+			}
+		})
+		n.pdbIdx.candidates(lbls, func(i int) {
+			p := n.pdbs[i]
+			if p.sel.Matches(labels.Set(lbls)) {
+				w.pdbs = append(w.pdbs, p)
+				p.workloads = append(p.workloads, it)
+			}
+		})
+	}
+}
+
+// markTraffic marks the containers of w that a port of Service s reaches:
+// the one declaring the targetPort (by name, or by number). When no container
+// declares it (ports are informational), the first container is taken to
+// listen on it.
+func markTraffic(w *workload, s *corev1.Service) {
+	cs := w.tmpl.Spec.Containers
+	if len(cs) == 0 {
+		return
+	}
+	for _, sp := range s.Spec.Ports {
+		tp := sp.TargetPort
+		found := false
+		for i := range cs {
+			for _, cp := range cs[i].Ports {
+				if (tp.Type == intstr.String && tp.StrVal != "" && cp.Name == tp.StrVal) ||
+					(tp.Type == intstr.Int && tp.IntVal != 0 && cp.ContainerPort == tp.IntVal) ||
+					(tp.Type == intstr.Int && tp.IntVal == 0 && cp.ContainerPort == sp.Port) {
+					w.traffic[i] = true
+					found = true
+				}
+			}
+		}
+		if !found {
+			w.traffic[0] = true
+		}
+	}
+	if len(s.Spec.Ports) == 0 {
+		w.traffic[0] = true
+	}
+}
