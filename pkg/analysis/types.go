@@ -3,7 +3,11 @@
 // rollout, blue-green and canary act on.
 package analysis
 
-import "time"
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // Verdict of one measurement or of a whole analysis.
 type Verdict string
@@ -57,3 +61,69 @@ type Result struct {
 //	   // error only for a broken setup (ctx cancelled, bad template); metric
 //	   // failures and provider errors are in Result.Verdict
 //	func PrintTable(w io.Writer, res *Result) error
+
+// Spec is a parsed analysis file (see docs/analysis.md).
+type Spec struct {
+	// Interval is the time between measurements.
+	Interval metav1.Duration `json:"interval"`
+	// InitialDelay is waited before the first measurement.
+	InitialDelay metav1.Duration `json:"initialDelay,omitempty"`
+	// Count is how many measurements of each metric the window holds.
+	Count int `json:"count"`
+	// FailureLimit is how many failed measurements are tolerated (in total,
+	// over all metrics); one more fails the analysis.
+	FailureLimit int `json:"failureLimit"`
+	// ErrorLimit is how many provider errors are tolerated; one more fails
+	// the analysis, reported as errors.
+	ErrorLimit int `json:"errorLimit"`
+	// InconclusiveLimit is how many inconclusive measurements (no data) are
+	// tolerated; one more ends the analysis as inconclusive. Default 0.
+	InconclusiveLimit int      `json:"inconclusiveLimit,omitempty"`
+	Metrics           []Metric `json:"metrics"`
+
+	// File is the path the spec was read from; relative Job files are
+	// resolved against its directory.
+	File string `json:"-"`
+}
+
+// Metric is one thing measured, by exactly one provider.
+type Metric struct {
+	Name string `json:"name"`
+	// Min and Max bound a passing value (inclusive); either or both.
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
+	// Count overrides Spec.Count for this metric (a smoke Job usually runs once).
+	Count *int `json:"count,omitempty"`
+
+	Prometheus *PrometheusMetric `json:"prometheus,omitempty"`
+	HTTP       *HTTPMetric       `json:"http,omitempty"`
+	Job        *JobMetric        `json:"job,omitempty"`
+}
+
+// PrometheusMetric is an instant query; it must return a scalar or a vector
+// of exactly one sample.
+type PrometheusMetric struct {
+	Address string `json:"address"`
+	// Query is a text/template over Vars.
+	Query   string          `json:"query"`
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+}
+
+// HTTPMetric is a GET whose body is a bare number, or JSON read with JSONPath.
+type HTTPMetric struct {
+	// URL is a text/template over Vars.
+	URL      string `json:"url"`
+	JSONPath string `json:"jsonPath,omitempty"`
+	// Headers values may hold ${VAR}, read from the environment and never printed.
+	Headers map[string]string `json:"headers,omitempty"`
+	Timeout metav1.Duration   `json:"timeout,omitempty"`
+}
+
+// JobMetric creates a Job from File (a text/template over Vars) in the
+// namespace, passes when it completes and fails when it fails.
+type JobMetric struct {
+	File    string          `json:"file"`
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+
+	text string // the file's content, read by LoadFile
+}
