@@ -1,0 +1,282 @@
+// Package downtime measures how many endpoints of a Service are ready while an
+// operation runs. A Watcher watches the Service's EndpointSlices (and the pods
+// behind them, to learn each endpoint's pod-template-hash) from Start until
+// Stop, and reports the smallest number of ready endpoints it saw, how long
+// the Service had no ready endpoint at all, and a timeline of ready endpoints
+// per pod-template-hash.
+package downtime
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// UnknownHash is the hash recorded for a ready endpoint whose pod is not
+// known (no targetRef, a pod not seen yet, or a pod without the
+// pod-template-hash label).
+const UnknownHash = "unknown"
+
+// Sample is the state of the Service at one moment: the number of ready
+// endpoints and how they split by pod-template-hash.
+type Sample struct {
+	Time   time.Time
+	Ready  int
+	ByHash map[string]int
+}
+
+// Report is what a Watcher saw between Start and Stop.
+type Report struct {
+	// Service is "namespace/name".
+	Service string
+	// MinReady is the smallest number of ready endpoints seen.
+	MinReady int
+	// ZeroFor is the total time with no ready endpoint.
+	ZeroFor time.Duration
+	// Timeline holds one sample per change, the first taken at Start.
+	Timeline []Sample
+	// Started and Stopped bound the observation.
+	Started, Stopped time.Time
+}
+
+// Summary is a one-line account of the report, for the end of an operation.
+func (r Report) Summary() string {
+	return fmt.Sprintf("service %q: minimum ready endpoints %d, %s with none ready, over %s",
+		r.Service, r.MinReady, r.ZeroFor.Round(time.Millisecond), r.Stopped.Sub(r.Started).Round(time.Millisecond))
+}
+
+// String renders the timeline, one line per sample, offsets from Start.
+func (r Report) String() string {
+	var b strings.Builder
+	b.WriteString(r.Summary())
+	b.WriteString("\n")
+	for _, s := range r.Timeline {
+		fmt.Fprintf(&b, "  +%-8s ready=%d %s\n", s.Time.Sub(r.Started).Round(time.Millisecond), s.Ready, formatHashes(s.ByHash))
+	}
+	return b.String()
+}
+
+func formatHashes(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Watcher records the ready endpoints of one Service. Create it with Start.
+type Watcher struct {
+	service string
+	cancel  context.CancelFunc
+	slices  discoverylisters.EndpointSliceNamespaceLister
+	pods    corelisters.PodNamespaceLister
+	now     func() time.Time
+	// notify, when set, receives a value after each recorded sample (tests).
+	notify chan struct{}
+
+	mu       sync.Mutex
+	synced   bool
+	stopped  bool
+	started  time.Time
+	timeline []Sample
+	report   Report
+}
+
+// Start begins watching the EndpointSlices of Service namespace/service and
+// returns once the initial list of slices and pods has been read, so that
+// anything that happens after Start returns is seen. The watch ends at Stop
+// or when ctx is cancelled; call Stop in either case to get the report.
+func Start(ctx context.Context, client kubernetes.Interface, namespace, service string) (*Watcher, error) {
+	return start(ctx, client, namespace, service, time.Now, nil)
+}
+
+func start(ctx context.Context, client kubernetes.Interface, namespace, service string, now func() time.Time, notify chan struct{}) (*Watcher, error) {
+	if namespace == "" || service == "" {
+		return nil, fmt.Errorf("watching endpoints: namespace and service name are required (got %q/%q)", namespace, service)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.Set{discoveryv1.LabelServiceName: service}.String()
+		}))
+	podFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace))
+	sliceInformer := sliceFactory.Discovery().V1().EndpointSlices()
+	podInformer := podFactory.Core().V1().Pods()
+
+	w := &Watcher{
+		service: namespace + "/" + service,
+		cancel:  cancel,
+		slices:  sliceInformer.Lister().EndpointSlices(namespace),
+		pods:    podInformer.Lister().Pods(namespace),
+		now:     now,
+		notify:  notify,
+	}
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.record() },
+		UpdateFunc: func(any, any) { w.record() },
+		DeleteFunc: func(any) { w.record() },
+	}
+	if _, err := sliceInformer.Informer().AddEventHandler(handler); err != nil {
+		cancel()
+		return nil, fmt.Errorf("watching endpoints of service %q: %w", w.service, err)
+	}
+	if _, err := podInformer.Informer().AddEventHandler(handler); err != nil {
+		cancel()
+		return nil, fmt.Errorf("watching pods for service %q: %w", w.service, err)
+	}
+	sliceFactory.Start(ctx.Done())
+	podFactory.Start(ctx.Done())
+	for typ, ok := range sliceFactory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			cancel()
+			return nil, fmt.Errorf("watching endpoints of service %q: %v did not sync: %w", w.service, typ, context.Cause(ctx))
+		}
+	}
+	for typ, ok := range podFactory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			cancel()
+			return nil, fmt.Errorf("watching pods for service %q: %v did not sync: %w", w.service, typ, context.Cause(ctx))
+		}
+	}
+	w.mu.Lock()
+	w.synced = true
+	w.started = now()
+	w.mu.Unlock()
+	w.record()
+	return w, nil
+}
+
+// record takes a sample from the informers' caches and appends it to the
+// timeline when it differs from the last one.
+func (w *Watcher) record() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.synced || w.stopped {
+		return
+	}
+	slices, err := w.slices.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	pods, err := w.pods.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	ready, byHash := CountReady(slices, PodHashes(pods))
+	s := Sample{Time: w.now(), Ready: ready, ByHash: byHash}
+	if n := len(w.timeline); n > 0 && w.timeline[n-1].Ready == s.Ready && maps.Equal(w.timeline[n-1].ByHash, s.ByHash) {
+		return
+	}
+	w.timeline = append(w.timeline, s)
+	if w.notify != nil {
+		select {
+		case w.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Stop ends the watch and returns the report. It may be called more than
+// once; later calls return the same report.
+func (w *Watcher) Stop() Report {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.stopped = true
+		w.cancel()
+		w.report = Summarize(w.service, w.timeline, w.started, w.now())
+	}
+	return w.report
+}
+
+// PodHashes maps pod name to its pod-template-hash label.
+func PodHashes(pods []*corev1.Pod) map[string]string {
+	m := make(map[string]string, len(pods))
+	for _, p := range pods {
+		if h := p.Labels["pod-template-hash"]; h != "" {
+			m[p.Name] = h
+		}
+	}
+	return m
+}
+
+// CountReady counts the distinct ready endpoints across slices (a pod that
+// appears in several slices, for example one per address family, counts
+// once), and splits them by the pod-template-hash that hashes gives for the
+// endpoint's target pod. An endpoint whose ready condition is unset counts
+// as ready, as the EndpointSlice API specifies.
+func CountReady(slices []*discoveryv1.EndpointSlice, hashes map[string]string) (int, map[string]int) {
+	seen := map[string]bool{}
+	byHash := map[string]int{}
+	for _, sl := range slices {
+		for _, ep := range sl.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			var key, hash string
+			switch {
+			case ep.TargetRef != nil && ep.TargetRef.Kind == "Pod":
+				key = "pod/" + ep.TargetRef.Name
+				hash = hashes[ep.TargetRef.Name]
+			case ep.TargetRef != nil:
+				key = ep.TargetRef.Kind + "/" + ep.TargetRef.Namespace + "/" + ep.TargetRef.Name
+			case len(ep.Addresses) > 0:
+				key = "addr/" + ep.Addresses[0]
+			default:
+				continue
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			if hash == "" {
+				hash = UnknownHash
+			}
+			byHash[hash]++
+		}
+	}
+	return len(seen), byHash
+}
+
+// Summarize computes the report of a timeline observed from started to
+// stopped: the minimum of the samples' ready counts and the total time spent
+// at zero (the last sample lasts until stopped).
+func Summarize(service string, timeline []Sample, started, stopped time.Time) Report {
+	r := Report{Service: service, Timeline: timeline, Started: started, Stopped: stopped}
+	for i, s := range timeline {
+		if i == 0 || s.Ready < r.MinReady {
+			r.MinReady = s.Ready
+		}
+		if s.Ready != 0 {
+			continue
+		}
+		end := stopped
+		if i+1 < len(timeline) {
+			end = timeline[i+1].Time
+		}
+		if end.After(s.Time) {
+			r.ZeroFor += end.Sub(s.Time)
+		}
+	}
+	return r
+}
