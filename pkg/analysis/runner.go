@@ -80,14 +80,19 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, vars Vars) (*Result, error
 	if spec == nil {
 		return nil, fmt.Errorf("running analysis: no spec")
 	}
-	clock := r.Clock
-	if clock == nil {
-		clock = realClock{}
-	}
 	secrets := &redactor{}
 	metrics, err := r.prepare(spec, vars, secrets)
 	if err != nil {
 		return nil, err
+	}
+	return r.run(ctx, spec, metrics, secrets)
+}
+
+// run measures the prepared metrics and applies the limits.
+func (r *Runner) run(ctx context.Context, spec *Spec, metrics []prepared, secrets *redactor) (*Result, error) {
+	clock := r.Clock
+	if clock == nil {
+		clock = realClock{}
 	}
 	res := &Result{Measurements: []Measurement{}}
 	var failed, errored, inconclusive int
