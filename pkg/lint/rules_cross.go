@@ -19,7 +19,7 @@ func checkPDBMissing(c *check) {
 		return
 	}
 	c.add(Warning, "", "spec.template.metadata.labels",
-		fmt.Sprintf("no PodDisruptionBudget in the input covers the pods of %s: a node drain may evict all of them at once", ref(c.it)), "")
+		fmt.Sprintf("no PodDisruptionBudget in the input selects the pod template labels of %s: a node drain may evict all of them at once", ref(c.it)), "")
 }
 
 func checkPDBBlocks(c *check) {
@@ -126,14 +126,14 @@ func checkLBDraining(c *check) {
 			return
 		}
 		c.add(Warning, "", "metadata.annotations",
-			fmt.Sprintf("%s is an AWS load balancer without connection draining: open connections are cut when a pod leaves", ref(c.it)),
+			fmt.Sprintf("%s is an AWS load balancer whose annotations do not enable connection draining: open connections are cut when a pod leaves", ref(c.it)),
 			fmt.Sprintf("annotate %s: \"true\" (classic ELB) or %s: deregistration_delay.timeout_seconds=30 (NLB)", awsDraining, awsTargetGroupAttrs))
 	case gke:
 		if ann[gkeBackendConfig] != "" || ann[gkeBackendConfigOld] != "" {
 			return
 		}
 		c.add(Warning, "", "metadata.annotations",
-			fmt.Sprintf("%s is a Google Cloud load balancer without a BackendConfig: connection draining is off and open connections are cut when a pod leaves", ref(c.it)),
+			fmt.Sprintf("%s is a Google Cloud load balancer whose annotations name no BackendConfig: connection draining is off and open connections are cut when a pod leaves", ref(c.it)),
 			fmt.Sprintf("annotate %s with a BackendConfig that sets connectionDraining.drainingTimeoutSec", gkeBackendConfig))
 	}
 }

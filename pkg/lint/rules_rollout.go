@@ -68,7 +68,7 @@ func checkMaxUnavailable(c *check) {
 		return
 	}
 	c.add(Warning, "", field,
-		fmt.Sprintf("%s updates with maxUnavailable %s (%d of %d pods now, more as it scales): old pods leave service before their replacements are ready", ref(c.it), value, r.Unavailable, n), "")
+		fmt.Sprintf("%s updates with maxUnavailable %s, %d of its %d pods now and more as it scales: old pods leave service before their replacements are ready", ref(c.it), value, r.Unavailable, n), "")
 }
 
 func checkCannotProgress(c *check) {
@@ -80,7 +80,7 @@ func checkCannotProgress(c *check) {
 	if r == nil || !probes.IsZero(r.MaxSurge) || !probes.IsZero(r.MaxUnavailable) {
 		return
 	}
-	c.add(Error, "", path,
+	c.add(Error, "", path+".maxSurge",
 		fmt.Sprintf("%s sets maxSurge %s and maxUnavailable %s: a rollout can neither start a new pod nor stop an old one, and the API server rejects it", ref(c.it), r.MaxSurge.String(), r.MaxUnavailable.String()), "")
 }
 
@@ -90,7 +90,7 @@ func checkRecreate(c *check) {
 		return
 	}
 	c.add(Error, "", "spec.strategy.type",
-		fmt.Sprintf("%s uses the Recreate strategy: every release stops all old pods before any new one starts", ref(c.it)), "")
+		fmt.Sprintf("%s has strategy type Recreate: every release stops all old pods before any new one starts", ref(c.it)), "")
 }
 
 func checkTooFewReplicas(c *check) {
@@ -112,8 +112,12 @@ func checkTooFewReplicas(c *check) {
 		// Scaled to zero on purpose: nothing serves, nothing to protect.
 		return
 	}
+	value := fmt.Sprint(n)
+	if w.replicas == nil {
+		value += " (the default)"
+	}
 	c.add(Warning, "", "spec.replicas",
-		fmt.Sprintf("%s runs %d replica: a node drain or a crash leaves no pod serving", ref(c.it), n),
+		fmt.Sprintf("%s has replicas %s: a node drain or a crash leaves no pod serving", ref(c.it), value),
 		"set spec.replicas to at least 2")
 }
 
