@@ -22,7 +22,7 @@ import (
 func job(backoff *int32, restart corev1.RestartPolicy) *batchv1.Job {
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "db-migrate"},
-		Spec: batchv1.JobSpec{BackoffLimit: backoff, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: restart}}},
+		Spec:       batchv1.JobSpec{BackoffLimit: backoff, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: restart}}},
 	}
 }
 
