@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	appsv1beta1 "k8s.io/api/apps/v1beta1"
@@ -129,6 +130,12 @@ func FromTyped(obj runtime.Object) (out Object, err error) {
 		gvk, known := typedGVK(obj)
 		if !known {
 			gvk = obj.GetObjectKind().GroupVersionKind()
+			if gvk.Kind == "" {
+				// A typed object of another kind, read without TypeMeta.
+				if t := reflect.TypeOf(obj); t.Kind() == reflect.Pointer {
+					gvk.Kind = t.Elem().Name()
+				}
+			}
 		}
 		if u, err = toUnstructured(obj, gvk); err != nil {
 			return Object{Kind: gvk.Kind}, err

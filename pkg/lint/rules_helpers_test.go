@@ -72,3 +72,14 @@ func stripComments(s string) string {
 	}
 	return b.String()
 }
+
+// fixtureMap decodes one YAML document into an unstructured object, without
+// FromTyped.
+func fixtureMap(t testing.TB, text string) *unstructured.Unstructured {
+	t.Helper()
+	m := map[string]interface{}{}
+	if err := yaml.Unmarshal([]byte(text), &m); err != nil {
+		t.Fatal(err)
+	}
+	return &unstructured.Unstructured{Object: m}
+}
