@@ -1,0 +1,122 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+func annotated(op *state.Operation) map[string]string {
+	out := map[string]string{}
+	for k, v := range op.Annotations() {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
+}
+
+func TestStatusListsRecordsAndLeases(t *testing.T) {
+	now := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	rollout := &state.Operation{ID: "op-1", Strategy: "rollout", Phase: "watch", StartTime: now.Add(-90 * time.Second), FromRevision: "2", ToRevision: "3"}
+	bg := &state.Operation{ID: "op-2", Strategy: "bluegreen", Phase: "done", Result: state.ResultSucceeded, StartTime: now.Add(-time.Hour), Params: map[string]string{"active": "green"}}
+	renew := metav1.NewMicroTime(now.Add(-5 * time.Second))
+	cs := fake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: annotated(rollout)},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](4)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 3}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "shop"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "front", Namespace: "shop", Annotations: annotated(bg)}},
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zdd-deployment-web", Namespace: "shop"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("alice@laptop pid 1"), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &renew}},
+	)
+	var out bytes.Buffer
+	o := NewStatusOptions(genericiooptions.IOStreams{Out: &out, ErrOut: &out})
+	o.Client, o.Namespace, o.Output = cs, "shop", "json"
+	o.Now = func() time.Time { return now }
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got StatusList
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	type row struct{ Kind, Name, Strategy, Phase, Ready, Holder string }
+	var rows []row
+	for _, it := range got.Items {
+		r := row{it.Kind, it.Name, it.Operation.Strategy, it.Operation.Phase, it.Ready, ""}
+		if it.Lease != nil {
+			r.Holder = it.Lease.Holder
+		}
+		rows = append(rows, r)
+	}
+	want := []row{
+		{"Deployment", "web", "rollout", "watch", "3/4", "alice@laptop pid 1"},
+		{"Service", "front", "bluegreen", "done", "0/0 endpoints", ""},
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("status rows (-want +got):\n%s", diff)
+	}
+
+	// The table names the stale lease once it stopped renewing.
+	out.Reset()
+	o.Output = ""
+	o.Now = func() time.Time { return now.Add(time.Minute) }
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "alice@laptop pid 1 (stale)") {
+		t.Errorf("table does not mark the stale lease:\n%s", out.String())
+	}
+}
+
+func TestStatusNamedObjectWithoutRecord(t *testing.T) {
+	cs := fake.NewClientset(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "shop"}})
+	var out bytes.Buffer
+	o := NewStatusOptions(genericiooptions.IOStreams{Out: &out, ErrOut: &out})
+	o.Client, o.Namespace, o.Kind, o.Name = cs, "shop", "deployment", "plain"
+	err := o.Run(context.Background())
+	if exitcode.Of(err) != exitcode.Failed || !strings.Contains(err.Error(), `"shop/plain"`) {
+		t.Errorf("want exit 1 naming shop/plain, got %v", err)
+	}
+	o.Name = "missing"
+	if err := o.Run(context.Background()); exitcode.Of(err) != exitcode.Usage {
+		t.Errorf("missing deployment: want exit 2, got %v", err)
+	}
+}
+
+func TestParseTypeName(t *testing.T) {
+	cases := []struct {
+		in, kind, name string
+		wantErr        bool
+	}{
+		{"deployment/web", "deployment", "web", false},
+		{"deploy/web", "deployment", "web", false},
+		{"svc/front", "service", "front", false},
+		{"web", "", "", true},
+		{"pod/x", "", "", true},
+		{"service/", "", "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			k, n, err := parseTypeName(tc.in)
+			if (err != nil) != tc.wantErr || k != tc.kind || n != tc.name {
+				t.Errorf("parseTypeName(%q) = %q, %q, %v", tc.in, k, n, err)
+			}
+		})
+	}
+}
