@@ -1,0 +1,466 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/canary"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+)
+
+func init() { registerSubcommand(NewCmdCanary) }
+
+const canaryLong = `Release a new version of a Deployment to a share of its traffic, then widen
+the share step by step, or pull it back.
+
+kubectl zdd canary creates NAME-canary, a copy of the Deployment with the new
+images (--image) or the pod template of a file (-f), whose pods carry a track
+label (track=canary, --track-label) and are selected by the same Service.
+
+Without --traffic-router the traffic is split by replica ratio: with N stable
+replicas, weight w gives the canary ceil(N*w/100) replicas (at least 1) and the
+stable N minus that. With a router the weight is exact and the canary still
+gets the replicas for its share: gateway-api --route sets the weights of an
+HTTPRoute's backendRefs, istio --virtual-service those of a VirtualService,
+smi --traffic-split those of a TrafficSplit, nginx --ingress adds an Ingress
+NAME-canary with the nginx canary annotations. The Services SERVICE-stable and
+SERVICE-canary are created when absent. The stable Deployment is not
+relabelled (its selector is immutable and a template change would restart it):
+SERVICE-stable selects the pod-template-hash of its current ReplicaSet.
+
+Capacity never drops below N ready pods: the side that grows is Ready before
+the other side shrinks. At each step the effective weight is printed: ready
+canary pods over all ready pods behind the Service.
+
+--steps walks several weights with --pause between them (one, or one per
+step), running --analysis during each pause; a failing analysis aborts (exit
+1). When the last step is 100 the release is finished: the stable Deployment
+is rolled to the canary's pod template (maxUnavailable 0) and the canary
+removed. --weight, or --manual, holds after the step and exits 0;
+'kubectl zdd canary promote' moves on, 'promote --full' finishes, and
+'kubectl zdd canary abort' brings the stable back to N, Ready, then the canary
+to 0.`
+
+const canaryExample = `  # Send about 10% of the traffic to the new image by replica ratio
+  kubectl zdd canary deployment/web --image app=registry.example/web:v2 --weight 10
+
+  # Walk 10, 30, 50, 100 with an hour between steps, judged by an analysis
+  kubectl zdd canary deployment/web --image app=registry.example/web:v2 --steps 10,30,50,100 --pause 1h --analysis analysis.yaml
+
+  # Exact weights through a Gateway API HTTPRoute, promoted by hand
+  kubectl zdd canary deployment/web -f web-v2.yaml --steps 5,25,50,100 --manual --traffic-router gateway-api --route web
+  kubectl zdd canary promote deployment/web
+  kubectl zdd canary promote deployment/web --full
+  kubectl zdd canary abort deployment/web`
+
+// CanaryOptions are the flags of `kubectl zdd canary`.
+type CanaryOptions struct {
+	Images        []string
+	Filenames     []string
+	Weight        int
+	Steps         string
+	Pause         string
+	Manual        bool
+	Analysis      string
+	TrackLabel    string
+	Service       string
+	TrafficRouter string
+	Route         string
+	Virtual       string
+	TrafficSplit  string
+	Ingress       string
+	Timeout       time.Duration
+	ForceUnlock   bool
+
+	Namespace string
+	Name      string
+	config    canary.Config
+	spec      *analysis.Spec
+	// Runner is swapped by tests.
+	Runner func() (*canary.Canary, error)
+	genericiooptions.IOStreams
+}
+
+// NewCanaryOptions returns options with defaults set.
+func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
+	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: 30 * time.Minute, IOStreams: streams}
+}
+
+// NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
+func NewCmdCanary(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewCanaryOptions(streams)
+	cmd := &cobra.Command{
+		Use:     "canary deployment/NAME (--image CONTAINER=IMAGE... | -f FILE) (--weight W | --steps W1,W2,...)",
+		Short:   "Release a new version to a share of the traffic, step by step",
+		Long:    canaryLong,
+		Example: canaryExample,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.Images, "image", nil, "CONTAINER=IMAGE for the canary (repeatable)")
+	fl.StringSliceVarP(&o.Filenames, "filename", "f", nil, "a manifest of the Deployment whose pod template the canary runs")
+	fl.IntVar(&o.Weight, "weight", o.Weight, "one canary weight in percent (0..100); the canary holds there")
+	fl.StringVar(&o.Steps, "steps", "", "canary weights in percent, increasing, e.g. 10,30,50,100")
+	fl.StringVar(&o.Pause, "pause", o.Pause, "pause after each step (one duration, or one per step: 1m,5m,0)")
+	fl.BoolVar(&o.Manual, "manual", false, "hold after each step until 'kubectl zdd canary promote' (needs --pause 0)")
+	fl.StringVar(&o.Analysis, "analysis", "", "an analysis file run during each pause; a failing verdict aborts")
+	fl.StringVar(&o.TrackLabel, "track-label", o.TrackLabel, "KEY[=VALUE] label of the canary's pods")
+	fl.StringVar(&o.Service, "service", "", "the Service in front of the Deployment (found from its pod labels when unset)")
+	fl.StringVar(&o.TrafficRouter, "traffic-router", o.TrafficRouter, "how traffic is split: "+strings.Join(traffic.RouterKinds, ", "))
+	fl.StringVar(&o.Route, "route", "", "the HTTPRoute of --traffic-router gateway-api")
+	fl.StringVar(&o.Virtual, "virtual-service", "", "the VirtualService of --traffic-router istio")
+	fl.StringVar(&o.TrafficSplit, "traffic-split", "", "the TrafficSplit of --traffic-router smi")
+	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
+	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
+	return cmd
+}
+
+func addCanaryCommonFlags(cmd *cobra.Command, timeout *time.Duration, force *bool) {
+	cmd.Flags().DurationVar(timeout, "timeout", *timeout, "give up after this long (a duration like 10m)")
+	cmd.Flags().BoolVar(force, "force-unlock", false, "take the operation's lease even if another run holds it")
+}
+
+// canaryDeploymentArg reads deployment/NAME (deploy/NAME, deployments/NAME).
+func canaryDeploymentArg(cmd *cobra.Command, arg string) (string, error) {
+	kind, name, ok := strings.Cut(arg, "/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", usageErrorf(cmd, "argument %q: want deployment/NAME", arg)
+	}
+	switch strings.ToLower(kind) {
+	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
+		return name, nil
+	}
+	return "", usageErrorf(cmd, "argument %q: a canary releases a deployment, not a %s", arg, kind)
+}
+
+func canaryNamespace(f cmdutil.Factory, cmd *cobra.Command) (string, error) {
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", usageErrorf(cmd, "resolving the namespace: %v", err)
+	}
+	return ns, nil
+}
+
+func canaryRunner(f cmdutil.Factory, streams genericiooptions.IOStreams) func() (*canary.Canary, error) {
+	return func() (*canary.Canary, error) {
+		cs, err := f.KubernetesClientSet()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		}
+		dyn, err := f.DynamicClient()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		}
+		return &canary.Canary{Client: cs, Dynamic: dyn, Discovery: cs.Discovery(), Out: streams.Out}, nil
+	}
+}
+
+// Complete resolves the namespace, the Deployment and the clients.
+func (o *CanaryOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	ns, err := canaryNamespace(f, cmd)
+	if err != nil {
+		return err
+	}
+	o.Namespace = ns
+	if len(args) == 1 {
+		if o.Name, err = canaryDeploymentArg(cmd, args[0]); err != nil {
+			return err
+		}
+	}
+	if len(o.Filenames) > 0 {
+		var objs []*appsv1.Deployment
+		for _, fn := range o.Filenames {
+			us, err := kube.LoadObjects(fn, o.In, ns)
+			if err != nil {
+				return err
+			}
+			for _, u := range us {
+				if u.GetKind() != "Deployment" {
+					continue
+				}
+				d := &appsv1.Deployment{}
+				if err := kube.ToTyped(u, d); err != nil {
+					return exitcode.Usagef("reading %s: %w", fn, err)
+				}
+				objs = append(objs, d)
+			}
+		}
+		if len(objs) != 1 {
+			return usageErrorf(cmd, "-f %s: want exactly one Deployment, found %d", strings.Join(o.Filenames, ","), len(objs))
+		}
+		d := objs[0]
+		switch {
+		case o.Name == "":
+			o.Name = d.Name
+		case d.Name != o.Name:
+			return usageErrorf(cmd, "-f %s holds deployment %q, not %q", strings.Join(o.Filenames, ","), d.Name, o.Name)
+		}
+		if d.Namespace != "" && d.Namespace != ns {
+			return usageErrorf(cmd, "-f %s holds deployment %q in namespace %q, not %q", strings.Join(o.Filenames, ","), d.Name, d.Namespace, ns)
+		}
+		o.config.Template = &d.Spec.Template
+	}
+	if o.Name == "" {
+		return usageErrorf(cmd, "name the deployment: deployment/NAME (or -f FILE)")
+	}
+	if o.Runner == nil {
+		o.Runner = canaryRunner(f, o.IOStreams)
+	}
+	return nil
+}
+
+// Validate checks the flags without contacting the cluster.
+func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
+	c := &o.config
+	c.Namespace, c.Name = o.Namespace, o.Name
+	if len(o.Images) == 0 && c.Template == nil {
+		return usageErrorf(cmd, "give the new version: --image CONTAINER=IMAGE or -f FILE")
+	}
+	if len(o.Images) > 0 {
+		images, err := kube.ParseImageFlags(o.Images)
+		if err != nil {
+			return usageErrorf(cmd, "%v", err)
+		}
+		c.Images = images
+	}
+	weightSet := flagChanged(cmd.Flags(), "weight")
+	switch {
+	case weightSet && o.Steps != "":
+		return usageErrorf(cmd, "--weight and --steps cannot be used together")
+	case weightSet:
+		if err := traffic.ValidateWeight(o.Weight); err != nil {
+			return usageErrorf(cmd, "--weight: %v", err)
+		}
+		c.Steps, c.Hold = []int{o.Weight}, true
+	case o.Steps != "":
+		steps, err := canary.ParseSteps(o.Steps)
+		if err != nil {
+			return usageErrorf(cmd, "--steps %q: %v", o.Steps, err)
+		}
+		c.Steps = steps
+	default:
+		return usageErrorf(cmd, "give --weight W or --steps W1,W2,...")
+	}
+	pauses, err := canary.ParsePauses(o.Pause, len(c.Steps))
+	if err != nil {
+		return usageErrorf(cmd, "--pause %q: %v", o.Pause, err)
+	}
+	c.Pauses = pauses
+	if o.Manual {
+		for _, p := range pauses {
+			if p != 0 {
+				return usageErrorf(cmd, "--manual waits for 'kubectl zdd canary promote' between steps: use it with --pause 0")
+			}
+		}
+	}
+	c.Manual = o.Manual
+	key, val, hasVal := strings.Cut(o.TrackLabel, "=")
+	if !hasVal {
+		val = "canary"
+	}
+	if key == "" || val == "" || strings.ContainsAny(key+val, " ,") {
+		return usageErrorf(cmd, "--track-label %q: want KEY or KEY=VALUE", o.TrackLabel)
+	}
+	c.TrackKey, c.TrackValue = key, val
+	c.Service = o.Service
+	objects := map[string]string{traffic.RouterGatewayAPI: o.Route, traffic.RouterIstio: o.Virtual, traffic.RouterSMI: o.TrafficSplit, traffic.RouterNGINX: o.Ingress}
+	known := false
+	for _, k := range traffic.RouterKinds {
+		known = known || k == o.TrafficRouter
+	}
+	if !known {
+		return usageErrorf(cmd, "--traffic-router %q: want one of %s", o.TrafficRouter, strings.Join(traffic.RouterKinds, ", "))
+	}
+	for kind, obj := range objects {
+		flag := traffic.RouterObjectFlag[kind]
+		if kind == o.TrafficRouter && obj == "" {
+			return usageErrorf(cmd, "--traffic-router %s needs --%s NAME", kind, flag)
+		}
+		if kind != o.TrafficRouter && obj != "" {
+			return usageErrorf(cmd, "--%s belongs to --traffic-router %s, not %s", flag, kind, o.TrafficRouter)
+		}
+	}
+	c.RouterKind, c.RouterObject = o.TrafficRouter, objects[o.TrafficRouter]
+	if o.Timeout <= 0 {
+		return usageErrorf(cmd, "--timeout %s must be positive", o.Timeout)
+	}
+	if o.Analysis != "" {
+		spec, err := analysis.LoadFile(o.Analysis)
+		if err != nil {
+			return err
+		}
+		o.spec = spec
+		c.AnalysisFile = o.Analysis
+	}
+	c.ForceUnlock = o.ForceUnlock
+	return nil
+}
+
+func canaryContext(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, func() { cancel(); stop() }
+}
+
+func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) canary.Analyzer {
+	if spec == nil {
+		return nil
+	}
+	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
+		runner := &analysis.Runner{Kube: r.Client, Out: streams.Out}
+		return runner.Run(ctx, spec, vars)
+	}
+}
+
+// Run starts the canary release.
+func (o *CanaryOptions) Run(ctx context.Context) error {
+	ctx, cancel := canaryContext(ctx, o.Timeout)
+	defer cancel()
+	r, err := o.Runner()
+	if err != nil {
+		return err
+	}
+	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
+	return r.Run(ctx, o.config)
+}
+
+// CanaryPromoteOptions are the flags of `kubectl zdd canary promote`.
+type CanaryPromoteOptions struct {
+	Full        bool
+	Timeout     time.Duration
+	ForceUnlock bool
+	Namespace   string
+	Name        string
+	Runner      func() (*canary.Canary, error)
+	genericiooptions.IOStreams
+}
+
+func newCmdCanaryPromote(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "promote deployment/NAME [--full]",
+		Short: "Move a held canary to its next step, or finish it with --full",
+		Long: `Move a canary that holds (after --weight or a --manual step) to its next step,
+or with --full (or after the last step) finish it: roll the stable Deployment
+to the canary's pod template with maxUnavailable 0, wait, and remove the canary.`,
+		Example: `  kubectl zdd canary promote deployment/web
+  kubectl zdd canary promote deployment/web --full`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Namespace, err = canaryNamespace(f, cmd); err != nil {
+				return err
+			}
+			if o.Name, err = canaryDeploymentArg(cmd, args[0]); err != nil {
+				return err
+			}
+			if o.Timeout <= 0 {
+				return usageErrorf(cmd, "--timeout %s must be positive", o.Timeout)
+			}
+			if o.Runner == nil {
+				o.Runner = canaryRunner(f, streams)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.Full, "full", false, "finish: the stable takes the canary's pod template and the canary is removed")
+	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	return cmd
+}
+
+// Run promotes.
+func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
+	ctx, cancel := canaryContext(ctx, o.Timeout)
+	defer cancel()
+	r, err := o.Runner()
+	if err != nil {
+		return err
+	}
+	if !o.Full {
+		file, err := r.AnalysisFileOf(ctx, o.Namespace, o.Name)
+		if err != nil {
+			return err
+		}
+		if file != "" {
+			spec, err := analysis.LoadFile(file)
+			if err != nil {
+				return fmt.Errorf("the analysis file %q recorded by the canary release: %w", file, err)
+			}
+			r.Analysis = canaryAnalyzer(r, spec, o.IOStreams)
+		}
+	}
+	return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
+}
+
+// CanaryAbortOptions are the flags of `kubectl zdd canary abort`.
+type CanaryAbortOptions struct {
+	Timeout     time.Duration
+	ForceUnlock bool
+	Namespace   string
+	Name        string
+	Runner      func() (*canary.Canary, error)
+	genericiooptions.IOStreams
+}
+
+func newCmdCanaryAbort(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "abort deployment/NAME",
+		Short: "Pull a canary back: the stable to its replicas, Ready, then the canary to 0",
+		Long: `Abort a canary release: scale the stable Deployment back to the replicas it had
+when the release began and wait until they are Ready, route all traffic to
+it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
+		Example: `  kubectl zdd canary abort deployment/web`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Namespace, err = canaryNamespace(f, cmd); err != nil {
+				return err
+			}
+			if o.Name, err = canaryDeploymentArg(cmd, args[0]); err != nil {
+				return err
+			}
+			if o.Timeout <= 0 {
+				return usageErrorf(cmd, "--timeout %s must be positive", o.Timeout)
+			}
+			if o.Runner == nil {
+				o.Runner = canaryRunner(f, streams)
+			}
+			ctx, cancel := canaryContext(cmd.Context(), o.Timeout)
+			defer cancel()
+			r, err := o.Runner()
+			if err != nil {
+				return err
+			}
+			return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+		},
+	}
+	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	return cmd
+}
+

@@ -1,0 +1,522 @@
+// Package canary runs canary releases of a Deployment: a copy of it named
+// NAME-canary with the new pod template and a track label, whose share of the
+// traffic grows step by step, split by replica ratio behind the Service both
+// are selected by, or by exact weights through a router (Gateway API
+// HTTPRoute, Istio VirtualService, SMI TrafficSplit, NGINX ingress canary).
+//
+// Capacity never drops below the N replicas the stable Deployment had at the
+// start: whichever side grows is scaled up and Ready before the other side is
+// scaled down, and the router's weights move in between.
+//
+// The stable Deployment is never given a track label: its selector is
+// immutable and adding a label to its pod template would restart every stable
+// pod before the release even begins. The stable pods are told apart from the
+// canary's instead by the pod-template-hash of the stable's current
+// ReplicaSet, which the NAME-stable Service of a weighted router selects in
+// addition to the stable's matchLabels; the canary's pods carry
+// track=canary (--track-label) and the NAME-canary Service selects that.
+// When the release ends the hash is dropped from the NAME-stable selector, so
+// that later rollouts of the stable keep being served through it.
+//
+// The record of the operation lives in zdd.dev/ annotations on the stable
+// Deployment (strategy "canary", phase step-N), and a Lease named
+// state.LeaseName("deployment", NAME) keeps two runs apart.
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+)
+
+// Strategy is the strategy name in the operation record.
+const Strategy = "canary"
+
+// Param keys of the operation record (zdd.dev/param.KEY).
+const (
+	ParamWeight   = "weight"
+	ParamSteps    = "steps"
+	ParamRouter   = "router"
+	ParamReplicas = "replicas"
+	ParamService  = "service"
+	ParamCanary   = "canary"
+	ParamTrack    = "track"
+	ParamPauses   = "pauses"
+	ParamManual   = "manual"
+	ParamAnalysis = "analysis"
+	ParamStrategy = "stable-strategy"
+)
+
+// CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
+const CanaryOfAnnotation = "zdd.dev/canary-of"
+
+var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+// Config is one `kubectl zdd canary` run.
+type Config struct {
+	Namespace string
+	Name      string // the stable Deployment
+	// Images (container -> image) are set in the canary's copy of the
+	// stable's pod template; Template, when set (-f), replaces the template.
+	Images   map[string]string
+	Template *corev1.PodTemplateSpec
+	// Steps are canary weights in percent, increasing; Pauses has one
+	// duration for every step, or one for all.
+	Steps  []int
+	Pauses []time.Duration
+	// Manual holds after each step until `kubectl zdd canary promote`.
+	// Hold holds after the last step (a single --weight) instead of finishing.
+	Manual bool
+	Hold   bool
+	// TrackKey=TrackValue labels the canary's pods.
+	TrackKey, TrackValue string
+	// Service users reach; found from the stable's pod labels when empty.
+	Service string
+	// RouterKind is traffic.RouterReplicaRatio (or empty) or a weighted router
+	// of RouterObject.
+	RouterKind, RouterObject string
+	// AnalysisFile is recorded so that promote runs the same analysis.
+	AnalysisFile string
+	ForceUnlock  bool
+}
+
+// Analyzer judges the canary at a step; a verdict other than Passed aborts.
+type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
+
+// Canary runs canary operations against a cluster.
+type Canary struct {
+	Client    kubernetes.Interface
+	Dynamic   dynamic.Interface
+	Discovery discovery.DiscoveryInterface
+	Out       io.Writer
+	// Analysis is run during each pause (nil: no analysis).
+	Analysis Analyzer
+	// Now and After are swapped by tests.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+}
+
+func (c *Canary) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Canary) after(d time.Duration) <-chan time.Time {
+	if c.After != nil {
+		return c.After(d)
+	}
+	return time.After(d)
+}
+
+func (c *Canary) printf(format string, a ...any) {
+	if c.Out != nil {
+		fmt.Fprintf(c.Out, format+"\n", a...)
+	}
+}
+
+// plan is everything a run needs, read from the cluster before any change.
+type plan struct {
+	stable    *appsv1.Deployment
+	canary    *appsv1.Deployment // desired canary (nil: keep the existing one)
+	existing  *appsv1.Deployment // the canary Deployment in the cluster, if any
+	service   *corev1.Service
+	router    traffic.WeightRouter // nil: replica ratio
+	op        *state.Operation
+	replicas  int32
+	trackKey  string
+	trackVal  string
+	steps     []int
+	pauses    []time.Duration
+	manual    bool
+	hold      bool
+	recorder  *state.Recorder
+	stableSel map[string]string // the stable's matchLabels
+}
+
+func (p *plan) ref() string       { return p.stable.Namespace + "/" + p.stable.Name }
+func (p *plan) canaryName() string { return p.stable.Name + "-canary" }
+func (p *plan) canaryRef() string  { return p.stable.Namespace + "/" + p.canaryName() }
+
+// CanaryName is the name of the canary Deployment of stable.
+func CanaryName(stable string) string { return stable + "-canary" }
+
+func (c *Canary) getStable(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, exitcode.Usagef("deployment %q not found", ns+"/"+name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading deployment %q: %w", ns+"/"+name, err)
+	}
+	if strings.HasSuffix(name, "-canary") && d.Annotations[CanaryOfAnnotation] != "" {
+		return nil, exitcode.Usagef("deployment %q is the canary of %q: name the stable deployment", ns+"/"+name, d.Annotations[CanaryOfAnnotation])
+	}
+	return d, nil
+}
+
+// Prepare reads the cluster and checks cfg against it without changing
+// anything: every problem of input is a usage error.
+func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
+	stable, err := c.getStable(ctx, cfg.Namespace, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{stable: stable, steps: cfg.Steps, pauses: cfg.Pauses, manual: cfg.Manual, hold: cfg.Hold,
+		trackKey: cfg.TrackKey, trackVal: cfg.TrackValue}
+	if p.trackKey == "" {
+		p.trackKey, p.trackVal = "track", "canary"
+	}
+	ref := p.ref()
+	p.recorder = c.recorder(stable)
+	op, ok := state.FromAnnotations(stable.Annotations)
+	if ok && op.InFlight() && op.Strategy != Strategy {
+		return nil, exitcode.Usagef("deployment %q has a %s operation in flight (%s, phase %s): finish or abort it first", ref, op.Strategy, op.ID, op.Phase)
+	}
+	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused) {
+		p.op = op
+		n, err := strconv.Atoi(op.Params[ParamReplicas])
+		if err != nil {
+			return nil, exitcode.Usagef("deployment %q: canary record has no replica count (%s%s=%q)", ref, state.ParamPrefix, ParamReplicas, op.Params[ParamReplicas])
+		}
+		p.replicas = int32(n)
+	} else {
+		p.replicas = 1
+		if stable.Spec.Replicas != nil {
+			p.replicas = *stable.Spec.Replicas
+		}
+	}
+	if p.replicas < 1 {
+		return nil, exitcode.Usagef("deployment %q has no replicas: a canary needs at least one", ref)
+	}
+	if stable.Spec.Selector == nil || len(stable.Spec.Selector.MatchLabels) == 0 {
+		return nil, exitcode.Usagef("deployment %q: its selector has no matchLabels, which the canary's Services need", ref)
+	}
+	p.stableSel = maps.Clone(stable.Spec.Selector.MatchLabels)
+	if _, used := stable.Spec.Selector.MatchLabels[p.trackKey]; used {
+		return nil, exitcode.Usagef("deployment %q selects on label %q, the canary track label: choose another --track-label", ref, p.trackKey)
+	}
+	for _, e := range stable.Spec.Selector.MatchExpressions {
+		if e.Key == p.trackKey {
+			return nil, exitcode.Usagef("deployment %q selects on label %q, the canary track label: choose another --track-label", ref, p.trackKey)
+		}
+	}
+
+	existing, err := c.Client.AppsV1().Deployments(stable.Namespace).Get(ctx, p.canaryName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading deployment %q: %w", p.canaryRef(), err)
+	default:
+		if existing.Annotations[CanaryOfAnnotation] != stable.Name {
+			return nil, exitcode.Usagef("deployment %q exists and is not the canary of %q (no %s annotation): rename one of them", p.canaryRef(), ref, CanaryOfAnnotation)
+		}
+		p.existing = existing
+	}
+
+	if cfg.Template != nil || len(cfg.Images) > 0 || p.existing == nil {
+		canary, err := buildCanary(stable, cfg, p)
+		if err != nil {
+			return nil, err
+		}
+		p.canary = canary
+	}
+
+	svcName := cfg.Service
+	if svcName == "" && p.op != nil {
+		svcName = p.op.Params[ParamService]
+	}
+	svc, err := c.findService(ctx, stable, svcName)
+	if err != nil {
+		return nil, err
+	}
+	p.service = svc
+	tmpl := stable.Spec.Template
+	if p.canary != nil {
+		tmpl = p.canary.Spec.Template
+	} else if p.existing != nil {
+		tmpl = p.existing.Spec.Template
+	}
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(tmpl.Labels)) {
+		return nil, exitcode.Usagef("service %q (selector %s) would not select the canary's pods (labels %s)", svc.Namespace+"/"+svc.Name, labels.Set(svc.Spec.Selector), labels.Set(tmpl.Labels))
+	}
+
+	kind, object := cfg.RouterKind, cfg.RouterObject
+	if kind == "" && p.op != nil {
+		kind, object, _ = strings.Cut(p.op.Params[ParamRouter], "/")
+	}
+	if kind != "" && kind != traffic.RouterReplicaRatio {
+		r, err := traffic.NewWeightRouter(traffic.RouterConfig{Kind: kind, Name: object, Namespace: stable.Namespace, Service: svc.Name}, c.Dynamic, c.Discovery)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.Check(ctx); err != nil {
+			return nil, err
+		}
+		p.router = r
+	}
+	return p, nil
+}
+
+// buildCanary makes the desired canary Deployment from the stable one.
+func buildCanary(stable *appsv1.Deployment, cfg Config, p *plan) (*appsv1.Deployment, error) {
+	ref := p.ref()
+	tmpl := stable.Spec.Template.DeepCopy()
+	if cfg.Template != nil {
+		tmpl = cfg.Template.DeepCopy()
+		if tmpl.Labels == nil {
+			tmpl.Labels = map[string]string{}
+		}
+	}
+	if len(cfg.Images) > 0 {
+		if err := kube.SetImages(&tmpl.Spec, cfg.Images); err != nil {
+			return nil, exitcode.UsageError(fmt.Errorf("deployment %q: %w", ref, err))
+		}
+	}
+	sel, err := metav1.LabelSelectorAsSelector(stable.Spec.Selector)
+	if err != nil {
+		return nil, exitcode.Usagef("deployment %q has an invalid selector: %w", ref, err)
+	}
+	if !sel.Matches(labels.Set(tmpl.Labels)) {
+		return nil, exitcode.Usagef("the canary's pod labels %s do not match the selector %s of deployment %q", labels.Set(tmpl.Labels), sel, ref)
+	}
+	if kube.EqualIgnoreHash(tmpl, &stable.Spec.Template) && p.existing == nil {
+		return nil, exitcode.Usagef("deployment %q: the canary's pod template would be the same as the stable's: give --image or -f with the new version", ref)
+	}
+	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	tmpl.Labels[p.trackKey] = p.trackVal
+
+	selector := stable.Spec.Selector.DeepCopy()
+	selector.MatchLabels[p.trackKey] = p.trackVal
+
+	lbls := maps.Clone(stable.Labels)
+	if lbls == nil {
+		lbls = map[string]string{}
+	}
+	lbls[p.trackKey] = p.trackVal
+	one := intOrString("1")
+	zero := intOrString("0")
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        p.canaryName(),
+			Namespace:   stable.Namespace,
+			Labels:      lbls,
+			Annotations: map[string]string{CanaryOfAnnotation: stable.Name},
+		},
+		Spec: appsv1.DeploymentSpec{
+			Replicas:                int32Ptr(0),
+			Selector:                selector,
+			Template:                *tmpl,
+			MinReadySeconds:         stable.Spec.MinReadySeconds,
+			ProgressDeadlineSeconds: stable.Spec.ProgressDeadlineSeconds,
+			RevisionHistoryLimit:    stable.Spec.RevisionHistoryLimit,
+			// The canary's own updates never take a ready canary pod away.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &one, MaxUnavailable: &zero}},
+		},
+	}
+	return d, nil
+}
+
+// findService returns the named Service, or the one Service whose selector
+// selects the stable's pods.
+func (c *Canary) findService(ctx context.Context, stable *appsv1.Deployment, name string) (*corev1.Service, error) {
+	ns := stable.Namespace
+	if name != "" {
+		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, exitcode.Usagef("service %q not found", ns+"/"+name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading service %q: %w", ns+"/"+name, err)
+		}
+		return svc, nil
+	}
+	list, err := c.Client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing services in namespace %q: %w", ns, err)
+	}
+	var found []*corev1.Service
+	for i := range list.Items {
+		s := &list.Items[i]
+		if len(s.Spec.Selector) == 0 || s.Labels["app.kubernetes.io/managed-by"] == state.FieldManager {
+			continue
+		}
+		if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(stable.Spec.Template.Labels)) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, exitcode.Usagef("no service in namespace %q selects the pods of deployment %q: a canary is reached through one (give --service)", ns, stable.Name)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, s := range found {
+		names[i] = s.Name
+	}
+	return nil, exitcode.Usagef("services %s all select the pods of deployment %q: choose one with --service", strings.Join(names, ", "), ns+"/"+stable.Name)
+}
+
+func (c *Canary) recorder(stable *appsv1.Deployment) *state.Recorder {
+	return &state.Recorder{Client: c.Dynamic, Resource: deploymentsGVR, Namespace: stable.Namespace, Name: stable.Name, Now: c.Now}
+}
+
+// lock takes the operation's Lease; the returned context ends if it is lost.
+func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context, func(), error) {
+	l := &state.Lock{Client: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Name: state.LeaseName("deployment", p.stable.Name), Holder: state.Identity(p.op.ID)}
+	if err := l.Acquire(ctx, force); err != nil {
+		var held *state.HeldError
+		if errors.As(err, &held) {
+			return nil, nil, exitcode.Usagef("deployment %q: %w", p.ref(), err)
+		}
+		return nil, nil, err
+	}
+	if l.Previous != "" {
+		c.printf("took over lease %q from %q", l.Namespace+"/"+l.Name, l.Previous)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-l.Lost():
+			cancel()
+		case <-lctx.Done():
+		}
+	}()
+	return lctx, func() {
+		cancel()
+		_ = l.Release(context.Background())
+	}, nil
+}
+
+func (c *Canary) save(ctx context.Context, p *plan) error {
+	return c.recorder(p.stable).Save(ctx, p.op)
+}
+
+// watchDowntime starts the endpoint watcher of the Service; it returns a
+// function that prints its summary.
+func (c *Canary) watchDowntime(ctx context.Context, p *plan) func() {
+	w, err := downtime.Start(ctx, c.Client, p.service.Namespace, p.service.Name)
+	if err != nil {
+		c.printf("warning: not watching the endpoints of service %q: %v", p.service.Namespace+"/"+p.service.Name, err)
+		return func() {}
+	}
+	return func() { c.printf("%s", w.Stop().Summary()) }
+}
+
+func int32Ptr(v int32) *int32 { return &v }
+
+func formatSteps(steps []int) string {
+	s := make([]string, len(steps))
+	for i, w := range steps {
+		s[i] = strconv.Itoa(w)
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseSteps reads "10,30,50,100": weights in 0..100, strictly increasing.
+func ParseSteps(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		w, err := strconv.Atoi(strings.TrimSuffix(f, "%"))
+		if err != nil {
+			return nil, fmt.Errorf("step %q is not a whole number of percent", f)
+		}
+		if err := traffic.ValidateWeight(w); err != nil {
+			return nil, err
+		}
+		if n := len(out); n > 0 && w <= out[n-1] {
+			return nil, fmt.Errorf("steps must increase: %d comes after %d", w, out[n-1])
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// ParsePauses reads "1h" or "5s,10s,0" (one per step).
+func ParsePauses(s string, steps int) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "0" {
+			out = append(out, 0)
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil {
+			return nil, fmt.Errorf("pause %q is not a duration (like 30s or 1h)", f)
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("pause %q is negative", f)
+		}
+		out = append(out, d)
+	}
+	if len(out) != 1 && len(out) != steps {
+		return nil, fmt.Errorf("%d pauses for %d steps: give one pause, or one per step", len(out), steps)
+	}
+	return out, nil
+}
+
+func formatPauses(p []time.Duration) string {
+	s := make([]string, len(p))
+	for i, d := range p {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func pauseAt(p []time.Duration, i int) time.Duration {
+	switch {
+	case len(p) == 0:
+		return 0
+	case len(p) == 1:
+		return p[0]
+	case i < len(p):
+		return p[i]
+	}
+	return 0
+}
+
+// retryUpdateDeployment applies mutate to the latest version of a Deployment.
+func (c *Canary) retryUpdateDeployment(ctx context.Context, ns, name string, mutate func(d *appsv1.Deployment)) (*appsv1.Deployment, error) {
+	var out *appsv1.Deployment
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		mutate(d)
+		out, err = c.Client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: state.FieldManager})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("updating deployment %q: %w", ns+"/"+name, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,570 @@
+package canary
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+)
+
+func intOrString(s string) intstr.IntOrString { return intstr.Parse(s) }
+
+// Run starts (or continues) a canary release and walks its steps.
+func (c *Canary) Run(ctx context.Context, cfg Config) error {
+	p, err := c.prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if p.op == nil {
+		p.op = state.NewOperation(Strategy, c.now())
+		p.op.FromRevision = strconv.FormatInt(kube.Revision(p.stable), 10)
+		strat, _ := json.Marshal(p.stable.Spec.Strategy)
+		p.op.Params[ParamStrategy] = string(strat)
+	}
+	p.op.Result, p.op.Message = "", ""
+	router := traffic.RouterReplicaRatio
+	if p.router != nil {
+		router = p.router.Kind() + "/" + cfg.RouterObject
+		if cfg.RouterObject == "" {
+			_, obj, _ := strings.Cut(p.op.Params[ParamRouter], "/")
+			router = p.router.Kind() + "/" + obj
+		}
+	}
+	analysisFile := cfg.AnalysisFile
+	if analysisFile != "" {
+		if abs, err := filepath.Abs(analysisFile); err == nil {
+			analysisFile = abs
+		}
+	}
+	maps.Copy(p.op.Params, map[string]string{
+		ParamSteps: formatSteps(p.steps), ParamRouter: router, ParamReplicas: strconv.Itoa(int(p.replicas)),
+		ParamService: p.service.Name, ParamCanary: p.canaryName(), ParamTrack: p.trackKey + "=" + p.trackVal,
+		ParamPauses: formatPauses(p.pauses), ParamManual: strconv.FormatBool(p.manual || p.hold), ParamAnalysis: analysisFile,
+	})
+	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
+	if err != nil {
+		return err
+	}
+	defer release()
+	defer c.watchDowntime(ctx, p)()
+
+	p.op.Phase = "start"
+	if err := c.save(ctx, p); err != nil {
+		return err
+	}
+	c.printf("canary release %s of deployment %q: %d replicas, steps %s%%, traffic split by %s", p.op.ID, p.ref(), p.replicas, formatSteps(p.steps), routerText(p))
+	if p.router != nil {
+		if err := c.ensureServices(ctx, p); err != nil {
+			return c.fail(ctx, p, err)
+		}
+	}
+	return c.walk(ctx, p, 0)
+}
+
+func routerText(p *plan) string {
+	if p.router == nil {
+		return fmt.Sprintf("replica ratio behind service %q", p.service.Namespace+"/"+p.service.Name)
+	}
+	return p.router.Describe()
+}
+
+// walk applies the steps from index from on, pausing (and analysing) after
+// each, then holds or finishes.
+func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
+	for i := from; i < len(p.steps); i++ {
+		w := p.steps[i]
+		if err := c.applyWeight(ctx, p, w); err != nil {
+			return c.fail(ctx, p, err)
+		}
+		p.op.Phase = fmt.Sprintf("step-%d", i+1)
+		p.op.Params[ParamWeight] = strconv.Itoa(w)
+		if err := c.save(ctx, p); err != nil {
+			return err
+		}
+		if err := c.report(ctx, p, i); err != nil {
+			return c.fail(ctx, p, err)
+		}
+		last := i == len(p.steps)-1
+		if p.manual || (last && p.hold) {
+			if err := c.analyse(ctx, p, i, 0); err != nil {
+				return c.abortAfter(ctx, p, err)
+			}
+			return c.holdHere(ctx, p, i)
+		}
+		if err := c.analyse(ctx, p, i, pauseAt(p.pauses, i)); err != nil {
+			return c.abortAfter(ctx, p, err)
+		}
+		if last && w < 100 {
+			return c.holdHere(ctx, p, i)
+		}
+	}
+	return c.finish(ctx, p)
+}
+
+func (c *Canary) holdHere(ctx context.Context, p *plan, i int) error {
+	p.op.Result = state.ResultPaused
+	next := "'kubectl zdd canary promote deployment/" + p.stable.Name + "' for the next step"
+	if i == len(p.steps)-1 {
+		next = "'kubectl zdd canary promote deployment/" + p.stable.Name + " --full' to finish"
+	}
+	p.op.Message = fmt.Sprintf("holding at step %d of %d (weight %d%%)", i+1, len(p.steps), p.steps[i])
+	if err := c.save(ctx, p); err != nil {
+		return err
+	}
+	c.printf("%s: run %s, or 'kubectl zdd canary abort deployment/%s'", p.op.Message, next, p.stable.Name)
+	return nil
+}
+
+// analyse waits the pause of step i while the analysis (if any) runs; a
+// verdict other than Passed is an error.
+func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duration) error {
+	timer := c.after(pause)
+	if c.Analysis != nil {
+		vars := analysis.VarsFor(p.stable)
+		vars.Track = p.trackVal
+		vars.Name = p.stable.Name
+		c.printf("step %d/%d: running the analysis", i+1, len(p.steps))
+		res, err := c.Analysis(ctx, vars)
+		if err != nil {
+			return fmt.Errorf("analysis at step %d: %w", i+1, err)
+		}
+		if res.Verdict != analysis.Passed {
+			return fmt.Errorf("analysis at step %d (weight %d%%) %s: %s", i+1, p.steps[i], res.Verdict, res.Message)
+		}
+		c.printf("step %d/%d: analysis passed", i+1, len(p.steps))
+	}
+	if pause > 0 {
+		c.printf("step %d/%d: pausing %s", i+1, len(p.steps), pause)
+	}
+	select {
+	case <-timer:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pausing at step %d: %w", i+1, ctx.Err())
+	}
+}
+
+// fail records a failure that left the canary where it was.
+func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
+	if exitcode.Of(err) == exitcode.Usage {
+		return err
+	}
+	p.op.Result = state.ResultFailed
+	p.op.Message = err.Error()
+	_ = c.save(context.WithoutCancel(ctx), p)
+	return exitcode.NeedsPersonError(fmt.Errorf("canary of deployment %q: %w (the canary is left where it was: run 'kubectl zdd canary abort deployment/%s')", p.ref(), err, p.stable.Name))
+}
+
+// abortAfter aborts because of err and returns err as a failure (exit 1).
+func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
+	c.printf("aborting: %v", cause)
+	if err := c.abort(ctx, p); err != nil {
+		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q after %v: %w", p.ref(), cause, err))
+	}
+	p.op.Result = state.ResultAborted
+	p.op.Message = cause.Error()
+	if err := c.save(ctx, p); err != nil {
+		return err
+	}
+	return exitcode.FailedError(fmt.Errorf("canary of deployment %q aborted: %w", p.ref(), cause))
+}
+
+// ensureServices creates or updates SERVICE-stable and SERVICE-canary.
+func (c *Canary) ensureServices(ctx context.Context, p *plan) error {
+	hash, err := c.stableHash(ctx, p)
+	if err != nil {
+		return err
+	}
+	stableSel := maps.Clone(p.stableSel)
+	if hash != "" {
+		stableSel[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+	}
+	canarySel := maps.Clone(p.stableSel)
+	canarySel[p.trackKey] = p.trackVal
+	for _, s := range []traffic.SplitService{
+		{Name: traffic.StableServiceName(p.service.Name), Selector: stableSel},
+		{Name: traffic.CanaryServiceName(p.service.Name), Selector: canarySel},
+	} {
+		created, err := traffic.EnsureSplitService(ctx, c.Client, p.service, s)
+		if err != nil {
+			return err
+		}
+		if created {
+			c.printf("created service %q (selector %s)", p.service.Namespace+"/"+s.Name, labels.Set(s.Selector))
+		}
+	}
+	return nil
+}
+
+// stableHash is the pod-template-hash of the stable's current ReplicaSet.
+func (c *Canary) stableHash(ctx context.Context, p *plan) (string, error) {
+	d, err := c.Client.AppsV1().Deployments(p.stable.Namespace).Get(ctx, p.stable.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("reading deployment %q: %w", p.ref(), err)
+	}
+	rss, err := kube.ReplicaSetsOf(ctx, c.Client, d)
+	if err != nil {
+		return "", err
+	}
+	if rs := kube.CurrentReplicaSet(d, rss); rs != nil {
+		return rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey], nil
+	}
+	return "", fmt.Errorf("deployment %q has no current replica set yet", p.ref())
+}
+
+// applyWeight moves to weight w: the side that grows first, Ready, then the
+// router, then the side that shrinks.
+func (c *Canary) applyWeight(ctx context.Context, p *plan, w int) error {
+	cTarget, sTarget := traffic.ReplicaSplit(p.replicas, w)
+	var c0 int32
+	if p.existing != nil && p.existing.Spec.Replicas != nil {
+		c0 = *p.existing.Spec.Replicas
+	}
+	growCanary := func() error {
+		d, err := c.upsertCanary(ctx, p, cTarget)
+		if err != nil {
+			return err
+		}
+		p.existing = d
+		_, err = kube.WaitForDeployment(ctx, c.Client, d.Namespace, d.Name, nil)
+		return err
+	}
+	scaleStable := func() error {
+		if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) { d.Spec.Replicas = &sTarget }); err != nil {
+			return err
+		}
+		_, err := kube.WaitForDeployment(ctx, c.Client, p.stable.Namespace, p.stable.Name, nil)
+		return err
+	}
+	route := func() error {
+		if p.router == nil {
+			return nil
+		}
+		return p.router.SetWeight(ctx, w)
+	}
+	order := []func() error{growCanary, route, scaleStable}
+	if cTarget < c0 {
+		order = []func() error{scaleStable, route, growCanary}
+	}
+	for _, f := range order {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertCanary creates the canary Deployment or updates its template and
+// replicas.
+func (c *Canary) upsertCanary(ctx context.Context, p *plan, replicas int32) (*appsv1.Deployment, error) {
+	deps := c.Client.AppsV1().Deployments(p.stable.Namespace)
+	if p.existing == nil {
+		d := p.canary.DeepCopy()
+		d.Spec.Replicas = &replicas
+		created, err := deps.Create(ctx, d, metav1.CreateOptions{FieldManager: state.FieldManager})
+		if err != nil {
+			return nil, fmt.Errorf("creating deployment %q: %w", p.canaryRef(), err)
+		}
+		c.printf("created deployment %q", p.canaryRef())
+		return created, nil
+	}
+	return c.retryUpdateDeployment(ctx, p.stable.Namespace, p.canaryName(), func(d *appsv1.Deployment) {
+		d.Spec.Replicas = &replicas
+		if p.canary != nil {
+			d.Spec.Template = p.canary.Spec.Template
+			d.Spec.Strategy = p.canary.Spec.Strategy
+		}
+	})
+}
+
+// report prints the effective weight at step i: ready canary pods over all
+// ready pods behind the Service, once the endpoints show the expected split.
+func (c *Canary) report(ctx context.Context, p *plan, i int) error {
+	w := p.steps[i]
+	cWant, _ := traffic.ReplicaSplit(p.replicas, w)
+	readyCanary, readyAll, err := c.waitEndpoints(ctx, p, int(cWant), int(p.replicas))
+	if err != nil {
+		return err
+	}
+	line := fmt.Sprintf("step %d/%d: weight %d%%: effective weight %d%% (%d of %d ready pods behind service %q are the canary's)",
+		i+1, len(p.steps), w, traffic.EffectiveWeight(readyCanary, readyAll), readyCanary, readyAll, p.service.Namespace+"/"+p.service.Name)
+	if p.router != nil {
+		rw, err := p.router.Weight(ctx)
+		if err != nil {
+			return err
+		}
+		line += fmt.Sprintf("; %s routes %d%% to the canary", p.router.Describe(), rw)
+	}
+	c.printf("%s", line)
+	return nil
+}
+
+// waitEndpoints watches the Service's EndpointSlices until wantCanary of the
+// ready endpoints are canary pods and wantAll are ready in all.
+func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll int) (int, int, error) {
+	ns := p.service.Namespace
+	svcSel := labels.Set{discoveryv1.LabelServiceName: p.service.Name}.String()
+	canarySel := labels.Set(p.stableSel).String() + "," + p.trackKey + "=" + p.trackVal
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = svcSel
+			return c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = svcSel
+			return c.Client.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
+		},
+	}
+	var store cache.Store
+	var gotCanary, gotAll int
+	count := func() (bool, error) {
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: canarySel})
+		if err != nil {
+			return false, err
+		}
+		canary := map[string]bool{}
+		for _, pod := range pods.Items {
+			canary[pod.Name] = true
+		}
+		gotCanary, gotAll = 0, 0
+		for _, obj := range store.List() {
+			es := obj.(*discoveryv1.EndpointSlice)
+			for _, ep := range es.Endpoints {
+				if ep.Conditions.Ready == nil || !*ep.Conditions.Ready || ep.TargetRef == nil {
+					continue
+				}
+				gotAll++
+				if canary[ep.TargetRef.Name] {
+					gotCanary++
+				}
+			}
+		}
+		return gotCanary == wantCanary && gotAll == wantAll, nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &discoveryv1.EndpointSlice{}, func(s cache.Store) (bool, error) {
+		store = s
+		return count()
+	}, func(watch.Event) (bool, error) { return count() })
+	if err != nil {
+		return gotCanary, gotAll, fmt.Errorf("waiting for service %q to have %d ready endpoints, %d of them canary pods (last seen %d, %d): %w",
+			ns+"/"+p.service.Name, wantAll, wantCanary, gotAll, gotCanary, err)
+	}
+	return gotCanary, gotAll, nil
+}
+
+// load reads the record of an operation for promote and abort.
+func (c *Canary) load(ctx context.Context, ns, name string) (*plan, error) {
+	stable, err := c.getStable(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	ref := ns + "/" + name
+	op, ok := state.FromAnnotations(stable.Annotations)
+	if !ok || op.Strategy != Strategy || !(op.InFlight() || op.Result == state.ResultPaused || op.Result == state.ResultFailed) {
+		return nil, exitcode.Usagef("deployment %q has no canary release in flight", ref)
+	}
+	steps, err := ParseSteps(op.Params[ParamSteps])
+	if err != nil {
+		return nil, exitcode.Usagef("deployment %q: canary record: %w", ref, err)
+	}
+	pauses, _ := ParsePauses(op.Params[ParamPauses], len(steps))
+	key, val, _ := strings.Cut(op.Params[ParamTrack], "=")
+	kind, object, _ := strings.Cut(op.Params[ParamRouter], "/")
+	cfg := Config{Namespace: ns, Name: name, Steps: steps, Pauses: pauses, Manual: op.Params[ParamManual] == "true",
+		TrackKey: key, TrackValue: val, Service: op.Params[ParamService], RouterKind: kind, RouterObject: object}
+	p, err := c.prepare(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.existing == nil {
+		return nil, exitcode.Usagef("deployment %q has no canary deployment %q", ref, p.canaryRef())
+	}
+	p.canary = nil
+	return p, nil
+}
+
+// StepOf returns the 1-based step of a phase "step-N", 0 otherwise.
+func StepOf(phase string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(phase, "step-"))
+	if err != nil || !strings.HasPrefix(phase, "step-") {
+		return 0
+	}
+	return n
+}
+
+// AnalysisFileOf returns the analysis file recorded on the stable, if any.
+func (c *Canary) AnalysisFileOf(ctx context.Context, ns, name string) (string, error) {
+	d, err := c.getStable(ctx, ns, name)
+	if err != nil {
+		return "", err
+	}
+	op, _ := state.FromAnnotations(d.Annotations)
+	if op == nil {
+		return "", nil
+	}
+	return op.Params[ParamAnalysis], nil
+}
+
+// Promote moves a held canary to its next step, or (full, or after the last
+// step) finishes it.
+func (c *Canary) Promote(ctx context.Context, ns, name string, full, force bool) error {
+	p, err := c.load(ctx, ns, name)
+	if err != nil {
+		return err
+	}
+	ctx, release, err := c.lock(ctx, p, force)
+	if err != nil {
+		return err
+	}
+	defer release()
+	defer c.watchDowntime(ctx, p)()
+	p.op.Result, p.op.Message = "", ""
+	step := StepOf(p.op.Phase)
+	if full || step >= len(p.steps) {
+		return c.finish(ctx, p)
+	}
+	p.hold = true
+	return c.walk(ctx, p, step)
+}
+
+// Abort brings the stable back to its N replicas, Ready, then the canary to 0.
+func (c *Canary) Abort(ctx context.Context, ns, name string, force bool) error {
+	p, err := c.load(ctx, ns, name)
+	if err != nil {
+		return err
+	}
+	ctx, release, err := c.lock(ctx, p, force)
+	if err != nil {
+		return err
+	}
+	defer release()
+	defer c.watchDowntime(ctx, p)()
+	if err := c.abort(ctx, p); err != nil {
+		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
+	}
+	p.op.Result = state.ResultAborted
+	p.op.Message = "aborted by request"
+	return c.save(ctx, p)
+}
+
+func (c *Canary) abort(ctx context.Context, p *plan) error {
+	ctx = context.WithoutCancel(ctx) // an abort is finished even after Ctrl-C or a lost lease
+	c.printf("aborting: scaling deployment %q back to %d replicas, then the canary to 0", p.ref(), p.replicas)
+	if err := c.applyWeight(ctx, p, 0); err != nil {
+		return err
+	}
+	p.op.Phase = "aborted"
+	p.op.Params[ParamWeight] = "0"
+	if err := c.releaseStableService(ctx, p); err != nil {
+		return err
+	}
+	c.printf("aborted: deployment %q at %d replicas, deployment %q at 0", p.ref(), p.replicas, p.canaryRef())
+	return nil
+}
+
+// releaseStableService drops the pod-template-hash from SERVICE-stable.
+func (c *Canary) releaseStableService(ctx context.Context, p *plan) error {
+	if p.router == nil {
+		return nil
+	}
+	_, err := traffic.EnsureSplitService(ctx, c.Client, p.service, traffic.SplitService{Name: traffic.StableServiceName(p.service.Name), Selector: p.stableSel})
+	return err
+}
+
+// finish rolls the stable to the canary's pod template (maxUnavailable 0),
+// waits, and removes the canary.
+func (c *Canary) finish(ctx context.Context, p *plan) error {
+	canary, err := c.Client.AppsV1().Deployments(p.stable.Namespace).Get(ctx, p.canaryName(), metav1.GetOptions{})
+	if err != nil {
+		return c.fail(ctx, p, fmt.Errorf("reading deployment %q: %w", p.canaryRef(), err))
+	}
+	p.existing = canary
+	if p.router != nil {
+		// Before the stable's pods change, the whole traffic goes to the canary,
+		// which has all N replicas.
+		c.printf("promoting: all traffic to the canary before deployment %q is rolled", p.ref())
+		if err := c.applyWeight(ctx, p, 100); err != nil {
+			return c.fail(ctx, p, err)
+		}
+	}
+	p.op.Phase = "promote"
+	if err := c.save(ctx, p); err != nil {
+		return err
+	}
+	var orig appsv1.DeploymentStrategy
+	if s := p.op.Params[ParamStrategy]; s != "" {
+		_ = json.Unmarshal([]byte(s), &orig)
+	} else {
+		orig = p.stable.Spec.Strategy
+	}
+	tmpl := canary.Spec.Template.DeepCopy()
+	tmpl.Labels = maps.Clone(p.stable.Spec.Template.Labels)
+	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	zero, one := intOrString("0"), intOrString("1")
+	c.printf("promoting: rolling deployment %q to the canary's pod template (maxUnavailable 0)", p.ref())
+	if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) {
+		d.Spec.Template = *tmpl
+		d.Spec.Replicas = &p.replicas
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one}}
+	}); err != nil {
+		return c.fail(ctx, p, err)
+	}
+	if _, err := kube.WaitForDeployment(ctx, c.Client, p.stable.Namespace, p.stable.Name, nil); err != nil {
+		return c.fail(ctx, p, err)
+	}
+	if p.router != nil {
+		if err := c.ensureServices(ctx, p); err != nil { // SERVICE-stable follows the new hash
+			return c.fail(ctx, p, err)
+		}
+		if err := p.router.SetWeight(ctx, 0); err != nil {
+			return c.fail(ctx, p, err)
+		}
+	}
+	if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) {
+		d.Spec.Strategy = orig
+	}); err != nil {
+		return c.fail(ctx, p, err)
+	}
+	err = c.Client.AppsV1().Deployments(p.stable.Namespace).Delete(ctx, p.canaryName(), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return c.fail(ctx, p, fmt.Errorf("removing deployment %q: %w", p.canaryRef(), err))
+	}
+	if err := c.releaseStableService(ctx, p); err != nil {
+		return c.fail(ctx, p, err)
+	}
+	d, err := c.Client.AppsV1().Deployments(p.stable.Namespace).Get(ctx, p.stable.Name, metav1.GetOptions{})
+	if err == nil {
+		p.op.ToRevision = strconv.FormatInt(kube.Revision(d), 10)
+	}
+	p.op.Phase = "done"
+	p.op.Params[ParamWeight] = "100"
+	p.op.Result = state.ResultSucceeded
+	p.op.Message = "the stable runs the canary's pod template; the canary is removed"
+	if err := c.save(ctx, p); err != nil {
+		return err
+	}
+	c.printf("promoted: deployment %q runs the canary's pod template on %d replicas; deployment %q removed", p.ref(), p.replicas, p.canaryRef())
+	return nil
+}
