@@ -1,0 +1,176 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
+)
+
+func init() { registerSubcommand(NewCmdRollback) }
+
+const rollbackLong = `Restore an earlier revision of a Deployment, the way 'kubectl rollout undo'
+does: the pod template of that revision's ReplicaSet (without its
+pod-template-hash label) replaces the Deployment's, with a patch that only
+applies to the version read, and the command waits until the Deployment is
+fully available. Without --to-revision the previous revision is restored.
+
+The Deployment's Lease is held while it runs, so it does not race a
+'kubectl zdd rollout' of the same Deployment.
+
+Exit codes: 0 restored (or already running that revision); 1 the rollback
+failed or another run holds the lease; 2 bad input (no such Deployment or
+revision), nothing changed.`
+
+const rollbackExample = `  # Go back to the previous revision
+  kubectl zdd rollback deployment/web -n shop
+
+  # Go back to revision 3, and show the patch first
+  kubectl zdd rollback deployment/web --to-revision 3 --dry-run=client`
+
+// RollbackOptions is `kubectl zdd rollback`.
+type RollbackOptions struct {
+	ToRevision  int64
+	Timeout     time.Duration
+	DryRun      string
+	Output      string
+	ForceUnlock bool
+
+	Namespace string
+	Name      string
+	Client    kubernetes.Interface
+
+	genericiooptions.IOStreams
+}
+
+// NewRollbackOptions returns options with the defaults.
+func NewRollbackOptions(streams genericiooptions.IOStreams) *RollbackOptions {
+	return &RollbackOptions{Timeout: 10 * time.Minute, DryRun: "none", IOStreams: streams}
+}
+
+// NewCmdRollback builds `kubectl zdd rollback`.
+func NewCmdRollback(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewRollbackOptions(streams)
+	cmd := &cobra.Command{
+		Use:     "rollback deployment/NAME [--to-revision N]",
+		Short:   "Restore an earlier revision of a Deployment and wait for it",
+		Long:    rollbackLong,
+		Example: rollbackExample,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.Int64Var(&o.ToRevision, "to-revision", o.ToRevision, "Revision to restore (0: the previous one)")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long the restored revision may take to become available")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none" restores, "client" prints the patch, "server" has the API server check it`)
+	fl.Lookup("dry-run").NoOptDefVal = "client"
+	fl.StringVarP(&o.Output, "output", "o", o.Output, `Output format: "" (text) or json`)
+	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
+	return cmd
+}
+
+// Complete reads the argument, the namespace and the client.
+func (o *RollbackOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	var err error
+	if o.Name, err = parseDeploymentArg(cmd, args[0]); err != nil {
+		return err
+	}
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
+	}
+	if o.Client == nil {
+		o.Client, err = f.KubernetesClientSet()
+	}
+	return err
+}
+
+// Validate checks the flags.
+func (o *RollbackOptions) Validate(cmd *cobra.Command) error {
+	switch {
+	case o.ToRevision < 0:
+		return usageErrorf(cmd, "--to-revision %d: must be 0 or more", o.ToRevision)
+	case o.Timeout <= 0:
+		return usageErrorf(cmd, "--timeout %s: must be more than 0", o.Timeout)
+	}
+	switch o.DryRun {
+	case "none", "client", "server":
+	default:
+		return usageErrorf(cmd, "--dry-run %q: want none, client or server", o.DryRun)
+	}
+	if o.Output != "" && o.Output != "json" {
+		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
+	}
+	return nil
+}
+
+// Run restores the revision.
+func (o *RollbackOptions) Run(ctx context.Context) error {
+	ref := o.Namespace + "/" + o.Name
+	dry := o.DryRun
+	if dry == "none" {
+		dry = rolling.DryRunNone
+	}
+	logW := o.Out
+	if o.Output == "json" {
+		logW = o.ErrOut
+	}
+	if dry == rolling.DryRunNone {
+		lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName("deployment", o.Name), Holder: state.Identity("")}
+		if err := lock.Acquire(ctx, o.ForceUnlock); err != nil {
+			var held *state.HeldError
+			if errors.As(err, &held) {
+				return exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", ref, err)
+			}
+			return exitcode.Failedf("deployment %q: %w", ref, err)
+		}
+		defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
+	}
+	prog := newProgressPrinter(logW, false, ref)
+	res, err := rolling.Rollback(ctx, o.Client, rolling.RollbackConfig{
+		Namespace: o.Namespace, Name: o.Name, ToRevision: o.ToRevision, Timeout: o.Timeout, DryRun: dry,
+		ChangeCause: fmt.Sprintf("kubectl zdd rollback deployment/%s --to-revision=%d", o.Name, o.ToRevision),
+		OnProgress:  prog.Update, Log: logW,
+	})
+	if res == nil {
+		return err
+	}
+	if o.Output == "json" {
+		b, jerr := json.MarshalIndent(res, "", "  ")
+		if jerr != nil {
+			return jerr
+		}
+		fmt.Fprintln(o.Out, string(b))
+		return err
+	}
+	switch {
+	case err != nil:
+	case dry != rolling.DryRunNone:
+		fmt.Fprintf(o.Out, "dry run (%s): would restore revision %d of deployment %q (replicaset %q); nothing was changed\n", dry, res.Restored, ref, res.ReplicaSet)
+		if res.Patch != "" {
+			fmt.Fprintf(o.Out, "patch: %s\n", res.Patch)
+		}
+	case res.Unchanged:
+		fmt.Fprintf(o.Out, "deployment %q already runs revision %d's pod template (revision %d)\n", ref, res.Restored, res.NewRevision)
+	default:
+		fmt.Fprintf(o.Out, "deployment %q rolled back to revision %d (now revision %d), fully available\n", ref, res.Restored, res.NewRevision)
+	}
+	return err
+}

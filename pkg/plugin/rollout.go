@@ -1,0 +1,450 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
+)
+
+func init() { registerSubcommand(NewCmdRollout) }
+
+const rolloutLong = `Release a new version of a Deployment as a guarded rolling update.
+
+Steps, each recorded in zdd.dev/ annotations on the Deployment while a
+coordination.k8s.io Lease stops a second run on the same Deployment:
+
+  1. preflight  the lint rules run on the Deployment as it will be applied;
+                error-level findings stop the release (exit 1, nothing
+                changed) unless --force. --fix-strategy applies it with
+                maxUnavailable 0 and maxSurge 25%.
+  2. migrate    with --migration-job, the Job (which must not retry:
+                backoffLimit 0, restartPolicy Never) runs under a name unique
+                to this release; if it fails or times out the Deployment is
+                not touched and the Job's conditions and pods are printed.
+  3. apply      --image sets images with a strategic merge patch that only
+                applies to the version read (resourceVersion precondition);
+                -f applies the manifest with server-side apply (field manager
+                kubectl-zdd). The change cause is recorded.
+  4. watch      a watch of the Deployment and of its new pods shows updated,
+                ready and available replicas of the new revision.
+  5. detect     Progressing=False (ProgressDeadlineExceeded), new pods not
+                ready within --timeout, restarts above --max-restarts, or a
+                container waiting in CrashLoopBackOff, ImagePullBackOff,
+                ErrImagePull or CreateContainerConfigError.
+  6. analysis   with --analysis FILE, the metrics are measured after the
+                rollout completes (or while it runs, --analysis-during).
+                Failed: roll back. Inconclusive: nothing is rolled back, the
+                operation is recorded as paused and the command exits 1; run
+                'kubectl zdd rollout' again to re-check, or 'kubectl zdd
+                rollback' to go back.
+  7. rollback   unless --no-rollback, the previous revision's pod template is
+                restored as 'kubectl rollout undo' does and waited for; the
+                command exits 1 naming the reason and the restored revision,
+                or 3 if the rollback itself fails.
+
+At the end it prints the smallest number of ready endpoints it saw on each
+Service that selects the Deployment.
+
+--dry-run=client prints the plan (every step and every patch) and changes
+nothing; --dry-run=server also has the API server check every write
+(DryRun=All) without saving it.
+
+Exit codes: 0 released; 1 failed (rolled back, or not with --no-rollback),
+another run holds the lease, or preflight found errors; 2 bad input, nothing
+changed; 3 the rollback failed, a person is needed.`
+
+const rolloutExample = `  # Release a new image of the container "app"
+  kubectl zdd rollout deployment/web --image app=registry.example/shop:v2 -n shop
+
+  # Release a manifest, after a migration Job, giving up after 5 minutes
+  kubectl zdd rollout -f web.yaml --migration-job migrate-v2.yaml --timeout 5m
+
+  # See what would be done
+  kubectl zdd rollout deployment/web --image app=shop:v2 --dry-run=client
+
+  # Judge the new version by its metrics before calling it done
+  kubectl zdd rollout deployment/web --image app=shop:v2 --analysis analysis.yaml
+
+  # Machine-readable result
+  kubectl zdd rollout deployment/web --image app=shop:v2 -o json`
+
+// RolloutOptions is `kubectl zdd rollout`.
+type RolloutOptions struct {
+	Images         []string
+	Filename       string
+	MigrationJob   string
+	Timeout        time.Duration
+	MaxRestarts    int32
+	NoRollback     bool
+	Force          bool
+	FixStrategy    bool
+	ForceUnlock    bool
+	DryRun         string
+	Output         string
+	AnalysisFile   string
+	AnalysisDuring bool
+
+	Namespace    string
+	namespaceSet bool
+	Name         string
+	images       map[string]string
+	manifest     *unstructured.Unstructured
+	job          *batchv1.Job
+	analysisSpec *analysis.Spec
+	changeCause  string
+
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	// IsTerminal says whether Out is a terminal (live progress line).
+	IsTerminal func(io.Writer) bool
+	// NewRollout is swapped by tests.
+	NewRollout func() *rolling.Rollout
+
+	genericiooptions.IOStreams
+}
+
+// NewRolloutOptions returns options with the defaults.
+func NewRolloutOptions(streams genericiooptions.IOStreams) *RolloutOptions {
+	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, IOStreams: streams}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// NewCmdRollout builds `kubectl zdd rollout`.
+func NewCmdRollout(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewRolloutOptions(streams)
+	cmd := &cobra.Command{
+		Use:     "rollout deployment/NAME --image CONTAINER=IMAGE... | -f FILE",
+		Short:   "Guarded rolling update with migration Jobs and automatic rollback",
+		Long:    rolloutLong,
+		Example: rolloutExample,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.Images, "image", o.Images, "CONTAINER=IMAGE to set (repeatable)")
+	fl.StringVarP(&o.Filename, "filename", "f", o.Filename, "Deployment manifest to apply with server-side apply (file, URL or -)")
+	fl.StringVar(&o.MigrationJob, "migration-job", o.MigrationJob, "Job manifest to run (and succeed) before the Deployment is changed")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long the new pods (and the migration Job, and a rollback) may take")
+	fl.Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the release fails")
+	fl.BoolVar(&o.NoRollback, "no-rollback", o.NoRollback, "On failure, leave the Deployment as it is instead of rolling back")
+	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
+	fl.BoolVar(&o.FixStrategy, "fix-strategy", o.FixStrategy, "Apply with maxUnavailable 0 and maxSurge 25%")
+	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none" releases, "client" prints the plan, "server" also has the API server check every write`)
+	fl.Lookup("dry-run").NoOptDefVal = "client"
+	fl.StringVarP(&o.Output, "output", "o", o.Output, `Output format: "" (text) or json`)
+	fl.StringVar(&o.AnalysisFile, "analysis", o.AnalysisFile, "Analysis file: metrics that must pass before the release is done")
+	fl.BoolVar(&o.AnalysisDuring, "analysis-during", o.AnalysisDuring, "Run the analysis while the rollout progresses, not after it")
+	return cmd
+}
+
+// parseDeploymentArg reads deployment/NAME (deploy/, deployments/,
+// deployment.apps/ too).
+func parseDeploymentArg(cmd *cobra.Command, arg string) (string, error) {
+	kind, name, ok := strings.Cut(arg, "/")
+	switch strings.ToLower(kind) {
+	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
+	default:
+		ok = false
+	}
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", usageErrorf(cmd, "argument %q: want deployment/NAME", arg)
+	}
+	return name, nil
+}
+
+// Complete resolves the namespace, reads the files and builds the clients.
+func (o *RolloutOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	var err error
+	o.Namespace, o.namespaceSet, err = f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
+	}
+	if len(args) == 1 {
+		if o.Name, err = parseDeploymentArg(cmd, args[0]); err != nil {
+			return err
+		}
+	}
+	if o.images, err = kube.ParseImageFlags(o.Images); err != nil {
+		return usageErrorf(cmd, "%v", err)
+	}
+	if o.Filename != "" {
+		if err := o.loadManifest(cmd); err != nil {
+			return err
+		}
+	}
+	if o.MigrationJob != "" {
+		if o.job, err = loadJob(o.MigrationJob, o.In, o.Namespace); err != nil {
+			return err
+		}
+	}
+	if o.AnalysisFile != "" {
+		if o.analysisSpec, err = analysis.LoadFile(o.AnalysisFile); err != nil {
+			return exitcode.UsageError(err)
+		}
+	}
+	o.changeCause = changeCause(cmd, args)
+	if o.Client == nil {
+		if o.Client, err = f.KubernetesClientSet(); err != nil {
+			return err
+		}
+	}
+	if o.Dynamic == nil {
+		if o.Dynamic, err = f.DynamicClient(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *RolloutOptions) loadManifest(cmd *cobra.Command) error {
+	objs, err := kube.LoadObjects(o.Filename, o.In, o.Namespace)
+	if err != nil {
+		return err
+	}
+	var deps []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetKind() == "Deployment" {
+			if u.GetAPIVersion() != "apps/v1" {
+				return usageErrorf(cmd, "%s: deployment %q is %s, want apps/v1 (convert it first, 'kubectl zdd lint' shows how)", o.Filename, u.GetName(), u.GetAPIVersion())
+			}
+			deps = append(deps, u)
+		} else {
+			fmt.Fprintf(o.ErrOut, "note: %s: %s %q is not a Deployment, skipped (apply it yourself)\n", o.Filename, u.GetKind(), u.GetName())
+		}
+	}
+	if len(deps) != 1 {
+		return usageErrorf(cmd, "%s: want exactly one Deployment, found %d", o.Filename, len(deps))
+	}
+	u := deps[0]
+	if o.namespaceSet && u.GetNamespace() != o.Namespace {
+		return usageErrorf(cmd, "%s: deployment %q is in namespace %q but -n says %q", o.Filename, u.GetName(), u.GetNamespace(), o.Namespace)
+	}
+	if o.Name != "" && o.Name != u.GetName() {
+		return usageErrorf(cmd, "%s: holds deployment %q, but the argument names %q", o.Filename, u.GetName(), o.Name)
+	}
+	o.Name = u.GetName()
+	o.Namespace = u.GetNamespace()
+	o.manifest = u
+	return nil
+}
+
+// loadJob reads a migration Job and refuses one that can retry (exit 2).
+func loadJob(path string, stdin io.Reader, namespace string) (*batchv1.Job, error) {
+	objs, err := kube.LoadObjects(path, stdin, namespace)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) != 1 || objs[0].GetKind() != "Job" || objs[0].GetAPIVersion() != "batch/v1" {
+		return nil, exitcode.Usagef("%s: want exactly one batch/v1 Job", path)
+	}
+	job := &batchv1.Job{}
+	if err := kube.ToTyped(objs[0], job); err != nil {
+		return nil, exitcode.Usagef("%s: %w", path, err)
+	}
+	if err := migration.Validate(job, path); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// changeCause is the command line as the user typed it, for
+// kubernetes.io/change-cause.
+func changeCause(cmd *cobra.Command, args []string) string {
+	parts := append([]string{displayPath(cmd)}, args...)
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		switch fl.Name {
+		case "dry-run", "output", "force-unlock":
+			return
+		}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				parts = append(parts, "--"+fl.Name+"="+v)
+			}
+			return
+		}
+		parts = append(parts, "--"+fl.Name+"="+fl.Value.String())
+	})
+	return strings.Join(parts, " ")
+}
+
+// Validate checks the flags (pure; exit 2 on bad input).
+func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
+	switch {
+	case o.Name == "" && o.Filename == "":
+		return usageErrorf(cmd, "name the Deployment (deployment/NAME) or give -f FILE")
+	case o.Filename != "" && len(o.Images) > 0:
+		return usageErrorf(cmd, "--image and -f cannot be used together: set the images in the manifest")
+	case o.Filename == "" && len(o.Images) == 0:
+		return usageErrorf(cmd, "nothing to release: give --image CONTAINER=IMAGE or -f FILE")
+	case o.Timeout <= 0:
+		return usageErrorf(cmd, "--timeout %s: must be more than 0", o.Timeout)
+	case o.MaxRestarts < 0:
+		return usageErrorf(cmd, "--max-restarts %d: must be 0 or more", o.MaxRestarts)
+	case o.AnalysisDuring && o.AnalysisFile == "":
+		return usageErrorf(cmd, "--analysis-during needs --analysis FILE")
+	}
+	switch o.DryRun {
+	case "none", "client", "server":
+	default:
+		return usageErrorf(cmd, "--dry-run %q: want none, client or server", o.DryRun)
+	}
+	switch o.Output {
+	case "", "json":
+	default:
+		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
+	}
+	return nil
+}
+
+func (o *RolloutOptions) config() rolling.Config {
+	dry := o.DryRun
+	if dry == "none" {
+		dry = rolling.DryRunNone
+	}
+	src := o.Filename
+	return rolling.Config{
+		Namespace: o.Namespace, Name: o.Name, Images: o.images,
+		Manifest: o.manifest, ManifestSource: src,
+		MigrationJob: o.job, MigrationSource: o.MigrationJob,
+		Timeout: o.Timeout, MaxRestarts: o.MaxRestarts, NoRollback: o.NoRollback,
+		Force: o.Force, FixStrategy: o.FixStrategy, ForceUnlock: o.ForceUnlock,
+		DryRun: dry, ChangeCause: o.changeCause,
+		Analysis: o.analysisSpec, AnalysisDuring: o.AnalysisDuring,
+	}
+}
+
+// Run releases, printing steps and progress, then the result.
+func (o *RolloutOptions) Run(cmd *cobra.Command) error {
+	logW := o.Out
+	if o.Output == "json" {
+		logW = o.ErrOut
+	}
+	prog := newProgressPrinter(logW, o.Output != "json" && o.IsTerminal != nil && o.IsTerminal(o.Out), o.Namespace+"/"+o.Name)
+	r := &rolling.Rollout{}
+	if o.NewRollout != nil {
+		r = o.NewRollout()
+	}
+	r.Kube, r.Dynamic = o.Client, o.Dynamic
+	r.Log = prog
+	r.OnProgress = prog.Update
+	r.AnalysisOut = prog
+	res, err := r.Run(cmd.Context(), o.config())
+	prog.Finish()
+	if res == nil {
+		return err
+	}
+	if o.Output == "json" {
+		b, jerr := json.MarshalIndent(res, "", "  ")
+		if jerr != nil {
+			return jerr
+		}
+		fmt.Fprintln(o.Out, string(b))
+		return err
+	}
+	if res.Result == rolling.ResultDryRun {
+		rolling.PrintPlan(o.Out, res)
+		return err
+	}
+	if res.Analysis != nil {
+		_ = analysis.PrintTable(o.Out, res.Analysis)
+	}
+	switch res.Result {
+	case "succeeded":
+		fmt.Fprintf(o.Out, "deployment %q rolled out: revision %s (from %s) in %.1fs\n", res.Deployment, orDash(res.ToRevision), orDash(res.FromRevision), res.DurationSeconds)
+	case "rolled-back":
+		fmt.Fprintf(o.Out, "deployment %q rolled back: revision %s restored in %.1fs\n", res.Deployment, res.RestoredRevision, res.DurationSeconds)
+	}
+	for _, d := range res.Downtime {
+		fmt.Fprintf(o.Out, "downtime: service %q: minimum ready endpoints %d, %.1fs with none ready, watched for %.1fs\n", d.Service, d.MinReady, d.ZeroForSeconds, d.ObservedSeconds)
+	}
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// progressPrinter shows the watch: a live line redrawn in place on a
+// terminal, one line per change otherwise. It is also the step log, so a
+// step line never lands in the middle of the live line.
+type progressPrinter struct {
+	w     io.Writer
+	tty   bool
+	ref   string
+	last  string
+	drawn bool
+}
+
+func newProgressPrinter(w io.Writer, tty bool, ref string) *progressPrinter {
+	return &progressPrinter{w: w, tty: tty, ref: ref}
+}
+
+func (p *progressPrinter) Write(b []byte) (int, error) {
+	p.clear()
+	return p.w.Write(b)
+}
+
+func (p *progressPrinter) clear() {
+	if p.tty && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+// Update shows a progress change of the new revision.
+func (p *progressPrinter) Update(pr kube.Progress) {
+	line := fmt.Sprintf("deployment %q: %s (%s)", p.ref, pr.String(), pr.Reason)
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K"+line)
+		p.drawn = true
+		p.last = line
+		return
+	}
+	if line != p.last {
+		fmt.Fprintln(p.w, line)
+		p.last = line
+	}
+}
+
+// Finish ends a live line.
+func (p *progressPrinter) Finish() {
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}

@@ -1,0 +1,684 @@
+// Package rolling is the guarded rolling update behind `kubectl zdd
+// rollout`: preflight lint, an optional migration Job, the change applied
+// with a precondition, a watch of the Deployment and of its new pods, an
+// optional metric analysis, and an automatic rollback to the previous
+// revision when anything fails. Every step is over client-go interfaces; the
+// caller prints.
+package rolling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
+	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// Strategy is the name recorded in zdd.dev/strategy.
+const Strategy = "rollout"
+
+// Phases recorded in zdd.dev/phase.
+const (
+	PhasePreflight = "preflight"
+	PhaseMigrate   = "migrate"
+	PhaseApply     = "apply"
+	PhaseWatch     = "watch"
+	PhaseAnalysis  = "analysis"
+	PhaseRollback  = "rollback"
+	PhaseDone      = "done"
+)
+
+// Dry-run modes (--dry-run).
+const (
+	DryRunNone   = ""
+	DryRunClient = "client"
+	DryRunServer = "server"
+)
+
+// DeploymentsResource is what the operation record is written on.
+var DeploymentsResource = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+
+// Config is one release, as the user asked for it.
+type Config struct {
+	Namespace string
+	// Name of the Deployment (from deployment/NAME or the manifest).
+	Name string
+	// Images to set (--image C=IMG); or Manifest (-f) to apply.
+	Images         map[string]string
+	Manifest       *unstructured.Unstructured
+	ManifestSource string
+	// MigrationJob (--migration-job), already checked by migration.Validate.
+	MigrationJob    *batchv1.Job
+	MigrationSource string
+	Timeout         time.Duration
+	MaxRestarts     int32
+	NoRollback      bool
+	// Force goes on despite error-level lint findings.
+	Force bool
+	// FixStrategy sets maxUnavailable 0 and maxSurge 25% in what is applied.
+	FixStrategy bool
+	// ForceUnlock takes the Lease even when another run holds it.
+	ForceUnlock bool
+	DryRun      string
+	ChangeCause string
+	// Analysis (--analysis) runs after the rollout completes, or alongside
+	// it with AnalysisDuring (--analysis-during).
+	Analysis       *analysis.Spec
+	AnalysisDuring bool
+}
+
+// Rollout runs releases. Fields other than Kube and Dynamic are optional.
+type Rollout struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	// Log gets one line per step (and lint findings, migration output).
+	Log io.Writer
+	// OnProgress is called on every change of the Deployment while watching.
+	OnProgress func(kube.Progress)
+	// Lint audits the Deployment as it will be applied; lint.Audit by default.
+	Lint func(d *appsv1.Deployment) ([]lint.Finding, error)
+	// AnalysisOut gets one line per measurement (may be nil).
+	AnalysisOut io.Writer
+	// Now and NewID are swapped by tests.
+	Now   func() time.Time
+	NewID func(time.Time) string
+	// NoDowntimeWatch turns off the endpoint watch (unit tests).
+	NoDowntimeWatch bool
+}
+
+// Step is one line of a plan.
+type Step struct {
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+	// Patch is the exact body sent for a write step, when there is one.
+	Patch string `json:"patch,omitempty"`
+}
+
+// Downtime is the figure printed at the end for one Service.
+type Downtime struct {
+	Service         string  `json:"service"`
+	MinReady        int     `json:"minReady"`
+	ZeroForSeconds  float64 `json:"zeroForSeconds"`
+	ObservedSeconds float64 `json:"observedSeconds"`
+}
+
+// Result is what a release did; -o json prints it.
+type Result struct {
+	Deployment       string            `json:"deployment"`
+	OperationID      string            `json:"operationId"`
+	Result           string            `json:"result"`
+	Reason           string            `json:"reason,omitempty"`
+	DryRun           string            `json:"dryRun,omitempty"`
+	FromRevision     string            `json:"fromRevision,omitempty"`
+	ToRevision       string            `json:"toRevision,omitempty"`
+	RestoredRevision string            `json:"restoredRevision,omitempty"`
+	Images           map[string]string `json:"images,omitempty"`
+	MigrationJob     string            `json:"migrationJob,omitempty"`
+	Findings         []lint.Finding    `json:"findings,omitempty"`
+	Progress         *kube.Progress    `json:"progress,omitempty"`
+	Analysis         *analysis.Result  `json:"analysis,omitempty"`
+	Downtime         []Downtime        `json:"downtime"`
+	Plan             []Step            `json:"plan,omitempty"`
+	DurationSeconds  float64           `json:"durationSeconds"`
+}
+
+// ResultDryRun is Result.Result for a dry run.
+const ResultDryRun = "dry-run"
+
+func (r *Rollout) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Rollout) logf(format string, a ...any) {
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, format+"\n", a...)
+	}
+}
+
+// release is the state of one Run.
+type release struct {
+	cfg      Config
+	ref      string
+	op       *state.Operation
+	live     *appsv1.Deployment // nil when -f creates the Deployment
+	desired  *appsv1.Deployment
+	rss      []appsv1.ReplicaSet
+	patch    []byte
+	patchTyp types.PatchType
+	job      *batchv1.Job
+	services []string
+	res      *Result
+}
+
+// Run performs the release. The error carries the exit code: 1 when the
+// release failed (rolled back or not), 2 for bad input (nothing changed), 3
+// when the rollback itself failed.
+func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
+	start := r.now()
+	rel, err := r.prepare(ctx, cfg, start)
+	if err != nil {
+		return nil, err
+	}
+	res := rel.res
+	defer func() { res.DurationSeconds = r.now().Sub(start).Seconds() }()
+
+	// 1. Preflight.
+	if err := r.preflight(rel); err != nil {
+		res.Result = state.ResultFailed
+		res.Reason = err.Error()
+		return res, err
+	}
+	if cfg.DryRun != DryRunNone {
+		return res, r.dryRun(ctx, rel)
+	}
+
+	// The Lease for the whole operation.
+	lock := &state.Lock{Client: r.Kube.CoordinationV1(), Namespace: cfg.Namespace, Name: state.LeaseName("deployment", cfg.Name), Holder: state.Identity(rel.op.ID)}
+	if err := lock.Acquire(ctx, cfg.ForceUnlock); err != nil {
+		var held *state.HeldError
+		if errors.As(err, &held) {
+			return nil, exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", rel.ref, err)
+		}
+		return nil, exitcode.Failedf("deployment %q: %w", rel.ref, err)
+	}
+	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
+	if lock.Previous != "" {
+		r.logf("took over the lease of deployment %q from %q", rel.ref, lock.Previous)
+	}
+	rel.op.Holder = lock.Holder
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lock.Lost():
+			cancel(errLockLost)
+		case <-ctx.Done():
+		}
+	}()
+
+	// Watch the Services' endpoints from before the first change.
+	watchers := r.startDowntime(ctx, rel)
+	finishDowntime := func() {
+		for _, w := range watchers {
+			rep := w.Stop()
+			res.Downtime = append(res.Downtime, Downtime{Service: rep.Service, MinReady: rep.MinReady, ZeroForSeconds: rep.ZeroFor.Seconds(), ObservedSeconds: rep.Stopped.Sub(rep.Started).Seconds()})
+		}
+		watchers = nil
+	}
+	defer finishDowntime()
+
+	// 2. Migration. The Deployment is not touched before it succeeds.
+	if rel.job != nil {
+		r.logf("migrate: running job %q", cfg.Namespace+"/"+rel.job.Name)
+		mctx, mcancel := context.WithTimeout(ctx, cfg.Timeout)
+		_, err := migration.Run(mctx, r.Kube, rel.job, nil, r.Log)
+		mcancel()
+		if err != nil {
+			res.Result = state.ResultFailed
+			res.Reason = fmt.Sprintf("migration job %q failed; deployment %q was not changed", cfg.Namespace+"/"+rel.job.Name, rel.ref)
+			return res, exitcode.Failedf("%s: %w", res.Reason, err)
+		}
+	}
+
+	// 3. Apply.
+	rel.op.Phase = PhaseApply
+	applied, err := r.apply(ctx, rel, nil)
+	if err != nil {
+		res.Result = state.ResultFailed
+		res.Reason = err.Error()
+		return res, err
+	}
+	r.logf("apply: deployment %q updated (generation %d)", rel.ref, applied.Generation)
+	rec := &state.Recorder{Client: r.Dynamic, Resource: DeploymentsResource, Namespace: cfg.Namespace, Name: cfg.Name, Now: r.Now}
+	save := func(phase, result, msg string) {
+		rel.op.Phase, rel.op.Result, rel.op.Message = phase, result, msg
+		if err := rec.Save(context.WithoutCancel(ctx), rel.op); err != nil {
+			r.logf("warning: %v", err)
+		}
+	}
+
+	// 4./5. Watch, and detect failure.
+	rel.op.Phase = PhaseWatch
+	final, failure := r.watch(ctx, rel, applied, save)
+	if final != nil {
+		p := kube.DeploymentProgress(final)
+		res.Progress = &p
+		if rev := kube.Revision(final); rev > 0 {
+			res.ToRevision = strconv.FormatInt(rev, 10)
+			rel.op.ToRevision = res.ToRevision
+		}
+	}
+	if errors.Is(failure, errLockLost) {
+		res.Result = state.ResultFailed
+		res.Reason = failure.Error()
+		return res, exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was, check it with 'kubectl zdd status'", rel.ref, failure)
+	}
+	if errors.Is(failure, errInconclusive) {
+		res.Result = state.ResultPaused
+		res.Reason = failure.Error()
+		save(PhaseAnalysis, state.ResultPaused, res.Reason)
+		return res, exitcode.Failedf("deployment %q: %s; the new revision stays in place: run 'kubectl zdd rollout' again to re-check it, or 'kubectl zdd rollback deployment/%s' to go back", rel.ref, res.Reason, cfg.Name)
+	}
+	if failure == nil {
+		save(PhaseDone, state.ResultSucceeded, "")
+		finishDowntime()
+		res.Result = state.ResultSucceeded
+		return res, nil
+	}
+
+	// 6. Roll back.
+	res.Reason = failure.Error()
+	if cfg.NoRollback || rel.live == nil || rel.op.FromRevision == "" {
+		why := "--no-rollback was given"
+		if !cfg.NoRollback {
+			why = "there is no previous revision"
+		}
+		save(PhaseWatch, state.ResultFailed, res.Reason)
+		res.Result = state.ResultFailed
+		return res, exitcode.Failedf("release of deployment %q failed: %s; not rolled back (%s)", rel.ref, res.Reason, why)
+	}
+	save(PhaseRollback, "", res.Reason)
+	r.logf("rollback: release failed (%s); restoring revision %s", res.Reason, rel.op.FromRevision)
+	from, _ := strconv.ParseInt(rel.op.FromRevision, 10, 64)
+	rctx := context.WithoutCancel(ctx)
+	if errors.Is(failure, errLockLost) {
+		rctx = ctx
+	}
+	rb, err := Rollback(rctx, r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
+	if err != nil {
+		save(PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
+		res.Result = state.ResultFailed
+		return res, exitcode.NeedsPersonf("release of deployment %q failed (%s) and the rollback to revision %s failed too: %w", rel.ref, res.Reason, rel.op.FromRevision, err)
+	}
+	res.RestoredRevision = strconv.FormatInt(rb.Restored, 10)
+	if rb.Progress != nil {
+		res.Progress = rb.Progress
+	}
+	save(PhaseDone, state.ResultRolledBack, res.Reason)
+	finishDowntime()
+	res.Result = state.ResultRolledBack
+	return res, exitcode.Failedf("release of deployment %q failed: %s; rolled back to revision %s (the pod template of revision %s, now revision %d)", rel.ref, res.Reason, rel.op.FromRevision, rel.op.FromRevision, rb.NewRevision)
+}
+
+var (
+	errLockLost     = errors.New("the lease was lost (another run took it, or it could not be renewed)")
+	errInconclusive = errors.New("analysis inconclusive")
+)
+
+// prepare reads the live Deployment and builds what will be applied.
+func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*release, error) {
+	newID := state.NewID
+	if r.NewID != nil {
+		newID = r.NewID
+	}
+	op := state.NewOperation(Strategy, start)
+	op.ID = newID(start)
+	rel := &release{cfg: cfg, ref: cfg.Namespace + "/" + cfg.Name, op: op}
+	rel.res = &Result{Deployment: rel.ref, OperationID: op.ID, DryRun: cfg.DryRun, Images: cfg.Images, Downtime: []Downtime{}}
+
+	live, err := r.Kube.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err) && cfg.Manifest != nil:
+		live = nil
+	case apierrors.IsNotFound(err):
+		return nil, exitcode.Usagef("deployment %q not found", rel.ref)
+	case err != nil:
+		return nil, fmt.Errorf("reading deployment %q: %w", rel.ref, err)
+	}
+	rel.live = live
+
+	if cfg.Manifest != nil {
+		d := &appsv1.Deployment{}
+		if err := kube.ToTyped(cfg.Manifest, d); err != nil {
+			return nil, exitcode.Usagef("%s: %w", cfg.ManifestSource, err)
+		}
+		d.Namespace = cfg.Namespace
+		rel.desired = d
+	} else {
+		rel.desired = live.DeepCopy()
+		if err := kube.SetImages(&rel.desired.Spec.Template.Spec, cfg.Images); err != nil {
+			return nil, exitcode.Usagef("deployment %q: %w", rel.ref, err)
+		}
+	}
+	rel.desired.APIVersion, rel.desired.Kind = "apps/v1", "Deployment"
+	if cfg.FixStrategy {
+		fixStrategy(rel.desired)
+	}
+	if live != nil {
+		op.FromRevision = revString(kube.Revision(live))
+		rel.res.FromRevision = op.FromRevision
+		rel.rss, err = kube.ReplicaSetsOf(ctx, r.Kube, live)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MigrationJob != nil {
+		rel.job = migration.Prepare(cfg.MigrationJob, cfg.Namespace, cfg.Name, migration.PhaseExpand, op.ID)
+		rel.res.MigrationJob = rel.job.Name
+	}
+	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
+		return nil, err
+	}
+	rel.services, err = r.servicesFor(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	return rel, nil
+}
+
+func revString(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func fixStrategy(d *appsv1.Deployment) {
+	zero, surge := intstr.FromInt32(0), intstr.FromString("25%")
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &surge}}
+}
+
+// recordAnnotations are the annotations the apply writes: the change cause
+// and the operation record (phase apply).
+func (rel *release) recordAnnotations() map[string]any {
+	ann := map[string]any{}
+	for k, v := range rel.op.Annotations() {
+		if v != nil {
+			ann[k] = *v
+		}
+	}
+	if rel.cfg.ChangeCause != "" {
+		ann[state.ChangeCauseKey] = rel.cfg.ChangeCause
+	}
+	return ann
+}
+
+// buildPatch renders the body of the apply: a strategic merge patch of the
+// images (with a resourceVersion precondition), or the manifest for
+// server-side apply (with the live resourceVersion when there is one).
+func (r *Rollout) buildPatch(rel *release) ([]byte, types.PatchType, error) {
+	rel.op.Phase = PhaseApply
+	ann := rel.recordAnnotations()
+	if rel.cfg.Manifest != nil {
+		u := rel.cfg.Manifest.DeepCopy()
+		u.SetNamespace(rel.cfg.Namespace)
+		a := u.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		for k, v := range ann {
+			a[k] = v.(string)
+		}
+		u.SetAnnotations(a)
+		if rel.live != nil {
+			u.SetResourceVersion(rel.live.ResourceVersion)
+		}
+		if rel.cfg.FixStrategy {
+			_ = unstructured.SetNestedMap(u.Object, map[string]any{
+				"type":          "RollingUpdate",
+				"rollingUpdate": map[string]any{"maxUnavailable": int64(0), "maxSurge": "25%"},
+			}, "spec", "strategy")
+		}
+		unstructured.RemoveNestedField(u.Object, "status")
+		b, err := json.Marshal(u.Object)
+		return b, types.ApplyPatchType, err
+	}
+	var containers, inits []map[string]any
+	names := make([]string, 0, len(rel.cfg.Images))
+	for n := range rel.cfg.Images {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	isInit := map[string]bool{}
+	for _, c := range rel.live.Spec.Template.Spec.InitContainers {
+		isInit[c.Name] = true
+	}
+	for _, n := range names {
+		c := map[string]any{"name": n, "image": rel.cfg.Images[n]}
+		if isInit[n] {
+			inits = append(inits, c)
+		} else {
+			containers = append(containers, c)
+		}
+	}
+	podSpec := map[string]any{}
+	if len(containers) > 0 {
+		podSpec["containers"] = containers
+	}
+	if len(inits) > 0 {
+		podSpec["initContainers"] = inits
+	}
+	spec := map[string]any{}
+	if len(podSpec) > 0 {
+		spec["template"] = map[string]any{"spec": podSpec}
+	}
+	if rel.cfg.FixStrategy {
+		spec["strategy"] = map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxUnavailable": 0, "maxSurge": "25%"}}
+	}
+	body := map[string]any{"metadata": map[string]any{"resourceVersion": rel.live.ResourceVersion, "annotations": ann}}
+	if len(spec) > 0 {
+		body["spec"] = spec
+	}
+	b, err := json.Marshal(body)
+	return b, types.StrategicMergePatchType, err
+}
+
+func (r *Rollout) preflight(rel *release) error {
+	rel.op.Phase = PhasePreflight
+	audit := r.Lint
+	if audit == nil {
+		audit = Audit
+	}
+	findings, err := audit(rel.desired)
+	if err != nil {
+		return exitcode.Usagef("preflight of deployment %q: %w", rel.ref, err)
+	}
+	rel.res.Findings = findings
+	var errs, warns int
+	for _, f := range findings {
+		switch f.Severity {
+		case lint.Error:
+			errs++
+		case lint.Warning:
+			warns++
+		}
+	}
+	r.logf("preflight: deployment %q as it will be applied: %d errors, %d warnings", rel.ref, errs, warns)
+	for _, f := range findings {
+		if f.Severity >= lint.Warning {
+			field := f.Field
+			if f.Container != "" {
+				field = "container " + f.Container + ": " + field
+			}
+			r.logf("  %s %s %s: %s", f.Severity, f.Rule, field, f.Message)
+		}
+	}
+	if errs > 0 && !rel.cfg.Force {
+		return exitcode.Failedf("preflight of deployment %q found %d error-level problems; nothing was changed (fix them, add --fix-strategy for the rollout settings, or use --force)", rel.ref, errs)
+	}
+	if errs > 0 {
+		r.logf("preflight: going on despite %d errors (--force)", errs)
+	}
+	return nil
+}
+
+// Audit runs the lint rules on one Deployment.
+func Audit(d *appsv1.Deployment) ([]lint.Finding, error) {
+	obj, err := lint.FromTyped(d)
+	if err != nil {
+		return nil, err
+	}
+	return lint.Audit([]lint.Object{obj}, lint.Options{DrainSeconds: 10}), nil
+}
+
+// apply sends the patch (or server-side apply).
+func (r *Rollout) apply(ctx context.Context, rel *release, dryRun []string) (*appsv1.Deployment, error) {
+	deps := r.Kube.AppsV1().Deployments(rel.cfg.Namespace)
+	opts := metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dryRun}
+	if rel.patchTyp == types.ApplyPatchType {
+		opts.Force = ptrTo(true)
+	}
+	d, err := deps.Patch(ctx, rel.cfg.Name, rel.patchTyp, rel.patch, opts)
+	switch {
+	case apierrors.IsConflict(err):
+		return nil, exitcode.Failedf("applying to deployment %q: it changed since it was read (another writer?); nothing was changed, run again: %w", rel.ref, err)
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		return nil, exitcode.Usagef("applying to deployment %q: %w", rel.ref, err)
+	case err != nil:
+		return nil, exitcode.Failedf("applying to deployment %q: %w", rel.ref, err)
+	}
+	return d, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// watch waits for the rollout (and the analysis), and returns the failure.
+func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deployment, save func(phase, result, msg string)) (*appsv1.Deployment, error) {
+	cfg := rel.cfg
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tctx, tcancel := context.WithTimeoutCause(wctx, cfg.Timeout, fmt.Errorf("new pods were not ready within --timeout %s", cfg.Timeout))
+	defer tcancel()
+
+	go func() {
+		problems, err := kube.WatchNewPodProblems(tctx, r.Kube, applied, &applied.Spec.Template, cfg.MaxRestarts)
+		if err == nil && len(problems) > 0 {
+			cancel(fmt.Errorf("new pods are failing: %s", strings.Join(problems, "; ")))
+		}
+	}()
+
+	var analysisDone chan struct{}
+	var analysisRes *analysis.Result
+	var analysisErr error
+	runAnalysis := func(actx context.Context) {
+		runner := &analysis.Runner{Kube: r.Kube, Out: r.AnalysisOut}
+		analysisRes, analysisErr = runner.Run(actx, cfg.Analysis, analysis.Vars{Namespace: cfg.Namespace, Name: cfg.Name, Version: rel.desired.Spec.Template.Labels["version"], Track: rel.desired.Spec.Template.Labels["track"], Revision: rel.op.ToRevision})
+	}
+	if cfg.Analysis != nil && cfg.AnalysisDuring {
+		analysisDone = make(chan struct{})
+		go func() {
+			defer close(analysisDone)
+			runAnalysis(wctx)
+			if analysisErr == nil && analysisRes != nil && analysisRes.Verdict == analysis.Failed {
+				cancel(fmt.Errorf("analysis failed: %s", analysisRes.Message))
+			}
+		}()
+	}
+
+	recorded := false
+	final, err := kube.WaitForDeployment(tctx, r.Kube, cfg.Namespace, cfg.Name, func(d *appsv1.Deployment, p kube.Progress) {
+		if !recorded && p.Observed && kube.Revision(d) > 0 {
+			recorded = true
+			rel.op.ToRevision = strconv.FormatInt(kube.Revision(d), 10)
+			save(PhaseWatch, "", "")
+		}
+		if r.OnProgress != nil {
+			r.OnProgress(p)
+		}
+	})
+	if err != nil {
+		if cause := context.Cause(wctx); cause != nil && !errors.Is(err, cause) {
+			err = cause
+		}
+		cancel(err)
+		if analysisDone != nil {
+			<-analysisDone
+		}
+		return final, err
+	}
+	r.logf("watch: deployment %q rolled out (revision %s)", rel.ref, rel.op.ToRevision)
+	if cfg.Analysis == nil {
+		return final, nil
+	}
+	if analysisDone == nil {
+		save(PhaseAnalysis, "", "")
+		r.logf("analysis: measuring the new revision")
+		runAnalysis(ctx)
+	} else {
+		<-analysisDone
+	}
+	rel.res.Analysis = analysisRes
+	if analysisErr != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return final, cause
+		}
+		return final, fmt.Errorf("analysis could not run: %w", analysisErr)
+	}
+	switch analysisRes.Verdict {
+	case analysis.Passed:
+		r.logf("analysis: passed: %s", analysisRes.Message)
+		return final, nil
+	case analysis.Inconclusive:
+		return final, fmt.Errorf("%w: %s", errInconclusive, analysisRes.Message)
+	default:
+		return final, fmt.Errorf("analysis %s: %s", analysisRes.Verdict, analysisRes.Message)
+	}
+}
+
+// servicesFor lists the Services whose selector picks the pods of the
+// Deployment (before or after the change).
+func (r *Rollout) servicesFor(ctx context.Context, rel *release) ([]string, error) {
+	list, err := r.Kube.CoreV1().Services(rel.cfg.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing services in %q: %w", rel.cfg.Namespace, err)
+	}
+	var out []string
+	for _, s := range list.Items {
+		if len(s.Spec.Selector) == 0 {
+			continue
+		}
+		sel := labels.SelectorFromSet(s.Spec.Selector)
+		match := sel.Matches(labels.Set(rel.desired.Spec.Template.Labels))
+		if rel.live != nil && sel.Matches(labels.Set(rel.live.Spec.Template.Labels)) {
+			match = true
+		}
+		if match {
+			out = append(out, s.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (r *Rollout) startDowntime(ctx context.Context, rel *release) []*downtime.Watcher {
+	if r.NoDowntimeWatch {
+		return nil
+	}
+	var ws []*downtime.Watcher
+	for _, s := range rel.services {
+		w, err := downtime.Start(ctx, r.Kube, rel.cfg.Namespace, s)
+		if err != nil {
+			r.logf("warning: cannot watch the endpoints of service %q: %v", rel.cfg.Namespace+"/"+s, err)
+			continue
+		}
+		ws = append(ws, w)
+	}
+	return ws
+}
