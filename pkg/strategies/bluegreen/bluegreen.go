@@ -1,0 +1,408 @@
+package bluegreen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+)
+
+// Analyzer runs one analysis (pre- or post-switch) for the given vars.
+type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
+
+// Options of a blue-green operation.
+type Options struct {
+	Namespace string
+	Service   string
+	// Services are more Services to switch with Service (--service).
+	Services []string
+	Colours  Colours
+	// MinReady, when > 0, replaces "as many ready as the live colour had"
+	// in the switch guard.
+	MinReady int32
+	// Replicas, when set, sizes the new colour (default: the live colour's).
+	Replicas *int32
+	// Images to set in the new colour (deploy), or Template to use as its
+	// pod template (deploy -f).
+	Images   map[string]string
+	Template *corev1.PodTemplateSpec
+	// PreAnalysis runs against the idle colour before the switch;
+	// Analysis after it. Either may be nil.
+	PreAnalysis   Analyzer
+	Analysis      Analyzer
+	ManualPromote bool
+	// ScaleDownDelay is waited after a passing post-switch analysis before
+	// the old colour is retired.
+	ScaleDownDelay time.Duration
+	// DeleteOld deletes the old colour's Deployment instead of scaling it to 0.
+	DeleteOld bool
+	// Timeout bounds each wait: a colour becoming ready, endpoints converging.
+	Timeout     time.Duration
+	ForceUnlock bool
+	// BeforePatch runs right before each selector patch (test hook).
+	BeforePatch func(ctx context.Context, service string) error
+}
+
+// Runner performs blue-green operations against a cluster.
+type Runner struct {
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	Out     io.Writer
+	Options
+	// Now is swapped by tests.
+	Now func() time.Time
+}
+
+var servicesGVR = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runner) printf(format string, a ...any) {
+	if r.Out != nil {
+		fmt.Fprintf(r.Out, format+"\n", a...)
+	}
+}
+
+func (r *Runner) key() string { return r.Namespace + "/" + r.Service }
+
+func (r *Runner) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return 10 * time.Minute
+}
+
+// session is one locked operation on the Service: its record, Lease and
+// downtime watcher.
+type session struct {
+	r      *Runner
+	op     *state.Operation
+	rec    *state.Recorder
+	lock   *state.Lock
+	watch  *downtime.Watcher
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// begin takes the Lease on the Service, starts the downtime watcher and
+// returns the operation record: the one in flight on the Service when resume
+// is true and there is one, else a new one.
+func (r *Runner) begin(ctx context.Context, phase string, resume bool) (*session, error) {
+	s := &session{r: r}
+	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+	if resume {
+		if op, ok, err := s.rec.Load(ctx); err == nil && ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused) {
+			s.op = op
+			s.op.Result = ""
+			s.op.Message = ""
+		}
+	}
+	if s.op == nil {
+		s.op = state.NewOperation(Strategy, r.now())
+	}
+	s.op.Holder = state.Identity(s.op.ID)
+	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now}
+	if err := s.lock.Acquire(ctx, r.ForceUnlock); err != nil {
+		var held *state.HeldError
+		if errors.As(err, &held) {
+			return nil, exitcode.Failedf("service %q: %w", r.key(), err)
+		}
+		return nil, err
+	}
+	if s.lock.Previous != "" {
+		r.printf("took over the lease of service %q from %s", r.key(), s.lock.Previous)
+	}
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-s.lock.Lost():
+			s.cancel(fmt.Errorf("lost the lease of service %q: another run may be changing it", r.key()))
+		case <-s.ctx.Done():
+		}
+	}()
+	if w, err := downtime.Start(s.ctx, r.Client, r.Namespace, r.Service); err == nil {
+		s.watch = w
+	} else {
+		r.printf("warning: not measuring downtime of service %q: %v", r.key(), err)
+	}
+	s.op.Phase = phase
+	if err := s.save(); err != nil {
+		s.end(nil)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) save() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+	defer cancel()
+	return s.rec.Save(ctx, s.op)
+}
+
+// end records the result (from err), prints the downtime summary and
+// releases the Lease. It returns err.
+func (s *session) end(err error) error {
+	if s.op.Result == "" {
+		switch {
+		case err == nil:
+			s.op.Result = state.ResultSucceeded
+		default:
+			s.op.Result = state.ResultFailed
+		}
+	}
+	if err != nil && s.op.Message == "" {
+		s.op.Message = err.Error()
+	}
+	if serr := s.save(); serr != nil && err == nil {
+		err = serr
+	}
+	if s.watch != nil {
+		rep := s.watch.Stop()
+		s.r.printf("%s", rep.Summary())
+	}
+	s.cancel(nil)
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if rerr := s.lock.Release(rctx); rerr != nil {
+		s.r.printf("warning: %v", rerr)
+	}
+	return err
+}
+
+// waitReady waits until Deployment name is fully rolled out and available.
+func (r *Runner) waitReady(ctx context.Context, name, colour string) (*appsv1.Deployment, error) {
+	wctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	last := ""
+	d, err := kube.WaitForDeployment(wctx, r.Client, r.Namespace, name, func(_ *appsv1.Deployment, p kube.Progress) {
+		if s := p.String(); s != last {
+			last = s
+			r.printf("colour %s (deployment %q): %s", colour, r.Namespace+"/"+name, s)
+		}
+	})
+	if err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// readyPods counts the ready, not terminating pods matching sel.
+func (r *Runner) readyPods(ctx context.Context, sel map[string]string) (int32, error) {
+	pods, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(sel).String()})
+	if err != nil {
+		return 0, err
+	}
+	var n int32
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// guard is the check made right before each selector patch: the target
+// colour's Deployment is fully rolled out and it has at least need ready pods.
+func (r *Runner) guard(dep, colour string, sel map[string]string, need int32, why string) traffic.Guard {
+	return func(ctx context.Context) error {
+		d, err := r.Client.AppsV1().Deployments(r.Namespace).Get(ctx, dep, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("guard: reading deployment %q of colour %s: %w", r.Namespace+"/"+dep, colour, err)
+		}
+		if p := kube.DeploymentProgress(d); !p.Done {
+			return fmt.Errorf("guard: colour %s (deployment %q) is not fully rolled out: %s", colour, r.Namespace+"/"+dep, p.Reason)
+		}
+		n, err := r.readyPods(ctx, sel)
+		if err != nil {
+			return fmt.Errorf("guard: listing pods of colour %s: %w", colour, err)
+		}
+		if n < need {
+			return fmt.Errorf("guard: colour %s has %d ready pods, needs %d (%s)", colour, n, need, why)
+		}
+		return nil
+	}
+}
+
+// need is how many ready pods the target colour must have: --min-ready, or
+// as many as the live colour has ready now (at least 1).
+func (r *Runner) need(liveReady int32) (int32, string) {
+	if r.MinReady > 0 {
+		return r.MinReady, "--min-ready"
+	}
+	if liveReady < 1 {
+		return 1, "at least one"
+	}
+	return liveReady, "as many as the live colour has ready"
+}
+
+// switchTo patches every Service of snap from colour `from` to `to` and waits
+// until their endpoints list only `to`'s pods, all ready. switched says
+// whether the selectors were patched (false: nothing changed).
+func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep string, need int32, why string, hook func(context.Context, string) error) (switched bool, err error) {
+	r := s.r
+	sel := snap.Selector(r.Colours.Label, to)
+	sw := &traffic.SelectorSwitch{
+		Client: r.Client, Namespace: r.Namespace, Label: r.Colours.Label,
+		BeforePatch: hook,
+		Annotations: func(svc string) map[string]*string {
+			if svc != r.Service {
+				return nil
+			}
+			// the record of the switch changes with the selector, atomically
+			op := *s.op
+			op.Params = maps.Clone(s.op.Params)
+			op.Phase = "switched"
+			op.Params[ParamActive] = to
+			op.Params[ParamPrevious] = from
+			op.UpdateTime = r.now().UTC().Truncate(time.Second)
+			return op.Annotations()
+		},
+	}
+	r.printf("switching %s of service %q from %s to %s (guard: %d ready, %s)", r.Colours.Label, r.key(), orNone(from), to, need, why)
+	done, err := sw.Switch(ctx, snap.Services, from, to, r.guard(toDep, to, sel, need, why))
+	if err != nil {
+		return false, err
+	}
+	s.op.Phase = "switched"
+	s.op.Params[ParamActive] = to
+	s.op.Params[ParamPrevious] = from
+	wctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	for _, name := range snap.Services {
+		at, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(need))
+		if err != nil {
+			return true, err
+		}
+		msg := fmt.Sprintf("service %q: endpoints list only %s pods", r.Namespace+"/"+name, to)
+		for _, d := range done {
+			if d.Service == name {
+				msg += fmt.Sprintf(", %s after the patch", at.Sub(d.PatchedAt).Round(time.Millisecond))
+			}
+		}
+		r.printf("%s", msg)
+	}
+	return true, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no colour)"
+	}
+	return s
+}
+
+// switchBack undoes a switch after a failure, with its own deadline (the
+// operation's may be spent, or cancelled by Ctrl-C). It returns nil when the
+// Services are back on colour to with endpoints converged.
+func (s *session) switchBack(snap *Snapshot, from, to, toDep string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.r.timeout())
+	defer cancel()
+	return s.switchTo(ctx, snap, from, to, toDep, 1, "the colour that was live before", nil)
+}
+
+// ensurePreview creates or updates the preview Service selecting colour.
+func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour string) error {
+	name := PreviewName(r.Service)
+	sel := snap.Selector(r.Colours.Label, colour)
+	svcs := r.Client.CoreV1().Services(r.Namespace)
+	cur, err := svcs.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		ports := make([]corev1.ServicePort, 0, len(snap.Service.Spec.Ports))
+		for _, p := range snap.Service.Spec.Ports {
+			p.NodePort = 0
+			ports = append(ports, p)
+		}
+		pv := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace,
+				Labels: map[string]string{PreviewLabel: r.Service, "app.kubernetes.io/managed-by": "kubectl-zdd"}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: sel, Ports: ports},
+		}
+		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+			return fmt.Errorf("creating preview service %q: %w", r.Namespace+"/"+name, err)
+		}
+		r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading preview service %q: %w", r.Namespace+"/"+name, err)
+	}
+	if cur.Labels[PreviewLabel] != r.Service {
+		return exitcode.Usagef("service %q exists and is not the preview of service %q (no %s=%s label); not touching it", r.Namespace+"/"+name, r.key(), PreviewLabel, r.Service)
+	}
+	if maps.Equal(cur.Spec.Selector, sel) {
+		return nil
+	}
+	patch, err := traffic.SelectorPatch(r.Colours.Label, colour, "", nil)
+	if err != nil {
+		return err
+	}
+	if _, err := svcs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager}); err != nil {
+		return fmt.Errorf("pointing preview service %q at %s: %w", r.Namespace+"/"+name, colour, err)
+	}
+	r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
+	return nil
+}
+
+// scale sets the replicas of Deployment name.
+func (r *Runner) scale(ctx context.Context, name string, n int32) error {
+	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
+	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager})
+	if err != nil {
+		return fmt.Errorf("scaling deployment %q to %d: %w", r.Namespace+"/"+name, n, err)
+	}
+	return nil
+}
+
+func replicasOf(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+func (r *Runner) vars(colour, service string) analysis.Vars {
+	return analysis.Vars{Namespace: r.Namespace, Name: service, Color: colour, Version: colour}
+}
+
+// runAnalysis runs a and returns nil when it passed.
+func (r *Runner) runAnalysis(ctx context.Context, what string, a Analyzer, vars analysis.Vars) error {
+	r.printf("%s analysis of colour %s: started", what, vars.Color)
+	res, err := a(ctx, vars)
+	if err != nil {
+		return fmt.Errorf("%s analysis of colour %s of service %q: %w", what, vars.Color, r.key(), err)
+	}
+	r.printf("%s analysis of colour %s: %s %s", what, vars.Color, res.Verdict, res.Message)
+	if res.Verdict != analysis.Passed {
+		return fmt.Errorf("%s analysis of colour %s of service %q: %s: %s", what, vars.Color, r.key(), res.Verdict, res.Message)
+	}
+	return nil
+}

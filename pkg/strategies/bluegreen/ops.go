@@ -1,0 +1,421 @@
+package bluegreen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+)
+
+// Init turns a Service and the one Deployment it selects into blue-green
+// with no dip: it creates <deployment>-<first colour> as a copy whose
+// selector and pods carry the colour, waits until it is fully ready, adds the
+// colour to the Service selector (guarded, resourceVersion-checked), waits
+// until the endpoints list only the new pods, then scales the original to 0.
+func (r *Runner) Init(ctx context.Context) error {
+	if err := r.Colours.Validate(); err != nil {
+		return err
+	}
+	key := r.key()
+	label, colour := r.Colours.Label, r.Colours.Names[0]
+	svc, err := r.Client.CoreV1().Services(r.Namespace).Get(ctx, r.Service, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return exitcode.Usagef("service %q not found", key)
+	}
+	if err != nil {
+		return fmt.Errorf("reading service %q: %w", key, err)
+	}
+	if cur, ok := svc.Spec.Selector[label]; ok {
+		return exitcode.Usagef("service %q already selects %s=%s: it is blue-green already (see 'kubectl zdd bluegreen status service/%s')", key, label, cur, r.Service)
+	}
+	if len(svc.Spec.Selector) == 0 {
+		return exitcode.Usagef("service %q has no selector; blue-green needs a Service that selects the pods of one Deployment", key)
+	}
+	deps, err := r.Client.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing deployments in %q: %w", r.Namespace, err)
+	}
+	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	var found []*appsv1.Deployment
+	for i := range deps.Items {
+		d := &deps.Items[i]
+		if d.DeletionTimestamp == nil && sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		what := "no deployment has such pods"
+		if len(found) > 1 {
+			what = fmt.Sprintf("%d deployments have such pods: %s", len(found), names(found))
+		}
+		return exitcode.Usagef("service %q selects %s, but %s; init needs exactly one", key, formatSelector(svc.Spec.Selector), what)
+	}
+	orig := found[0]
+	name := orig.Name + "-" + colour
+	existing, err := r.Client.AppsV1().Deployments(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		existing = nil
+	case err != nil:
+		return fmt.Errorf("reading deployment %q: %w", r.Namespace+"/"+name, err)
+	case existing.Spec.Template.Labels[label] != colour:
+		return exitcode.Usagef("deployment %q exists and its pods are not labelled %s=%s; rename or remove it before init", r.Namespace+"/"+name, label, colour)
+	}
+	snap := &Snapshot{Service: svc, AppSelector: maps.Clone(svc.Spec.Selector), Active: colour, Idle: r.Colours.Other(colour)}
+	snap.Services = append([]string{r.Service}, r.Services...)
+
+	s, err := r.begin(ctx, "init", false)
+	if err != nil {
+		return err
+	}
+	return s.end(r.init(s, snap, orig, existing, name, colour))
+}
+
+func (r *Runner) init(s *session, snap *Snapshot, orig, existing *appsv1.Deployment, name, colour string) error {
+	s.op.Params[ParamTarget] = colour
+	if existing == nil {
+		d := colourCopy(orig, name, r.Colours.Label, colour)
+		if _, err := r.Client.AppsV1().Deployments(r.Namespace).Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+			return fmt.Errorf("creating deployment %q: %w", r.Namespace+"/"+name, err)
+		}
+		r.printf("colour %s: created deployment %q as a copy of %q", colour, r.Namespace+"/"+name, orig.Name)
+	}
+	if _, err := r.waitReady(s.ctx, name, colour); err != nil {
+		return exitcode.Failedf("colour %s of service %q did not become ready; service unchanged: %w", colour, r.key(), err)
+	}
+	cur, err := r.Client.AppsV1().Deployments(r.Namespace).Get(s.ctx, orig.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %q: %w", r.Namespace+"/"+orig.Name, err)
+	}
+	need, why := r.need(cur.Status.ReadyReplicas)
+	s.op.Phase = "switching"
+	if err := s.save(); err != nil {
+		return err
+	}
+	if switched, err := s.switchTo(s.ctx, snap, "", colour, name, need, why, r.BeforePatch); err != nil {
+		if switched {
+			return exitcode.NeedsPersonf("service %q now selects %s=%s but its endpoints did not converge: %w", r.key(), r.Colours.Label, colour, err)
+		}
+		return exitcode.FailedError(fmt.Errorf("no switch; service %q unchanged: %w", r.key(), err))
+	}
+	if err := r.scale(s.ctx, orig.Name, 0); err != nil {
+		return err
+	}
+	r.printf("deployment %q scaled to 0; service %q is blue-green, live colour %s", r.Namespace+"/"+orig.Name, r.key(), colour)
+	s.op.Phase = "done"
+	return nil
+}
+
+// idleTemplate builds the new colour's pod template from the live one (with
+// Images) or from Template, labelled for the idle colour. Errors are usage
+// errors; nothing is changed.
+func (r *Runner) idleTemplate(snap *Snapshot) (*corev1.PodTemplateSpec, error) {
+	label := r.Colours.Label
+	var t *corev1.PodTemplateSpec
+	if r.Template != nil {
+		t = r.Template.DeepCopy()
+	} else {
+		t = snap.ActiveDep.Spec.Template.DeepCopy()
+		if len(r.Images) == 0 {
+			return nil, exitcode.Usagef("deploying service %q: nothing to change; give --image CONTAINER=IMAGE or -f FILE", r.key())
+		}
+		if err := kube.SetImages(&t.Spec, r.Images); err != nil {
+			return nil, err
+		}
+	}
+	if t.Labels == nil {
+		t.Labels = map[string]string{}
+	}
+	delete(t.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	maps.Copy(t.Labels, snap.AppSelector)
+	if snap.ActiveDep.Spec.Selector != nil {
+		maps.Copy(t.Labels, snap.ActiveDep.Spec.Selector.MatchLabels)
+	}
+	t.Labels[label] = snap.Idle
+	return t, nil
+}
+
+// Deploy brings up the idle colour with the new images (or template), waits
+// until it is fully ready, keeps the preview Service on it, runs the
+// pre-switch analysis, and switches unless ManualPromote.
+func (r *Runner) Deploy(ctx context.Context) error {
+	if err := r.Colours.Validate(); err != nil {
+		return err
+	}
+	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	if err != nil {
+		return err
+	}
+	tmpl, err := r.idleTemplate(snap)
+	if err != nil {
+		return err
+	}
+	s, err := r.begin(ctx, "deploying", false)
+	if err != nil {
+		return err
+	}
+	return s.end(r.deploy(s, snap, tmpl))
+}
+
+func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec) error {
+	ns, idle := r.Namespace, snap.Idle
+	replicas := replicasOf(snap.ActiveDep)
+	if r.Replicas != nil {
+		replicas = *r.Replicas
+	}
+	s.op.Params[ParamActive] = snap.Active
+	s.op.Params[ParamTarget] = idle
+	deps := r.Client.AppsV1().Deployments(ns)
+	if snap.IdleDep == nil {
+		d := colourCopy(snap.ActiveDep, snap.IdleName, r.Colours.Label, idle)
+		d.Spec.Template = *tmpl
+		d.Spec.Replicas = &replicas
+		if _, err := deps.Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+			return fmt.Errorf("creating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
+		}
+		r.printf("colour %s: created deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
+	} else {
+		cur, err := deps.Get(s.ctx, snap.IdleName, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading deployment %q: %w", ns+"/"+snap.IdleName, err)
+		}
+		cur.Spec.Template = *tmpl
+		cur.Spec.Replicas = &replicas
+		cur.Spec.Paused = false
+		if _, err := deps.Update(s.ctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager}); err != nil {
+			return fmt.Errorf("updating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
+		}
+		r.printf("colour %s: updated deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	if err := r.ensurePreview(s.ctx, snap, idle); err != nil {
+		return err
+	}
+	if _, err := r.waitReady(s.ctx, snap.IdleName, idle); err != nil {
+		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", idle, r.key(), snap.Active, err)
+	}
+	if r.PreAnalysis != nil {
+		s.op.Phase = "pre-analysis"
+		if err := s.save(); err != nil {
+			return err
+		}
+		if err := r.runAnalysis(s.ctx, "pre-switch", r.PreAnalysis, r.vars(idle, PreviewName(r.Service))); err != nil {
+			return exitcode.Failedf("no switch, service %q still on %s: %w", r.key(), snap.Active, err)
+		}
+	}
+	if r.ManualPromote {
+		s.op.Phase = "ready-to-promote"
+		s.op.Result = state.ResultPaused
+		s.op.Message = fmt.Sprintf("colour %s is ready; run 'kubectl zdd bluegreen promote service/%s' to switch", idle, r.Service)
+		r.printf("%s", s.op.Message)
+		return nil
+	}
+	return r.promote(s, snap)
+}
+
+// Promote switches the Services to the idle colour: the guarded switch, the
+// wait for endpoints, the post-switch analysis, the scale-down delay and the
+// retirement of the old colour.
+func (r *Runner) Promote(ctx context.Context) error {
+	if err := r.Colours.Validate(); err != nil {
+		return err
+	}
+	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	if err != nil {
+		return err
+	}
+	if snap.IdleDep == nil {
+		return exitcode.Usagef("service %q is on %s and there is no deployment of colour %s to promote; run 'kubectl zdd bluegreen deploy' first", r.key(), snap.Active, snap.Idle)
+	}
+	s, err := r.begin(ctx, "promoting", true)
+	if err != nil {
+		return err
+	}
+	return s.end(r.promote(s, snap))
+}
+
+func (r *Runner) promote(s *session, snap *Snapshot) error {
+	from, to := snap.Active, snap.Idle
+	live, err := r.readyPods(s.ctx, snap.Selector(r.Colours.Label, from))
+	if err != nil {
+		return fmt.Errorf("counting ready pods of colour %s: %w", from, err)
+	}
+	need, why := r.need(live)
+	s.op.Params[ParamActive] = from
+	s.op.Params[ParamTarget] = to
+	s.op.Phase = "switching"
+	if err := s.save(); err != nil {
+		return err
+	}
+	switched, err := s.switchTo(s.ctx, snap, from, to, snap.IdleName, need, why, r.BeforePatch)
+	if err != nil && !switched {
+		return exitcode.FailedError(fmt.Errorf("no switch, service %q still on %s: %w", r.key(), from, err))
+	}
+	if err != nil {
+		return r.recover(s, snap, from, to, err)
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	if r.Analysis != nil {
+		s.op.Phase = "analysis"
+		if err := s.save(); err != nil {
+			return err
+		}
+		if err := r.runAnalysis(s.ctx, "post-switch", r.Analysis, r.vars(to, r.Service)); err != nil {
+			return r.recover(s, snap, from, to, err)
+		}
+	}
+	if r.ScaleDownDelay > 0 {
+		s.op.Phase = "scale-down-delay"
+		if err := s.save(); err != nil {
+			return err
+		}
+		r.printf("keeping colour %s up for %s (--scale-down-delay)", from, r.ScaleDownDelay)
+		t := time.NewTimer(r.ScaleDownDelay)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return exitcode.Failedf("service %q is on %s; colour %s was not retired: %w", r.key(), to, from, context.Cause(s.ctx))
+		}
+	}
+	return r.retire(s, snap, from, to)
+}
+
+// recover switches back to `from` after a failure following the switch.
+func (r *Runner) recover(s *session, snap *Snapshot, from, to string, cause error) error {
+	r.printf("switching service %q back to %s: %v", r.key(), from, cause)
+	_, err := s.switchBack(snap, to, from, snap.ActiveDep.Name)
+	if err != nil {
+		return exitcode.NeedsPersonf("%v; and switching service %q back to %s failed: %w", cause, r.key(), from, err)
+	}
+	s.op.Result = state.ResultRolledBack
+	s.op.Phase = "switched-back"
+	s.op.Params[ParamActive] = from
+	s.op.Params[ParamPrevious] = to
+	return exitcode.Failedf("%w; service %q switched back to %s", cause, r.key(), from)
+}
+
+// retire scales the old colour to 0 (or deletes it), after checking that no
+// Service has been pointed back at it meanwhile.
+func (r *Runner) retire(s *session, snap *Snapshot, from, to string) error {
+	for _, name := range snap.Services {
+		svc, err := r.Client.CoreV1().Services(r.Namespace).Get(s.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading service %q before retiring colour %s: %w", r.Namespace+"/"+name, from, err)
+		}
+		if got := svc.Spec.Selector[r.Colours.Label]; got != to {
+			return exitcode.NeedsPersonf("service %q selects %s=%s, not %s, since the switch: someone changed it; colour %s not retired", r.Namespace+"/"+name, r.Colours.Label, got, to, from)
+		}
+	}
+	s.op.Phase = "retiring"
+	if err := s.save(); err != nil {
+		return err
+	}
+	old := snap.ActiveDep.Name
+	if r.DeleteOld {
+		err := r.Client.AppsV1().Deployments(r.Namespace).Delete(s.ctx, old, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting deployment %q of colour %s: %w", r.Namespace+"/"+old, from, err)
+		}
+		r.printf("colour %s retired: deployment %q deleted", from, r.Namespace+"/"+old)
+	} else {
+		if err := r.scale(s.ctx, old, 0); err != nil {
+			return err
+		}
+		r.printf("colour %s retired: deployment %q scaled to 0", from, r.Namespace+"/"+old)
+	}
+	if err := r.ensurePreview(s.ctx, snap, from); err != nil {
+		r.printf("warning: %v", err)
+	}
+	s.op.Phase = "done"
+	r.printf("service %q is live on %s", r.key(), to)
+	return nil
+}
+
+// Rollback switches the Services back to the idle colour (the one live
+// before the last switch). If it was scaled down, it is scaled up to the
+// live colour's replica count and waited for first.
+func (r *Runner) Rollback(ctx context.Context) error {
+	if err := r.Colours.Validate(); err != nil {
+		return err
+	}
+	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	if err != nil {
+		return err
+	}
+	if snap.IdleDep == nil {
+		return exitcode.Usagef("service %q is on %s and there is no deployment of colour %s to roll back to", r.key(), snap.Active, snap.Idle)
+	}
+	s, err := r.begin(ctx, "rolling-back", false)
+	if err != nil {
+		return err
+	}
+	err = r.rollback(s, snap)
+	if err == nil {
+		s.op.Result = state.ResultRolledBack
+		s.op.Message = fmt.Sprintf("rolled back from %s to %s", snap.Active, snap.Idle)
+	}
+	return s.end(err)
+}
+
+func (r *Runner) rollback(s *session, snap *Snapshot) error {
+	from, to := snap.Active, snap.Idle
+	s.op.Params[ParamActive] = from
+	s.op.Params[ParamTarget] = to
+	want := replicasOf(snap.ActiveDep)
+	if cur := replicasOf(snap.IdleDep); cur > 0 {
+		want = cur
+	} else {
+		r.printf("colour %s was scaled down: scaling deployment %q to %d", to, r.Namespace+"/"+snap.IdleName, want)
+		s.op.Phase = "scaling-up"
+		if err := s.save(); err != nil {
+			return err
+		}
+		if err := r.scale(s.ctx, snap.IdleName, want); err != nil {
+			return err
+		}
+	}
+	if _, err := r.waitReady(s.ctx, snap.IdleName, to); err != nil {
+		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", to, r.key(), from, err)
+	}
+	live, err := r.readyPods(s.ctx, snap.Selector(r.Colours.Label, from))
+	if err != nil {
+		return fmt.Errorf("counting ready pods of colour %s: %w", from, err)
+	}
+	need, why := r.need(min(live, want))
+	s.op.Phase = "switching"
+	if err := s.save(); err != nil {
+		return err
+	}
+	switched, err := s.switchTo(s.ctx, snap, from, to, snap.IdleName, need, why, r.BeforePatch)
+	switch {
+	case err != nil && !switched:
+		return exitcode.FailedError(fmt.Errorf("no rollback, service %q still on %s: %w", r.key(), from, err))
+	case err != nil:
+		return exitcode.NeedsPersonf("service %q now selects %s=%s but its endpoints did not converge: %w", r.key(), r.Colours.Label, to, err)
+	}
+	s.op.Phase = "done"
+	if err := r.ensurePreview(s.ctx, snap, from); err != nil {
+		r.printf("warning: %v", err)
+	}
+	r.printf("service %q rolled back to %s; colour %s is still up (it is now the idle colour)", r.key(), to, from)
+	return nil
+}
+
+var _ = errors.New
