@@ -463,4 +463,3 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	return cmd
 }
-

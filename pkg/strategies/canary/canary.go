@@ -158,7 +158,7 @@ type plan struct {
 	stableSel map[string]string // the stable's matchLabels
 }
 
-func (p *plan) ref() string       { return p.stable.Namespace + "/" + p.stable.Name }
+func (p *plan) ref() string        { return p.stable.Namespace + "/" + p.stable.Name }
 func (p *plan) canaryName() string { return p.stable.Name + "-canary" }
 func (p *plan) canaryRef() string  { return p.stable.Namespace + "/" + p.canaryName() }
 
