@@ -1,0 +1,211 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
+)
+
+func init() { registerSubcommand(NewCmdBlueGreen) }
+
+// SwitchPauseEnv names a test-only hook: when the variable holds a path,
+// every blue-green selector switch, after its guard passed and right before
+// the patch, creates PATH.waiting (holding the Service's name) and then waits
+// until PATH exists (or the operation's context ends). The e2e suite edits
+// the Service in that window to prove that a concurrent change fails the
+// switch instead of being overwritten. It has no use outside tests.
+const SwitchPauseEnv = "ZDD_TEST_SWITCH_PAUSE_FILE"
+
+const blueGreenLong = `Blue-green releases of a Deployment behind a Service.
+
+A Service selects "app: X, <colour-label>: <colour>" (label "version", colours
+blue and green by default). Each colour is a Deployment <base>-<colour> whose
+selector and pods carry the colour; the live colour is the one in the Service
+selector, and exactly one Deployment must serve it.
+
+The new colour is brought up beside the live one and checked before it gets a
+single request (a preview Service <NAME>-preview selects it for smoke tests).
+The switch is one patch of the Service selector, guarded: the new colour must
+have at least as many ready pods as the live one (or --min-ready), checked
+right before the patch, and the patch carries the Service's resourceVersion so
+a concurrent change fails the switch instead of being overwritten. The old
+colour is retired only after the Service's endpoints list nothing but the new
+colour's ready pods, the post-switch analysis passed and --scale-down-delay
+ran out; a failing post-switch analysis switches straight back.`
+
+// BlueGreenFlags are the flags every bluegreen subcommand shares.
+type BlueGreenFlags struct {
+	ColorLabel  string
+	Colors      []string
+	Services    []string
+	Timeout     time.Duration
+	ForceUnlock bool
+}
+
+// NewBlueGreenFlags returns the defaults.
+func NewBlueGreenFlags() *BlueGreenFlags {
+	c := bluegreen.DefaultColours()
+	return &BlueGreenFlags{ColorLabel: c.Label, Colors: []string{c.Names[0], c.Names[1]}, Timeout: 10 * time.Minute}
+}
+
+// AddFlags registers the shared flags on cmd.
+func (b *BlueGreenFlags) AddFlags(cmd *cobra.Command, mutating bool) {
+	cmd.Flags().StringVar(&b.ColorLabel, "color-label", b.ColorLabel, "The pod label that carries the colour")
+	cmd.Flags().StringSliceVar(&b.Colors, "colors", b.Colors, "The two colours, comma-separated")
+	cmd.Flags().StringArrayVar(&b.Services, "service", b.Services, "Another Service to switch together with NAME (repeatable); Services with the same app selector and the colour label are switched too")
+	if mutating {
+		cmd.Flags().DurationVar(&b.Timeout, "timeout", b.Timeout, "How long to wait for each step: a colour becoming ready, endpoints converging")
+		cmd.Flags().BoolVar(&b.ForceUnlock, "force-unlock", b.ForceUnlock, "Take the Service's Lease even if another run holds it")
+	}
+}
+
+// Validate checks the shared flags.
+func (b *BlueGreenFlags) Validate(cmd *cobra.Command) error {
+	if len(b.Colors) != 2 {
+		return usageErrorf(cmd, "--colors %q: want exactly two colours, e.g. blue,green", strings.Join(b.Colors, ","))
+	}
+	if err := b.colours().Validate(); err != nil {
+		return usageErrorf(cmd, "%v", err)
+	}
+	if b.Timeout <= 0 {
+		return usageErrorf(cmd, "--timeout %s: must be positive", b.Timeout)
+	}
+	for _, s := range b.Services {
+		if s == "" {
+			return usageErrorf(cmd, "--service: empty name")
+		}
+	}
+	return nil
+}
+
+func (b *BlueGreenFlags) colours() bluegreen.Colours {
+	c := bluegreen.Colours{Label: b.ColorLabel}
+	copy(c.Names[:], b.Colors)
+	return c
+}
+
+// serviceArg reads "service/NAME", "svc/NAME" or "NAME".
+func serviceArg(cmd *cobra.Command, arg string) (string, error) {
+	kind, name, ok := strings.Cut(arg, "/")
+	if !ok {
+		name, kind = arg, "service"
+	}
+	switch strings.ToLower(kind) {
+	case "service", "services", "svc":
+	default:
+		return "", usageErrorf(cmd, "argument %q: want service/NAME (blue-green is driven from the Service)", arg)
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return "", usageErrorf(cmd, "argument %q: want service/NAME", arg)
+	}
+	return name, nil
+}
+
+// completeRunner resolves the namespace and clients into a Runner.
+func completeRunner(f cmdutil.Factory, streams genericiooptions.IOStreams, b *BlueGreenFlags, service string) (*bluegreen.Runner, error) {
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, exitcode.Usagef("resolving the namespace: %w", err)
+	}
+	client, err := f.KubernetesClientSet()
+	if err != nil {
+		return nil, exitcode.Usagef("building a client from the kubeconfig: %w", err)
+	}
+	dyn, err := f.DynamicClient()
+	if err != nil {
+		return nil, exitcode.Usagef("building a client from the kubeconfig: %w", err)
+	}
+	r := &bluegreen.Runner{Client: client, Dynamic: dyn, Out: streams.Out}
+	r.Namespace = ns
+	r.Service = service
+	r.Services = b.Services
+	r.Colours = b.colours()
+	r.Timeout = b.Timeout
+	r.ForceUnlock = b.ForceUnlock
+	if path := os.Getenv(SwitchPauseEnv); path != "" {
+		r.BeforePatch = pauseUntilFile(path)
+	}
+	return r, nil
+}
+
+// pauseUntilFile is the SwitchPauseEnv hook. It checks for the file on a
+// ticker because the standard library has no file-watch API; it is test-only.
+func pauseUntilFile(path string) func(context.Context, string) error {
+	return func(ctx context.Context, service string) error {
+		if err := os.WriteFile(path+".waiting", []byte(service), 0o644); err != nil {
+			return fmt.Errorf("test hook %s: %w", SwitchPauseEnv, err)
+		}
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if _, err := os.Stat(path); err == nil {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// loadAnalysis reads an analysis file into an Analyzer (nil for "").
+func loadAnalysis(cmd *cobra.Command, flag, path string, r *bluegreen.Runner, streams genericiooptions.IOStreams) (bluegreen.Analyzer, error) {
+	if path == "" {
+		return nil, nil
+	}
+	spec, err := analysis.LoadFile(path)
+	if err != nil {
+		if exitcode.Of(err) == exitcode.Usage {
+			return nil, err
+		}
+		return nil, usageErrorf(cmd, "--%s %q: %v", flag, path, err)
+	}
+	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
+		run := &analysis.Runner{Kube: r.Client, Out: streams.Out}
+		return run.Run(ctx, spec, vars)
+	}, nil
+}
+
+// NewCmdBlueGreen builds `kubectl zdd bluegreen` and its subcommands.
+func NewCmdBlueGreen(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "bluegreen",
+		Aliases: []string{"bg"},
+		Short:   "Blue-green releases: a new colour beside the old, a guarded selector switch, instant rollback",
+		Long:    blueGreenLong,
+		Example: `  # turn a Deployment and its Service into blue-green, with no dip
+  kubectl zdd bluegreen init service/web
+
+  # bring up the idle colour with a new image, check it, switch
+  kubectl zdd bluegreen deploy service/web --image web=registry.example/web:1.2 --analysis analysis.yaml
+
+  # switch back to the previous colour
+  kubectl zdd bluegreen rollback service/web
+
+  kubectl zdd bluegreen status service/web`,
+		Run: func(c *cobra.Command, _ []string) {
+			c.SetOut(streams.Out)
+			_ = c.Help()
+		},
+	}
+	cmd.AddCommand(
+		NewCmdBlueGreenInit(f, streams),
+		NewCmdBlueGreenDeploy(f, streams),
+		NewCmdBlueGreenPromote(f, streams),
+		NewCmdBlueGreenRollback(f, streams),
+		NewCmdBlueGreenStatus(f, streams),
+	)
+	return cmd
+}

@@ -1,0 +1,176 @@
+package plugin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/resource"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
+)
+
+// BlueGreenDeployOptions drive `kubectl zdd bluegreen deploy`.
+type BlueGreenDeployOptions struct {
+	*BlueGreenFlags
+	Images         []string
+	Filenames      []string
+	Analysis       string
+	PreAnalysis    string
+	ManualPromote  bool
+	ScaleDownDelay time.Duration
+	DeleteOld      bool
+	Replicas       int32
+	MinReady       int32
+
+	Runner *bluegreen.Runner
+	genericiooptions.IOStreams
+}
+
+// NewBlueGreenDeployOptions returns options with defaults set.
+func NewBlueGreenDeployOptions(streams genericiooptions.IOStreams) *BlueGreenDeployOptions {
+	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Replicas: -1, IOStreams: streams}
+}
+
+// NewCmdBlueGreenDeploy builds `kubectl zdd bluegreen deploy`.
+func NewCmdBlueGreenDeploy(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewBlueGreenDeployOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "deploy service/NAME (--image CONTAINER=IMAGE... | -f FILE)",
+		Short: "Bring up the idle colour with a new version, check it, and switch the Service to it",
+		Long: `Create or update the idle colour's Deployment from the live one's spec with the
+new images (or the pod template of the Deployment in -f), at the live replica
+count (or --replicas); wait until every replica is ready and available; point
+the preview Service NAME-preview at it; run the --pre-analysis; then switch the
+Service (unless --manual-promote), wait until its endpoints list only the new
+colour's ready pods, run the --analysis, and retire the old colour once it
+passed and --scale-down-delay ran out. A failing post-switch analysis switches
+straight back and exits 1.`,
+		Example: `  kubectl zdd bluegreen deploy service/web --image web=registry.example/web:1.2
+  kubectl zdd bluegreen deploy service/web -f web.yaml --pre-analysis smoke.yaml --analysis slo.yaml --scale-down-delay 5m
+  kubectl zdd bluegreen deploy service/web --image web=registry.example/web:1.2 --manual-promote`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	o.AddFlags(cmd, true)
+	cmd.Flags().StringArrayVar(&o.Images, "image", o.Images, "CONTAINER=IMAGE to set in the new colour (repeatable)")
+	cmd.Flags().StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "A Deployment manifest whose pod template the new colour takes")
+	cmd.Flags().StringVar(&o.Analysis, "analysis", o.Analysis, "Analysis file run after the switch; failure switches back")
+	cmd.Flags().StringVar(&o.PreAnalysis, "pre-analysis", o.PreAnalysis, "Analysis file run against the idle colour before the switch")
+	cmd.Flags().BoolVar(&o.ManualPromote, "manual-promote", o.ManualPromote, "Stop before the switch; run 'kubectl zdd bluegreen promote' to switch")
+	cmd.Flags().DurationVar(&o.ScaleDownDelay, "scale-down-delay", o.ScaleDownDelay, "How long the old colour stays up after a passing post-switch analysis")
+	cmd.Flags().BoolVar(&o.DeleteOld, "delete-old", o.DeleteOld, "Delete the old colour's Deployment instead of scaling it to 0")
+	cmd.Flags().Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of the new colour (default: the live colour's)")
+	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	return cmd
+}
+
+// Complete resolves the Service, the clients, the manifest and the analysis files.
+func (o *BlueGreenDeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	name, err := serviceArg(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+		return err
+	}
+	if len(o.Images) > 0 {
+		images, err := kube.ParseImageFlags(o.Images)
+		if err != nil {
+			return usageErrorf(cmd, "%v", err)
+		}
+		o.Runner.Images = images
+	}
+	if len(o.Filenames) > 0 && len(o.Images) == 0 {
+		d, err := readDeployment(f, o.Filenames)
+		if err != nil {
+			return usageErrorf(cmd, "%v", err)
+		}
+		o.Runner.Template = &d.Spec.Template
+	}
+	if o.Runner.PreAnalysis, err = loadAnalysis(cmd, "pre-analysis", o.PreAnalysis, o.Runner, o.IOStreams); err != nil {
+		return err
+	}
+	if o.Runner.Analysis, err = loadAnalysis(cmd, "analysis", o.Analysis, o.Runner, o.IOStreams); err != nil {
+		return err
+	}
+	o.Runner.ManualPromote = o.ManualPromote
+	o.Runner.ScaleDownDelay = o.ScaleDownDelay
+	o.Runner.DeleteOld = o.DeleteOld
+	o.Runner.MinReady = o.MinReady
+	if o.Replicas >= 0 {
+		r := o.Replicas
+		o.Runner.Replicas = &r
+	}
+	return nil
+}
+
+// Validate checks the flags; it changes nothing.
+func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
+	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
+		return err
+	}
+	switch {
+	case len(o.Images) > 0 && len(o.Filenames) > 0:
+		return usageErrorf(cmd, "give either --image or -f, not both")
+	case len(o.Images) == 0 && len(o.Filenames) == 0:
+		return usageErrorf(cmd, "nothing to deploy: give --image CONTAINER=IMAGE or -f FILE")
+	case flagChanged(cmd.Flags(), "replicas") && o.Replicas < 1:
+		return usageErrorf(cmd, "--replicas %d: must be at least 1", o.Replicas)
+	case o.MinReady < 0:
+		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
+	case o.ScaleDownDelay < 0:
+		return usageErrorf(cmd, "--scale-down-delay %s: must not be negative", o.ScaleDownDelay)
+	case o.ManualPromote && (o.Analysis != "" || flagChanged(cmd.Flags(), "scale-down-delay") || o.DeleteOld):
+		return usageErrorf(cmd, "--manual-promote stops before the switch: give --analysis, --scale-down-delay and --delete-old to 'kubectl zdd bluegreen promote' instead")
+	}
+	return nil
+}
+
+// Run deploys the new colour and switches.
+func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
+	return o.Runner.Deploy(cmd.Context())
+}
+
+// readDeployment reads exactly one Deployment from files, the way kubectl does.
+func readDeployment(f cmdutil.Factory, files []string) (*appsv1.Deployment, error) {
+	infos, err := f.NewBuilder().Unstructured().Local().
+		FilenameParam(false, &resource.FilenameOptions{Filenames: files}).
+		Flatten().Do().Infos()
+	if err != nil {
+		return nil, fmt.Errorf("-f %v: %w", files, err)
+	}
+	var deps []*appsv1.Deployment
+	for _, info := range infos {
+		u, ok := info.Object.(*unstructured.Unstructured)
+		if !ok || u.GetKind() != "Deployment" {
+			continue
+		}
+		d := &appsv1.Deployment{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, d); err != nil {
+			return nil, fmt.Errorf("-f %s: deployment %q: %w", info.Source, u.GetName(), err)
+		}
+		deps = append(deps, d)
+	}
+	if len(deps) != 1 {
+		return nil, fmt.Errorf("-f %v: want exactly one Deployment, found %d", files, len(deps))
+	}
+	if len(deps[0].Spec.Template.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("-f %v: deployment %q has no containers", files, deps[0].Name)
+	}
+	return deps[0], nil
+}

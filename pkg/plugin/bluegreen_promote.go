@@ -1,0 +1,98 @@
+package plugin
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
+)
+
+// BlueGreenPromoteOptions drive `kubectl zdd bluegreen promote`.
+type BlueGreenPromoteOptions struct {
+	*BlueGreenFlags
+	Analysis       string
+	ScaleDownDelay time.Duration
+	DeleteOld      bool
+	MinReady       int32
+
+	Runner *bluegreen.Runner
+	genericiooptions.IOStreams
+}
+
+// NewBlueGreenPromoteOptions returns options with defaults set.
+func NewBlueGreenPromoteOptions(streams genericiooptions.IOStreams) *BlueGreenPromoteOptions {
+	return &BlueGreenPromoteOptions{BlueGreenFlags: NewBlueGreenFlags(), IOStreams: streams}
+}
+
+// NewCmdBlueGreenPromote builds `kubectl zdd bluegreen promote`.
+func NewCmdBlueGreenPromote(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewBlueGreenPromoteOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "promote service/NAME",
+		Short: "Switch the Service to the idle colour (the guarded switch on its own)",
+		Long: `Switch the Service (and the Services that switch with it) to the idle colour:
+the guard (the idle colour has at least as many ready pods as the live one, or
+--min-ready) is checked right before one resourceVersion-checked patch of the
+selector; then wait until the endpoints list only the new colour's ready pods,
+run the --analysis (failure switches back, exit 1), wait --scale-down-delay
+and retire the old colour.`,
+		Example: `  kubectl zdd bluegreen promote service/web
+  kubectl zdd bluegreen promote service/web --analysis slo.yaml --scale-down-delay 10m --delete-old`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	o.AddFlags(cmd, true)
+	cmd.Flags().StringVar(&o.Analysis, "analysis", o.Analysis, "Analysis file run after the switch; failure switches back")
+	cmd.Flags().DurationVar(&o.ScaleDownDelay, "scale-down-delay", o.ScaleDownDelay, "How long the old colour stays up after a passing post-switch analysis")
+	cmd.Flags().BoolVar(&o.DeleteOld, "delete-old", o.DeleteOld, "Delete the old colour's Deployment instead of scaling it to 0")
+	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	return cmd
+}
+
+// Complete resolves the Service, the clients and the analysis file.
+func (o *BlueGreenPromoteOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	name, err := serviceArg(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+		return err
+	}
+	if o.Runner.Analysis, err = loadAnalysis(cmd, "analysis", o.Analysis, o.Runner, o.IOStreams); err != nil {
+		return err
+	}
+	o.Runner.ScaleDownDelay = o.ScaleDownDelay
+	o.Runner.DeleteOld = o.DeleteOld
+	o.Runner.MinReady = o.MinReady
+	return nil
+}
+
+// Validate checks the flags; it changes nothing.
+func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
+	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
+		return err
+	}
+	if o.MinReady < 0 {
+		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
+	}
+	if o.ScaleDownDelay < 0 {
+		return usageErrorf(cmd, "--scale-down-delay %s: must not be negative", o.ScaleDownDelay)
+	}
+	return nil
+}
+
+// Run switches.
+func (o *BlueGreenPromoteOptions) Run(cmd *cobra.Command) error {
+	return o.Runner.Promote(cmd.Context())
+}

@@ -1,0 +1,80 @@
+package plugin
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
+)
+
+// BlueGreenRollbackOptions drive `kubectl zdd bluegreen rollback`.
+type BlueGreenRollbackOptions struct {
+	*BlueGreenFlags
+	MinReady int32
+
+	Runner *bluegreen.Runner
+	genericiooptions.IOStreams
+}
+
+// NewBlueGreenRollbackOptions returns options with defaults set.
+func NewBlueGreenRollbackOptions(streams genericiooptions.IOStreams) *BlueGreenRollbackOptions {
+	return &BlueGreenRollbackOptions{BlueGreenFlags: NewBlueGreenFlags(), IOStreams: streams}
+}
+
+// NewCmdBlueGreenRollback builds `kubectl zdd bluegreen rollback`.
+func NewCmdBlueGreenRollback(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewBlueGreenRollbackOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "rollback service/NAME",
+		Short: "Switch the Service back to the other colour",
+		Long: `Switch the Service back to the idle colour (the one live before the last
+switch). If it was scaled down, it is first scaled up to the live colour's
+replica count and waited for; the switch is guarded and resourceVersion-checked
+like any other, and the command returns once the endpoints list only the
+restored colour's ready pods. The colour switched away from stays up.`,
+		Example: `  kubectl zdd bluegreen rollback service/web`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	o.AddFlags(cmd, true)
+	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the restored colour needs before the switch")
+	return cmd
+}
+
+// Complete resolves the Service and the clients.
+func (o *BlueGreenRollbackOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	name, err := serviceArg(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+		return err
+	}
+	o.Runner.MinReady = o.MinReady
+	return nil
+}
+
+// Validate checks the flags; it changes nothing.
+func (o *BlueGreenRollbackOptions) Validate(cmd *cobra.Command) error {
+	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
+		return err
+	}
+	if o.MinReady < 0 {
+		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
+	}
+	return nil
+}
+
+// Run rolls back.
+func (o *BlueGreenRollbackOptions) Run(cmd *cobra.Command) error {
+	return o.Runner.Rollback(cmd.Context())
+}

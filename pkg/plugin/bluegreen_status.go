@@ -1,0 +1,79 @@
+package plugin
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
+)
+
+// BlueGreenStatusOptions drive `kubectl zdd bluegreen status`.
+type BlueGreenStatusOptions struct {
+	*BlueGreenFlags
+	Output string
+
+	Runner *bluegreen.Runner
+	genericiooptions.IOStreams
+}
+
+// NewBlueGreenStatusOptions returns options with defaults set.
+func NewBlueGreenStatusOptions(streams genericiooptions.IOStreams) *BlueGreenStatusOptions {
+	return &BlueGreenStatusOptions{BlueGreenFlags: NewBlueGreenFlags(), IOStreams: streams}
+}
+
+// NewCmdBlueGreenStatus builds `kubectl zdd bluegreen status`.
+func NewCmdBlueGreenStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewBlueGreenStatusOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "status service/NAME",
+		Short: "Show the colours, their images and ready counts, which is live, and what is in flight",
+		Example: `  kubectl zdd bluegreen status service/web
+  kubectl zdd bluegreen status service/web -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	o.AddFlags(cmd, false)
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (text) or json")
+	return cmd
+}
+
+// Complete resolves the Service and the clients.
+func (o *BlueGreenStatusOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	name, err := serviceArg(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name)
+	return err
+}
+
+// Validate checks the flags.
+func (o *BlueGreenStatusOptions) Validate(cmd *cobra.Command) error {
+	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
+		return err
+	}
+	if o.Output != "" && o.Output != "json" {
+		return usageErrorf(cmd, "--output %q: want json, or nothing", o.Output)
+	}
+	return nil
+}
+
+// Run prints the status.
+func (o *BlueGreenStatusOptions) Run(cmd *cobra.Command) error {
+	st, err := o.Runner.GetStatus(cmd.Context())
+	if err != nil {
+		return err
+	}
+	return bluegreen.PrintStatus(o.Out, st, o.Output == "json", time.Now())
+}
