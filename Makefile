@@ -36,8 +36,9 @@ vet:
 	go vet ./...
 	go vet -tags e2e ./test/...
 
-lint-examples: build ## lint the example manifests
-	bin/kubectl-zdd lint -f examples/ -R
+lint-examples: build ## lint the example manifests: the good set is clean, the bad set fails with findings
+	bin/kubectl-zdd lint -f examples/good -R
+	bin/kubectl-zdd lint -f examples/bad -R; test $$? -eq 1
 
 tools: ## build the test cluster's programs into bin/ (once)
 	hack/build-tools.sh

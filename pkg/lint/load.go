@@ -1,0 +1,532 @@
+package lint
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/resource"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+)
+
+// LoadOptions say where manifests are read from, as kubectl reads them:
+// -f FILE|DIR|URL|- (repeatable), -R and -k DIR.
+type LoadOptions struct {
+	Filenames []string
+	Recursive bool
+	Kustomize string
+	// Stdin is read when a filename is "-".
+	Stdin io.Reader
+	// Namespace, when set, is given to objects that name none (the -n flag).
+	Namespace string
+}
+
+// Skipped is an object the linter cannot audit (an unknown kind): it is
+// reported as a note, never as an error.
+type Skipped struct {
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	Source     Source
+	Reason     string
+}
+
+// String is the note printed on stderr for a skipped object.
+func (s Skipped) String() string {
+	where := ""
+	if s.Source.File != "" {
+		where = " (" + s.Source.File
+		if s.Source.Line > 0 {
+			where += ":" + strconv.Itoa(s.Source.Line)
+		}
+		where += ")"
+	}
+	name := s.Name
+	if s.Namespace != "" {
+		name = s.Namespace + "/" + name
+	}
+	return fmt.Sprintf("skipped %s %s %q%s: %s", s.APIVersion, s.Kind, name, where, s.Reason)
+}
+
+// Loaded is what a load returns: the objects to audit, the objects skipped,
+// and the raw content of every file read (for --fix).
+type Loaded struct {
+	Objects []Object
+	Skipped []Skipped
+	// Files maps a source name (a path, or "STDIN") to the bytes read.
+	Files map[string][]byte
+}
+
+// stdinSource is the source name cli-runtime gives standard input.
+const stdinSource = "STDIN"
+
+// LoadFiles reads manifests from files, folders, URLs, stdin and kustomize
+// folders through cli-runtime's resource builder, without contacting a
+// server. Every object carries the file and the line its document starts on
+// (URLs and kustomize output carry only their source name). Malformed input
+// is a usage error (exit 2) naming the file and line; an unknown kind is
+// skipped with a reason.
+func LoadFiles(opts LoadOptions) (*Loaded, error) {
+	if len(opts.Filenames) == 0 && opts.Kustomize == "" {
+		return nil, exitcode.Usagef("no input: give -f FILE|DIR|URL|- or -k DIR")
+	}
+	if len(opts.Filenames) > 0 && opts.Kustomize != "" {
+		return nil, exitcode.Usagef("-f and -k cannot be used together")
+	}
+	files := map[string][]byte{}
+	b := resource.NewLocalBuilder().Unstructured().ContinueOnError()
+	if opts.Namespace != "" {
+		b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
+	}
+	stdinUsed := false
+	for _, name := range opts.Filenames {
+		if name == "-" {
+			if stdinUsed {
+				return nil, exitcode.Usagef("-f -: standard input can be read only once")
+			}
+			stdinUsed = true
+			if opts.Stdin == nil {
+				return nil, exitcode.Usagef("-f -: no standard input")
+			}
+			data, err := io.ReadAll(opts.Stdin)
+			if err != nil {
+				return nil, exitcode.Usagef("reading standard input: %w", err)
+			}
+			files[stdinSource] = data
+			b = b.Stream(bytes.NewReader(data), stdinSource)
+			continue
+		}
+		b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: []string{name}, Recursive: opts.Recursive})
+	}
+	if opts.Kustomize != "" {
+		b = b.FilenameParam(false, &resource.FilenameOptions{Kustomize: opts.Kustomize})
+	}
+
+	var infos []*resource.Info
+	err := b.Do().Visit(func(info *resource.Info, err error) error {
+		if err != nil {
+			return err
+		}
+		infos = append(infos, info)
+		return nil
+	})
+	if err != nil {
+		return nil, explainLoadError(err, files)
+	}
+	return assemble(infos, files)
+}
+
+// assemble turns the builder's infos into Objects with their sources, in
+// input order. Lists are flattened here (not by the builder) so that every
+// info is one document of its source.
+func assemble(infos []*resource.Info, files map[string][]byte) (*Loaded, error) {
+	out := &Loaded{Files: files}
+	bySource := map[string][]*resource.Info{}
+	var order []string
+	for _, info := range infos {
+		if _, seen := bySource[info.Source]; !seen {
+			order = append(order, info.Source)
+		}
+		bySource[info.Source] = append(bySource[info.Source], info)
+	}
+	for _, src := range order {
+		group := bySource[src]
+		data, ok := files[src]
+		if !ok {
+			if d, err := os.ReadFile(src); err == nil {
+				data = d
+				files[src] = d
+				ok = true
+			}
+		}
+		var docs []document
+		if ok {
+			docs = splitDocuments(data)
+			if len(docs) != len(group) {
+				docs = splitDocumentsExact(data)
+			}
+			if len(docs) != len(group) {
+				docs = nil // cannot match objects to lines: report the file only
+			}
+		}
+		for i, info := range group {
+			var doc *document
+			if docs != nil {
+				doc = &docs[i]
+			}
+			if err := out.add(info.Object, src, doc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// add appends one decoded document (an object or a list) to the result.
+func (l *Loaded) add(obj any, src string, doc *document) error {
+	file := src
+	if src == stdinSource {
+		file = "-"
+	}
+	line := 0
+	if doc != nil {
+		line = doc.line
+	}
+	switch o := obj.(type) {
+	case *unstructured.Unstructured:
+		return l.addOne(o, Source{File: file, Line: line})
+	case *unstructured.UnstructuredList:
+		var itemLines []int
+		if doc != nil {
+			itemLines = listItemLines(doc)
+		}
+		for i := range o.Items {
+			itemLine := line
+			if i < len(itemLines) {
+				itemLine = itemLines[i]
+			}
+			if err := l.addOne(&o.Items[i], Source{File: file, Line: itemLine}); err != nil {
+				return err
+			}
+		}
+	default:
+		return exitcode.Usagef("%s: unexpected object %T", file, obj)
+	}
+	return nil
+}
+
+func (l *Loaded) addOne(u *unstructured.Unstructured, src Source) error {
+	obj, err := FromTyped(u)
+	if errors.Is(err, ErrUnsupportedKind) {
+		l.Skipped = append(l.Skipped, Skipped{
+			APIVersion: u.GetAPIVersion(), Kind: u.GetKind(),
+			Namespace: u.GetNamespace(), Name: u.GetName(),
+			Source: src, Reason: "not a kind kubectl zdd lint audits",
+		})
+		return nil
+	}
+	if err != nil {
+		where := src.File
+		if src.Line > 0 {
+			where += ":" + strconv.Itoa(src.Line)
+		}
+		if where != "" {
+			return exitcode.Usagef("%s: %w", where, err)
+		}
+		return exitcode.UsageError(err)
+	}
+	if obj.Raw == nil {
+		obj.Raw = u
+	}
+	obj.Source = src
+	l.Objects = append(l.Objects, obj)
+	return nil
+}
+
+// document is one non-empty document of a file: its bytes and the line
+// (1-based) of its first significant line.
+type document struct {
+	data []byte
+	// startLine is the file line of data's first byte.
+	startLine int
+	// line is the line the object starts on (first line that is not blank
+	// or a comment).
+	line int
+	json bool
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// splitDocuments splits a file into the documents the builder decodes, in
+// the same order, without parsing YAML: a JSON stream is split with a JSON
+// decoder, YAML on "---" lines exactly as apimachinery's YAMLReader does.
+// Documents that hold only blanks and comments are left out, as the builder
+// leaves them out.
+func splitDocuments(data []byte) []document {
+	data = bytes.TrimPrefix(data, bom)
+	if docs, ok := splitJSON(data); ok {
+		return docs
+	}
+	return splitYAML(data, significant)
+}
+
+// splitDocumentsExact is the slow path, used when the quick split does not
+// give as many documents as the builder decoded: it converts every YAML
+// document as the builder does and keeps those that are not null.
+func splitDocumentsExact(data []byte) []document {
+	data = bytes.TrimPrefix(data, bom)
+	return splitYAML(data, func(doc []byte) bool {
+		j, err := sigsyaml.YAMLToJSON(doc)
+		if err != nil {
+			return true // the builder would have failed on it
+		}
+		j = bytes.TrimSpace(j)
+		return len(j) > 0 && !bytes.Equal(j, []byte("null"))
+	})
+}
+
+func splitJSON(data []byte) ([]document, bool) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	for {
+		var raw json.RawMessage
+		start := dec.InputOffset()
+		if err := dec.Decode(&raw); err != nil {
+			if err == io.EOF {
+				return docs, true
+			}
+			return nil, false
+		}
+		// skip whitespace between the previous value and this one
+		off := int(start)
+		for off < len(data) && (data[off] == ' ' || data[off] == '\t' || data[off] == '\r' || data[off] == '\n') {
+			off++
+		}
+		l := 1 + bytes.Count(data[:off], []byte("\n"))
+		docs = append(docs, document{data: raw, startLine: l, line: l, json: true})
+	}
+}
+
+// splitYAML splits on lines starting with "---" and keeps the documents keep
+// says are not empty.
+func splitYAML(data []byte, keep func([]byte) bool) []document {
+	var docs []document
+	lineNo := 0
+	docStart, docStartLine := 0, 1
+	flush := func(end int) {
+		chunk := data[docStart:end]
+		if len(chunk) > 0 && keep(chunk) {
+			docs = append(docs, document{data: chunk, startLine: docStartLine, line: docStartLine + firstSignificantLine(chunk)})
+		}
+	}
+	for pos := 0; pos < len(data); {
+		lineNo++
+		end := bytes.IndexByte(data[pos:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = pos + end + 1
+		}
+		if bytes.HasPrefix(data[pos:], []byte("---")) {
+			flush(pos)
+			docStart, docStartLine = next, lineNo+1
+		}
+		pos = next
+	}
+	flush(len(data))
+	return docs
+}
+
+// significant reports whether a YAML document holds anything but blank
+// lines, comments and document markers.
+func significant(doc []byte) bool {
+	for len(doc) > 0 {
+		line := doc
+		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
+			line, doc = doc[:i], doc[i+1:]
+		} else {
+			doc = nil
+		}
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 || t[0] == '#' || bytes.Equal(t, []byte("...")) {
+			continue
+		}
+		if bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("~")) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// firstSignificantLine is the 0-based index of a document's first line that
+// is neither blank nor a comment.
+func firstSignificantLine(doc []byte) int {
+	n := 0
+	for len(doc) > 0 {
+		line := doc
+		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
+			line, doc = doc[:i], doc[i+1:]
+		} else {
+			doc = nil
+		}
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' {
+			return n
+		}
+		n++
+	}
+	return 0
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+): `)
+
+// explainLoadError turns a builder error into a usage error that names the
+// file and the line of the problem. The builder's own messages give lines
+// relative to the document, or none at all; the file is split again here to
+// find the document that fails and its line in the file.
+func explainLoadError(err error, files map[string][]byte) error {
+	msg := err.Error()
+	for _, src := range sourcesIn(msg, files) {
+		data := files[src]
+		if data == nil {
+			d, rerr := os.ReadFile(src)
+			if rerr != nil {
+				continue
+			}
+			data = d
+		}
+		if perr := checkDocuments(src, data); perr != nil {
+			return exitcode.UsageError(perr)
+		}
+	}
+	return exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
+}
+
+// sourcesIn finds the file named in a builder error message.
+func sourcesIn(msg string, files map[string][]byte) []string {
+	var out []string
+	for _, prefix := range []string{"error parsing ", "error validating ", "unable to decode "} {
+		i := strings.Index(msg, prefix)
+		if i < 0 {
+			continue
+		}
+		rest := msg[i+len(prefix):]
+		rest = strings.TrimPrefix(rest, `"`)
+		if j := strings.Index(rest, ": "); j >= 0 {
+			rest = rest[:j]
+		}
+		rest = strings.TrimSuffix(rest, `"`)
+		out = append(out, rest)
+	}
+	if strings.Contains(msg, stdinSource) {
+		if _, ok := files[stdinSource]; ok {
+			out = append(out, stdinSource)
+		}
+	}
+	return out
+}
+
+// checkDocuments parses a file document by document, as the builder does,
+// and returns the first problem with its file line.
+func checkDocuments(src string, data []byte) error {
+	name := src
+	if src == stdinSource {
+		name = "-"
+	}
+	data = bytes.TrimPrefix(data, bom)
+	if docs, ok := splitJSON(data); ok {
+		for _, d := range docs {
+			if err := checkObject(d.data); err != nil {
+				return fmt.Errorf("%s:%d: %w", name, d.line, err)
+			}
+		}
+		return nil
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		for {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				if err == io.EOF {
+					break
+				}
+				off := int(dec.InputOffset())
+				var se *json.SyntaxError
+				if errors.As(err, &se) {
+					off = int(se.Offset)
+				}
+				if off > len(data) {
+					off = len(data)
+				}
+				return fmt.Errorf("%s:%d: malformed JSON: %w", name, 1+bytes.Count(data[:off], []byte("\n")), err)
+			}
+		}
+	}
+	for pos, lineNo := 0, 1; pos < len(data); lineNo++ {
+		end := bytes.IndexByte(data[pos:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = pos + end + 1
+		}
+		line := data[pos:next]
+		if bytes.HasPrefix(line, []byte("---")) {
+			rest := strings.TrimSpace(string(line[3:]))
+			if rest != "" && rest[0] != '#' {
+				return fmt.Errorf("%s:%d: malformed YAML: invalid document separator %q", name, lineNo, strings.TrimSpace(string(line)))
+			}
+		}
+		pos = next
+	}
+	for _, d := range splitYAML(data, func([]byte) bool { return true }) {
+		j, err := sigsyaml.YAMLToJSON(d.data)
+		if err != nil {
+			line := d.line
+			text := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+			text = strings.TrimPrefix(text, "yaml: ")
+			if m := yamlLineRE.FindStringSubmatchIndex(text); m != nil {
+				n, _ := strconv.Atoi(text[m[2]:m[3]])
+				line = d.startLine + n - 1
+				text = text[:m[0]] + text[m[1]:]
+			}
+			return fmt.Errorf("%s:%d: malformed YAML: %s", name, line, text)
+		}
+		j = bytes.TrimSpace(j)
+		if len(j) == 0 || bytes.Equal(j, []byte("null")) {
+			continue
+		}
+		if err := checkObject(j); err != nil {
+			return fmt.Errorf("%s:%d: %w", name, d.line, err)
+		}
+	}
+	return nil
+}
+
+// checkObject checks that a decoded document is a Kubernetes object.
+func checkObject(j []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(j, &m); err != nil {
+		return fmt.Errorf("not a Kubernetes object (want a mapping with apiVersion and kind)")
+	}
+	kind, _ := m["kind"].(string)
+	apiVersion, _ := m["apiVersion"].(string)
+	switch {
+	case kind == "":
+		return fmt.Errorf("object has no kind")
+	case apiVersion == "":
+		return fmt.Errorf("%s has no apiVersion", kind)
+	}
+	return nil
+}
+
+// listItemLines returns the file line of every item of a kind List document.
+func listItemLines(doc *document) []int {
+	node, err := kyaml.Parse(string(doc.data))
+	if err != nil {
+		return nil
+	}
+	items, err := node.Pipe(kyaml.Lookup("items"))
+	if err != nil || items == nil || items.YNode().Kind != kyaml.SequenceNode {
+		return nil
+	}
+	var lines []int
+	for _, item := range items.YNode().Content {
+		lines = append(lines, doc.startLine+item.Line-1)
+	}
+	return lines
+}

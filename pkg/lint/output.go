@@ -1,0 +1,414 @@
+package lint
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Output formats of `kubectl zdd lint -o`.
+const (
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatSARIF = "sarif"
+)
+
+// Formats lists the accepted -o values.
+var Formats = []string{FormatTable, FormatJSON, FormatSARIF}
+
+// Report is the result of one lint run, ready to print.
+type Report struct {
+	// Objects is how many objects were audited.
+	Objects  int
+	Skipped  []Skipped
+	Findings []Finding
+	// FailOn is the lowest severity that fails the run (--fail-on).
+	FailOn Severity
+	// ToolVersion is the version printed in SARIF's driver.
+	ToolVersion string
+}
+
+// Failed reports whether a finding is at or above FailOn.
+func (r *Report) Failed() bool {
+	for _, f := range r.Findings {
+		if f.Severity >= r.FailOn {
+			return true
+		}
+	}
+	return false
+}
+
+// Counts returns the number of findings of each severity.
+func (r *Report) Counts() (errors, warnings, infos int) {
+	for _, f := range r.Findings {
+		switch f.Severity {
+		case Error:
+			errors++
+		case Warning:
+			warnings++
+		default:
+			infos++
+		}
+	}
+	return
+}
+
+// Write prints the report in the given format.
+func (r *Report) Write(w io.Writer, format string) error {
+	switch format {
+	case FormatTable, "":
+		return r.WriteTable(w)
+	case FormatJSON:
+		return r.WriteJSON(w)
+	case FormatSARIF:
+		return r.WriteSARIF(w)
+	}
+	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
+}
+
+// WriteTable prints the findings grouped by object, one table per object,
+// followed by a summary line.
+func (r *Report) WriteTable(w io.Writer) error {
+	type group struct {
+		title    string
+		findings []Finding
+	}
+	var groups []*group
+	index := map[string]*group{}
+	for _, f := range r.Findings {
+		key := f.Kind + "\x00" + f.Namespace + "\x00" + f.Name + "\x00" + f.File
+		g, ok := index[key]
+		if !ok {
+			g = &group{title: objectTitle(f)}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.findings = append(g.findings, f)
+	}
+	for i, g := range groups {
+		if i > 0 {
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
+		}
+		if _, err := fmt.Fprintln(w, g.title); err != nil {
+			return err
+		}
+		table := tablewriter.NewTable(w,
+			tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
+			tablewriter.WithHeaderAlignment(tw.AlignLeft),
+			tablewriter.WithRowAlignment(tw.AlignLeft),
+			tablewriter.WithRowAutoWrap(tw.WrapNone),
+			tablewriter.WithHeaderAutoFormat(tw.Off),
+		)
+		table.Header("SEVERITY", "RULE", "CONTAINER", "FIELD", "MESSAGE", "HINT")
+		for _, f := range g.findings {
+			container := f.Container
+			if container == "" {
+				container = "-"
+			}
+			if err := table.Append(f.Severity.String(), f.Rule, container, f.Field, f.Message, f.Hint); err != nil {
+				return err
+			}
+		}
+		if err := table.Render(); err != nil {
+			return err
+		}
+	}
+	if len(groups) > 0 {
+		if _, err := fmt.Fprintln(w); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(w, r.summaryLine())
+	return err
+}
+
+func objectTitle(f Finding) string {
+	name := f.Name
+	if f.Namespace != "" {
+		name = f.Namespace + "/" + f.Name
+	}
+	title := f.Kind + " " + name
+	if f.File != "" {
+		title += " (" + f.File
+		if f.Line > 0 {
+			title += ":" + strconv.Itoa(f.Line)
+		}
+		title += ")"
+	}
+	return title
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func (r *Report) summaryLine() string {
+	e, wn, in := r.Counts()
+	s := plural(r.Objects, "object", "objects") + " audited"
+	if len(r.Skipped) > 0 {
+		s += ", " + plural(len(r.Skipped), "skipped", "skipped")
+	}
+	if len(r.Findings) == 0 {
+		return s + ": no findings"
+	}
+	s += ": " + plural(e, "error", "errors") + ", " + plural(wn, "warning", "warnings") + ", " + plural(in, "info", "infos")
+	if r.Failed() {
+		s += " (failing on " + r.FailOn.String() + ")"
+	}
+	return s
+}
+
+// JSON schema (docs/lint-json.md). Field names and meanings are stable
+// within apiVersion zdd.dev/v1: new fields may be added, none removed.
+
+// JSONReport is the document `kubectl zdd lint -o json` prints.
+type JSONReport struct {
+	APIVersion string        `json:"apiVersion"`
+	Kind       string        `json:"kind"`
+	Summary    JSONSummary   `json:"summary"`
+	Skipped    []JSONSkipped `json:"skipped"`
+	Findings   []Finding     `json:"findings"`
+}
+
+// JSONSummary counts what was audited and found.
+type JSONSummary struct {
+	Objects  int      `json:"objects"`
+	Skipped  int      `json:"skipped"`
+	Findings int      `json:"findings"`
+	Errors   int      `json:"errors"`
+	Warnings int      `json:"warnings"`
+	Infos    int      `json:"infos"`
+	FailOn   Severity `json:"failOn"`
+	Failed   bool     `json:"failed"`
+}
+
+// JSONSkipped is an object that was not audited, and why.
+type JSONSkipped struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	File       string `json:"file,omitempty"`
+	Line       int    `json:"line,omitempty"`
+	Reason     string `json:"reason"`
+}
+
+// JSON returns the report as its JSON document.
+func (r *Report) JSON() JSONReport {
+	e, wn, in := r.Counts()
+	out := JSONReport{
+		APIVersion: "zdd.dev/v1",
+		Kind:       "LintReport",
+		Summary: JSONSummary{
+			Objects: r.Objects, Skipped: len(r.Skipped), Findings: len(r.Findings),
+			Errors: e, Warnings: wn, Infos: in, FailOn: r.FailOn, Failed: r.Failed(),
+		},
+		Skipped:  []JSONSkipped{},
+		Findings: r.Findings,
+	}
+	if out.Findings == nil {
+		out.Findings = []Finding{}
+	}
+	for _, s := range r.Skipped {
+		out.Skipped = append(out.Skipped, JSONSkipped{
+			APIVersion: s.APIVersion, Kind: s.Kind, Namespace: s.Namespace, Name: s.Name,
+			File: s.Source.File, Line: s.Source.Line, Reason: s.Reason,
+		})
+	}
+	return out
+}
+
+// WriteJSON prints the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r.JSON())
+}
+
+// SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/): only the
+// parts code-scanning tools read.
+
+const (
+	sarifSchema  = "https://json.schemastore.org/sarif-2.1.0.json"
+	sarifVersion = "2.1.0"
+	// InformationURI is the project's home, printed in SARIF's driver.
+	InformationURI = "https://github.com/zdd-dev/kubectl-zdd"
+)
+
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool    sarifTool     `json:"tool"`
+	Results []sarifResult `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	Version        string      `json:"version"`
+	InformationURI string      `json:"informationUri"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifRule struct {
+	ID                   string         `json:"id"`
+	Name                 string         `json:"name"`
+	ShortDescription     sarifText      `json:"shortDescription"`
+	Help                 sarifText      `json:"help"`
+	DefaultConfiguration sarifRuleLevel `json:"defaultConfiguration"`
+}
+
+type sarifRuleLevel struct {
+	Level string `json:"level"`
+}
+
+type sarifResult struct {
+	RuleID    string          `json:"ruleId"`
+	RuleIndex *int            `json:"ruleIndex,omitempty"`
+	Level     string          `json:"level"`
+	Message   sarifText       `json:"message"`
+	Locations []sarifLocation `json:"locations"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
+	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+	Region           *sarifRegion  `json:"region,omitempty"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
+}
+
+type sarifLogical struct {
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind"`
+}
+
+// sarifLevel maps a severity to SARIF's level.
+func sarifLevel(s Severity) string {
+	switch s {
+	case Error:
+		return "error"
+	case Warning:
+		return "warning"
+	}
+	return "note"
+}
+
+// sarifURI is a file's artifact URI: a relative path with forward slashes,
+// or a file:// URI for an absolute path.
+func sarifURI(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	if strings.HasPrefix(file, "http://") || strings.HasPrefix(file, "https://") {
+		return file
+	}
+	slash := filepath.ToSlash(file)
+	if filepath.IsAbs(file) {
+		return "file://" + slash
+	}
+	return strings.TrimPrefix(slash, "./")
+}
+
+// WriteSARIF prints the report as a SARIF 2.1.0 log whose rules are every
+// rule of the linter (Rules()).
+func (r *Report) WriteSARIF(w io.Writer) error {
+	rules := Rules()
+	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
+	driver := sarifDriver{
+		Name:           "kubectl-zdd",
+		Version:        r.ToolVersion,
+		InformationURI: InformationURI,
+		Rules:          []sarifRule{},
+	}
+	index := map[string]int{}
+	for i, ri := range rules {
+		index[ri.ID] = i
+		driver.Rules = append(driver.Rules, sarifRule{
+			ID:                   ri.ID,
+			Name:                 ri.ID,
+			ShortDescription:     sarifText{Text: ri.Description},
+			Help:                 sarifText{Text: ri.Hint},
+			DefaultConfiguration: sarifRuleLevel{Level: sarifLevel(ri.Severity)},
+		})
+	}
+	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}
+	for _, f := range r.Findings {
+		res := sarifResult{
+			RuleID:  f.Rule,
+			Level:   sarifLevel(f.Severity),
+			Message: sarifText{Text: sarifMessage(f)},
+		}
+		if i, ok := index[f.Rule]; ok {
+			i := i
+			res.RuleIndex = &i
+		}
+		loc := sarifLocation{LogicalLocations: []sarifLogical{{FullyQualifiedName: logicalName(f), Kind: "object"}}}
+		if f.File != "" {
+			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(f.File)}}
+			if f.Line > 0 {
+				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
+			}
+		}
+		res.Locations = []sarifLocation{loc}
+		run.Results = append(run.Results, res)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(sarifLog{Schema: sarifSchema, Version: sarifVersion, Runs: []sarifRun{run}})
+}
+
+func sarifMessage(f Finding) string {
+	msg := f.Message
+	if f.Hint != "" {
+		msg += " Fix: " + f.Hint
+	}
+	return msg
+}
+
+func logicalName(f Finding) string {
+	parts := []string{f.Kind}
+	if f.Namespace != "" {
+		parts = append(parts, f.Namespace)
+	}
+	parts = append(parts, f.Name)
+	name := strings.Join(parts, "/")
+	if f.Container != "" {
+		name += "/" + f.Container
+	}
+	return name
+}

@@ -1,0 +1,465 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
+	"github.com/zdd-dev/kubectl-zdd/pkg/version"
+)
+
+func init() { registerSubcommand(NewCmdLint) }
+
+const lintLong = `Audit manifests, or live objects, for the settings zero downtime depends on:
+readiness probes, preStop hooks, termination grace, rolling-update budgets,
+replicas and PodDisruptionBudgets, Service selectors and session affinity,
+mutable image tags, rollout history and deadlines, migration Jobs.
+
+Manifests are read as kubectl reads them (-f FILE|DIR|URL|-, -R, -k DIR;
+multi-document YAML, JSON, kind List) without contacting a cluster. Live
+objects are named as kubectl get names them (TYPE/NAME, or TYPE with -l);
+the PodDisruptionBudgets, Services and HorizontalPodAutoscalers of their
+namespaces are read too, for the rules that look across objects.
+
+An object can silence rules with the annotation zdd.dev/ignore: "rule-id,rule-id".
+
+--fix rewrites the mechanical problems (maxUnavailable 0 with a maxSurge of
+at least 1, a preStop sleep, a long enough terminationGracePeriodSeconds,
+revisionHistoryLimit, progressDeadlineSeconds): in files it keeps comments and
+field order and prints the result, or writes it back with --in-place; on live
+objects it applies a patch, which --dry-run=client prints and
+--dry-run=server has the API server check without saving.
+
+Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
+2 bad input (a malformed file, an unknown flag value), nothing changed.`
+
+const lintExample = `  # Lint a folder of manifests, recursively
+  kubectl zdd lint -f deploy/ -R
+
+  # Lint what kustomize renders, as SARIF for code scanning
+  kubectl zdd lint -k overlays/prod -o sarif > zdd.sarif
+
+  # Fail on warnings too, and skip a rule
+  kubectl zdd lint -f app.yaml --fail-on warning --disable mutable-image-tag
+
+  # Lint live objects, with the PDBs, Services and HPAs around them
+  kubectl zdd lint deployment/web service/web -n shop
+  kubectl zdd lint deployments -l app=web -A -o json
+
+  # Fix the mechanical problems in a file, keeping its comments
+  kubectl zdd lint -f app.yaml --fix --in-place
+
+  # Show the patch --fix would apply to a live Deployment
+  kubectl zdd lint deployment/web --fix --dry-run=server`
+
+// LintOptions audits manifests or live objects.
+type LintOptions struct {
+	Filenames     []string
+	Recursive     bool
+	Kustomize     string
+	Selector      string
+	AllNamespaces bool
+	DrainSeconds  int
+	Disable       []string
+	Enable        []string
+	FailOn        string
+	Output        string
+	Fix           bool
+	InPlace       bool
+	DryRun        string
+
+	Args      []string
+	Namespace string
+	// namespaceSet is true when -n was given: objects of files that name no
+	// namespace then get it.
+	namespaceSet bool
+	failOn       lint.Severity
+	outputSet    bool
+
+	// NewBuilder and Client are set by Complete for live mode.
+	NewBuilder func() *resource.Builder
+	Client     kubernetes.Interface
+	// WriteFile writes a file for --in-place (os.WriteFile).
+	WriteFile func(name string, data []byte, perm os.FileMode) error
+
+	genericiooptions.IOStreams
+}
+
+// NewLintOptions returns options with defaults set.
+func NewLintOptions(streams genericiooptions.IOStreams) *LintOptions {
+	return &LintOptions{
+		DrainSeconds: lint.DefaultDrainSeconds,
+		FailOn:       "error",
+		Output:       lint.FormatTable,
+		DryRun:       "none",
+		WriteFile:    os.WriteFile,
+		IOStreams:    streams,
+	}
+}
+
+// NewCmdLint builds `kubectl zdd lint`.
+func NewCmdLint(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewLintOptions(streams)
+	cmd := &cobra.Command{
+		Use:     "lint (-f FILENAME | -k DIR | TYPE[/NAME] ... [-l SELECTOR])",
+		Short:   "Audit manifests or live objects for settings that cause downtime",
+		Long:    lintLong,
+		Example: lintExample,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "File, folder or URL of manifests to lint, or - for standard input (repeatable)")
+	fl.BoolVarP(&o.Recursive, "recursive", "R", o.Recursive, "Read the folders given with -f recursively")
+	fl.StringVarP(&o.Kustomize, "kustomize", "k", o.Kustomize, "Lint the output of a kustomization folder")
+	fl.StringVarP(&o.Selector, "selector", "l", o.Selector, "Label selector for live objects (e.g. app=web)")
+	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Lint live objects of every namespace")
+	fl.IntVar(&o.DrainSeconds, "drain-seconds", o.DrainSeconds, "Seconds a pod needs, after its preStop hook, to finish in-flight requests")
+	fl.StringSliceVar(&o.Disable, "disable", o.Disable, "Rule ids not to run (comma separated or repeated)")
+	fl.StringSliceVar(&o.Enable, "enable", o.Enable, "Rule ids to run that are off by default")
+	fl.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the command exit 1: error, warning or info")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or sarif")
+	fl.BoolVar(&o.Fix, "fix", o.Fix, "Rewrite the mechanical problems (files: print the result; live objects: patch them)")
+	fl.BoolVar(&o.InPlace, "in-place", o.InPlace, "With --fix on files, write the fixed files back instead of printing them")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --fix on live objects: "none" patches, "client" prints the patch, "server" has the API server check it without saving`)
+	fl.Lookup("dry-run").NoOptDefVal = "client"
+	return cmd
+}
+
+// Complete reads the namespace and, for live objects, builds the clients.
+func (o *LintOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Args = args
+	o.outputSet = flagChanged(cmd.Flags(), "output")
+	if f == nil {
+		return nil
+	}
+	ns, explicit, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		if len(args) > 0 {
+			return fmt.Errorf("reading the kubeconfig: %w", err)
+		}
+		ns, explicit = "", false
+	}
+	o.Namespace = ns
+	o.namespaceSet = explicit && flagChanged(cmd.Flags(), "namespace")
+	if len(args) > 0 {
+		o.NewBuilder = f.NewBuilder
+		if o.Client == nil {
+			if o.Client, err = f.KubernetesClientSet(); err != nil {
+				return fmt.Errorf("building the kubernetes client: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks flag values and their combinations; every problem is a
+// usage error naming the flag.
+func (o *LintOptions) Validate(cmd *cobra.Command) error {
+	live := len(o.Args) > 0
+	files := len(o.Filenames) > 0 || o.Kustomize != ""
+	switch {
+	case live && files:
+		return usageErrorf(cmd, "give either -f/-k or live objects (%s), not both", strings.Join(o.Args, " "))
+	case !live && !files:
+		return usageErrorf(cmd, "nothing to lint: give -f FILE|DIR|URL|-, -k DIR, or live objects such as deployment/web")
+	case len(o.Filenames) > 0 && o.Kustomize != "":
+		return usageErrorf(cmd, "-f and -k cannot be used together")
+	case !live && o.Selector != "":
+		return usageErrorf(cmd, "-l/--selector applies to live objects only")
+	case !live && o.AllNamespaces:
+		return usageErrorf(cmd, "-A/--all-namespaces applies to live objects only")
+	case o.Recursive && len(o.Filenames) == 0:
+		return usageErrorf(cmd, "-R/--recursive applies to -f only")
+	}
+	sev, err := lint.ParseSeverity(o.FailOn)
+	if err != nil {
+		return usageErrorf(cmd, "--fail-on: %v", err)
+	}
+	o.failOn = sev
+	switch o.Output {
+	case lint.FormatTable, lint.FormatJSON, lint.FormatSARIF:
+	default:
+		return usageErrorf(cmd, "--output %q: want table, json or sarif", o.Output)
+	}
+	if o.DrainSeconds < 0 {
+		return usageErrorf(cmd, "--drain-seconds %d: must be 0 or more", o.DrainSeconds)
+	}
+	if err := lint.CheckRuleIDs(o.Disable); err != nil {
+		return usageErrorf(cmd, "--disable: %v", err)
+	}
+	if err := lint.CheckRuleIDs(o.Enable); err != nil {
+		return usageErrorf(cmd, "--enable: %v", err)
+	}
+	switch o.DryRun {
+	case "none", "client", "server":
+	default:
+		return usageErrorf(cmd, "--dry-run %q: want none, client or server", o.DryRun)
+	}
+	if o.DryRun != "none" && !o.Fix {
+		return usageErrorf(cmd, "--dry-run applies to --fix only")
+	}
+	if o.InPlace && !o.Fix {
+		return usageErrorf(cmd, "--in-place applies to --fix only")
+	}
+	if o.Fix && !live {
+		if o.DryRun != "none" {
+			return usageErrorf(cmd, "--dry-run applies to --fix on live objects; on files --fix prints the result unless --in-place")
+		}
+		if o.Kustomize != "" {
+			return usageErrorf(cmd, "--fix cannot rewrite the output of -k: fix the kustomization's files with -f")
+		}
+		for _, f := range o.Filenames {
+			if o.InPlace && f == "-" {
+				return usageErrorf(cmd, "--in-place cannot write back standard input (-f -)")
+			}
+			if o.InPlace && (strings.HasPrefix(f, "http://") || strings.HasPrefix(f, "https://")) {
+				return usageErrorf(cmd, "--in-place cannot write back a URL (%s)", f)
+			}
+		}
+		if !o.InPlace && o.outputSet {
+			return usageErrorf(cmd, "--output does not apply to --fix without --in-place: the fixed manifests are printed")
+		}
+	}
+	if o.Fix && live && o.InPlace {
+		return usageErrorf(cmd, "--in-place applies to files; live objects are patched (see --dry-run)")
+	}
+	return nil
+}
+
+func (o *LintOptions) lintOptions(live bool) lint.Options {
+	return lint.Options{DrainSeconds: o.DrainSeconds, Live: live, Disabled: o.Disable, Enabled: o.Enable}
+}
+
+// load reads the objects to lint and prints a note for every skipped one.
+func (o *LintOptions) load(ctx context.Context) (*lint.Loaded, error) {
+	var (
+		loaded *lint.Loaded
+		err    error
+	)
+	if len(o.Args) > 0 {
+		loaded, err = lint.LoadLive(ctx, o.NewBuilder(), o.Client, lint.LiveOptions{
+			Args: o.Args, Namespace: o.Namespace, AllNamespaces: o.AllNamespaces, Selector: o.Selector,
+		})
+	} else {
+		ns := ""
+		if o.namespaceSet {
+			ns = o.Namespace
+		}
+		loaded, err = lint.LoadFiles(lint.LoadOptions{
+			Filenames: o.Filenames, Recursive: o.Recursive, Kustomize: o.Kustomize,
+			Stdin: o.In, Namespace: ns,
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range loaded.Skipped {
+		fmt.Fprintf(o.ErrOut, "note: %s\n", s)
+	}
+	return loaded, nil
+}
+
+// Run loads, audits and prints; with --fix it rewrites or patches.
+func (o *LintOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	live := len(o.Args) > 0
+	loaded, err := o.load(ctx)
+	if err != nil {
+		return err
+	}
+	findings := lint.Audit(loaded.Objects, o.lintOptions(live))
+	if o.Fix {
+		if live {
+			return o.fixLive(ctx, loaded, findings)
+		}
+		return o.fixFiles(loaded, findings)
+	}
+	return o.report(loaded, findings)
+}
+
+// report prints the findings and turns a failing report into exit 1.
+func (o *LintOptions) report(loaded *lint.Loaded, findings []lint.Finding) error {
+	rep := &lint.Report{
+		Objects:     audited(loaded.Objects),
+		Skipped:     loaded.Skipped,
+		Findings:    findings,
+		FailOn:      o.failOn,
+		ToolVersion: version.Get().Version,
+	}
+	if err := rep.Write(o.Out, o.Output); err != nil {
+		return err
+	}
+	if rep.Failed() {
+		return &exitcode.Silent{Code: exitcode.Failed}
+	}
+	return nil
+}
+
+// audited counts the objects that were audited (not mere context).
+func audited(objs []lint.Object) int {
+	n := 0
+	for _, o := range objs {
+		if !o.Context {
+			n++
+		}
+	}
+	return n
+}
+
+// remaining are the findings --fix does not rewrite.
+func remaining(findings []lint.Finding, fixed map[string]bool) []lint.Finding {
+	var out []lint.Finding
+	for _, f := range findings {
+		if !fixed[f.Kind+"\x00"+f.Namespace+"\x00"+f.Name+"\x00"+f.File] || !lint.Fixable(f.Rule) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// fixFiles rewrites files: printed to Out, or written back with --in-place
+// and then linted again, so the report shows what is left.
+func (o *LintOptions) fixFiles(loaded *lint.Loaded, findings []lint.Finding) error {
+	fixes, err := lint.FixFiles(loaded, findings, o.DrainSeconds)
+	if err != nil {
+		return exitcode.UsageError(err)
+	}
+	fixed := map[string]bool{}
+	changed := 0
+	for _, ff := range fixes {
+		for _, n := range ff.Notes {
+			fmt.Fprintf(o.ErrOut, "note: %s\n", n)
+		}
+		for _, c := range ff.Changes {
+			fmt.Fprintf(o.ErrOut, "fixed %s\n", c)
+			fixed[c.Kind+"\x00"+c.Namespace+"\x00"+c.Name+"\x00"+c.Source.File] = true
+		}
+		if ff.Changed {
+			changed++
+		}
+	}
+	if o.InPlace {
+		for _, ff := range fixes {
+			if !ff.Changed {
+				continue
+			}
+			perm := os.FileMode(0o644)
+			if st, err := os.Stat(ff.File); err == nil {
+				perm = st.Mode().Perm()
+			}
+			if err := o.WriteFile(ff.File, ff.Content, perm); err != nil {
+				return fmt.Errorf("writing %s: %w", ff.File, err)
+			}
+		}
+		fmt.Fprintf(o.ErrOut, "%d file(s) rewritten\n", changed)
+		again, err := o.load(context.Background())
+		if err != nil {
+			return err
+		}
+		return o.report(again, lint.Audit(again.Objects, o.lintOptions(false)))
+	}
+	for i, ff := range fixes {
+		if i > 0 {
+			fmt.Fprintln(o.Out, "---")
+		}
+		content := ff.Content
+		if _, err := o.Out.Write(content); err != nil {
+			return err
+		}
+		if len(content) > 0 && content[len(content)-1] != '\n' {
+			fmt.Fprintln(o.Out)
+		}
+	}
+	left := remaining(findings, fixed)
+	rep := &lint.Report{Objects: audited(loaded.Objects), Findings: left, FailOn: o.failOn}
+	fmt.Fprintf(o.ErrOut, "%d finding(s) not fixed automatically", len(left))
+	if rep.Failed() {
+		fmt.Fprintf(o.ErrOut, " (at or above %s: run without --fix to see them)\n", o.failOn)
+		return &exitcode.Silent{Code: exitcode.Failed}
+	}
+	fmt.Fprintln(o.ErrOut)
+	return nil
+}
+
+// fixLive patches live objects (or shows the patches with --dry-run), then
+// reports the findings --fix does not rewrite.
+func (o *LintOptions) fixLive(ctx context.Context, loaded *lint.Loaded, findings []lint.Finding) error {
+	patches, err := lint.FixLive(loaded.Objects, findings, o.DrainSeconds)
+	if err != nil {
+		return err
+	}
+	fixed := map[string]bool{}
+	for _, p := range patches {
+		ref := strings.ToLower(p.Object.Kind) + " \"" + p.Object.Namespace + "/" + p.Object.Name + "\""
+		for _, c := range p.Changes {
+			fmt.Fprintf(o.ErrOut, "%s: %s\n", ref, c)
+		}
+		switch o.DryRun {
+		case "client":
+			fmt.Fprintf(o.Out, "%s patch (dry run, not sent): %s\n", ref, p.Patch)
+		default:
+			opts := metav1.PatchOptions{FieldManager: "kubectl-zdd"}
+			if o.DryRun == "server" {
+				opts.DryRun = []string{metav1.DryRunAll}
+			}
+			if err := o.patch(ctx, p.Object, p.Patch, opts); err != nil {
+				return fmt.Errorf("patching %s: %w", ref, err)
+			}
+			if o.DryRun == "server" {
+				fmt.Fprintf(o.Out, "%s patch accepted by the server (dry run, not saved): %s\n", ref, p.Patch)
+			} else {
+				fmt.Fprintf(o.Out, "%s patched: %s\n", ref, p.Patch)
+			}
+		}
+		fixed[p.Object.Kind+"\x00"+p.Object.Namespace+"\x00"+p.Object.Name+"\x00"] = true
+	}
+	if len(patches) == 0 {
+		fmt.Fprintln(o.Out, "nothing to fix")
+	}
+	left := remaining(findings, fixed)
+	if o.DryRun != "none" {
+		left = findings
+	}
+	rep := &lint.Report{Objects: audited(loaded.Objects), Findings: left, FailOn: o.failOn}
+	if rep.Failed() {
+		fmt.Fprintf(o.ErrOut, "%d finding(s) not fixed automatically (run without --fix to see them)\n", len(left))
+		return &exitcode.Silent{Code: exitcode.Failed}
+	}
+	return nil
+}
+
+func (o *LintOptions) patch(ctx context.Context, obj lint.Object, patch []byte, opts metav1.PatchOptions) error {
+	var err error
+	switch obj.Kind {
+	case "Deployment":
+		_, err = o.Client.AppsV1().Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, patch, opts)
+	case "StatefulSet":
+		_, err = o.Client.AppsV1().StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, patch, opts)
+	case "DaemonSet":
+		_, err = o.Client.AppsV1().DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, patch, opts)
+	default:
+		err = fmt.Errorf("cannot patch a %s", obj.Kind)
+	}
+	return err
+}
