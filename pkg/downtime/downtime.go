@@ -94,6 +94,7 @@ type Watcher struct {
 	notify chan struct{}
 
 	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced at each new sample
 	synced   bool
 	stopped  bool
 	started  time.Time
@@ -130,6 +131,7 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 		pods:    podInformer.Lister().Pods(namespace),
 		now:     now,
 		notify:  notify,
+		changed: make(chan struct{}),
 	}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.record() },
@@ -188,10 +190,48 @@ func (w *Watcher) record() {
 		return
 	}
 	w.timeline = append(w.timeline, s)
+	close(w.changed)
+	w.changed = make(chan struct{})
 	if w.notify != nil {
 		select {
 		case w.notify <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// Ready returns the number of ready endpoints in the latest sample.
+func (w *Watcher) Ready() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.timeline); n > 0 {
+		return w.timeline[n-1].Ready
+	}
+	return 0
+}
+
+// WaitFor waits until cond holds for the number of ready endpoints, checking
+// the current sample and then each new one. It returns an error when ctx
+// ends first or the watcher is stopped.
+func (w *Watcher) WaitFor(ctx context.Context, cond func(ready int) bool) error {
+	for {
+		w.mu.Lock()
+		ready := 0
+		if n := len(w.timeline); n > 0 {
+			ready = w.timeline[n-1].Ready
+		}
+		changed, stopped := w.changed, w.stopped
+		w.mu.Unlock()
+		if cond(ready) {
+			return nil
+		}
+		if stopped {
+			return fmt.Errorf("waiting for endpoints of service %q: watcher stopped with %d ready", w.service, ready)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for endpoints of service %q (%d ready): %w", w.service, ready, context.Cause(ctx))
 		}
 	}
 }
@@ -204,6 +244,8 @@ func (w *Watcher) Stop() Report {
 	if !w.stopped {
 		w.stopped = true
 		w.cancel()
+		close(w.changed)
+		w.changed = make(chan struct{})
 		w.report = Summarize(w.service, w.timeline, w.started, w.now())
 	}
 	return w.report

@@ -1,0 +1,208 @@
+package downtime
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+)
+
+func ep(pod string, ready *bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{
+		Addresses:  []string{"10.0.0." + pod},
+		Conditions: discoveryv1.EndpointConditions{Ready: ready},
+		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: pod},
+	}
+}
+
+func slice(name string, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   eps,
+	}
+}
+
+func TestCountReady(t *testing.T) {
+	hashes := map[string]string{"a": "old", "b": "old", "c": "new"}
+	cases := []struct {
+		name       string
+		slices     []*discoveryv1.EndpointSlice
+		wantReady  int
+		wantByHash map[string]int
+	}{
+		{name: "no slices", wantReady: 0, wantByHash: map[string]int{}},
+		{
+			name:       "ready and unready split by hash",
+			slices:     []*discoveryv1.EndpointSlice{slice("s1", ep("a", ptr.To(true)), ep("b", ptr.To(false)), ep("c", ptr.To(true)))},
+			wantReady:  2,
+			wantByHash: map[string]int{"old": 1, "new": 1},
+		},
+		{
+			name:       "unset ready counts as ready",
+			slices:     []*discoveryv1.EndpointSlice{slice("s1", ep("a", nil))},
+			wantReady:  1,
+			wantByHash: map[string]int{"old": 1},
+		},
+		{
+			name:       "a pod in two slices counts once",
+			slices:     []*discoveryv1.EndpointSlice{slice("s1", ep("a", ptr.To(true))), slice("s2", ep("a", ptr.To(true)), ep("b", ptr.To(true)))},
+			wantReady:  2,
+			wantByHash: map[string]int{"old": 2},
+		},
+		{
+			name:       "pod not known is unknown",
+			slices:     []*discoveryv1.EndpointSlice{slice("s1", ep("zz", ptr.To(true)))},
+			wantReady:  1,
+			wantByHash: map[string]int{UnknownHash: 1},
+		},
+		{
+			name: "endpoint without target counted by address",
+			slices: []*discoveryv1.EndpointSlice{slice("s1",
+				discoveryv1.Endpoint{Addresses: []string{"192.0.2.1"}},
+				discoveryv1.Endpoint{Addresses: []string{"192.0.2.1"}},
+				discoveryv1.Endpoint{Addresses: []string{"192.0.2.2"}})},
+			wantReady:  2,
+			wantByHash: map[string]int{UnknownHash: 2},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ready, byHash := CountReady(tc.slices, hashes)
+			if ready != tc.wantReady {
+				t.Errorf("ready: want %d, got %d", tc.wantReady, ready)
+			}
+			if diff := cmp.Diff(tc.wantByHash, byHash); diff != "" {
+				t.Errorf("by hash (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	cases := []struct {
+		name     string
+		timeline []Sample
+		stopped  time.Time
+		wantMin  int
+		wantZero time.Duration
+	}{
+		{name: "steady", timeline: []Sample{{Time: at(0), Ready: 4}}, stopped: at(10), wantMin: 4},
+		{name: "dip without zero", timeline: []Sample{{Time: at(0), Ready: 4}, {Time: at(1), Ready: 2}, {Time: at(2), Ready: 4}}, stopped: at(10), wantMin: 2},
+		{name: "zero in the middle", timeline: []Sample{{Time: at(0), Ready: 2}, {Time: at(1), Ready: 0}, {Time: at(3.5), Ready: 2}}, stopped: at(10), wantMin: 0, wantZero: 2500 * time.Millisecond},
+		{name: "zero twice, last until stop", timeline: []Sample{{Time: at(0), Ready: 0}, {Time: at(1), Ready: 1}, {Time: at(8), Ready: 0}}, stopped: at(10), wantMin: 0, wantZero: 3 * time.Second},
+		{name: "empty timeline", stopped: at(1), wantMin: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Summarize("ns/web", tc.timeline, t0, tc.stopped)
+			got := struct {
+				Min  int
+				Zero time.Duration
+			}{r.MinReady, r.ZeroFor}
+			want := struct {
+				Min  int
+				Zero time.Duration
+			}{tc.wantMin, tc.wantZero}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestWatcherFollowsSlices drives a Watcher with a fake clientset through a
+// replacement of old pods by new ones and checks the timeline it records.
+func TestWatcherFollowsSlices(t *testing.T) {
+	pod := func(name, hash string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"pod-template-hash": hash}}}
+	}
+	client := fake.NewClientset(pod("a", "old"), pod("b", "old"), pod("c", "new"),
+		slice("web-1", ep("a", ptr.To(true)), ep("b", ptr.To(true))),
+		// a slice of another service must be ignored
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "ns",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "other"}}, Endpoints: []discoveryv1.Endpoint{ep("x", nil)}},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { clock = clock.Add(time.Second); return clock }
+	notify := make(chan struct{}, 1)
+	w, err := start(ctx, client, "ns", "web", now, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-notify // initial sample
+	steps := []*discoveryv1.EndpointSlice{
+		slice("web-1", ep("a", ptr.To(true)), ep("b", ptr.To(false)), ep("c", ptr.To(false))),
+		slice("web-1", ep("a", ptr.To(false)), ep("c", ptr.To(false))),
+		slice("web-1", ep("c", ptr.To(true))),
+	}
+	for _, s := range steps {
+		if _, err := client.DiscoveryV1().EndpointSlices("ns").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-notify:
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no sample recorded after update of %v", s.Endpoints)
+		}
+	}
+	if got := w.Ready(); got != 1 {
+		t.Errorf("Ready: want 1, got %d", got)
+	}
+	if err := w.WaitFor(ctx, func(n int) bool { return n == 1 }); err != nil {
+		t.Errorf("WaitFor a condition that holds: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if err := w.WaitFor(short, func(n int) bool { return n == 5 }); err == nil {
+		t.Errorf("WaitFor a condition that never holds returned no error")
+	}
+	r := w.Stop()
+	if err := w.WaitFor(ctx, func(n int) bool { return n == 5 }); err == nil {
+		t.Errorf("WaitFor after Stop returned no error")
+	}
+	type row struct {
+		Ready  int
+		ByHash map[string]int
+	}
+	var got []row
+	for _, s := range r.Timeline {
+		got = append(got, row{s.Ready, s.ByHash})
+	}
+	want := []row{
+		{2, map[string]int{"old": 2}},
+		{1, map[string]int{"old": 1}},
+		{0, map[string]int{}},
+		{1, map[string]int{"new": 1}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("timeline (-want +got):\n%s", diff)
+	}
+	if r.MinReady != 0 || r.ZeroFor != time.Second {
+		t.Errorf("want min 0 and 1s at zero, got min %d, zero %s\n%s", r.MinReady, r.ZeroFor, r)
+	}
+	if r.Service != "ns/web" {
+		t.Errorf("service: want ns/web, got %q", r.Service)
+	}
+	if again := w.Stop(); !cmp.Equal(again, r) {
+		t.Errorf("second Stop returned a different report")
+	}
+}
+
+func TestStartNeedsNames(t *testing.T) {
+	if _, err := Start(context.Background(), fake.NewClientset(), "ns", ""); err == nil {
+		t.Fatal("want an error for an empty service name")
+	}
+}

@@ -1,0 +1,392 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+)
+
+// bgReplicas is the replica count of every blue-green test app.
+const bgReplicas = 3
+
+// blueGreenApp is a Service web selecting app=web,version=blue and its one
+// Deployment web-blue, as `bluegreen init` leaves them.
+func blueGreenApp(image string) string {
+	d := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, Image: image, PodLabels: map[string]string{"version": "blue"}})
+	d.Name = "web-blue"
+	d.Spec.Selector.MatchLabels["version"] = "blue"
+	s := appService(AppSpec{Name: "web", ServiceSelector: map[string]string{"app": "web", "version": "blue"}})
+	return toYAML(d, s)
+}
+
+// colourSample is the Service's selected colour and how many ready,
+// not-terminating pods that selector matched at one moment.
+type colourSample struct {
+	At        time.Time
+	Colour    string
+	Selector  string
+	ReadyPods int
+}
+
+// colourWatch watches a Service's selector together with the namespace's
+// pods, and records at every change of either how many ready pods the
+// selector matches: the Service must never select a colour with none.
+type colourWatch struct {
+	mu      sync.Mutex
+	samples []colourSample
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func watchColours(e *Env, service string) *colourWatch {
+	e.T.Helper()
+	ctx, cancel := context.WithCancel(e.Ctx)
+	f := informers.NewSharedInformerFactoryWithOptions(e.Client, 0, informers.WithNamespace(e.NS))
+	svcInf := f.Core().V1().Services()
+	podInf := f.Core().V1().Pods()
+	w := &colourWatch{cancel: cancel, done: make(chan struct{})}
+	record := func() {
+		svc, err := svcInf.Lister().Services(e.NS).Get(service)
+		if err != nil {
+			return
+		}
+		sel := labels.SelectorFromSet(svc.Spec.Selector)
+		pods, _ := podInf.Lister().Pods(e.NS).List(sel)
+		n := 0
+		for _, p := range pods {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					n++
+				}
+			}
+		}
+		s := colourSample{At: time.Now(), Colour: svc.Spec.Selector["version"], Selector: sel.String(), ReadyPods: n}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if k := len(w.samples); k > 0 && w.samples[k-1].Selector == s.Selector && w.samples[k-1].ReadyPods == s.ReadyPods {
+			return
+		}
+		w.samples = append(w.samples, s)
+	}
+	h := cache.ResourceEventHandlerFuncs{AddFunc: func(any) { record() }, UpdateFunc: func(any, any) { record() }, DeleteFunc: func(any) { record() }}
+	if _, err := svcInf.Informer().AddEventHandler(h); err != nil {
+		e.T.Fatal(err)
+	}
+	if _, err := podInf.Informer().AddEventHandler(h); err != nil {
+		e.T.Fatal(err)
+	}
+	f.Start(ctx.Done())
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			e.T.Fatalf("syncing the %v informer", typ)
+		}
+	}
+	record()
+	go func() { <-ctx.Done(); f.Shutdown(); close(w.done) }()
+	e.T.Cleanup(cancel)
+	return w
+}
+
+// Stop ends the watch and returns the samples.
+func (w *colourWatch) Stop() []colourSample {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]colourSample(nil), w.samples...)
+}
+
+// colours is the sequence of distinct colours the Service selected.
+func colours(samples []colourSample) []string {
+	var out []string
+	for _, s := range samples {
+		if len(out) == 0 || out[len(out)-1] != s.Colour {
+			out = append(out, s.Colour)
+		}
+	}
+	return out
+}
+
+// assertNoDip checks the two zero-downtime conditions: the Service's ready
+// endpoints never fell below want, and at no moment did its selector match
+// zero ready pods.
+func assertNoDip(t *testing.T, rep downtime.Report, samples []colourSample, want int) {
+	t.Helper()
+	if rep.MinReady < want || rep.ZeroFor > 0 {
+		t.Errorf("ready endpoints fell to %d (want at least %d), %s with none", rep.MinReady, want, rep.ZeroFor)
+	}
+	for _, s := range samples {
+		if s.ReadyPods == 0 {
+			t.Errorf("at %s the service selected %s, which had no ready pod", s.At.Format("15:04:05.000"), s.Selector)
+		}
+	}
+	t.Logf("service selector timeline: %d samples, colours %v", len(samples), colours(samples))
+}
+
+func (e *Env) serviceSelector(name string) map[string]string {
+	e.T.Helper()
+	s, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return s.Spec.Selector
+}
+
+func (e *Env) replicas(deployment string) (spec, ready int32) {
+	e.T.Helper()
+	d, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return *d.Spec.Replicas, d.Status.ReadyReplicas
+}
+
+func wantCode(t *testing.T, what string, r CmdResult, code int) {
+	t.Helper()
+	if r.Code != code {
+		t.Fatalf("%s: want exit code %d, got %s", what, code, r)
+	}
+	t.Logf("%s: exit %d\n%s%s", what, r.Code, r.Stdout, r.Stderr)
+}
+
+// TestBlueGreenLifecycle: init, deploy (switch and retire) and rollback after
+// retirement, with the Service's ready endpoints and its selected colour
+// watched at every moment.
+func TestBlueGreenLifecycle(t *testing.T) {
+	env := newEnv(t)
+	env.Apply(appManifest(AppSpec{Name: "web", Replicas: bgReplicas}))
+	env.RolloutStatus("web", 2*time.Minute)
+
+	t.Run("init", func(t *testing.T) {
+		dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+		wantCode(t, "bluegreen init", env.Zdd("bluegreen", "init", "service/web", "--timeout", "2m"), 0)
+		assertNoDip(t, dt.Stop(), cw.Stop(), bgReplicas)
+		if got := env.serviceSelector("web")["version"]; got != "blue" {
+			t.Errorf("after init the service selects version=%q, want blue", got)
+		}
+		if spec, _ := env.replicas("web"); spec != 0 {
+			t.Errorf("the original deployment has %d replicas after init, want 0", spec)
+		}
+		if spec, ready := env.replicas("web-blue"); spec != bgReplicas || ready != bgReplicas {
+			t.Errorf("web-blue: %d/%d ready, want %d/%d", ready, spec, bgReplicas, bgReplicas)
+		}
+	})
+
+	t.Run("deploy switch and retire", func(t *testing.T) {
+		dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+		r := env.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--timeout", "2m")
+		wantCode(t, "bluegreen deploy", r, 0)
+		samples := cw.Stop()
+		assertNoDip(t, dt.Stop(), samples, bgReplicas)
+		if got := colours(samples); strings.Join(got, ",") != "blue,green" {
+			t.Errorf("colours selected over time %v, want [blue green]", got)
+		}
+		if spec, ready := env.replicas("web-green"); spec != bgReplicas || ready != bgReplicas {
+			t.Errorf("web-green: %d/%d ready, want %d/%d", ready, spec, bgReplicas, bgReplicas)
+		}
+		if spec, _ := env.replicas("web-blue"); spec != 0 {
+			t.Errorf("web-blue has %d replicas after the switch, want 0 (retired)", spec)
+		}
+		if got := env.serviceSelector("web-preview")["version"]; got != "blue" {
+			t.Errorf("preview service selects version=%q, want the idle colour blue", got)
+		}
+		if !strings.Contains(r.Stdout, "minimum ready endpoints") {
+			t.Errorf("deploy did not print the minimum ready endpoints:\n%s", r.Stdout)
+		}
+	})
+
+	t.Run("rollback after retirement", func(t *testing.T) {
+		dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+		wantCode(t, "bluegreen rollback", env.Zdd("bluegreen", "rollback", "service/web", "--timeout", "2m"), 0)
+		samples := cw.Stop()
+		assertNoDip(t, dt.Stop(), samples, bgReplicas)
+		if got := colours(samples); strings.Join(got, ",") != "green,blue" {
+			t.Errorf("colours selected over time %v, want [green blue]", got)
+		}
+		if spec, ready := env.replicas("web-blue"); spec != bgReplicas || ready != bgReplicas {
+			t.Errorf("web-blue: %d/%d ready after rollback, want %d/%d", ready, spec, bgReplicas, bgReplicas)
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		r := env.Zdd("bluegreen", "status", "service/web")
+		wantCode(t, "bluegreen status", r, 0)
+		for _, want := range []string{"Live:     version=blue", "registry.example/web:v2", "rolled-back"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("status lacks %q:\n%s", want, r.Stdout)
+			}
+		}
+	})
+}
+
+// TestBlueGreenNeverReady: a new colour that never becomes ready is never
+// switched to, and the live colour is not touched.
+func TestBlueGreenNeverReady(t *testing.T) {
+	env := newEnv(t)
+	env.Apply(blueGreenApp("registry.example/web:v1"))
+	env.RolloutStatus("web-blue", 2*time.Minute)
+	before, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web-blue", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "web-v2.yaml")
+	bad := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, Image: "registry.example/web:v2", NeverReady: true})
+	if err := os.WriteFile(file, []byte(toYAML(bad)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+	r := env.Zdd("bluegreen", "deploy", "service/web", "-f", file, "--timeout", "15s")
+	wantCode(t, "bluegreen deploy of a never-ready colour", r, 1)
+	samples := cw.Stop()
+	assertNoDip(t, dt.Stop(), samples, bgReplicas)
+	if got := colours(samples); strings.Join(got, ",") != "blue" {
+		t.Errorf("colours selected over time %v, want only blue", got)
+	}
+	after, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web-blue", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("web-blue was changed (resourceVersion %s -> %s)", before.ResourceVersion, after.ResourceVersion)
+	}
+	if !strings.Contains(r.Stderr, "no switch") {
+		t.Errorf("the error does not say there was no switch:\n%s", r.Stderr)
+	}
+}
+
+// TestBlueGreenAnalysisSwitchesBack: a failing post-switch analysis (an HTTP
+// metric served by this test process on 127.0.0.1) switches straight back to
+// the old colour, which was still running, and exits 1.
+func TestBlueGreenAnalysisSwitchesBack(t *testing.T) {
+	env := newEnv(t)
+	env.Apply(blueGreenApp("registry.example/web:v1"))
+	env.RolloutStatus("web-blue", 2*time.Minute)
+
+	var mu sync.Mutex
+	asked := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := r.URL.Query().Get("color")
+		mu.Lock()
+		asked[c]++
+		mu.Unlock()
+		if c == "green" {
+			fmt.Fprint(w, "0.42") // 42% errors on the new colour
+			return
+		}
+		fmt.Fprint(w, "0")
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "analysis.yaml")
+	spec := fmt.Sprintf(`interval: 1s
+count: 2
+failureLimit: 0
+metrics:
+- name: error-rate
+  max: 0.05
+  http:
+    url: %s/errors?color={{.Color}}
+`, srv.URL)
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+	r := env.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--analysis", file, "--timeout", "2m")
+	wantCode(t, "bluegreen deploy with a failing analysis", r, 1)
+	samples := cw.Stop()
+	assertNoDip(t, dt.Stop(), samples, bgReplicas)
+	if got := colours(samples); strings.Join(got, ",") != "blue,green,blue" {
+		t.Errorf("colours selected over time %v, want [blue green blue]", got)
+	}
+	if got := env.serviceSelector("web")["version"]; got != "blue" {
+		t.Errorf("service selects version=%q after the failed analysis, want blue", got)
+	}
+	if spec, ready := env.replicas("web-blue"); spec != bgReplicas || ready != bgReplicas {
+		t.Errorf("web-blue: %d/%d ready, want %d/%d (never retired)", ready, spec, bgReplicas, bgReplicas)
+	}
+	mu.Lock()
+	if asked["green"] == 0 {
+		t.Errorf("the analysis never asked about green: %v", asked)
+	}
+	mu.Unlock()
+	if !strings.Contains(r.Stderr, "switched back to blue") {
+		t.Errorf("the error does not say the service was switched back:\n%s", r.Stderr)
+	}
+}
+
+// TestBlueGreenConcurrentEdit: the Service is edited between the guard and
+// the selector patch (the binary pauses there through the test-only
+// ZDD_TEST_SWITCH_PAUSE_FILE hook, see pkg/plugin/bluegreen.go); the patch's
+// resourceVersion precondition makes the switch fail instead of overwriting
+// the edit.
+func TestBlueGreenConcurrentEdit(t *testing.T) {
+	env := newEnv(t)
+	env.Apply(blueGreenApp("registry.example/web:v1"))
+	env.RolloutStatus("web-blue", 2*time.Minute)
+
+	gate := filepath.Join(t.TempDir(), "go")
+	res := make(chan CmdResult, 1)
+	go func() {
+		res <- env.ZddWith(ZddOpts{Env: []string{"ZDD_TEST_SWITCH_PAUSE_FILE=" + gate}},
+			"bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--timeout", "2m")
+	}()
+	// wait until the binary has passed the guard and paused before the patch
+	deadline := time.After(3 * time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+waiting:
+	for {
+		select {
+		case r := <-res:
+			t.Fatalf("deploy ended before reaching the switch: %s", r)
+		case <-deadline:
+			t.Fatal("deploy never reached the switch")
+		case <-tick.C:
+			if _, err := os.Stat(gate + ".waiting"); err == nil {
+				break waiting
+			}
+		}
+	}
+	// the concurrent edit: someone else changes the Service right now
+	env.MustKubectl("annotate", "service/web", "example.com/edited-by=someone-else")
+	env.MustKubectl("label", "service/web", "edited=true")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	wantCode(t, "bluegreen deploy during a concurrent edit", r, 1)
+	if !strings.Contains(r.Stderr, "changed by someone else") {
+		t.Errorf("the error does not name the concurrent change:\n%s", r.Stderr)
+	}
+	svc, err := env.Client.CoreV1().Services(env.NS).Get(env.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.Spec.Selector["version"]; got != "blue" {
+		t.Errorf("service selects version=%q, want blue (not switched)", got)
+	}
+	if svc.Annotations["example.com/edited-by"] != "someone-else" || svc.Labels["edited"] != "true" {
+		t.Errorf("the concurrent edit was overwritten: labels %v annotations %v", svc.Labels, svc.Annotations)
+	}
+}

@@ -1,0 +1,113 @@
+//go:build e2e
+
+// Package e2e runs the built kubectl-zdd binary through the real kubectl
+// against a real API server: the cluster named by KUBECONFIG, or else the
+// local test cluster that hack/cluster.sh brings up (or reuses).
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Set up once by TestMain.
+var (
+	// repoRoot is the repository's top directory.
+	repoRoot string
+	// kubeconfigPath is the kubeconfig every command and client uses.
+	kubeconfigPath string
+	// kubectlPath is the real kubectl the tests drive.
+	kubectlPath string
+	// pluginDir holds the freshly built kubectl-zdd; it comes first on PATH.
+	pluginDir string
+	// restConfig is the client configuration from kubeconfigPath.
+	restConfig *rest.Config
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e setup: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func setup(m *testing.M) (int, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return 0, err
+	}
+	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+
+	if kc := os.Getenv("KUBECONFIG"); kc != "" {
+		// a cluster chosen by the caller (kind on a laptop, or the shared
+		// local one); it is never started or stopped here
+		kubeconfigPath = kc
+	} else {
+		// bring up the local cluster, or reuse the running one; it is left
+		// running afterwards, since others may be using it
+		cmd := exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), "up")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("hack/cluster.sh up: %w", err)
+		}
+		kubeconfigPath = filepath.Join(repoRoot, ".cluster", "kubeconfig")
+	}
+
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		kubectlPath = p
+	} else if p := filepath.Join(repoRoot, "bin", "kubectl"); isExecutable(p) {
+		kubectlPath = p
+	} else {
+		return 0, fmt.Errorf("no kubectl on PATH and no %s (run make tools)", p)
+	}
+
+	pluginDir, err = os.MkdirTemp("", "zdd-e2e-bin-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(pluginDir)
+	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "kubectl-zdd"), "./cmd/kubectl-zdd")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building kubectl-zdd: %w\n%s", err, out)
+	}
+
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = ""
+	rules.Precedence = filepath.SplitList(kubeconfigPath)
+	restConfig, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return 0, fmt.Errorf("loading kubeconfig %s: %w", kubeconfigPath, err)
+	}
+	restConfig.QPS, restConfig.Burst = 200, 400
+	return m.Run(), nil
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// commandEnv is the environment of every kubectl and kubectl zdd run: a
+// clean one, as krew's tests do, with the built plugin first on PATH.
+func commandEnv(extra ...string) []string {
+	path := []string{pluginDir, filepath.Dir(kubectlPath), "/usr/local/bin", "/usr/bin", "/bin"}
+	env := []string{
+		"PATH=" + strings.Join(path, string(os.PathListSeparator)),
+		"KUBECONFIG=" + kubeconfigPath,
+		"HOME=" + os.Getenv("HOME"),
+	}
+	if tmp := os.Getenv("TMPDIR"); tmp != "" {
+		env = append(env, "TMPDIR="+tmp)
+	}
+	return append(env, extra...)
+}
