@@ -25,12 +25,22 @@ another run can see, resume or abort it. Nothing is installed in the cluster.
 Exit codes: 0 success; 1 the operation failed (or lint found problems);
 2 bad input or usage, nothing changed; 3 a person is needed.`
 
+const rootExample = `  # audit manifests for the settings zero downtime depends on
+  kubectl zdd lint -f deploy/
+
+  # a guarded rolling update that rolls itself back on failure
+  kubectl zdd rollout deployment/web --image web=shop/web:1.2.0
+
+  # the version of this binary
+  kubectl zdd version`
+
 // NewCmdRoot builds the `kubectl zdd` command tree.
 func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "zdd",
 		Short:         "Zero-downtime releases for Deployments and Services",
 		Long:          rootLong,
+		Example:       rootExample,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl zdd"},
@@ -50,6 +60,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdVersion(streams),
 	)
 	addSubcommands(cmd, f, streams)
+	setupCompletion(cmd, f) // completion.go: argument and flag completion by command path
 
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitcode.Usagef("%s: %w (see '%s --help')", displayPath(c), err, displayPath(c))
