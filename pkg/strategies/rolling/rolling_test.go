@@ -214,4 +214,3 @@ func TestRollbackClientDryRunPicksPreviousRevision(t *testing.T) {
 		t.Errorf("missing revision: exit %d (%v), want 2", exitcode.Of(err), err)
 	}
 }
-
