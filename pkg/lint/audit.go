@@ -1,8 +1,10 @@
 package lint
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -263,27 +265,22 @@ func (it *item) ignores(id string) bool {
 // SortFindings sorts findings by source (file, line), object (kind,
 // namespace, name), rule, container, field and message.
 func SortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := &fs[i], &fs[j]
-		switch {
-		case a.File != b.File:
-			return a.File < b.File
-		case a.Line != b.Line:
-			return a.Line < b.Line
-		case a.Kind != b.Kind:
-			return a.Kind < b.Kind
-		case a.Namespace != b.Namespace:
-			return a.Namespace < b.Namespace
-		case a.Name != b.Name:
-			return a.Name < b.Name
-		case a.Rule != b.Rule:
-			return a.Rule < b.Rule
-		case a.Container != b.Container:
-			return a.Container < b.Container
-		case a.Field != b.Field:
-			return a.Field < b.Field
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if c := cmp.Compare(a.File, b.File); c != 0 {
+			return c
 		}
-		return a.Message < b.Message
+		if c := cmp.Compare(a.Line, b.Line); c != 0 {
+			return c
+		}
+		for _, c := range [...]int{
+			strings.Compare(a.Kind, b.Kind), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name),
+			strings.Compare(a.Rule, b.Rule), strings.Compare(a.Container, b.Container), strings.Compare(a.Field, b.Field),
+		} {
+			if c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a.Message, b.Message)
 	})
 }
 
