@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -213,7 +214,25 @@ func (r *Recorder) Save(ctx context.Context, op *Operation) error {
 	if err != nil {
 		return fmt.Errorf("recording phase %q of operation %s on %s %q: %w", op.Phase, op.ID, r.Resource.Resource, r.Namespace+"/"+r.Name, err)
 	}
+	killAtPhaseForTests(op)
 	return nil
+}
+
+// KillAtPhaseEnv names a test-only environment variable: when it equals the
+// phase just recorded (or "strategy:phase"), the process kills itself with
+// SIGKILL right after the record is saved, as a client that dies at that
+// phase boundary would. The crash-safety e2e tests use it.
+const KillAtPhaseEnv = "ZDD_TEST_KILL_AT_PHASE"
+
+func killAtPhaseForTests(op *Operation) {
+	want := os.Getenv(KillAtPhaseEnv)
+	if want == "" || (want != op.Phase && want != op.Strategy+":"+op.Phase) {
+		return
+	}
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Kill()
+		select {} // the kill is asynchronous: never return into the caller
+	}
 }
 
 // Load reads the record from the object; ok is false when it carries none.
