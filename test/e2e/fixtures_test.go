@@ -54,7 +54,8 @@ type AppSpec struct {
 	// GracePeriod is terminationGracePeriodSeconds, default 5 (the kwok
 	// stages keep a deleted pod Terminating for min(grace, 3s)).
 	GracePeriod *int64
-	// NoProbe leaves out the readiness probe; NoPreStop the preStop hook.
+	// NoProbe leaves out the readiness probe; NoPreStop the preStop hook
+	// (a sleep of min(2s, GracePeriod), left out when the grace is 0).
 	NoProbe, NoPreStop bool
 	// PodLabels and PodAnnotations are added to the pod template.
 	PodLabels, PodAnnotations map[string]string
@@ -127,8 +128,9 @@ func appDeployment(s AppSpec) *appsv1.Deployment {
 			FailureThreshold: 2,
 		}
 	}
-	if !s.NoPreStop {
-		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 2}}}
+	// the preStop sleep may not exceed the grace period: min(2s, grace)
+	if sleep := min(int64(2), *s.GracePeriod); !s.NoPreStop && sleep > 0 {
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: sleep}}}
 	}
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
