@@ -247,14 +247,14 @@ func (c *Canary) applyWeight(ctx context.Context, p *plan, w int) error {
 			return err
 		}
 		p.existing = d
-		_, err = kube.WaitForDeployment(ctx, c.Client, d.Namespace, d.Name, nil)
+		_, err = c.waitSettled(ctx, d.Namespace, d.Name)
 		return err
 	}
 	scaleStable := func() error {
 		if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) { d.Spec.Replicas = &sTarget }); err != nil {
 			return err
 		}
-		_, err := kube.WaitForDeployment(ctx, c.Client, p.stable.Namespace, p.stable.Name, nil)
+		_, err := c.waitSettled(ctx, p.stable.Namespace, p.stable.Name)
 		return err
 	}
 	route := func() error {
@@ -531,7 +531,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	}); err != nil {
 		return c.fail(ctx, p, err)
 	}
-	if _, err := kube.WaitForDeployment(ctx, c.Client, p.stable.Namespace, p.stable.Name, nil); err != nil {
+	if _, err := c.waitSettled(ctx, p.stable.Namespace, p.stable.Name); err != nil {
 		return c.fail(ctx, p, err)
 	}
 	if p.router != nil {
