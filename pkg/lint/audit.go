@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -140,6 +141,9 @@ type service struct {
 	it      *item
 	s       *corev1.Service
 	matched bool
+	// workloads is true when the input holds a workload (other than a
+	// Job) in the Service's namespace.
+	workloads bool
 }
 
 type pdbItem struct {
@@ -214,15 +218,18 @@ func Audit(objs []Object, opts Options) []Finding {
 	a.link()
 
 	enabled := enabledRules(opts)
+	c := &check{a: a}
 	for _, it := range a.items {
 		if it.obj.Context || it.owned {
 			continue
 		}
+		c.it = it
 		for _, r := range enabled {
 			if it.ignores(r.ID) {
 				continue
 			}
-			r.check(&check{a: a, it: it, r: r})
+			c.r = r
+			r.check(c)
 		}
 	}
 	SortFindings(a.findings)
@@ -286,6 +293,9 @@ func SortFindings(fs []Finding) {
 
 // newItem classifies an object; nil for objects no rule reads.
 func newItem(o *Object) *item {
+	if o.Typed == nil || reflect.ValueOf(o.Typed).IsNil() {
+		return nil
+	}
 	it := &item{obj: o}
 	switch t := o.Typed.(type) {
 	case *appsv1.Deployment:
@@ -398,6 +408,8 @@ func (a *auditor) link() {
 		pdbIdx  *selIndex
 		svcSels []map[string]string
 		pdbSels []map[string]string
+		// workloads is set once a workload of the namespace is seen.
+		workloads bool
 	}
 	byNS := map[string]*nsIndex{}
 	get := func(ns string) *nsIndex {
@@ -450,6 +462,12 @@ func (a *auditor) link() {
 		n := byNS[it.obj.Namespace]
 		if n == nil || w.job != nil {
 			continue
+		}
+		if !n.workloads {
+			n.workloads = true
+			for _, s := range n.svcs {
+				s.workloads = true
+			}
 		}
 		lbls := w.tmpl.Labels
 		n.svcIdx.candidates(lbls, func(i int) {

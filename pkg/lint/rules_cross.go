@@ -67,7 +67,10 @@ func checkPDBBlocks(c *check) {
 
 func checkServiceSelectsNothing(c *check) {
 	s := c.it.svc
-	if s == nil || s.matched || len(s.s.Spec.Selector) == 0 || s.s.Spec.Type == corev1.ServiceTypeExternalName {
+	// Only where the input holds workloads of the Service's namespace: a
+	// Service linted alone (a file of Services, `kubectl zdd lint
+	// service/web`) has nothing to be compared with.
+	if s == nil || s.matched || !s.workloads || len(s.s.Spec.Selector) == 0 || s.s.Spec.Type == corev1.ServiceTypeExternalName {
 		return
 	}
 	c.add(Warning, "", "spec.selector",

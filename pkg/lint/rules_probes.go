@@ -131,8 +131,11 @@ func checkProbeTiming(c *check) {
 	for i := range w.tmpl.Spec.Containers {
 		ct := &w.tmpl.Spec.Containers[i]
 		for _, pr := range probeList(ct) {
-			d := probes.Defaulted(pr.p, ct)
-			if d == nil || d.TimeoutSeconds < d.PeriodSeconds {
+			if pr.p == nil {
+				continue
+			}
+			d := probes.TimingOf(pr.p)
+			if d.TimeoutSeconds < d.PeriodSeconds {
 				continue
 			}
 			c.add(Warning, ct.Name, containerField(i, pr.name+".timeoutSeconds"),

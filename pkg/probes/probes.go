@@ -86,6 +86,15 @@ func numbered(port intstr.IntOrString, c *corev1.Container) intstr.IntOrString {
 // Equal says whether two probes of container c behave the same once
 // Kubernetes' defaults are filled in. Two nil probes are equal.
 func Equal(a, b *corev1.Probe, c *corev1.Container) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	// Cheap checks first: most probe pairs differ in timing or handler.
+	if TimingOf(a) != TimingOf(b) || a.InitialDelaySeconds != b.InitialDelaySeconds ||
+		(a.HTTPGet == nil) != (b.HTTPGet == nil) || (a.TCPSocket == nil) != (b.TCPSocket == nil) ||
+		(a.GRPC == nil) != (b.GRPC == nil) || (a.Exec == nil) != (b.Exec == nil) {
+		return false
+	}
 	return reflect.DeepEqual(Defaulted(a, c), Defaulted(b, c))
 }
 
@@ -152,11 +161,38 @@ func FindPort(c *corev1.Container, port intstr.IntOrString) (int32, bool) {
 // (failureThreshold-1) * periodSeconds + timeoutSeconds (the last failing
 // probe ends when it times out).
 func KillAfter(p *corev1.Probe) int64 {
-	d := Defaulted(p, nil)
-	if d == nil {
+	if p == nil {
 		return 0
 	}
-	return int64(d.InitialDelaySeconds) + int64(d.FailureThreshold-1)*int64(d.PeriodSeconds) + int64(d.TimeoutSeconds)
+	t := TimingOf(p)
+	return int64(p.InitialDelaySeconds) + int64(t.FailureThreshold-1)*int64(t.PeriodSeconds) + int64(t.TimeoutSeconds)
+}
+
+// Timing is the timing fields of a probe with defaults filled in.
+type Timing struct {
+	PeriodSeconds, TimeoutSeconds, SuccessThreshold, FailureThreshold int32
+}
+
+// TimingOf reads the timing of p with Kubernetes' defaults for unset fields,
+// without copying the probe.
+func TimingOf(p *corev1.Probe) Timing {
+	t := Timing{DefaultPeriodSeconds, DefaultTimeoutSeconds, DefaultSuccessThreshold, DefaultFailureThreshold}
+	if p == nil {
+		return t
+	}
+	if p.PeriodSeconds != 0 {
+		t.PeriodSeconds = p.PeriodSeconds
+	}
+	if p.TimeoutSeconds != 0 {
+		t.TimeoutSeconds = p.TimeoutSeconds
+	}
+	if p.SuccessThreshold != 0 {
+		t.SuccessThreshold = p.SuccessThreshold
+	}
+	if p.FailureThreshold != 0 {
+		t.FailureThreshold = p.FailureThreshold
+	}
+	return t
 }
 
 // ReadyAfter is the earliest time, in seconds after a container starts, at
@@ -164,11 +200,11 @@ func KillAfter(p *corev1.Probe) int64 {
 // row: initialDelaySeconds + (successThreshold-1) * periodSeconds. A
 // container with no readiness probe is ready as soon as it runs (0).
 func ReadyAfter(p *corev1.Probe) int64 {
-	d := Defaulted(p, nil)
-	if d == nil {
+	if p == nil {
 		return 0
 	}
-	return int64(d.InitialDelaySeconds) + int64(d.SuccessThreshold-1)*int64(d.PeriodSeconds)
+	t := TimingOf(p)
+	return int64(p.InitialDelaySeconds) + int64(t.SuccessThreshold-1)*int64(t.PeriodSeconds)
 }
 
 // GracePeriod is the pod's terminationGracePeriodSeconds, 30 when unset.
