@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,60 +41,93 @@ func blueGreenApp(image string) string {
 // colourSample is the Service's selected colour and how many ready,
 // not-terminating pods that selector matched at one moment.
 type colourSample struct {
+	RV        int64
 	At        time.Time
 	Colour    string
 	Selector  string
 	ReadyPods int
 }
 
+// objEvent is one observed version of the Service or of a pod.
+type objEvent struct {
+	rv       int64
+	at       time.Time
+	service  bool
+	name     string
+	selector map[string]string // the Service's
+	labels   map[string]string // a pod's
+	ready    bool              // a pod's: Ready and not terminating
+	deleted  bool
+}
+
 // colourWatch watches a Service's selector together with the namespace's
-// pods, and records at every change of either how many ready pods the
-// selector matches: the Service must never select a colour with none.
+// pods. The two watches deliver events independently, so Stop replays every
+// observed version in resourceVersion order (etcd's revision: one global
+// order of all writes, which the API server exposes as resourceVersion) and
+// evaluates, after each write, how many ready pods the selector matched at
+// that moment: the Service must never select a colour with none.
 type colourWatch struct {
-	mu      sync.Mutex
-	samples []colourSample
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu     sync.Mutex
+	events []objEvent
+	// initial is the state read when the informers synced: the replay
+	// starts from it, since versions older than that were never seen.
+	initial map[string]objEvent
+	cancel context.CancelFunc
+	done   chan struct{}
+	t      *testing.T
+}
+
+func parseRV(t *testing.T, o metav1.Object) int64 {
+	n, err := strconv.ParseInt(o.GetResourceVersion(), 10, 64)
+	if err != nil {
+		t.Errorf("resourceVersion %q of %s is not a number: %v", o.GetResourceVersion(), o.GetName(), err)
+	}
+	return n
 }
 
 func watchColours(e *Env, service string) *colourWatch {
 	e.T.Helper()
 	ctx, cancel := context.WithCancel(e.Ctx)
 	f := informers.NewSharedInformerFactoryWithOptions(e.Client, 0, informers.WithNamespace(e.NS))
-	svcInf := f.Core().V1().Services()
-	podInf := f.Core().V1().Pods()
-	w := &colourWatch{cancel: cancel, done: make(chan struct{})}
-	record := func() {
-		svc, err := svcInf.Lister().Services(e.NS).Get(service)
-		if err != nil {
-			return
+	svcInf := f.Core().V1().Services().Informer()
+	podInf := f.Core().V1().Pods().Informer()
+	w := &colourWatch{cancel: cancel, done: make(chan struct{}), t: e.T}
+	record := func(obj any, deleted bool) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj, deleted = d.Obj, true
 		}
-		sel := labels.SelectorFromSet(svc.Spec.Selector)
-		pods, _ := podInf.Lister().Pods(e.NS).List(sel)
-		n := 0
-		for _, p := range pods {
-			if p.DeletionTimestamp != nil {
-				continue
+		ev := objEvent{at: time.Now(), deleted: deleted}
+		switch o := obj.(type) {
+		case *corev1.Service:
+			if o.Name != service {
+				return
 			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-					n++
+			ev.rv, ev.service, ev.name, ev.selector = parseRV(e.T, o), true, o.Name, o.Spec.Selector
+		case *corev1.Pod:
+			ev.rv, ev.name, ev.labels = parseRV(e.T, o), o.Name, o.Labels
+			if o.DeletionTimestamp == nil {
+				for _, c := range o.Status.Conditions {
+					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						ev.ready = true
+					}
 				}
 			}
-		}
-		s := colourSample{At: time.Now(), Colour: svc.Spec.Selector["version"], Selector: sel.String(), ReadyPods: n}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if k := len(w.samples); k > 0 && w.samples[k-1].Selector == s.Selector && w.samples[k-1].ReadyPods == s.ReadyPods {
+		default:
 			return
 		}
-		w.samples = append(w.samples, s)
+		w.mu.Lock()
+		w.events = append(w.events, ev)
+		w.mu.Unlock()
 	}
-	h := cache.ResourceEventHandlerFuncs{AddFunc: func(any) { record() }, UpdateFunc: func(any, any) { record() }, DeleteFunc: func(any) { record() }}
-	if _, err := svcInf.Informer().AddEventHandler(h); err != nil {
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { record(o, false) },
+		UpdateFunc: func(_, o any) { record(o, false) },
+		DeleteFunc: func(o any) { record(o, true) },
+	}
+	if _, err := svcInf.AddEventHandler(h); err != nil {
 		e.T.Fatal(err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(h); err != nil {
+	if _, err := podInf.AddEventHandler(h); err != nil {
 		e.T.Fatal(err)
 	}
 	f.Start(ctx.Done())
@@ -101,19 +136,82 @@ func watchColours(e *Env, service string) *colourWatch {
 			e.T.Fatalf("syncing the %v informer", typ)
 		}
 	}
-	record()
+	w.initial = map[string]objEvent{}
+	for _, o := range append(svcInf.GetStore().List(), podInf.GetStore().List()...) {
+		record(o, false)
+	}
+	w.mu.Lock()
+	for _, ev := range w.events {
+		k := ev.key()
+		if cur, ok := w.initial[k]; !ok || ev.rv > cur.rv {
+			w.initial[k] = ev
+		}
+	}
+	w.events = nil
+	w.mu.Unlock()
 	go func() { <-ctx.Done(); f.Shutdown(); close(w.done) }()
 	e.T.Cleanup(cancel)
 	return w
 }
 
-// Stop ends the watch and returns the samples.
+func (ev objEvent) key() string {
+	if ev.service {
+		return "service/" + ev.name
+	}
+	return "pod/" + ev.name
+}
+
+// Stop ends the watch and returns the samples, one per write that changed
+// the selector or the number of ready pods it matched.
 func (w *colourWatch) Stop() []colourSample {
 	w.cancel()
 	<-w.done
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]colourSample(nil), w.samples...)
+	events := append([]objEvent(nil), w.events...)
+	w.mu.Unlock()
+	sort.SliceStable(events, func(i, j int) bool { return events[i].rv < events[j].rv })
+	var selector map[string]string
+	pods := map[string]objEvent{}
+	var out []colourSample
+	var start int64
+	for _, ev := range w.initial {
+		if ev.service {
+			selector = ev.selector
+		} else {
+			pods[ev.name] = ev
+		}
+		start = max(start, ev.rv)
+	}
+	first := objEvent{rv: start, at: time.Now()}
+	for _, ev := range append([]objEvent{first}, events...) {
+		if ev.name == "" {
+			// the initial state
+		} else if init, ok := w.initial[ev.key()]; ok && ev.rv <= init.rv {
+			continue // a version already in the initial state
+		} else if ev.service {
+			selector = ev.selector
+		} else if ev.deleted {
+			delete(pods, ev.name)
+		} else {
+			pods[ev.name] = ev
+		}
+		if selector == nil {
+			continue
+		}
+		sel := labels.SelectorFromSet(selector)
+		n := 0
+		for _, p := range pods {
+			if p.ready && sel.Matches(labels.Set(p.labels)) {
+				n++
+			}
+		}
+		s := colourSample{RV: ev.rv, At: ev.at, Colour: selector["version"], Selector: sel.String(), ReadyPods: n}
+		if k := len(out); k > 0 && out[k-1].Selector == s.Selector && out[k-1].ReadyPods == s.ReadyPods {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // colours is the sequence of distinct colours the Service selected.
@@ -137,7 +235,7 @@ func assertNoDip(t *testing.T, rep downtime.Report, samples []colourSample, want
 	}
 	for _, s := range samples {
 		if s.ReadyPods == 0 {
-			t.Errorf("at %s the service selected %s, which had no ready pod", s.At.Format("15:04:05.000"), s.Selector)
+			t.Errorf("at resourceVersion %d (seen %s) the service selected %s, which had no ready pod", s.RV, s.At.Format("15:04:05.000"), s.Selector)
 		}
 	}
 	t.Logf("service selector timeline: %d samples, colours %v", len(samples), colours(samples))
@@ -180,7 +278,11 @@ func TestBlueGreenLifecycle(t *testing.T) {
 	t.Run("init", func(t *testing.T) {
 		dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
 		wantCode(t, "bluegreen init", env.Zdd("bluegreen", "init", "service/web", "--timeout", "2m"), 0)
-		assertNoDip(t, dt.Stop(), cw.Stop(), bgReplicas)
+		samples := cw.Stop()
+		assertNoDip(t, dt.Stop(), samples, bgReplicas)
+		if got := colours(samples); strings.Join(got, ",") != ",blue" {
+			t.Errorf("colours selected over time %q, want [\"\" blue]", got)
+		}
 		if got := env.serviceSelector("web")["version"]; got != "blue" {
 			t.Errorf("after init the service selects version=%q, want blue", got)
 		}
