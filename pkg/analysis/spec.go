@@ -209,7 +209,7 @@ func checkAddress(field, raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%s %q: %w", field, raw, err)
+		return fmt.Errorf("%s %q: must be an http:// or https:// URL: %w", field, raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%s %q: must be an http:// or https:// URL", field, raw)
