@@ -12,14 +12,18 @@
 #   hack/cluster.sh apiserver-start start it again with the same command line
 #
 # The kubeconfig is written to .cluster/kubeconfig. Several people may share
-# one cluster: `up` never restarts a healthy cluster.
+# one cluster: `up` never restarts a healthy cluster. ZDD_CLUSTER_NAME=other
+# manages a second, private cluster (kubeconfig .cluster/kubeconfig-other).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
 state="$root/.cluster"
 name="${ZDD_CLUSTER_NAME:-zdd-e2e}"
 nodes="${ZDD_CLUSTER_NODES:-3}"
+# the default cluster's kubeconfig is .cluster/kubeconfig; another name (for
+# a private cluster next to the shared one) gets .cluster/kubeconfig-NAME
 kubeconfig="$state/kubeconfig"
+[ "$name" = zdd-e2e ] || kubeconfig="$state/kubeconfig-$name"
 export KWOK_WORKDIR="$state/kwok"
 clusterdir="$KWOK_WORKDIR/clusters/$name"
 
@@ -80,6 +84,9 @@ create() {
 		--kube-scheduler-binary "$bin/kube-scheduler" \
 		--kwok-controller-binary "$bin/kwok" \
 		--kube-authorization \
+		`# single instances: no leader election, so they outlive an apiserver restart` \
+		--extra-args kube-controller-manager=leader-elect=false \
+		--extra-args kube-scheduler=leader-elect=false \
 		--kubeconfig "$kubeconfig" \
 		--wait 90s >&2
 }
@@ -96,7 +103,7 @@ up() {
 		# or a stopped apiserver); start them again
 		log "starting stopped cluster $name"
 		kwokctl start cluster >&2 || true
-		if [ -f "$state/apiserver.cmdline" ]; then apiserver_start; fi
+		if [ -d "$records" ]; then apiserver_start; fi
 		if ! wait_healthy 60; then
 			log "cluster $name does not come back; recreating it"
 			kwokctl delete cluster --kubeconfig "$kubeconfig" >&2 || true
@@ -115,52 +122,87 @@ down() {
 	if [ -d "$clusterdir" ]; then
 		kwokctl delete cluster --kubeconfig "$kubeconfig" >&2
 	fi
-	rm -f "$kubeconfig" "$state/apiserver.cmdline" "$state/apiserver.cwd"
+	rm -rf "$kubeconfig" "$records"
 	log "cluster $name deleted"
 }
 
-apiserver_pid() {
-	local f="$clusterdir/pids/kube-apiserver.pid"
+component_pid() {
+	local f="$clusterdir/pids/$1.pid"
 	[ -f "$f" ] || return 1
 	local pid
 	pid=$(cat "$f")
-	[ -d "/proc/$pid" ] || return 1
+	alive "$pid" || return 1
 	echo "$pid"
 }
 
-# kwokctl v0.8.0 can only stop and start a whole cluster, so the apiserver is
-# stopped by killing its process, after recording its command line, and
-# started again from that record.
+# alive: the process exists and is not a zombie (nothing may reap it here)
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
+records="$state/components-$name"
+
+# launch starts component $1 again from the command line recorded by
+# apiserver-stop, detached, logging where kwokctl logs it.
+launch() {
+	local c=$1 args=() cwd
+	mapfile -t args <"$records/$c.cmdline"
+	cwd=$(cat "$records/$c.cwd" 2>/dev/null || echo "$clusterdir")
+	mkdir -p "$clusterdir/logs"
+	(cd "$cwd" && exec setsid "${args[@]}" >>"$clusterdir/logs/$c.log" 2>&1 </dev/null) &
+	echo $! >"$clusterdir/pids/$c.pid"
+}
+
+# kwokctl v0.8.0 can only stop and start a whole cluster (kwokctl stop|start
+# cluster), so the apiserver is stopped by signalling its process, after
+# recording the command lines of all components, and started again from that
+# record.
 apiserver_stop() {
-	local pid
-	pid=$(apiserver_pid) || die "kube-apiserver of $name is not running"
-	tr '\0' '\n' <"/proc/$pid/cmdline" >"$state/apiserver.cmdline"
-	readlink "/proc/$pid/cwd" >"$state/apiserver.cwd"
+	local pid c f
+	pid=$(component_pid kube-apiserver) || die "kube-apiserver of $name is not running"
+	rm -rf "$records"
+	mkdir -p "$records"
+	for f in "$clusterdir"/pids/*.pid; do
+		c=$(basename "$f" .pid)
+		local p
+		p=$(component_pid "$c") || continue
+		tr '\0' '\n' <"/proc/$p/cmdline" >"$records/$c.cmdline"
+		readlink "/proc/$p/cwd" >"$records/$c.cwd"
+	done
+	# SIGTERM, as an orderly shutdown; SIGKILL after 5s (its graceful
+	# shutdown drains watches and can take longer)
 	kill "$pid"
-	local deadline=$((SECONDS + 30))
-	while [ -d "/proc/$pid" ]; do
-		[ $SECONDS -lt $deadline ] || { kill -9 "$pid"; break; }
+	local deadline=$((SECONDS + 5))
+	while alive "$pid"; do
+		[ $SECONDS -lt $deadline ] || { kill -9 "$pid" 2>/dev/null || true; }
 		sleep 0.1
 	done
 	log "kube-apiserver (pid $pid) stopped"
 }
 
+# apiserver_start starts the apiserver again, then any component that exited
+# meanwhile (kube-controller-manager and kube-scheduler exit when they lose
+# their leader lease, and a kubelet would restart them).
 apiserver_start() {
-	if apiserver_pid >/dev/null; then
+	[ -d "$records" ] || die "no recorded command lines (run apiserver-stop first)"
+	if component_pid kube-apiserver >/dev/null; then
 		log "kube-apiserver already running"
-		return
+	else
+		launch kube-apiserver
+		wait_healthy 60 || die "kube-apiserver not ready 60s after restart"
+		log "kube-apiserver started again (pid $(cat "$clusterdir/pids/kube-apiserver.pid"))"
 	fi
-	[ -f "$state/apiserver.cmdline" ] || die "no recorded kube-apiserver command line (run apiserver-stop first)"
-	local args=()
-	mapfile -t args <"$state/apiserver.cmdline"
-	local cwd
-	cwd=$(cat "$state/apiserver.cwd" 2>/dev/null || echo "$clusterdir")
-	mkdir -p "$clusterdir/logs"
-	(cd "$cwd" && exec setsid "${args[@]}" >>"$clusterdir/logs/kube-apiserver.log" 2>&1 </dev/null) &
-	echo $! >"$clusterdir/pids/kube-apiserver.pid"
-	rm -f "$state/apiserver.cmdline" "$state/apiserver.cwd"
-	wait_healthy 60 || die "kube-apiserver not ready 60s after restart"
-	log "kube-apiserver started again (pid $(cat "$clusterdir/pids/kube-apiserver.pid"))"
+	local f c
+	for f in "$records"/*.cmdline; do
+		c=$(basename "$f" .cmdline)
+		if ! component_pid "$c" >/dev/null; then
+			launch "$c"
+			log "$c had exited; started again (pid $(cat "$clusterdir/pids/$c.pid"))"
+		fi
+	done
+	rm -rf "$records"
 }
 
 status() {
