@@ -29,7 +29,18 @@ make build
 hack/build-tools.sh
 
 echo "== e2e"
-go test -tags e2e -count=1 -timeout 45m ./test/e2e/... -v 2>&1 | tee /tmp/zdd-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' || true
+# The cluster KUBECONFIG names, or the local one (hack/cluster.sh): brought
+# up here if it is not running, and then taken down at the end; a cluster
+# that was already running (someone else's) is reused and left alone.
+if [ -z "${KUBECONFIG:-}" ]; then
+	if ! hack/cluster.sh status >/dev/null 2>&1; then
+		trap 'hack/cluster.sh down || true' EXIT
+	fi
+	hack/cluster.sh up
+	export KUBECONFIG="$root/.cluster/kubeconfig"
+fi
+# the tests mostly wait on the cluster: run more of them at once than cores
+go test -tags e2e -count=1 -timeout 45m -parallel 8 ./test/e2e/... -v 2>&1 | tee /tmp/zdd-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' || true
 # the pipeline above only filters the log; the verdict is go test's own
 grep -qE '^(FAIL|panic:)' /tmp/zdd-e2e.log && { echo "e2e failed; full log in /tmp/zdd-e2e.log"; tail -100 /tmp/zdd-e2e.log; exit 1; }
 grep -qE '^ok ' /tmp/zdd-e2e.log || { echo "e2e produced no result"; tail -50 /tmp/zdd-e2e.log; exit 1; }
