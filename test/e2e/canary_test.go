@@ -23,7 +23,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 )
@@ -296,8 +301,9 @@ func TestCanaryAbortFromTheMiddle(t *testing.T) {
 	}
 }
 
-// installCRDs applies CRD files and waits until they are established.
-func (e *Env) installCRDs(files ...string) {
+// installCRDs applies CRD files (each holding the CRD named in crds, in
+// order) and watches each until it is Established.
+func (e *Env) installCRDs(files []string, crds []string) {
 	e.T.Helper()
 	for _, f := range files {
 		r := e.run("", nil, kubectlPath, "apply", "--server-side", "--force-conflicts", "-f", f)
@@ -305,9 +311,37 @@ func (e *Env) installCRDs(files ...string) {
 			e.T.Fatalf("installing %s: %s", f, r)
 		}
 	}
-	for _, f := range files {
-		if r := e.run("", nil, kubectlPath, "wait", "--for", "condition=established", "--timeout", "60s", "-f", f); r.Code != 0 {
-			e.T.Fatalf("waiting for %s: %s", f, r)
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	for _, name := range crds {
+		ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
+		sel := fields.OneTermEqualSelector("metadata.name", name).String()
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.FieldSelector = sel
+				return e.Dynamic.Resource(crdGVR).List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = sel
+				return e.Dynamic.Resource(crdGVR).Watch(ctx, o)
+			},
+		}
+		_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				return false, nil
+			}
+			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				if m["type"] == "Established" && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		cancel()
+		if err != nil {
+			e.T.Fatalf("waiting for CRD %q to be established: %v", name, err)
 		}
 	}
 }
@@ -357,7 +391,7 @@ func weightsOf(u *unstructured.Unstructured, outer []string, inner string, name 
 func TestCanaryGatewayAPI(t *testing.T) {
 	const n = 4
 	env := canaryApp(t, n)
-	env.installCRDs(gatewayAPICRD(t))
+	env.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
 	env.Apply(`apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
@@ -372,7 +406,9 @@ spec:
 `)
 	watch := env.WatchDowntime("web")
 	name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
-	route := func() []string { return weightsOf(env.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name) }
+	route := func() []string {
+		return weightsOf(env.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
+	}
 	args := []string{"canary", "deployment/web", "--image", "app=" + canaryV2, "--steps", "10,50,100", "--manual", "--traffic-router", "gateway-api", "--route", "web"}
 	r := env.mustZdd(args...)
 	if diff := cmp.Diff([]string{"web-stable=90", "web-canary=10"}, route()); diff != "" {
@@ -464,7 +500,7 @@ spec:
 func TestCanaryIstioAndSMI(t *testing.T) {
 	const n = 4
 	env := canaryApp(t, n)
-	env.installCRDs("testdata/crds/istio-virtualservice.yaml", "testdata/crds/smi-trafficsplit.yaml")
+	env.installCRDs([]string{"testdata/crds/istio-virtualservice.yaml", "testdata/crds/smi-trafficsplit.yaml"}, []string{"virtualservices.networking.istio.io", "trafficsplits.split.smi-spec.io"})
 	env.Apply(`apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -488,9 +524,14 @@ spec:
   - service: web
     weight: 100
 `)
-	host := func(m map[string]any) string { s, _, _ := unstructured.NestedString(m, "destination", "host"); return s }
+	host := func(m map[string]any) string {
+		s, _, _ := unstructured.NestedString(m, "destination", "host")
+		return s
+	}
 	svc := func(m map[string]any) string { s, _ := m["service"].(string); return s }
-	vs := func() []string { return weightsOf(env.getObject(virtualServiceGVR, "web"), []string{"spec", "http"}, "route", host) }
+	vs := func() []string {
+		return weightsOf(env.getObject(virtualServiceGVR, "web"), []string{"spec", "http"}, "route", host)
+	}
 	ts := func() []string {
 		u := env.getObject(trafficSplitGVR, "web")
 		wrapped := &unstructured.Unstructured{Object: map[string]any{"x": []any{u.Object["spec"]}}}
