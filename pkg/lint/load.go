@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/resource"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -29,6 +33,10 @@ type LoadOptions struct {
 	Stdin io.Reader
 	// Namespace, when set, is given to objects that name none (the -n flag).
 	Namespace string
+	// DropRaw leaves Object.Raw nil, which halves the memory a big input
+	// takes; the rules and --fix on files read only the typed form and the
+	// file bytes.
+	DropRaw bool
 }
 
 // Skipped is an object the linter cannot audit (an unknown kind): it is
@@ -66,6 +74,8 @@ type Loaded struct {
 	Skipped []Skipped
 	// Files maps a source name (a path, or "STDIN") to the bytes read.
 	Files map[string][]byte
+
+	dropRaw bool
 }
 
 // stdinSource is the source name cli-runtime gives standard input.
@@ -77,6 +87,12 @@ const stdinSource = "STDIN"
 // (URLs and kustomize output carry only their source name). Malformed input
 // is a usage error (exit 2) naming the file and line; an unknown kind is
 // skipped with a reason.
+//
+// Local files and stdin are split into documents here (which is how each
+// object gets its line), and the documents are decoded by local builders on
+// every CPU at once; URLs and kustomize folders go through one builder as
+// kubectl reads them. Folders are walked as kubectl walks them: files ending
+// in .json, .yaml or .yml, subfolders only with Recursive.
 func LoadFiles(opts LoadOptions) (*Loaded, error) {
 	if len(opts.Filenames) == 0 && opts.Kustomize == "" {
 		return nil, exitcode.Usagef("no input: give -f FILE|DIR|URL|- or -k DIR")
@@ -84,14 +100,12 @@ func LoadFiles(opts LoadOptions) (*Loaded, error) {
 	if len(opts.Filenames) > 0 && opts.Kustomize != "" {
 		return nil, exitcode.Usagef("-f and -k cannot be used together")
 	}
-	files := map[string][]byte{}
-	b := resource.NewLocalBuilder().Unstructured().ContinueOnError()
-	if opts.Namespace != "" {
-		b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
-	}
+	out := &Loaded{Files: map[string][]byte{}, dropRaw: opts.DropRaw}
 	stdinUsed := false
+	var remote []string // URLs, read by the builder itself
 	for _, name := range opts.Filenames {
-		if name == "-" {
+		switch {
+		case name == "-":
 			if stdinUsed {
 				return nil, exitcode.Usagef("-f -: standard input can be read only once")
 			}
@@ -103,74 +117,169 @@ func LoadFiles(opts LoadOptions) (*Loaded, error) {
 			if err != nil {
 				return nil, exitcode.Usagef("reading standard input: %w", err)
 			}
-			files[stdinSource] = data
-			b = b.Stream(bytes.NewReader(data), stdinSource)
-			continue
+			if err := out.decodeFile(stdinSource, data, opts.Namespace); err != nil {
+				return nil, err
+			}
+		case strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
+			remote = append(remote, name)
+		default:
+			paths, err := expandPath(name, opts.Recursive)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range paths {
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return nil, exitcode.Usagef("reading %s: %w", p, err)
+				}
+				if err := out.decodeFile(p, data, opts.Namespace); err != nil {
+					return nil, err
+				}
+			}
 		}
-		b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: []string{name}, Recursive: opts.Recursive})
 	}
-	if opts.Kustomize != "" {
-		b = b.FilenameParam(false, &resource.FilenameOptions{Kustomize: opts.Kustomize})
+	if len(remote) > 0 || opts.Kustomize != "" {
+		b := resource.NewLocalBuilder().Unstructured().ContinueOnError()
+		if opts.Namespace != "" {
+			b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
+		}
+		if len(remote) > 0 {
+			b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: remote})
+		}
+		if opts.Kustomize != "" {
+			b = b.FilenameParam(false, &resource.FilenameOptions{Kustomize: opts.Kustomize})
+		}
+		err := b.Do().Visit(func(info *resource.Info, err error) error {
+			if err != nil {
+				return err
+			}
+			return out.add(info.Object, info.Source, nil)
+		})
+		if err != nil {
+			var ee *exitcode.Error
+			if errors.As(err, &ee) {
+				return nil, err
+			}
+			return nil, exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
+		}
 	}
+	return out, nil
+}
 
-	var infos []*resource.Info
+// expandPath lists the files a -f argument names, as kubectl does: a glob
+// pattern is expanded, a folder is walked (its subfolders only when
+// recursive) for .json, .yaml and .yml files, and a file named explicitly is
+// read whatever its extension.
+func expandPath(name string, recursive bool) ([]string, error) {
+	matches := []string{name}
+	if _, err := os.Stat(name); os.IsNotExist(err) {
+		m, gerr := filepath.Glob(name)
+		if gerr != nil {
+			return nil, exitcode.Usagef("-f %s: bad pattern: %w", name, gerr)
+		}
+		if len(m) == 0 {
+			return nil, exitcode.Usagef("-f %s: no such file or folder", name)
+		}
+		matches = m
+	}
+	var files []string
+	for _, root := range matches {
+		err := filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				if path != root && !recursive {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if path != root {
+				ext := filepath.Ext(path)
+				if ext != ".json" && ext != ".yaml" && ext != ".yml" {
+					return nil
+				}
+			}
+			files = append(files, path)
+			return nil
+		})
+		if err != nil {
+			return nil, exitcode.Usagef("-f %s: %w", name, err)
+		}
+	}
+	return files, nil
+}
+
+// decodeFile decodes every document of one file (or of stdin) and adds its
+// objects, in order, with their lines. Documents are decoded in parallel,
+// each by its own local builder.
+func (l *Loaded) decodeFile(src string, data []byte, namespace string) error {
+	l.Files[src] = data
+	docs := splitDocuments(data)
+	// Each document is decoded and converted on a worker into its own
+	// partial result, so no unstructured form outlives its document.
+	parts := make([]Loaded, len(docs))
+	decodeErrs := make([]error, len(docs))
+	addErrs := make([]error, len(docs))
+	workers := runtime.GOMAXPROCS(0)
+	if workers > len(docs) {
+		workers = len(docs)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, len(docs))
+	for i := range docs {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				objs, err := decodeDocument(docs[i].data, src, namespace)
+				if err != nil {
+					decodeErrs[i] = err
+					continue
+				}
+				parts[i].dropRaw = l.dropRaw
+				for _, obj := range objs {
+					if err := parts[i].add(obj, src, &docs[i]); err != nil {
+						addErrs[i] = err
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range docs {
+		if decodeErrs[i] != nil {
+			return explainLoadError(decodeErrs[i], src, data)
+		}
+		if addErrs[i] != nil {
+			return addErrs[i]
+		}
+		l.Objects = append(l.Objects, parts[i].Objects...)
+		l.Skipped = append(l.Skipped, parts[i].Skipped...)
+	}
+	return nil
+}
+
+// decodeDocument decodes one document with a local, unstructured builder.
+func decodeDocument(doc []byte, src, namespace string) ([]kruntime.Object, error) {
+	b := resource.NewLocalBuilder().Unstructured().Stream(bytes.NewReader(doc), src)
+	if namespace != "" {
+		b = b.NamespaceParam(namespace).DefaultNamespace()
+	}
+	var objs []kruntime.Object
 	err := b.Do().Visit(func(info *resource.Info, err error) error {
 		if err != nil {
 			return err
 		}
-		infos = append(infos, info)
+		objs = append(objs, info.Object)
 		return nil
 	})
-	if err != nil {
-		return nil, explainLoadError(err, files)
-	}
-	return assemble(infos, files)
-}
-
-// assemble turns the builder's infos into Objects with their sources, in
-// input order. Lists are flattened here (not by the builder) so that every
-// info is one document of its source.
-func assemble(infos []*resource.Info, files map[string][]byte) (*Loaded, error) {
-	out := &Loaded{Files: files}
-	bySource := map[string][]*resource.Info{}
-	var order []string
-	for _, info := range infos {
-		if _, seen := bySource[info.Source]; !seen {
-			order = append(order, info.Source)
-		}
-		bySource[info.Source] = append(bySource[info.Source], info)
-	}
-	for _, src := range order {
-		group := bySource[src]
-		data, ok := files[src]
-		if !ok {
-			if d, err := os.ReadFile(src); err == nil {
-				data = d
-				files[src] = d
-				ok = true
-			}
-		}
-		var docs []document
-		if ok {
-			docs = splitDocuments(data)
-			if len(docs) != len(group) {
-				docs = splitDocumentsExact(data)
-			}
-			if len(docs) != len(group) {
-				docs = nil // cannot match objects to lines: report the file only
-			}
-		}
-		for i, info := range group {
-			var doc *document
-			if docs != nil {
-				doc = &docs[i]
-			}
-			if err := out.add(info.Object, src, doc); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
+	return objs, err
 }
 
 // add appends one decoded document (an object or a list) to the result.
@@ -226,7 +335,9 @@ func (l *Loaded) addOne(u *unstructured.Unstructured, src Source) error {
 		}
 		return exitcode.UsageError(err)
 	}
-	if obj.Raw == nil {
+	if l.dropRaw {
+		obj.Raw = nil
+	} else if obj.Raw == nil {
 		obj.Raw = u
 	}
 	obj.Source = src
@@ -259,21 +370,6 @@ func splitDocuments(data []byte) []document {
 		return docs
 	}
 	return splitYAML(data, significant)
-}
-
-// splitDocumentsExact is the slow path, used when the quick split does not
-// give as many documents as the builder decoded: it converts every YAML
-// document as the builder does and keeps those that are not null.
-func splitDocumentsExact(data []byte) []document {
-	data = bytes.TrimPrefix(data, bom)
-	return splitYAML(data, func(doc []byte) bool {
-		j, err := sigsyaml.YAMLToJSON(doc)
-		if err != nil {
-			return true // the builder would have failed on it
-		}
-		j = bytes.TrimSpace(j)
-		return len(j) > 0 && !bytes.Equal(j, []byte("null"))
-	})
 }
 
 func splitJSON(data []byte) ([]document, bool) {
@@ -375,50 +471,18 @@ func firstSignificantLine(doc []byte) int {
 
 var yamlLineRE = regexp.MustCompile(`line (\d+): `)
 
-// explainLoadError turns a builder error into a usage error that names the
-// file and the line of the problem. The builder's own messages give lines
-// relative to the document, or none at all; the file is split again here to
-// find the document that fails and its line in the file.
-func explainLoadError(err error, files map[string][]byte) error {
-	msg := err.Error()
-	for _, src := range sourcesIn(msg, files) {
-		data := files[src]
-		if data == nil {
-			d, rerr := os.ReadFile(src)
-			if rerr != nil {
-				continue
-			}
-			data = d
-		}
-		if perr := checkDocuments(src, data); perr != nil {
-			return exitcode.UsageError(perr)
-		}
+// explainLoadError turns a decoding error into a usage error that names the
+// file and the line of the problem: the decoder's own messages give lines
+// relative to the document, or none at all.
+func explainLoadError(err error, src string, data []byte) error {
+	if perr := checkDocuments(src, data); perr != nil {
+		return exitcode.UsageError(perr)
 	}
-	return exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
-}
-
-// sourcesIn finds the file named in a builder error message.
-func sourcesIn(msg string, files map[string][]byte) []string {
-	var out []string
-	for _, prefix := range []string{"error parsing ", "error validating ", "unable to decode "} {
-		i := strings.Index(msg, prefix)
-		if i < 0 {
-			continue
-		}
-		rest := msg[i+len(prefix):]
-		rest = strings.TrimPrefix(rest, `"`)
-		if j := strings.Index(rest, ": "); j >= 0 {
-			rest = rest[:j]
-		}
-		rest = strings.TrimSuffix(rest, `"`)
-		out = append(out, rest)
+	name := src
+	if src == stdinSource {
+		name = "-"
 	}
-	if strings.Contains(msg, stdinSource) {
-		if _, ok := files[stdinSource]; ok {
-			out = append(out, stdinSource)
-		}
-	}
-	return out
+	return exitcode.UsageError(fmt.Errorf("%s: %w", name, err))
 }
 
 // checkDocuments parses a file document by document, as the builder does,

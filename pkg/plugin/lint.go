@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -62,6 +63,10 @@ const lintExample = `  # Lint a folder of manifests, recursively
 
   # Show the patch --fix would apply to a live Deployment
   kubectl zdd lint deployment/web --fix --dry-run=server`
+
+// lintMemoryLimit is the soft memory limit of a lint run (GOMEMLIMIT
+// overrides it).
+const lintMemoryLimit = 128 << 20
 
 // LintOptions audits manifests or live objects.
 type LintOptions struct {
@@ -266,7 +271,7 @@ func (o *LintOptions) load(ctx context.Context) (*lint.Loaded, error) {
 		}
 		loaded, err = lint.LoadFiles(lint.LoadOptions{
 			Filenames: o.Filenames, Recursive: o.Recursive, Kustomize: o.Kustomize,
-			Stdin: o.In, Namespace: ns,
+			Stdin: o.In, Namespace: ns, DropRaw: true,
 		})
 	}
 	if err != nil {
@@ -284,6 +289,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	live := len(o.Args) > 0
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A big input makes much short-lived garbage (YAML parse trees):
+		// a soft limit keeps the peak near the live heap.
+		debug.SetMemoryLimit(lintMemoryLimit)
+	}
 	loaded, err := o.load(ctx)
 	if err != nil {
 		return err
