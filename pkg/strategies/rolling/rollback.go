@@ -25,7 +25,10 @@ type RollbackConfig struct {
 	Namespace string
 	Name      string
 	// ToRevision 0 means the previous revision.
-	ToRevision  int64
+	ToRevision int64
+	// Generation, when set, is the metadata.generation the Deployment must
+	// still have (the one the failed release produced); 0: the one read.
+	Generation  int64
 	Timeout     time.Duration
 	ChangeCause string
 	DryRun      string
@@ -55,13 +58,14 @@ func jsonPointerEscape(s string) string {
 }
 
 // RollbackPatch is the JSON patch that restores a ReplicaSet's pod template
-// (without its pod-template-hash label) on a Deployment at resourceVersion
-// rv: a test of the resourceVersion first, so it applies to that version
-// only, then the template replaced whole (so fields the failed revision
-// added are removed too), and the change cause.
-func RollbackPatch(rv string, tmpl any, hasAnnotations bool, changeCause string) ([]byte, error) {
+// (without its pod-template-hash label) on a Deployment at metadata.generation
+// gen: a test of the generation first, so it applies only if nobody changed
+// the spec since it was read (status updates, which the controller makes all
+// the time during a rollout, do not count), then the template replaced whole
+// (so fields the failed revision added are removed too), and the change cause.
+func RollbackPatch(gen int64, tmpl any, hasAnnotations bool, changeCause string) ([]byte, error) {
 	ops := []map[string]any{
-		{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+		{"op": "test", "path": "/metadata/generation", "value": gen},
 		{"op": "replace", "path": "/spec/template", "value": tmpl},
 	}
 	if changeCause != "" {
@@ -109,7 +113,11 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 			return res, nil
 		}
 	} else {
-		patch, err := RollbackPatch(d.ResourceVersion, kube.WithoutHash(&target.Spec.Template), d.Annotations != nil, cfg.ChangeCause)
+		gen := d.Generation
+		if cfg.Generation != 0 {
+			gen = cfg.Generation
+		}
+		patch, err := RollbackPatch(gen, kube.WithoutHash(&target.Spec.Template), d.Annotations != nil, cfg.ChangeCause)
 		if err != nil {
 			return nil, err
 		}

@@ -250,6 +250,20 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 3. Apply.
 	rel.op.Phase = PhaseApply
 	applied, err := r.apply(ctx, rel, nil)
+	for try := 0; try < 3 && apierrors.IsConflict(err) && rel.live != nil; try++ {
+		// The resourceVersion moves with every status update the controller
+		// makes; only a change of the spec (generation) means someone else
+		// changed the Deployment, so re-read and retry while it is the same.
+		fresh, gerr := r.Kube.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.Name, metav1.GetOptions{})
+		if gerr != nil || fresh.Generation != rel.live.Generation {
+			break
+		}
+		rel.live = fresh
+		if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
+			break
+		}
+		applied, err = r.apply(ctx, rel, nil)
+	}
 	if err != nil {
 		res.Result = state.ResultFailed
 		res.Reason = err.Error()
@@ -311,7 +325,7 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	if errors.Is(failure, errLockLost) {
 		rctx = ctx
 	}
-	rb, err := Rollback(rctx, r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
+	rb, err := Rollback(rctx, r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Generation: applied.Generation, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
 	if err != nil {
 		save(PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
 		res.Result = state.ResultFailed
