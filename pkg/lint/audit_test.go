@@ -333,3 +333,54 @@ spec:
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
+
+func TestServiceSelectsNothingNeedsWorkloads(t *testing.T) {
+	const svc = `apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: wbe}
+  ports: [{port: 80}]
+`
+	const job = `---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: report, namespace: shop}
+spec:
+  backoffLimit: 0
+  template:
+    metadata: {labels: {app: wbe}}
+    spec:
+      restartPolicy: Never
+      containers: [{name: report, image: example.com/report:1}]
+`
+	const otherNS = `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: billing}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: example.com/api:1}]
+`
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		{"a Service alone", svc, nil},
+		{"a Job does not count", svc + job, nil},
+		{"a workload of another namespace does not count", svc + otherNS, nil},
+		{"a workload of the namespace that it misses", strings.Replace(svc+otherNS, "namespace: billing", "namespace: shop", 1), []string{"service-selects-nothing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := ofRule(Audit(fixture(t, tt.text), Options{}), "service-selects-nothing")
+			if diff := cmp.Diff(tt.want, rulesOf(fs)); diff != "" {
+				t.Errorf("rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
