@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -410,4 +411,33 @@ func TestStageTerminating(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHarnessRunsBuiltPlugin: `kubectl zdd` reaches the freshly built binary
+// through the real kubectl, and the plugin's exit code comes back.
+func TestHarnessRunsBuiltPlugin(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	r := env.Kubectl("plugin", "list")
+	want := filepath.Join(pluginDir, "kubectl-zdd")
+	if first := firstPlugin(r.Stdout, "kubectl-zdd"); first != want {
+		t.Errorf("kubectl plugin list: want %s first, got %q\n%s", want, first, r)
+	}
+	if r := env.ZddWith(ZddOpts{NoNamespace: true}, "version"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "kubectl-zdd ") {
+		t.Errorf("kubectl zdd version: want exit 0 and a version line\n%s", r)
+	}
+	if r := env.Zdd("version", "--no-such-flag"); r.Code != 2 {
+		t.Errorf("kubectl zdd version --no-such-flag: want exit 2\n%s", r)
+	}
+}
+
+// firstPlugin returns the first path kubectl plugin list prints for name.
+func firstPlugin(out, name string) string {
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if filepath.Base(line) == name {
+			return line
+		}
+	}
+	return ""
 }
