@@ -76,6 +76,8 @@ type Loaded struct {
 	Files map[string][]byte
 
 	dropRaw bool
+	// namespace is given to namespaced objects that name none.
+	namespace string
 }
 
 // stdinSource is the source name cli-runtime gives standard input.
@@ -100,7 +102,7 @@ func LoadFiles(opts LoadOptions) (*Loaded, error) {
 	if len(opts.Filenames) > 0 && opts.Kustomize != "" {
 		return nil, exitcode.Usagef("-f and -k cannot be used together")
 	}
-	out := &Loaded{Files: map[string][]byte{}, dropRaw: opts.DropRaw}
+	out := &Loaded{Files: map[string][]byte{}, dropRaw: opts.DropRaw, namespace: opts.Namespace}
 	stdinUsed := false
 	var remote []string // URLs, read by the builder itself
 	for _, name := range opts.Filenames {
@@ -215,6 +217,9 @@ func expandPath(name string, recursive bool) ([]string, error) {
 // each by its own local builder.
 func (l *Loaded) decodeFile(src string, data []byte, namespace string) error {
 	l.Files[src] = data
+	if err := checkSeparators(src, data); err != nil {
+		return exitcode.UsageError(err)
+	}
 	docs := splitDocuments(data)
 	// Each document is decoded and converted on a worker into its own
 	// partial result, so no unstructured form outlives its document.
@@ -241,7 +246,7 @@ func (l *Loaded) decodeFile(src string, data []byte, namespace string) error {
 					decodeErrs[i] = err
 					continue
 				}
-				parts[i].dropRaw = l.dropRaw
+				parts[i].dropRaw, parts[i].namespace = l.dropRaw, l.namespace
 				for _, obj := range objs {
 					if err := parts[i].add(obj, src, &docs[i]); err != nil {
 						addErrs[i] = err
@@ -316,6 +321,9 @@ func (l *Loaded) add(obj any, src string, doc *document) error {
 }
 
 func (l *Loaded) addOne(u *unstructured.Unstructured, src Source) error {
+	if l.namespace != "" && u.GetNamespace() == "" && !clusterScoped[u.GetKind()] {
+		u.SetNamespace(l.namespace)
+	}
 	obj, err := FromTyped(u)
 	if errors.Is(err, ErrUnsupportedKind) {
 		l.Skipped = append(l.Skipped, Skipped{
@@ -343,6 +351,15 @@ func (l *Loaded) addOne(u *unstructured.Unstructured, src Source) error {
 	obj.Source = src
 	l.Objects = append(l.Objects, obj)
 	return nil
+}
+
+// clusterScoped are the common kinds that have no namespace, so -n is not
+// given to them.
+var clusterScoped = map[string]bool{
+	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true,
+	"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
+	"PriorityClass": true, "IngressClass": true, "ValidatingWebhookConfiguration": true,
+	"MutatingWebhookConfiguration": true, "APIService": true, "RuntimeClass": true,
 }
 
 // document is one non-empty document of a file: its bytes and the line
@@ -514,6 +531,8 @@ func checkDocuments(src string, data []byte) error {
 				var se *json.SyntaxError
 				if errors.As(err, &se) {
 					off = int(se.Offset)
+				} else if errors.Is(err, io.ErrUnexpectedEOF) {
+					off = len(bytes.TrimRight(data, " \t\r\n"))
 				}
 				if off > len(data) {
 					off = len(data)
@@ -557,6 +576,30 @@ func checkDocuments(src string, data []byte) error {
 		if err := checkObject(j); err != nil {
 			return fmt.Errorf("%s:%d: %w", name, d.line, err)
 		}
+	}
+	return nil
+}
+
+// checkSeparators rejects a "---" line followed by anything but a comment,
+// as apimachinery's YAML reader does.
+func checkSeparators(src string, data []byte) error {
+	name := src
+	if src == stdinSource {
+		name = "-"
+	}
+	for pos, lineNo := 0, 1; pos < len(data); lineNo++ {
+		end := bytes.IndexByte(data[pos:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = pos + end + 1
+		}
+		if line := data[pos:next]; bytes.HasPrefix(line, []byte("---")) {
+			rest := strings.TrimSpace(string(line[3:]))
+			if rest != "" && rest[0] != '#' {
+				return fmt.Errorf("%s:%d: malformed YAML: invalid document separator %q", name, lineNo, strings.TrimSpace(string(line)))
+			}
+		}
+		pos = next
 	}
 	return nil
 }
