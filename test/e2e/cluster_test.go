@@ -63,16 +63,20 @@ func TestPlainApplyDowntime(t *testing.T) {
 		name           string
 		maxUnavailable string
 		maxSurge       string
+		readyDelay     string
 		wantMin        int
 	}{
 		{name: "maxUnavailable 0 keeps all ready", maxUnavailable: "0", maxSurge: "1", wantMin: 4},
-		{name: "maxUnavailable 50% dips to 2", maxUnavailable: "50%", maxSurge: "0", wantMin: 2},
+		// new pods take 3s to become Ready, so the dip lasts long enough
+		// for the EndpointSlice controller to publish it even on a busy
+		// machine
+		{name: "maxUnavailable 50% dips to 2", maxUnavailable: "50%", maxSurge: "0", readyDelay: "3s", wantMin: 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			env := newEnv(t)
-			app := AppSpec{Replicas: 4, MaxUnavailable: tc.maxUnavailable, MaxSurge: tc.maxSurge}
+			app := AppSpec{Replicas: 4, MaxUnavailable: tc.maxUnavailable, MaxSurge: tc.maxSurge, ReadyDelay: tc.readyDelay}
 			env.Apply(appManifest(app))
 			env.RolloutStatus("web", 2*time.Minute)
 			waitReadyEndpoints(t, env, "web", 4)
