@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test cluster's programs (kube-apiserver, kube-controller-manager,
-# kube-scheduler, etcd, kwok, kwokctl) from the pinned modules under hack/tools
+# kube-scheduler, kubectl, etcd, kwok, kwokctl) from the pinned modules under hack/tools
 # into bin/. Does nothing when bin/ already holds binaries built from the same
 # go.mod/go.sum files.
 set -euo pipefail
@@ -8,13 +8,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
 tools="$root/hack/tools"
 mkdir -p "$bin"
+# one build at a time: a second caller waits, then finds the tools up to date
+exec 9>"$bin/.tools-lock"
+flock 9
 
 kube_version=v1.37.2
 stamp="$bin/.tools-stamp"
 want=$(cat "$tools"/go.mod "$tools"/go.sum "$tools"/etcd/go.mod "$tools"/etcd/go.sum \
 	"$tools"/kwok/go.mod "$tools"/kwok/go.sum "$0" | sha256sum | cut -d' ' -f1)
 all_present=true
-for b in kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl; do
+for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl; do
 	[ -x "$bin/$b" ] || all_present=false
 done
 if $all_present && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -32,6 +35,13 @@ echo "tools: building Kubernetes $kube_version control plane (first build takes 
 (cd "$tools" && for c in kube-apiserver kube-controller-manager kube-scheduler; do
 	go build -trimpath -ldflags "$kube_ldflags" -o "$bin/$c" k8s.io/kubernetes/cmd/$c
 done)
+# kubectl, for machines without one on PATH (the e2e harness prefers the
+# kubectl on PATH); its client version lives in client-go as well
+cv=k8s.io/client-go/pkg/version
+kubectl_ldflags="$kube_ldflags -X $cv.gitVersion=$kube_version -X $cv.gitMajor=1 -X $cv.gitMinor=37"
+kubectl_ldflags+=" -X $cv.gitTreeState=clean -X $cv.buildDate=$build_date"
+kubectl_ldflags+=" -X $cv.gitCommit=0000000000000000000000000000000000000000"
+(cd "$tools" && go build -trimpath -ldflags "$kubectl_ldflags" -o "$bin/kubectl" k8s.io/kubernetes/cmd/kubectl)
 echo "tools: building etcd"
 (cd "$tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
 echo "tools: building kwok and kwokctl"
