@@ -32,14 +32,15 @@ func newJobMeasurer(kube kubernetes.Interface, spec *Spec, metric *Metric, vars 
 	if vars.Namespace == "" {
 		return nil, fmt.Errorf("a job metric needs a namespace")
 	}
-	if metric.Job.text == "" {
+	jm := *metric.Job // never write to the shared spec
+	if jm.text == "" {
 		data, err := readJobFile(spec.jobPath(metric.Job))
 		if err != nil {
 			return nil, err
 		}
-		metric.Job.text = data
+		jm.text = data
 	}
-	job, err := metric.Job.build(vars)
+	job, err := jm.build(vars)
 	if err != nil {
 		return nil, fmt.Errorf("job file %q: %w", spec.jobPath(metric.Job), err)
 	}
