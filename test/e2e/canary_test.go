@@ -547,7 +547,15 @@ spec:
 		t.Errorf("virtualservice routes after abort (-want +got):\n%s", diff)
 	}
 
-	env.mustZdd("canary", "deployment/web", "--image", "app="+canaryV2, "--weight", "25", "--traffic-router", "smi", "--traffic-split", "web")
+	// The new version from a manifest (-f) this time.
+	manifest := filepath.Join(t.TempDir(), "web-v3.yaml")
+	if err := os.WriteFile(manifest, []byte(toYAML(appDeployment(AppSpec{Replicas: n, Image: "registry.example/web:v3"}))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.mustZdd("canary", "-f", manifest, "--weight", "25", "--traffic-router", "smi", "--traffic-split", "web")
+	if got := env.deployment("web-canary").Spec.Template.Spec.Containers[0].Image; got != "registry.example/web:v3" {
+		t.Errorf("canary image from -f = %q, want registry.example/web:v3", got)
+	}
 	if diff := cmp.Diff([]string{"web-stable=75", "web-canary=25"}, ts()); diff != "" {
 		t.Errorf("trafficsplit backends at 25%% (-want +got):\n%s", diff)
 	}
@@ -576,6 +584,7 @@ func TestCanaryBadInputChangesNothing(t *testing.T) {
 		{"missing route", []string{"--weight", "10", "--traffic-router", "nginx", "--ingress", "nope"}, `ingress "` + env.NS + `/nope" not found`},
 		{"router without its object", []string{"--weight", "10", "--traffic-router", "gateway-api"}, "needs --route NAME"},
 		{"missing CRD", []string{"--weight", "10", "--traffic-router", "smi", "--traffic-split", "web"}, ""},
+		{"missing httproute", []string{"--weight", "10", "--traffic-router", "gateway-api", "--route", "nope"}, ""},
 		{"unknown container", []string{"--weight", "10", "--image", "nope=x:1"}, `"nope"`},
 		{"missing deployment", []string{"--weight", "10", "--image", "app=x:2", "deployment/nope"}, `deployment "` + env.NS + `/nope" not found`},
 	}
@@ -590,6 +599,13 @@ func TestCanaryBadInputChangesNothing(t *testing.T) {
 				tt.want = `trafficsplit "` + env.NS + `/web" not found`
 			} else if tt.name == "missing CRD" {
 				tt.want = "the cluster does not serve TrafficSplit"
+			}
+			if tt.name == "missing httproute" {
+				// the CRD is there when the Gateway API test ran first in this cluster
+				tt.want = "the cluster does not serve HTTPRoute"
+				if _, err := env.Client.Discovery().ServerResourcesForGroupVersion("gateway.networking.k8s.io/v1"); err == nil {
+					tt.want = `httproute "` + env.NS + `/nope" not found`
+				}
 			}
 			args := append([]string{"canary"}, tt.args...)
 			if !strings.Contains(strings.Join(tt.args, " "), "deployment/") {
