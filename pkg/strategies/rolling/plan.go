@@ -110,7 +110,7 @@ func (r *Rollout) dryRun(ctx context.Context, rel *release) error {
 			add(PhaseRollback, fmt.Sprintf("on failure: cannot roll back: %v", err), "")
 			break
 		}
-		p, err := RollbackPatch(rel.live.Generation+1, kube.WithoutHash(&target.Spec.Template), true, "kubectl zdd rollout: automatic rollback to revision "+rel.op.FromRevision)
+		p, err := RollbackPatch(&rel.desired.Spec.Template, kube.WithoutHash(&target.Spec.Template), true, "kubectl zdd rollout: automatic rollback to revision "+rel.op.FromRevision)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,9 +27,9 @@ type RollbackConfig struct {
 	Name      string
 	// ToRevision 0 means the previous revision.
 	ToRevision int64
-	// Generation, when set, is the metadata.generation the Deployment must
-	// still have (the one the failed release produced); 0: the one read.
-	Generation  int64
+	// Current, when set, is the pod template the Deployment must still have
+	// (the one the failed release applied); nil: the one read.
+	Current     *corev1.PodTemplateSpec
 	Timeout     time.Duration
 	ChangeCause string
 	DryRun      string
@@ -58,14 +59,16 @@ func jsonPointerEscape(s string) string {
 }
 
 // RollbackPatch is the JSON patch that restores a ReplicaSet's pod template
-// (without its pod-template-hash label) on a Deployment at metadata.generation
-// gen: a test of the generation first, so it applies only if nobody changed
-// the spec since it was read (status updates, which the controller makes all
-// the time during a rollout, do not count), then the template replaced whole
-// (so fields the failed revision added are removed too), and the change cause.
-func RollbackPatch(gen int64, tmpl any, hasAnnotations bool, changeCause string) ([]byte, error) {
+// tmpl (without its pod-template-hash label) on a Deployment whose template
+// is now current: a test that the template is still current first, so the
+// patch applies only if nobody changed it since it was read (the
+// resourceVersion and even the generation move during a rollout, with status
+// updates and annotation writes, so neither is a useful precondition here),
+// then the template replaced whole (so fields the failed revision added are
+// removed too), and the change cause.
+func RollbackPatch(current, tmpl any, hasAnnotations bool, changeCause string) ([]byte, error) {
 	ops := []map[string]any{
-		{"op": "test", "path": "/metadata/generation", "value": gen},
+		{"op": "test", "path": "/spec/template", "value": current},
 		{"op": "replace", "path": "/spec/template", "value": tmpl},
 	}
 	if changeCause != "" {
@@ -113,11 +116,11 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 			return res, nil
 		}
 	} else {
-		gen := d.Generation
-		if cfg.Generation != 0 {
-			gen = cfg.Generation
+		current := &d.Spec.Template
+		if cfg.Current != nil {
+			current = cfg.Current
 		}
-		patch, err := RollbackPatch(gen, kube.WithoutHash(&target.Spec.Template), d.Annotations != nil, cfg.ChangeCause)
+		patch, err := RollbackPatch(current, kube.WithoutHash(&target.Spec.Template), d.Annotations != nil, cfg.ChangeCause)
 		if err != nil {
 			return nil, err
 		}

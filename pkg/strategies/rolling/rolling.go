@@ -325,7 +325,7 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	if errors.Is(failure, errLockLost) {
 		rctx = ctx
 	}
-	rb, err := Rollback(rctx, r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Generation: applied.Generation, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
+	rb, err := Rollback(rctx, r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &applied.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
 	if err != nil {
 		save(PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
 		res.Result = state.ResultFailed

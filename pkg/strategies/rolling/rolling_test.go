@@ -178,16 +178,16 @@ func TestMissingDeploymentIsUsage(t *testing.T) {
 }
 
 func TestRollbackPatch(t *testing.T) {
-	got, err := RollbackPatch(42, map[string]string{"k": "v"}, true, "undo")
+	got, err := RollbackPatch(map[string]string{"k": "old"}, map[string]string{"k": "v"}, true, "undo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `[{"op":"test","path":"/metadata/generation","value":42},{"op":"replace","path":"/spec/template","value":{"k":"v"}},{"op":"add","path":"/metadata/annotations/kubernetes.io~1change-cause","value":"undo"}]`
+	want := `[{"op":"test","path":"/spec/template","value":{"k":"old"}},{"op":"replace","path":"/spec/template","value":{"k":"v"}},{"op":"add","path":"/metadata/annotations/kubernetes.io~1change-cause","value":"undo"}]`
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("patch (-want +got):\n%s", diff)
 	}
-	got, _ = RollbackPatch(42, nil, false, "undo")
-	want = `[{"op":"test","path":"/metadata/generation","value":42},{"op":"replace","path":"/spec/template","value":null},{"op":"add","path":"/metadata/annotations","value":{"kubernetes.io/change-cause":"undo"}}]`
+	got, _ = RollbackPatch(map[string]string{"k": "old"}, nil, false, "undo")
+	want = `[{"op":"test","path":"/spec/template","value":{"k":"old"}},{"op":"replace","path":"/spec/template","value":null},{"op":"add","path":"/metadata/annotations","value":{"kubernetes.io/change-cause":"undo"}}]`
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("patch without annotations (-want +got):\n%s", diff)
 	}
@@ -202,7 +202,7 @@ func TestRollbackClientDryRunPicksPreviousRevision(t *testing.T) {
 	if res.Restored != 1 || res.ReplicaSet != "web-aaa" {
 		t.Errorf("restores revision %d (%s), want 1 (web-aaa)", res.Restored, res.ReplicaSet)
 	}
-	wantPatch := `[{"op":"test","path":"/metadata/generation","value":2},{"op":"replace","path":"/spec/template","value":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"shop:v1","resources":{}}]}}}]`
+	wantPatch := `[{"op":"test","path":"/spec/template","value":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"shop:v2","resources":{}}]}}},{"op":"replace","path":"/spec/template","value":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"shop:v1","resources":{}}]}}}]`
 	if diff := cmp.Diff(wantPatch, res.Patch); diff != "" {
 		t.Errorf("patch (-want +got):\n%s", diff)
 	}
