@@ -152,7 +152,8 @@ launch() {
 	cwd=$(cat "$records/$c.cwd" 2>/dev/null || echo "$clusterdir")
 	mkdir -p "$clusterdir/logs"
 	(cd "$cwd" && exec setsid "${args[@]}" >>"$clusterdir/logs/$c.log" 2>&1 </dev/null) &
-	echo $! >"$clusterdir/pids/$c.pid"
+	# no newline: kwokctl parses this file with strconv.Atoi
+	printf %s "$!" >"$clusterdir/pids/$c.pid"
 }
 
 # kwokctl v0.8.0 can only stop and start a whole cluster (kwokctl stop|start
