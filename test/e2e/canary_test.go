@@ -639,3 +639,32 @@ func TestCanaryBadInputChangesNothing(t *testing.T) {
 		t.Errorf("bad input left a lease (err %v)", err)
 	}
 }
+
+func TestCanaryThatNeverBecomesReadyIsPulledBack(t *testing.T) {
+	const n = 4
+	env := canaryApp(t, n)
+	// The new version's pods run but never become Ready: a bad release.
+	manifest := filepath.Join(t.TempDir(), "web-bad.yaml")
+	bad := appDeployment(AppSpec{Replicas: n, Image: "registry.example/web:bad", MaxUnavailable: "25%", MaxSurge: "25%", NeverReady: true})
+	if err := os.WriteFile(manifest, []byte(toYAML(bad)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	watch := env.WatchDowntime("web")
+	r := env.Zdd("canary", "-f", manifest, "--steps", "25,50,100", "--pause", "1s", "--timeout", "15s")
+	rep := watch.Stop()
+	t.Logf("%s\n%s", r, rep.Summary())
+	if r.Code != 1 {
+		t.Fatalf("exit code %d, want 1 (pulled back): %s", r.Code, r)
+	}
+	d, c := env.deployment("web"), env.deployment("web-canary")
+	got := []int32{*d.Spec.Replicas, d.Status.ReadyReplicas, *c.Spec.Replicas, c.Status.Replicas}
+	if diff := cmp.Diff([]int32{n, n, 0, 0}, got); diff != "" {
+		t.Errorf("[stable replicas, stable ready, canary replicas, canary pods] (-want +got):\n%s", diff)
+	}
+	if d.Annotations["zdd.dev/result"] != "aborted" {
+		t.Errorf("result %q, want aborted", d.Annotations["zdd.dev/result"])
+	}
+	if rep.MinReady < n {
+		t.Errorf("ready endpoints fell to %d, below %d", rep.MinReady, n)
+	}
+}

@@ -95,7 +95,9 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 	for i := from; i < len(p.steps); i++ {
 		w := p.steps[i]
 		if err := c.applyWeight(ctx, p, w); err != nil {
-			return c.fail(ctx, p, err)
+			// The new version did not become ready (or the cluster refused a
+			// change): pull it back, the stable first.
+			return c.abortAfter(ctx, p, fmt.Errorf("step %d (weight %d%%): %w", i+1, w, err))
 		}
 		p.op.Phase = fmt.Sprintf("step-%d", i+1)
 		p.op.Params[ParamWeight] = strconv.Itoa(w)
@@ -103,7 +105,7 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 			return err
 		}
 		if err := c.report(ctx, p, i); err != nil {
-			return c.fail(ctx, p, err)
+			return c.abortAfter(ctx, p, fmt.Errorf("step %d (weight %d%%): %w", i+1, w, err))
 		}
 		last := i == len(p.steps)-1
 		if p.manual || (last && p.hold) {
@@ -178,7 +180,14 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 
 // abortAfter aborts because of err and returns err as a failure (exit 1).
 func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
+	if exitcode.Of(cause) == exitcode.Usage {
+		return cause
+	}
 	c.printf("aborting: %v", cause)
+	// The abort runs to its end even when --timeout or Ctrl-C ended ctx, within
+	// a bound of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AbortTimeout)
+	defer cancel()
 	if err := c.abort(ctx, p); err != nil {
 		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q after %v: %w", p.ref(), cause, err))
 	}
@@ -468,8 +477,10 @@ func (c *Canary) Abort(ctx context.Context, ns, name string, force bool) error {
 	return c.save(ctx, p)
 }
 
+// AbortTimeout bounds an abort that follows a failure.
+var AbortTimeout = 5 * time.Minute
+
 func (c *Canary) abort(ctx context.Context, p *plan) error {
-	ctx = context.WithoutCancel(ctx) // an abort is finished even after Ctrl-C or a lost lease
 	c.printf("aborting: scaling deployment %q back to %d replicas, then the canary to 0", p.ref(), p.replicas)
 	if err := c.applyWeight(ctx, p, 0); err != nil {
 		return err
