@@ -61,7 +61,7 @@ func checkPDBBlocks(c *check) {
 			return
 		}
 		c.add(Warning, "", "spec.minAvailable",
-			fmt.Sprintf("%s sets minAvailable %s, and the pods it covers number %d: none can ever be evicted, so node drains hang", ref(c.it), m.String(), total), "")
+			fmt.Sprintf("%s sets minAvailable %s and covers %d pods: none can ever be evicted, so node drains hang", ref(c.it), m.String(), total), "")
 	}
 }
 
