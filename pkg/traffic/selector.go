@@ -20,12 +20,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // FieldManager names kubectl zdd as the writer of the selector.
@@ -222,74 +222,102 @@ func Evaluate(slices []discoveryv1.EndpointSlice, wanted map[string]bool) Conver
 	return c
 }
 
+// ConvergenceWatch follows a Service's EndpointSlices and the pods it
+// should reach. Start it before the selector patch, so that no time is
+// spent listing after it, then Wait.
+type ConvergenceWatch struct {
+	key, sel string
+	min      int
+	slices   discoverylisters.EndpointSliceNamespaceLister
+	pods     corelisters.PodNamespaceLister
+	changed  chan struct{}
+	cancel   context.CancelFunc
+	last     Convergence
+}
+
+// WatchConvergence starts watching the EndpointSlices of service and the
+// pods matching podSelector, and returns once both are synced.
+func WatchConvergence(ctx context.Context, client kubernetes.Interface, namespace, service string, podSelector map[string]string, min int) (*ConvergenceWatch, error) {
+	w := &ConvergenceWatch{key: namespace + "/" + service, sel: labels.SelectorFromSet(podSelector).String(), min: min, changed: make(chan struct{}, 1)}
+	ctx, w.cancel = context.WithCancel(ctx)
+	sf := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + service }))
+	pf := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = w.sel }))
+	si, pi := sf.Discovery().V1().EndpointSlices(), pf.Core().V1().Pods()
+	notify := func() {
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+	h := cache.ResourceEventHandlerFuncs{AddFunc: func(any) { notify() }, UpdateFunc: func(any, any) { notify() }, DeleteFunc: func(any) { notify() }}
+	if _, err := si.Informer().AddEventHandler(h); err != nil {
+		w.cancel()
+		return nil, err
+	}
+	if _, err := pi.Informer().AddEventHandler(h); err != nil {
+		w.cancel()
+		return nil, err
+	}
+	w.slices, w.pods = si.Lister().EndpointSlices(namespace), pi.Lister().Pods(namespace)
+	sf.Start(ctx.Done())
+	pf.Start(ctx.Done())
+	for _, f := range []informers.SharedInformerFactory{sf, pf} {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				w.cancel()
+				return nil, fmt.Errorf("watching the endpoints of service %q: %v did not sync: %w", w.key, typ, context.Cause(ctx))
+			}
+		}
+	}
+	go func() { <-ctx.Done(); sf.Shutdown(); pf.Shutdown() }()
+	return w, nil
+}
+
+func (w *ConvergenceWatch) evaluate() bool {
+	pods, _ := w.pods.List(labels.Everything())
+	wanted := map[string]bool{}
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			wanted[p.Name] = true
+		}
+	}
+	sl, _ := w.slices.List(labels.Everything())
+	list := make([]discoveryv1.EndpointSlice, 0, len(sl))
+	for _, s := range sl {
+		list = append(list, *s)
+	}
+	w.last = Evaluate(list, wanted)
+	return w.last.Converged(w.min)
+}
+
+// Wait returns when the endpoints list only the wanted pods, all ready, and
+// at least min of them: the time it first saw that.
+func (w *ConvergenceWatch) Wait(ctx context.Context) (time.Time, error) {
+	for {
+		if w.evaluate() {
+			return time.Now(), nil
+		}
+		select {
+		case <-w.changed:
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("waiting for the endpoints of service %q to list only pods %s (want %d ready; last seen %s): %w", w.key, w.sel, w.min, w.last, context.Cause(ctx))
+		}
+	}
+}
+
+// Stop ends the watch.
+func (w *ConvergenceWatch) Stop() { w.cancel() }
+
 // WaitConverged watches the EndpointSlices of service until they list only
 // pods matching podSelector, all ready, and at least min of them. It returns
 // when it was first seen converged.
 func WaitConverged(ctx context.Context, client kubernetes.Interface, namespace, service string, podSelector map[string]string, min int) (time.Time, error) {
-	key := namespace + "/" + service
-	sel := labels.SelectorFromSet(podSelector).String()
-	sliceSel := discoveryv1.LabelServiceName + "=" + service
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sliceSel
-			return client.DiscoveryV1().EndpointSlices(namespace).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sliceSel
-			return client.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, o)
-		},
-	}
-	slices := map[string]discoveryv1.EndpointSlice{}
-	var last Convergence
-	var at time.Time
-	check := func() (bool, error) {
-		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return false, err
-		}
-		wanted := map[string]bool{}
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
-				wanted[p.Name] = true
-			}
-		}
-		list := make([]discoveryv1.EndpointSlice, 0, len(slices))
-		for _, s := range slices {
-			list = append(list, s)
-		}
-		last = Evaluate(list, wanted)
-		if last.Converged(min) {
-			at = time.Now()
-			return true, nil
-		}
-		return false, nil
-	}
-	synced := false
-	_, err := watchtools.UntilWithSync(ctx, lw, &discoveryv1.EndpointSlice{}, func(store cache.Store) (bool, error) {
-		for _, o := range store.List() {
-			s := o.(*discoveryv1.EndpointSlice)
-			slices[s.Name] = *s
-		}
-		synced = true
-		return check()
-	}, func(ev watch.Event) (bool, error) {
-		s, ok := ev.Object.(*discoveryv1.EndpointSlice)
-		if !ok {
-			return false, fmt.Errorf("unexpected object %T while watching endpoints of service %q", ev.Object, key)
-		}
-		switch ev.Type {
-		case watch.Deleted:
-			delete(slices, s.Name)
-		default:
-			slices[s.Name] = *s
-		}
-		if !synced {
-			return false, nil
-		}
-		return check()
-	})
+	w, err := WatchConvergence(ctx, client, namespace, service, podSelector, min)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("waiting for the endpoints of service %q to list only pods %s (want %d ready; last seen %s): %w", key, sel, min, last, err)
+		return time.Time{}, err
 	}
-	return at, nil
+	defer w.Stop()
+	return w.Wait(ctx)
 }

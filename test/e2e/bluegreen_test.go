@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
 // bgReplicas is the replica count of every blue-green test app.
@@ -241,6 +242,19 @@ func assertNoDip(t *testing.T, rep downtime.Report, samples []colourSample, want
 	t.Logf("service selector timeline: %d samples, colours %v", len(samples), colours(samples))
 }
 
+// waitEndpoints waits until the Service's EndpointSlices list only pods
+// matching sel, at least n of them, all ready: a Deployment is rolled out a
+// moment before its Service's endpoints catch up, and the downtime
+// measurement must start from the settled state.
+func (e *Env) waitEndpoints(service string, sel map[string]string, n int) {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
+	defer cancel()
+	if _, err := traffic.WaitConverged(ctx, e.Client, e.NS, service, sel, n); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
 func (e *Env) serviceSelector(name string) map[string]string {
 	e.T.Helper()
 	s, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, name, metav1.GetOptions{})
@@ -274,6 +288,7 @@ func TestBlueGreenLifecycle(t *testing.T) {
 	env := newEnv(t)
 	env.Apply(appManifest(AppSpec{Name: "web", Replicas: bgReplicas}))
 	env.RolloutStatus("web", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web"}, bgReplicas)
 
 	t.Run("init", func(t *testing.T) {
 		dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
@@ -347,6 +362,7 @@ func TestBlueGreenNeverReady(t *testing.T) {
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
 	before, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web-blue", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -384,6 +400,7 @@ func TestBlueGreenAnalysisSwitchesBack(t *testing.T) {
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
 
 	var mu sync.Mutex
 	asked := map[string]int{}
@@ -446,6 +463,7 @@ func TestBlueGreenConcurrentEdit(t *testing.T) {
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
 
 	gate := filepath.Join(t.TempDir(), "go")
 	res := make(chan CmdResult, 1)

@@ -288,6 +288,19 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		},
 	}
 	r.printf("switching %s of service %q from %s to %s (guard: %d ready, %s)", r.Colours.Label, r.key(), orNone(from), to, need, why)
+	// the endpoint watches start before the patch, so the wait after it
+	// costs no list round trips
+	wctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	watches := map[string]*traffic.ConvergenceWatch{}
+	for _, name := range snap.Services {
+		w, err := traffic.WatchConvergence(wctx, r.Client, r.Namespace, name, sel, int(need))
+		if err != nil {
+			return false, err
+		}
+		defer w.Stop()
+		watches[name] = w
+	}
 	done, err := sw.Switch(ctx, snap.Services, from, to, r.guard(toDep, to, sel, need, why))
 	if err != nil {
 		return false, err
@@ -295,10 +308,8 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 	s.op.Phase = "switched"
 	s.op.Params[ParamActive] = to
 	s.op.Params[ParamPrevious] = from
-	wctx, cancel := context.WithTimeout(ctx, r.timeout())
-	defer cancel()
 	for _, name := range snap.Services {
-		at, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(need))
+		at, err := watches[name].Wait(wctx)
 		if err != nil {
 			return true, err
 		}
