@@ -38,17 +38,17 @@ func (c *analyzeClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-// valueServer answers GET /value?... with the value set for the query's
+// analyzeValueServer answers GET /value?... with the value set for the query's
 // version, and remembers the queries and Authorization headers it got.
-type valueServer struct {
+type analyzeValueServer struct {
 	*httptest.Server
 	mu      sync.Mutex
 	queries []string
 	auth    []string
 }
 
-func newValueServer(t *testing.T, values map[string]string) *valueServer {
-	s := &valueServer{}
+func newAnalyzeValueServer(t *testing.T, values map[string]string) *analyzeValueServer {
+	s := &analyzeValueServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.queries = append(s.queries, r.URL.RawQuery)
@@ -117,7 +117,7 @@ func runAnalyze(t *testing.T, client kubernetes.Interface, args ...string) (stdo
 	return out.String(), errOut.String(), exitcode.Of(err)
 }
 
-func checkGolden(t *testing.T, name, got string) {
+func checkAnalyzeGolden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", "analyze", name)
 	if *updateAnalyzeGolden {
@@ -134,7 +134,7 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
-func webDeployment(version string) *appsv1.Deployment {
+func analyzeWebDeployment(version string) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: map[string]string{"deployment.kubernetes.io/revision": "4"}},
 		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
@@ -145,7 +145,7 @@ func webDeployment(version string) *appsv1.Deployment {
 }
 
 func TestAnalyzeCommand(t *testing.T) {
-	srv := newValueServer(t, map[string]string{"v1": "0.002", "v2": "0.2", "v3": "0.005"})
+	srv := newAnalyzeValueServer(t, map[string]string{"v1": "0.002", "v2": "0.2", "v3": "0.005"})
 	cases := []struct {
 		name        string
 		args        func(file string) []string
@@ -168,7 +168,7 @@ func TestAnalyzeCommand(t *testing.T) {
 		{
 			name:        "--for fills the templates from the Deployment, and a failure exits 1",
 			count:       3,
-			objects:     []*appsv1.Deployment{webDeployment("v2")},
+			objects:     []*appsv1.Deployment{analyzeWebDeployment("v2")},
 			args:        func(f string) []string { return []string{"-f", f, "--for", "deployment/web"} },
 			wantCode:    1,
 			golden:      "fail.golden",
@@ -177,7 +177,7 @@ func TestAnalyzeCommand(t *testing.T) {
 		{
 			name:        "-o json",
 			count:       2,
-			objects:     []*appsv1.Deployment{webDeployment("v3")},
+			objects:     []*appsv1.Deployment{analyzeWebDeployment("v3")},
 			args:        func(f string) []string { return []string{"-f", f, "--for", "deploy/web", "-o", "json"} },
 			wantCode:    0,
 			golden:      "pass.json.golden",
@@ -208,7 +208,7 @@ func TestAnalyzeCommand(t *testing.T) {
 			if code != tc.wantCode {
 				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, stdout, stderr)
 			}
-			checkGolden(t, tc.golden, strings.ReplaceAll(stdout, srv.URL, "http://SERVER"))
+			checkAnalyzeGolden(t, tc.golden, strings.ReplaceAll(stdout, srv.URL, "http://SERVER"))
 			srv.mu.Lock()
 			if diff := cmp.Diff(tc.wantQueries, srv.queries); diff != "" {
 				t.Errorf("queries (-want +got):\n%s", diff)

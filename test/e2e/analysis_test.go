@@ -108,7 +108,7 @@ func startPrometheus(t *testing.T, targets ...string) string {
 
 // waitForValue waits until an analysis of query yields a value (Prometheus
 // has scraped enough to compute it), polling on a ticker.
-func waitForValue(t *testing.T, address, query string) {
+func waitForPromValue(t *testing.T, address, query string) {
 	t.Helper()
 	spec, err := analysis.Parse([]byte(fmt.Sprintf("metrics:\n- name: probe\n  prometheus: {address: %q, query: %q}\n  min: -1e300\n", address, query)))
 	if err != nil {
@@ -131,7 +131,7 @@ func waitForValue(t *testing.T, address, query string) {
 	}
 }
 
-func writeFile(t *testing.T, name, content string) string {
+func writeAnalysisTemp(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -150,6 +150,7 @@ func TestAnalysisRolloutRollsBackOnErrorRate(t *testing.T) {
 	cases := []struct {
 		name      string
 		errorRate float64 // 5xx per second for v2, beside 20 good ones
+		extraArgs []string
 		wantCode  int
 		wantImage string
 		wantOut   []string
@@ -158,6 +159,8 @@ func TestAnalysisRolloutRollsBackOnErrorRate(t *testing.T) {
 			wantOut: []string{"error-rate", "0.2", "<=0.05", "failed", "is above max 0.05"}},
 		{name: "healthy error rate completes", errorRate: 0.2, wantCode: 0, wantImage: "registry.example/web:v2",
 			wantOut: []string{"error-rate", "passed"}},
+		{name: "bad error rate measured during the rollout rolls back", errorRate: 5, extraArgs: []string{"--analysis-during"},
+			wantCode: 1, wantImage: "registry.example/web:v1", wantOut: []string{"error-rate", "0.2", "failed", "is above max 0.05"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,9 +175,9 @@ func TestAnalysisRolloutRollsBackOnErrorRate(t *testing.T) {
 
 			env.Apply(appManifest(AppSpec{Replicas: 2, PodLabels: map[string]string{"version": "v1"}}))
 			env.RolloutStatus("web", time.Minute)
-			waitForValue(t, prom, strings.ReplaceAll(errorRateQuery, "{{.Version}}", "v2"))
+			waitForPromValue(t, prom, strings.ReplaceAll(errorRateQuery, "{{.Version}}", "v2"))
 
-			file := writeFile(t, "analysis.yaml", fmt.Sprintf(`interval: 1s
+			file := writeAnalysisTemp(t, "analysis.yaml", fmt.Sprintf(`interval: 1s
 count: 3
 failureLimit: 0
 errorLimit: 0
@@ -186,9 +189,9 @@ metrics:
   max: 0.05
 `, prom, errorRateQuery))
 			v2 := toYAML(appDeployment(AppSpec{Replicas: 2, Image: "registry.example/web:v2", PodLabels: map[string]string{"version": "v2"}}))
-			manifest := writeFile(t, "web-v2.yaml", v2)
+			manifest := writeAnalysisTemp(t, "web-v2.yaml", v2)
 
-			res := env.Zdd("rollout", "-f", manifest, "--analysis", file, "--timeout", "3m")
+			res := env.Zdd(append([]string{"rollout", "-f", manifest, "--analysis", file, "--timeout", "3m"}, tc.extraArgs...)...)
 			t.Logf("rollout:\n%s", res)
 			if res.Code != tc.wantCode {
 				t.Errorf("exit code = %d, want %d", res.Code, tc.wantCode)
@@ -220,12 +223,12 @@ func TestAnalysisAnalyzePrometheus(t *testing.T) {
 	exp.SetRate(t, "v1", "200", 10)
 	exp.SetRate(t, "v1", "503", 10)
 	env.Apply(appManifest(AppSpec{Replicas: 1, PodLabels: map[string]string{"version": "v1"}}))
-	waitForValue(t, prom, strings.ReplaceAll(errorRateQuery, "{{.Version}}", "v1"))
+	waitForPromValue(t, prom, strings.ReplaceAll(errorRateQuery, "{{.Version}}", "v1"))
 	before, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := writeFile(t, "analysis.yaml", fmt.Sprintf(`interval: 1s
+	file := writeAnalysisTemp(t, "analysis.yaml", fmt.Sprintf(`interval: 1s
 count: 2
 failureLimit: 1
 metrics:
