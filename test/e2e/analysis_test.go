@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,14 +35,28 @@ type exporterProc struct {
 	URL string // http://127.0.0.1:PORT
 }
 
+// The exporter is built once per run, next to the plugin in the temp dir
+// TestMain removes.
+var (
+	exporterOnce sync.Once
+	exporterBin  string
+	exporterErr  error
+)
+
 func startExporter(t *testing.T) *exporterProc {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "exporter")
-	build := exec.Command("go", "build", "-o", bin, "./test/e2e/exporter")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the exporter: %v\n%s", err, out)
+	exporterOnce.Do(func() {
+		exporterBin = filepath.Join(pluginDir, "zdd-test-exporter")
+		build := exec.Command("go", "build", "-o", exporterBin, "./test/e2e/exporter")
+		build.Dir = repoRoot
+		if out, err := build.CombinedOutput(); err != nil {
+			exporterErr = fmt.Errorf("%w\n%s", err, out)
+		}
+	})
+	if exporterErr != nil {
+		t.Fatalf("building the exporter: %v", exporterErr)
 	}
+	bin := exporterBin
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
