@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -329,5 +330,74 @@ func TestAnalysisJobSmoke(t *testing.T) {
 				t.Errorf("%d smoke Jobs left, want %d", left, tc.wantJobs)
 			}
 		})
+	}
+}
+
+// TestAnalysisSecretHeaderNeverShown: a rollout whose HTTP metric sends a
+// token from the environment to a server that echoes it back in its error
+// answers. The release is rolled back by provider errors; the token reaches
+// the server but appears nowhere in the output or in the annotations the
+// operation leaves on the Deployment.
+func TestAnalysisSecretHeaderNeverShown(t *testing.T) {
+	const token = "e2e-secret-7f3a9c1d"
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, "upstream broken, your credentials: "+r.Header.Get("Authorization"), http.StatusBadGateway)
+	}))
+	defer srv.Close()
+
+	env := newEnv(t)
+	env.Apply(appManifest(AppSpec{Replicas: 2, PodLabels: map[string]string{"version": "v1"}}))
+	env.RolloutStatus("web", time.Minute)
+	file := writeAnalysisTemp(t, "analysis.yaml", fmt.Sprintf(`interval: 1s
+count: 3
+errorLimit: 1
+metrics:
+- name: latency
+  http:
+    url: %s/latency?version={{.Version}}
+    headers: {Authorization: "Bearer ${ZDD_E2E_METRICS_TOKEN}"}
+    timeout: 2s
+  max: 0.5
+`, srv.URL))
+	manifest := writeAnalysisTemp(t, "web-v2.yaml", toYAML(appDeployment(AppSpec{Replicas: 2, Image: "registry.example/web:v2", PodLabels: map[string]string{"version": "v2"}})))
+	res := env.ZddWith(ZddOpts{Env: []string{"ZDD_E2E_METRICS_TOKEN=" + token}}, "rollout", "-f", manifest, "--analysis", file, "--timeout", "2m")
+	t.Logf("rollout:\n%s", res)
+	if res.Code != 1 {
+		t.Errorf("exit code = %d, want 1 (rolled back by provider errors)", res.Code)
+	}
+	for _, w := range []string{"2 provider errors, more than errorLimit 1", "502 Bad Gateway", "Bearer [redacted]"} {
+		if !strings.Contains(res.Stdout+res.Stderr, w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+	if strings.Contains(res.Stdout+res.Stderr, token) {
+		t.Errorf("the token was printed")
+	}
+	d, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example/web:v1" {
+		t.Errorf("image = %q, want v1 back", got)
+	}
+	for k, v := range d.Annotations {
+		if strings.Contains(v, token) {
+			t.Errorf("annotation %s holds the token", k)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Errorf("server got %d requests, want 2 (stop at the second error)", len(seen))
+	}
+	for _, a := range seen {
+		if a != "Bearer "+token {
+			t.Errorf("server got Authorization %q, want the token", a)
+		}
 	}
 }
