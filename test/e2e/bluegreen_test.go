@@ -510,3 +510,50 @@ waiting:
 		t.Errorf("the concurrent edit was overwritten: labels %v annotations %v", svc.Labels, svc.Annotations)
 	}
 }
+
+// TestBlueGreenManualPromoteTwoServices: deploy --manual-promote stops with
+// the new colour ready behind the preview Service and nothing switched; then
+// promote switches both Services that select the app (web, and web-admin
+// found by its selector) and --delete-old deletes the old colour.
+func TestBlueGreenManualPromoteTwoServices(t *testing.T) {
+	env := newEnv(t)
+	admin := appService(AppSpec{Name: "web", ServiceSelector: map[string]string{"app": "web", "version": "blue"}})
+	admin.Name = "web-admin"
+	env.Apply(blueGreenApp("registry.example/web:v1") + toYAML(admin))
+	env.RolloutStatus("web-blue", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+	env.waitEndpoints("web-admin", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+
+	dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+	dtAdmin, cwAdmin := env.WatchDowntime("web-admin"), watchColours(env, "web-admin")
+	wantCode(t, "bluegreen deploy --manual-promote", env.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--manual-promote", "--timeout", "2m"), 0)
+	for _, svc := range []string{"web", "web-admin"} {
+		if got := env.serviceSelector(svc)["version"]; got != "blue" {
+			t.Errorf("service %s selects version=%q before promote, want blue", svc, got)
+		}
+	}
+	if got := env.serviceSelector("web-preview")["version"]; got != "green" {
+		t.Errorf("preview selects version=%q, want green", got)
+	}
+	if spec, ready := env.replicas("web-green"); spec != bgReplicas || ready != bgReplicas {
+		t.Errorf("web-green: %d/%d ready, want %d/%d", ready, spec, bgReplicas, bgReplicas)
+	}
+	st := env.Zdd("bluegreen", "status", "service/web")
+	wantCode(t, "bluegreen status", st, 0)
+	if !strings.Contains(st.Stdout, "ready-to-promote") || !strings.Contains(st.Stdout, "Switches: web, web-admin") {
+		t.Errorf("status does not show the paused operation and both services:\n%s", st.Stdout)
+	}
+
+	wantCode(t, "bluegreen promote --delete-old", env.Zdd("bluegreen", "promote", "service/web", "--delete-old", "--timeout", "2m"), 0)
+	s1, s2 := cw.Stop(), cwAdmin.Stop()
+	assertNoDip(t, dt.Stop(), s1, bgReplicas)
+	assertNoDip(t, dtAdmin.Stop(), s2, bgReplicas)
+	for name, s := range map[string][]colourSample{"web": s1, "web-admin": s2} {
+		if got := colours(s); strings.Join(got, ",") != "blue,green" {
+			t.Errorf("service %s: colours selected over time %v, want [blue green]", name, got)
+		}
+	}
+	if _, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web-blue", metav1.GetOptions{}); err == nil {
+		t.Error("web-blue still exists after promote --delete-old")
+	}
+}
