@@ -73,9 +73,9 @@ type colourWatch struct {
 	// initial is the state read when the informers synced: the replay
 	// starts from it, since versions older than that were never seen.
 	initial map[string]objEvent
-	cancel context.CancelFunc
-	done   chan struct{}
-	t      *testing.T
+	cancel  context.CancelFunc
+	done    chan struct{}
+	t       *testing.T
 }
 
 func parseRV(t *testing.T, o metav1.Object) int64 {
