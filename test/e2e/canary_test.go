@@ -136,6 +136,18 @@ func canaryApp(t *testing.T, n int32) *Env {
 	env := newEnv(t)
 	env.Apply(appManifest(AppSpec{Replicas: n, MaxUnavailable: "25%", MaxSurge: "25%"}))
 	env.RolloutStatus("web", 2*time.Minute)
+	// A finished rollout can be ahead of the EndpointSlices: wait until all n
+	// pods are ready endpoints, so a test's downtime watch starts from n.
+	w, err := downtime.Start(env.Ctx, env.Client, env.NS, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(env.Ctx, time.Minute)
+	defer cancel()
+	if err := w.WaitFor(ctx, func(ready int) bool { return ready == int(n) }); err != nil {
+		t.Fatalf("waiting for %d ready endpoints of service web: %v", n, err)
+	}
+	w.Stop()
 	return env
 }
 
