@@ -321,20 +321,31 @@ func TestRolloutSecondRunRefused(t *testing.T) {
 		first = e.Zdd("rollout", "-f", slow, "--timeout", "2m")
 	}()
 	waitForLease(e, state.LeaseName("deployment", "web"))
-	gen := getDeployment(e, "web").Generation
 	second := e.Zdd("rollout", "deployment/web", "--image", "app=registry.example/web:v3", "--timeout", "1m")
 	if second.Code != 1 || !strings.Contains(second.Stderr, "is held by") || !strings.Contains(second.Stderr, "pid") {
 		t.Errorf("second run: want exit 1 naming the holder, got %s", second)
-	}
-	if g := getDeployment(e, "web").Generation; g != gen {
-		t.Errorf("the refused run changed the deployment (generation %d -> %d)", gen, g)
 	}
 	wg.Wait()
 	if first.Code != 0 {
 		t.Fatalf("first run: %s", first)
 	}
-	if got := imageOf(getDeployment(e, "web")); got != "registry.example/web:v2" {
+	d := getDeployment(e, "web")
+	if got := imageOf(d); got != "registry.example/web:v2" {
 		t.Errorf("image %q, want the first run's v2", got)
+	}
+	// the refused run never applied anything: no ReplicaSet ever ran v3,
+	// and the change cause is the first run's
+	rss, err := e.Client.AppsV1().ReplicaSets(e.NS).List(e.Ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range rss.Items {
+		if img := rs.Spec.Template.Spec.Containers[0].Image; img == "registry.example/web:v3" {
+			t.Errorf("replicaset %s runs %s: the refused run changed the deployment", rs.Name, img)
+		}
+	}
+	if cc := d.Annotations[state.ChangeCauseKey]; strings.Contains(cc, "v3") || !strings.Contains(cc, "slow.yaml") {
+		t.Errorf("change cause %q, want the first run's", cc)
 	}
 }
 
