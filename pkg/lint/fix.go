@@ -411,3 +411,6 @@ func intNode(v string) *kyaml.RNode {
 	n.YNode().Tag = kyaml.NodeTagInt
 	return n
 }
+
+// parseNode parses one YAML object for FixNode.
+func parseNode(s string) (*kyaml.RNode, error) { return kyaml.Parse(s) }
