@@ -36,7 +36,9 @@ kubectl_bin() {
 	else die "no kubectl on PATH and none in $bin (run make tools)"; fi
 }
 k() { "$(kubectl_bin)" --kubeconfig "$kubeconfig" "$@"; }
-kwokctl() { "$bin/kwokctl" --name "$name" "$@"; }
+# fd 9 holds the lock (see lock below): the cluster's processes, started by
+# kwokctl, must not inherit it
+kwokctl() { "$bin/kwokctl" --name "$name" "$@" 9>&-; }
 
 healthy() {
 	[ -f "$kubeconfig" ] && k get --raw /readyz --request-timeout=3s >/dev/null 2>&1
@@ -151,7 +153,7 @@ launch() {
 	mapfile -t args <"$records/$c.cmdline"
 	cwd=$(cat "$records/$c.cwd" 2>/dev/null || echo "$clusterdir")
 	mkdir -p "$clusterdir/logs"
-	(cd "$cwd" && exec setsid "${args[@]}" >>"$clusterdir/logs/$c.log" 2>&1 </dev/null) &
+	(cd "$cwd" && exec setsid "${args[@]}" >>"$clusterdir/logs/$c.log" 2>&1 </dev/null 9>&-) &
 	# no newline: kwokctl parses this file with strconv.Atoi
 	printf %s "$!" >"$clusterdir/pids/$c.pid"
 }
@@ -216,9 +218,17 @@ status() {
 	fi
 }
 
+# up and down hold a lock, so that two test runs starting at once do not
+# both create the cluster
+lock() {
+	mkdir -p "$state"
+	exec 9>"$state/.lock-$name"
+	flock 9
+}
+
 case "${1:-}" in
-up) up ;;
-down) down ;;
+up) lock; up ;;
+down) lock; down ;;
 status) status ;;
 apiserver-stop) apiserver_stop ;;
 apiserver-start) apiserver_start ;;
