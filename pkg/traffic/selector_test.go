@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -187,5 +188,61 @@ func TestSwitch(t *testing.T) {
 				t.Errorf("%d patches sent, want %d", patches, tt.wantPatch)
 			}
 		})
+	}
+}
+
+func pod(name, colour string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: map[string]string{"app": "web", "version": colour}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+}
+
+func TestConvergenceWatchWaitsForTheNewColourOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sl := slice("web-abc", ep("b1", true), ep("b2", true))
+	sl.Namespace = "shop"
+	sl.Labels = map[string]string{discoveryv1.LabelServiceName: "web"}
+	c := fake.NewClientset(pod("b1", "blue"), pod("b2", "blue"), pod("g1", "green"), pod("g2", "green"), &sl)
+	w, err := WatchConvergence(ctx, c, "shop", "web", map[string]string{"app": "web", "version": "green"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	type result struct {
+		at  time.Time
+		err error
+	}
+	res := make(chan result, 1)
+	go func() { at, err := w.Wait(ctx); res <- result{at, err} }()
+
+	steps := []struct {
+		name string
+		eps  []discoveryv1.Endpoint
+	}{
+		{name: "old and new listed", eps: []discoveryv1.Endpoint{ep("b1", true), ep("b2", true), ep("g1", true), ep("g2", true)}},
+		{name: "only new, one not ready", eps: []discoveryv1.Endpoint{ep("g1", true), ep("g2", false)}},
+	}
+	for _, s := range steps {
+		sl.Endpoints = s.eps
+		if _, err := c.DiscoveryV1().EndpointSlices("shop").Update(ctx, &sl, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-res:
+			t.Fatalf("after %q Wait returned (err %v); it must wait for only ready green endpoints", s.name, r.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	before := time.Now()
+	sl.Endpoints = []discoveryv1.Endpoint{ep("g1", true), ep("g2", true)}
+	if _, err := c.DiscoveryV1().EndpointSlices("shop").Update(ctx, &sl, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.at.Before(before) {
+		t.Errorf("converged at %s, before the last update at %s", r.at, before)
 	}
 }
