@@ -65,7 +65,9 @@ func (r Report) String() string {
 	b.WriteString(r.Summary())
 	b.WriteString("\n")
 	for _, s := range r.Timeline {
-		fmt.Fprintf(&b, "  +%-8s ready=%d %s\n", s.Time.Sub(r.Started).Round(time.Millisecond), s.Ready, formatHashes(s.ByHash))
+		line := fmt.Sprintf("  +%-8s ready=%d %s", s.Time.Sub(r.Started).Round(time.Millisecond), s.Ready, formatHashes(s.ByHash))
+		b.WriteString(strings.TrimRight(line, " "))
+		b.WriteString("\n")
 	}
 	return b.String()
 }

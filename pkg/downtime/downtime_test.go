@@ -2,6 +2,9 @@ package downtime
 
 import (
 	"context"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -204,5 +207,34 @@ func TestWatcherFollowsSlices(t *testing.T) {
 func TestStartNeedsNames(t *testing.T) {
 	if _, err := Start(context.Background(), fake.NewClientset(), "ns", ""); err == nil {
 		t.Fatal("want an error for an empty service name")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestReportString checks the printed report against testdata/report.golden.
+func TestReportString(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	timeline := []Sample{
+		{Time: t0, Ready: 4, ByHash: map[string]int{"aaa": 4}},
+		{Time: t0.Add(1500 * time.Millisecond), Ready: 0, ByHash: map[string]int{}},
+		{Time: t0.Add(2 * time.Second), Ready: 2, ByHash: map[string]int{"bbb": 1, "aaa": 1}},
+	}
+	got := Summarize("shop/web", timeline, t0, t0.Add(3*time.Second)).String()
+	golden := filepath.Join("testdata", "report.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("reading %s (run with -update to create it): %v", golden, err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
 	}
 }
