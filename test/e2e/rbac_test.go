@@ -1,0 +1,283 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// rbacSA is the ServiceAccount the least-privilege tests run kubectl zdd as.
+const rbacSA = "release"
+
+// zddRole reads the Role of deploy/rbac.yaml.
+func zddRole(t *testing.T) *rbacv1.Role {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		var role rbacv1.Role
+		err := dec.Decode(&role)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("deploy/rbac.yaml: %v", err)
+		}
+		if role.Kind == "Role" {
+			return &role
+		}
+	}
+	t.Fatal("deploy/rbac.yaml holds no Role")
+	return nil
+}
+
+// withoutVerb returns a copy of role in which no rule grants verb on resource.
+func withoutVerb(t *testing.T, role *rbacv1.Role, resource, verb string) *rbacv1.Role {
+	t.Helper()
+	out := role.DeepCopy()
+	found := false
+	for i, r := range out.Rules {
+		if !slices.Contains(r.Resources, resource) || !slices.Contains(r.Verbs, verb) {
+			continue
+		}
+		found = true
+		// split the rule: the other resources keep the verb
+		var others []string
+		for _, res := range r.Resources {
+			if res != resource {
+				others = append(others, res)
+			}
+		}
+		out.Rules[i].Resources = []string{resource}
+		out.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(r.Verbs), func(v string) bool { return v == verb })
+		if len(others) > 0 {
+			extra := *r.DeepCopy()
+			extra.Resources = others
+			out.Rules = append(out.Rules, extra)
+		}
+	}
+	if !found {
+		t.Fatalf("the role grants no %s on %s", verb, resource)
+	}
+	return out
+}
+
+// asServiceAccount creates ServiceAccount rbacSA bound to role in the test's
+// namespace and returns the path of a kubeconfig that authenticates as it
+// with a token from the TokenRequest API (`kubectl create token`).
+func (e *Env) asServiceAccount(role *rbacv1.Role) string {
+	e.T.Helper()
+	ctx := e.Ctx
+	role = role.DeepCopy()
+	role.Namespace = e.NS
+	role.ResourceVersion = ""
+	if _, err := e.Client.RbacV1().Roles(e.NS).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		e.T.Fatalf("creating role: %v", err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: rbacSA}}
+	if _, err := e.Client.CoreV1().ServiceAccounts(e.NS).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		e.T.Fatalf("creating service account: %v", err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: rbacSA, Namespace: e.NS}},
+	}
+	if _, err := e.Client.RbacV1().RoleBindings(e.NS).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		e.T.Fatalf("creating role binding: %v", err)
+	}
+	r := e.MustKubectl("create", "token", rbacSA, "--duration", "1h")
+	token := strings.TrimSpace(r.Stdout)
+
+	cluster := clientcmdapi.NewCluster()
+	cluster.Server = restConfig.Host
+	cluster.CertificateAuthority = restConfig.CAFile
+	cluster.CertificateAuthorityData = restConfig.CAData
+	user := clientcmdapi.NewAuthInfo()
+	user.Token = token
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["e2e"] = cluster
+	cfg.AuthInfos[rbacSA] = user
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: rbacSA, Namespace: e.NS}
+	cfg.CurrentContext = "sa"
+	path := filepath.Join(e.T.TempDir(), "sa.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		e.T.Fatal(err)
+	}
+	e.waitAllowed(role)
+	return path
+}
+
+// waitAllowed waits until the authorizer grants the ServiceAccount the
+// role's first rule (RBAC reaches the authorizer's cache a moment after the
+// binding is created). Authorization has no watch, so this asks a
+// SubjectAccessReview a few times.
+func (e *Env) waitAllowed(role *rbacv1.Role) {
+	e.T.Helper()
+	rule := role.Rules[0]
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:   "system:serviceaccount:" + e.NS + ":" + rbacSA,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + e.NS, "system:authenticated"},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: e.NS, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0],
+		},
+	}}
+	err := wait.PollUntilContextTimeout(e.Ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := e.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		return got.Status.Allowed, nil
+	})
+	if err != nil {
+		e.T.Fatalf("the service account was never granted %s %s: %v", rule.Verbs[0], rule.Resources[0], err)
+	}
+}
+
+// zddAs runs kubectl zdd with the kubeconfig kc.
+func (e *Env) zddAs(kc string, args ...string) CmdResult {
+	e.T.Helper()
+	return e.ZddWith(ZddOpts{Env: []string{"KUBECONFIG=" + kc}}, args...)
+}
+
+// TestRBACEveryStrategyAsServiceAccount runs lint (live), rollout, a canary
+// release and a blue-green deploy as a ServiceAccount bound to exactly the
+// Role of deploy/rbac.yaml: all succeed, with no dip in ready endpoints.
+func TestRBACEveryStrategyAsServiceAccount(t *testing.T) {
+	role := zddRole(t)
+	t.Run("lint rollout canary", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		kc := e.asServiceAccount(role)
+		startApp(e, AppSpec{})
+
+		if r := e.zddAs(kc, "lint", "deployment/web"); r.Code != 0 {
+			t.Errorf("lint deployment/web as the service account: %s", r)
+		}
+		if r := e.zddAs(kc, "lint", "deployments,services"); r.Code != 0 {
+			t.Errorf("lint deployments,services as the service account: %s", r)
+		}
+
+		w := e.WatchDowntime("web")
+		r := e.zddAs(kc, "rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--timeout", "2m")
+		rep := w.Stop()
+		if r.Code != 0 {
+			t.Fatalf("rollout as the service account: %s", r)
+		}
+		if got := imageOf(getDeployment(e, "web")); got != "registry.example/web:v2" {
+			t.Errorf("after rollout image %q, want v2", got)
+		}
+		if rep.MinReady < rolloutReplicas {
+			t.Errorf("rollout: ready endpoints fell to %d", rep.MinReady)
+		}
+
+		w = e.WatchDowntime("web")
+		r = e.zddAs(kc, "canary", "deployment/web", "--image", "app=registry.example/web:v3", "--steps", "50,100", "--pause", "1s", "--timeout", "3m")
+		rep = w.Stop()
+		if r.Code != 0 {
+			t.Fatalf("canary as the service account: %s", r)
+		}
+		if got := imageOf(getDeployment(e, "web")); got != "registry.example/web:v3" {
+			t.Errorf("after canary image %q, want v3", got)
+		}
+		if rep.MinReady < rolloutReplicas {
+			t.Errorf("canary: ready endpoints fell to %d", rep.MinReady)
+		}
+	})
+	t.Run("bluegreen deploy", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		kc := e.asServiceAccount(role)
+		e.Apply(blueGreenApp("registry.example/web:v1"))
+		e.RolloutStatus("web-blue", 2*time.Minute)
+		e.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+
+		w := e.WatchDowntime("web")
+		r := e.zddAs(kc, "bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--timeout", "2m")
+		rep := w.Stop()
+		if r.Code != 0 {
+			t.Fatalf("bluegreen deploy as the service account: %s", r)
+		}
+		if got := e.serviceSelector("web")["version"]; got != "green" {
+			t.Errorf("after deploy the service selects version=%q, want green", got)
+		}
+		if rep.MinReady < bgReplicas {
+			t.Errorf("bluegreen: ready endpoints fell to %d", rep.MinReady)
+		}
+	})
+}
+
+// TestRBACMissingVerb removes one verb from the Role: the command exits
+// non-zero with an error naming the verb and the resource, and leaves
+// nothing half-done (the Deployment's and Service's resourceVersions are
+// unchanged and no Lease is left).
+func TestRBACMissingVerb(t *testing.T) {
+	role := zddRole(t)
+	tests := []struct {
+		name           string
+		resource, verb string
+		args           []string
+		wantInErr      []string
+	}{
+		{
+			name: "leases create", resource: "leases", verb: "create",
+			args:      []string{"rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--timeout", "1m"},
+			wantInErr: []string{`cannot create resource "leases"`, "coordination.k8s.io"},
+		},
+		{
+			name: "deployments patch", resource: "deployments", verb: "patch",
+			args:      []string{"rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--timeout", "1m"},
+			wantInErr: []string{`cannot patch resource "deployments"`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			kc := e.asServiceAccount(withoutVerb(t, role, tc.resource, tc.verb))
+			startApp(e, AppSpec{})
+			before := e.snapshot()
+
+			r := e.zddAs(kc, tc.args...)
+			if r.Code == 0 {
+				t.Fatalf("want a non-zero exit without %s %s, got %s", tc.verb, tc.resource, r)
+			}
+			for _, s := range tc.wantInErr {
+				if !strings.Contains(r.Stderr, s) {
+					t.Errorf("stderr does not say %q:\n%s", s, r)
+				}
+			}
+			if diff := diffSnapshots(before, e.snapshot()); diff != "" {
+				t.Errorf("objects changed (-before +after):\n%s", diff)
+			}
+			_, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("a lease is left behind (err %v)", err)
+			}
+		})
+	}
+}
