@@ -242,6 +242,9 @@ func TestRBACMissingVerb(t *testing.T) {
 		resource, verb string
 		args           []string
 		wantInErr      []string
+		// blueGreen starts the blue-green app (Service web, Deployment
+		// web-blue) instead of the plain one; the lease is the Service's.
+		blueGreen bool
 	}{
 		{
 			name: "leases create", resource: "leases", verb: "create",
@@ -253,16 +256,29 @@ func TestRBACMissingVerb(t *testing.T) {
 			args:      []string{"rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--timeout", "1m"},
 			wantInErr: []string{`cannot patch resource "deployments"`},
 		},
+		{
+			name: "services patch", resource: "services", verb: "patch", blueGreen: true,
+			args:      []string{"bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--timeout", "1m"},
+			wantInErr: []string{`cannot patch resource "services"`},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			kc := e.asServiceAccount(withoutVerb(t, role, tc.resource, tc.verb))
-			startApp(e, AppSpec{})
+			lease := state.LeaseName("deployment", "web")
+			if tc.blueGreen {
+				e.Apply(blueGreenApp("registry.example/web:v1"))
+				e.RolloutStatus("web-blue", 2*time.Minute)
+				lease = state.LeaseName("service", "web")
+			} else {
+				startApp(e, AppSpec{})
+			}
 			before := e.snapshot()
 
 			r := e.zddAs(kc, tc.args...)
+			t.Logf("stderr: %s", r.Stderr)
 			if r.Code == 0 {
 				t.Fatalf("want a non-zero exit without %s %s, got %s", tc.verb, tc.resource, r)
 			}
@@ -274,7 +290,7 @@ func TestRBACMissingVerb(t *testing.T) {
 			if diff := diffSnapshots(before, e.snapshot()); diff != "" {
 				t.Errorf("objects changed (-before +after):\n%s", diff)
 			}
-			_, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{})
+			_, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, lease, metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
 				t.Errorf("a lease is left behind (err %v)", err)
 			}
