@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,9 +199,26 @@ func TestRolloutMigrationJob(t *testing.T) {
 
 	// a succeeding Job lets it through, under another unique name
 	ok := writeTemp(t, "ok.yaml", jobManifest(JobSpec{Name: "migrate", Result: "succeed"}))
-	r = e.Zdd("rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--migration-job", ok, "--timeout", "2m")
+	r = e.Zdd("rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--migration-job", ok, "--timeout", "2m", "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("good migration: %s", r)
+	}
+	var res struct {
+		Result       string `json:"result"`
+		MigrationJob string `json:"migrationJob"`
+		FromRevision string `json:"fromRevision"`
+		ToRevision   string `json:"toRevision"`
+		Downtime     []struct {
+			Service  string `json:"service"`
+			MinReady int    `json:"minReady"`
+		} `json:"downtime"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+		t.Fatalf("-o json output is not JSON: %v\n%s", err, r)
+	}
+	if res.Result != "succeeded" || !strings.HasPrefix(res.MigrationJob, "migrate-") || res.FromRevision != "1" || res.ToRevision != "2" ||
+		len(res.Downtime) != 1 || res.Downtime[0].Service != e.NS+"/web" || res.Downtime[0].MinReady < rolloutReplicas {
+		t.Errorf("JSON result %+v, want succeeded, job migrate-*, revisions 1 -> 2, min ready >= %d on %s/web", res, rolloutReplicas, e.NS)
 	}
 	if got := imageOf(getDeployment(e, "web")); got != "registry.example/web:v2" {
 		t.Errorf("image %q, want v2", got)
