@@ -28,6 +28,7 @@ type BlueGreenDeployOptions struct {
 	DeleteOld      bool
 	Replicas       int32
 	MinReady       int32
+	MaxRestarts    int32
 
 	Runner *bluegreen.Runner
 	genericiooptions.IOStreams
@@ -35,7 +36,7 @@ type BlueGreenDeployOptions struct {
 
 // NewBlueGreenDeployOptions returns options with defaults set.
 func NewBlueGreenDeployOptions(streams genericiooptions.IOStreams) *BlueGreenDeployOptions {
-	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Replicas: -1, IOStreams: streams}
+	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
 }
 
 // NewCmdBlueGreenDeploy builds `kubectl zdd bluegreen deploy`.
@@ -75,6 +76,7 @@ straight back and exits 1.`,
 	cmd.Flags().DurationVar(&o.ScaleDownDelay, "scale-down-delay", o.ScaleDownDelay, "How long the old colour stays up after a passing post-switch analysis")
 	cmd.Flags().BoolVar(&o.DeleteOld, "delete-old", o.DeleteOld, "Delete the old colour's Deployment instead of scaling it to 0")
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of the new colour (default: the live colour's)")
+	cmd.Flags().Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the new colour is judged broken (no switch)")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
 	return cmd
 }
@@ -112,6 +114,7 @@ func (o *BlueGreenDeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command,
 	o.Runner.ScaleDownDelay = o.ScaleDownDelay
 	o.Runner.DeleteOld = o.DeleteOld
 	o.Runner.MinReady = o.MinReady
+	o.Runner.MaxRestarts = o.MaxRestarts
 	if o.Replicas >= 0 {
 		r := o.Replicas
 		o.Runner.Replicas = &r
@@ -131,6 +134,8 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 		return usageErrorf(cmd, "nothing to deploy: give --image CONTAINER=IMAGE or -f FILE")
 	case flagChanged(cmd.Flags(), "replicas") && o.Replicas < 1:
 		return usageErrorf(cmd, "--replicas %d: must be at least 1", o.Replicas)
+	case o.MaxRestarts < 0:
+		return usageErrorf(cmd, "--max-restarts %d: must be 0 or more", o.MaxRestarts)
 	case o.MinReady < 0:
 		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
 	case o.ScaleDownDelay < 0:

@@ -393,6 +393,32 @@ func TestBlueGreenNeverReady(t *testing.T) {
 	}
 }
 
+// TestBlueGreenCrashLoopFailsFast: a new colour whose pods crash-loop is
+// judged broken as soon as a pod shows it (well before --timeout): no switch,
+// exit 1.
+func TestBlueGreenCrashLoopFailsFast(t *testing.T) {
+	env := newEnv(t)
+	env.Apply(blueGreenApp("registry.example/web:v1"))
+	env.RolloutStatus("web-blue", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+	file := filepath.Join(t.TempDir(), "web-v2.yaml")
+	bad := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, Image: "registry.example/web:v2", CrashLoop: true})
+	if err := os.WriteFile(file, []byte(toYAML(bad)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+	r := env.Zdd("bluegreen", "deploy", "service/web", "-f", file, "--timeout", "10m")
+	wantCode(t, "bluegreen deploy of a crash-looping colour", r, 1)
+	samples := cw.Stop()
+	assertNoDip(t, dt.Stop(), samples, bgReplicas)
+	if got := colours(samples); strings.Join(got, ",") != "blue" {
+		t.Errorf("colours selected over time %v, want only blue", got)
+	}
+	if !strings.Contains(r.Stderr, "in trouble") || !strings.Contains(r.Stderr, "no switch") {
+		t.Errorf("the error does not name the pods in trouble and say there was no switch:\n%s", r.Stderr)
+	}
+}
+
 // TestBlueGreenAnalysisSwitchesBack: a failing post-switch analysis (an HTTP
 // metric served by this test process on 127.0.0.1) switches straight back to
 // the old colour, which was still running, and exits 1.

@@ -53,6 +53,9 @@ type Options struct {
 	// ScaleDownDelay is waited after a passing post-switch analysis before
 	// the old colour is retired.
 	ScaleDownDelay time.Duration
+	// MaxRestarts of a new pod's containers above which the new colour is
+	// judged broken.
+	MaxRestarts int32
 	// DeleteOld deletes the old colour's Deployment instead of scaling it to 0.
 	DeleteOld bool
 	// Timeout bounds each wait: a colour becoming ready, endpoints converging.

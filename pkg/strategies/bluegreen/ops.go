@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -178,11 +179,13 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 	s.op.Params[ParamActive] = snap.Active
 	s.op.Params[ParamTarget] = idle
 	deps := r.Client.AppsV1().Deployments(ns)
+	var applied *appsv1.Deployment
 	if snap.IdleDep == nil {
 		d := colourCopy(snap.ActiveDep, snap.IdleName, r.Colours.Label, idle)
 		d.Spec.Template = *tmpl
 		d.Spec.Replicas = &replicas
-		if _, err := deps.Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		var err error
+		if applied, err = deps.Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
 			return fmt.Errorf("creating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
 		}
 		r.printf("colour %s: created deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
@@ -194,7 +197,7 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		cur.Spec.Template = *tmpl
 		cur.Spec.Replicas = &replicas
 		cur.Spec.Paused = false
-		if _, err := deps.Update(s.ctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		if applied, err = deps.Update(s.ctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager}); err != nil {
 			return fmt.Errorf("updating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
 		}
 		r.printf("colour %s: updated deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
@@ -205,9 +208,20 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 	if err := r.ensurePreview(s.ctx, snap, idle); err != nil {
 		return err
 	}
-	if _, err := r.waitReady(s.ctx, snap.IdleName, idle); err != nil {
+	// pods of the new colour in trouble (CrashLoopBackOff, image pull
+	// errors, restarts above MaxRestarts) end the wait at once
+	wctx, stop := context.WithCancelCause(s.ctx)
+	defer stop(nil)
+	go func() {
+		problems, err := kube.WatchNewPodProblems(wctx, r.Client, applied, &applied.Spec.Template, r.maxRestarts())
+		if err == nil && len(problems) > 0 {
+			stop(fmt.Errorf("pods of colour %s are in trouble: %s", idle, strings.Join(problems, "; ")))
+		}
+	}()
+	if _, err := r.waitReady(wctx, snap.IdleName, idle); err != nil {
 		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", idle, r.key(), snap.Active, err)
 	}
+	stop(nil)
 	if r.PreAnalysis != nil {
 		s.op.Phase = "pre-analysis"
 		if err := s.save(); err != nil {
@@ -419,3 +433,5 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 }
 
 var _ = errors.New
+
+func (r *Runner) maxRestarts() int32 { return max(r.MaxRestarts, 0) }
