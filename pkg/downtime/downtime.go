@@ -216,24 +216,31 @@ func (w *Watcher) Ready() int {
 // the current sample and then each new one. It returns an error when ctx
 // ends first or the watcher is stopped.
 func (w *Watcher) WaitFor(ctx context.Context, cond func(ready int) bool) error {
+	return w.WaitForSample(ctx, func(s Sample) bool { return cond(s.Ready) })
+}
+
+// WaitForSample is WaitFor with the whole latest sample (ready endpoints by
+// pod-template-hash), e.g. to wait until all ready endpoints are new pods.
+// Before the first sample, cond sees a zero Sample.
+func (w *Watcher) WaitForSample(ctx context.Context, cond func(Sample) bool) error {
 	for {
 		w.mu.Lock()
-		ready := 0
+		var last Sample
 		if n := len(w.timeline); n > 0 {
-			ready = w.timeline[n-1].Ready
+			last = w.timeline[n-1]
 		}
 		changed, stopped := w.changed, w.stopped
 		w.mu.Unlock()
-		if cond(ready) {
+		if cond(last) {
 			return nil
 		}
 		if stopped {
-			return fmt.Errorf("waiting for endpoints of service %q: watcher stopped with %d ready", w.service, ready)
+			return fmt.Errorf("waiting for endpoints of service %q: watcher stopped with %d ready", w.service, last.Ready)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for endpoints of service %q (%d ready): %w", w.service, ready, context.Cause(ctx))
+			return fmt.Errorf("waiting for endpoints of service %q (%d ready): %w", w.service, last.Ready, context.Cause(ctx))
 		}
 	}
 }

@@ -167,6 +167,9 @@ func TestWatcherFollowsSlices(t *testing.T) {
 	if err := w.WaitFor(ctx, func(n int) bool { return n == 1 }); err != nil {
 		t.Errorf("WaitFor a condition that holds: %v", err)
 	}
+	if err := w.WaitForSample(ctx, func(s Sample) bool { return s.ByHash["new"] == 1 && len(s.ByHash) == 1 }); err != nil {
+		t.Errorf("WaitForSample a condition that holds: %v", err)
+	}
 	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancelShort()
 	if err := w.WaitFor(short, func(n int) bool { return n == 5 }); err == nil {

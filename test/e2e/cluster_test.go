@@ -82,10 +82,20 @@ func TestPlainApplyDowntime(t *testing.T) {
 			waitReadyEndpoints(t, env, "web", 4)
 
 			w := env.WatchDowntime("web")
+			var oldHash string
+			w.WaitFor(time.Minute, func(s downtime.Sample) bool {
+				for h := range s.ByHash {
+					oldHash = h
+				}
+				return s.Ready == 4 && len(s.ByHash) == 1
+			})
 			app.Image = "registry.example/web:v2"
 			env.Apply(appManifest(app))
 			env.RolloutStatus("web", 2*time.Minute)
-			waitReadyEndpoints(t, env, "web", 4)
+			// the end: 4 ready endpoints, all of the new template
+			w.WaitFor(time.Minute, func(s downtime.Sample) bool {
+				return s.Ready == 4 && len(s.ByHash) == 1 && s.ByHash[oldHash] == 0
+			})
 			r := w.Stop()
 
 			if r.MinReady != tc.wantMin {

@@ -259,6 +259,19 @@ func (e *Env) WatchDowntime(service string) *DowntimeWatch {
 	return d
 }
 
+// WaitFor waits, up to timeout, until the latest sample of this watch
+// satisfies cond (for example: 4 ready, all of one new pod-template-hash),
+// failing the test otherwise. Waiting on the same watch that is measured
+// makes sure its report covers the end of the operation.
+func (d *DowntimeWatch) WaitFor(timeout time.Duration, cond func(downtime.Sample) bool) {
+	d.env.T.Helper()
+	ctx, cancel := context.WithTimeout(d.env.Ctx, timeout)
+	defer cancel()
+	if err := d.w.WaitForSample(ctx, cond); err != nil {
+		d.env.T.Fatalf("%v", err)
+	}
+}
+
 // Stop ends the watch, logs the timeline and returns the report.
 func (d *DowntimeWatch) Stop() downtime.Report {
 	d.env.T.Helper()
