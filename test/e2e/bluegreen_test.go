@@ -480,6 +480,47 @@ metrics:
 	}
 }
 
+// TestBlueGreenPreAnalysisBlocksSwitch: a failing pre-switch analysis of the
+// idle colour (templated with {{.Color}}, aimed at this test process on
+// 127.0.0.1) stops the release before the switch: exit 1, the Service never
+// selects the new colour.
+func TestBlueGreenPreAnalysisBlocksSwitch(t *testing.T) {
+	env := newEnv(t)
+	env.Apply(blueGreenApp("registry.example/web:v1"))
+	env.RolloutStatus("web-blue", 2*time.Minute)
+	env.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Query().Get("color"))
+		mu.Unlock()
+		fmt.Fprint(w, "0") // smoke test: 0 of the requests succeeded
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "smoke.yaml")
+	spec := fmt.Sprintf("count: 1\nmetrics:\n- name: smoke-success\n  min: 1\n  http:\n    url: %s/smoke?color={{.Color}}\n", srv.URL)
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dt, cw := env.WatchDowntime("web"), watchColours(env, "web")
+	r := env.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--pre-analysis", file, "--timeout", "2m")
+	wantCode(t, "bluegreen deploy with a failing pre-switch analysis", r, 1)
+	samples := cw.Stop()
+	assertNoDip(t, dt.Stop(), samples, bgReplicas)
+	if got := colours(samples); strings.Join(got, ",") != "blue" {
+		t.Errorf("colours selected over time %v, want only blue", got)
+	}
+	mu.Lock()
+	if strings.Join(asked, ",") != "green" {
+		t.Errorf("the pre-switch analysis asked about %v, want [green]", asked)
+	}
+	mu.Unlock()
+	if !strings.Contains(r.Stderr, "no switch") || !strings.Contains(r.Stderr, "pre-switch analysis") {
+		t.Errorf("the error does not say the pre-switch analysis stopped the switch:\n%s", r.Stderr)
+	}
+}
+
 // TestBlueGreenConcurrentEdit: the Service is edited between the guard and
 // the selector patch (the binary pauses there through the test-only
 // ZDD_TEST_SWITCH_PAUSE_FILE hook, see pkg/plugin/bluegreen.go); the patch's
