@@ -34,6 +34,9 @@ func startApp(e *Env, s AppSpec) {
 	s.Replicas = rolloutReplicas
 	e.Apply(appManifest(s))
 	e.RolloutStatus(s.withDefaults().Name, 2*time.Minute)
+	// the Deployment is available before the EndpointSlices list every pod:
+	// start measuring only once they do
+	waitReadyEndpoints(e.T, e, s.withDefaults().Name, rolloutReplicas)
 }
 
 func writeTemp(t *testing.T, name, content string) string {
