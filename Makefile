@@ -13,6 +13,7 @@ all: build
 
 build: ## build bin/kubectl-zdd
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/kubectl-zdd ./cmd/kubectl-zdd
+	install -m 0755 plugins/kubectl_complete-zdd bin/kubectl_complete-zdd
 
 test: ## everything CI runs: install what is missing, unit tests, fuzz, test cluster, e2e
 	hack/test.sh
@@ -54,6 +55,9 @@ demo: build ## bring up the local cluster and walk a release through it
 
 release: ## cross-build archives and render plugins/krew.yaml
 	hack/release.sh $(VERSION)
+
+test-krew: ## the release archives and krew manifest, checked by krew v0.4.3 (installs offline)
+	cd test/krew && go test -count=1 -timeout 40m ./...
 
 clean:
 	rm -rf bin/kubectl-zdd dist/

@@ -28,6 +28,9 @@ echo "== build"
 make build
 hack/build-tools.sh
 
+echo "== release archives and krew (test/krew: cross-builds once, krew v0.4.3 validates and installs offline)"
+(cd test/krew && go test -count=1 -timeout 40m ./...)
+
 echo "== e2e"
 # The cluster KUBECONFIG names, or the local one (hack/cluster.sh): brought
 # up here if it is not running, and then taken down at the end; a cluster
