@@ -30,6 +30,10 @@ func NewCmdBlueGreenStatus(f cmdutil.Factory, streams genericiooptions.IOStreams
 	cmd := &cobra.Command{
 		Use:   "status service/NAME",
 		Short: "Show the colours, their images and ready counts, which is live, and what is in flight",
+		Long: `Show a blue-green Service's colours: each colour's Deployment, images and
+ready replicas, which colour the Service selects now, the preview Service, and
+the operation recorded in the Service's zdd.dev/ annotations (phase, active and
+previous colour, and the Lease holder when one is in flight). Nothing is changed.`,
 		Example: `  kubectl zdd bluegreen status service/web
   kubectl zdd bluegreen status service/web -o json`,
 		Args: cobra.ExactArgs(1),
