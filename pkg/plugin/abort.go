@@ -1,0 +1,34 @@
+package plugin
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+)
+
+func init() { registerSubcommand(NewCmdAbort) }
+
+const abortLong = `Undo an operation in flight: return to the last safe state before it.
+
+rollout: the pod template of the from-revision is restored and the command
+waits until the Deployment is fully available on it. The operation's record
+ends with result "aborted". The operation's Lease is taken first (see
+'kubectl zdd resume --help'); --force-unlock takes it at once.`
+
+const abortExample = `  # go back to the revision before an interrupted rollout
+  kubectl zdd abort deployment/web --force-unlock`
+
+// NewCmdAbort builds `kubectl zdd abort`; it shares ResumeOptions with resume.
+func NewCmdAbort(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewResumeOptions(streams, true)
+	cmd := &cobra.Command{
+		Use:     "abort TYPE/NAME",
+		Short:   "Undo an interrupted operation: back to the last safe state",
+		Long:    abortLong,
+		Example: abortExample,
+		Args:    cobra.ExactArgs(1),
+		RunE:    o.runE(f),
+	}
+	o.addFlags(cmd)
+	return cmd
+}

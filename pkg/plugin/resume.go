@@ -1,0 +1,202 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
+	// the strategies register their Resumer from init()
+	_ "github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
+)
+
+func init() { registerSubcommand(NewCmdResume) }
+
+const resumeLong = `Continue an operation from the phase recorded on its object.
+
+Every kubectl zdd operation records its strategy and phase in zdd.dev/
+annotations on the object it manages (the Deployment for rollout and canary,
+the Service for blue-green). When the run that started it died (killed, lost
+its network, Ctrl-C), resume takes the operation's Lease and carries it on to
+its intended end; 'kubectl zdd abort' goes back to the last safe state instead.
+
+A Lease whose holder stopped renewing is taken over once it expires;
+--force-unlock takes it at once and says whose it was.`
+
+const resumeExample = `  # carry on a rollout whose client was killed
+  kubectl zdd resume deployment/web
+
+  # the same, without waiting for the dead run's lease to expire
+  kubectl zdd resume deployment/web --force-unlock`
+
+// ResumeOptions are the options of resume and abort.
+type ResumeOptions struct {
+	// Abort selects abort instead of resume.
+	Abort       bool
+	Namespace   string
+	Kind        string
+	Name        string
+	ForceUnlock bool
+	Timeout     time.Duration
+
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+
+	genericiooptions.IOStreams
+}
+
+// NewResumeOptions returns options with the defaults.
+func NewResumeOptions(streams genericiooptions.IOStreams, abort bool) *ResumeOptions {
+	return &ResumeOptions{Abort: abort, Timeout: 10 * time.Minute, IOStreams: streams}
+}
+
+// NewCmdResume builds `kubectl zdd resume`.
+func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewResumeOptions(streams, false)
+	cmd := &cobra.Command{
+		Use:     "resume TYPE/NAME",
+		Short:   "Continue an interrupted operation from its recorded phase",
+		Long:    resumeLong,
+		Example: resumeExample,
+		Args:    cobra.ExactArgs(1),
+		RunE:    o.runE(f),
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (o *ResumeOptions) runE(f cmdutil.Factory) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(f, cmd, args); err != nil {
+			return err
+		}
+		if err := o.Validate(cmd); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
+}
+
+func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the operation's lease at once even if another run holds it (and say whose it was)")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long each wait (new pods, a rollback) may take")
+}
+
+// operationTarget reads deployment/NAME or service/NAME.
+func operationTarget(cmd *cobra.Command, arg string) (kind, name string, err error) {
+	t, n, ok := strings.Cut(arg, "/")
+	if !ok || n == "" {
+		return "", "", usageErrorf(cmd, "argument %q: want TYPE/NAME, e.g. deployment/web or service/web", arg)
+	}
+	switch strings.ToLower(t) {
+	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
+		return "deployment", n, nil
+	case "service", "services", "svc":
+		return "service", n, nil
+	}
+	return "", "", usageErrorf(cmd, "argument %q: operations are recorded on deployments and services, not %q", arg, t)
+}
+
+// Complete resolves the namespace, the target and the clients.
+func (o *ResumeOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	var err error
+	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
+	}
+	if o.Kind, o.Name, err = operationTarget(cmd, args[0]); err != nil {
+		return err
+	}
+	if o.Client == nil {
+		if o.Client, err = f.KubernetesClientSet(); err != nil {
+			return err
+		}
+	}
+	if o.Dynamic == nil {
+		if o.Dynamic, err = f.DynamicClient(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *ResumeOptions) Validate(cmd *cobra.Command) error {
+	if o.Timeout <= 0 {
+		return usageErrorf(cmd, "--timeout %s: must be positive", o.Timeout)
+	}
+	return nil
+}
+
+func (o *ResumeOptions) verb() string {
+	if o.Abort {
+		return "abort"
+	}
+	return "resume"
+}
+
+// Run reads the record, takes the Lease and hands the operation to its
+// strategy.
+func (o *ResumeOptions) Run(ctx context.Context) error {
+	t := strategies.Target{Namespace: o.Namespace, Kind: o.Kind, Name: o.Name}
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	if o.Kind == "deployment" {
+		gvr = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	}
+	obj, err := o.Dynamic.Resource(gvr).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return exitcode.Usagef("%s %q not found", o.Kind, t.Ref())
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s %q: %w", o.Kind, t.Ref(), err)
+	}
+	op, ok := state.FromAnnotations(obj.GetAnnotations())
+	if !ok {
+		return exitcode.Usagef("%s %q carries no kubectl zdd operation record (%s annotations): nothing to %s", o.Kind, t.Ref(), state.Prefix, o.verb())
+	}
+	r, ok := strategies.Lookup(op.Strategy)
+	if !ok {
+		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %sd by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, o.verb(), o.verb(), strings.Join(strategies.Names(), ", "))
+	}
+
+	lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName(o.Kind, o.Name), Holder: state.Identity(op.ID)}
+	if err := lock.Acquire(ctx, o.ForceUnlock); err != nil {
+		var held *state.HeldError
+		if errors.As(err, &held) {
+			return exitcode.Failedf("%s %q: another run holds the operation, nothing changed: %w", o.Kind, t.Ref(), err)
+		}
+		return exitcode.Failedf("%s %q: %w", o.Kind, t.Ref(), err)
+	}
+	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
+	if lock.Previous != "" {
+		fmt.Fprintf(o.Out, "took over the lease %q from %q\n", o.Namespace+"/"+lock.Name, lock.Previous)
+	}
+	// stop when the lease is lost: another run took the operation
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lock.Lost():
+			cancel(errors.New("the lease was lost (another run took it, or it could not be renewed)"))
+		case <-ctx.Done():
+		}
+	}()
+
+	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout}
+	if o.Abort {
+		return r.Abort(ctx, env, t, op)
+	}
+	return r.Resume(ctx, env, t, op)
+}

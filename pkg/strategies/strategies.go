@@ -1,0 +1,83 @@
+// Package strategies is the registry through which `kubectl zdd resume` and
+// `kubectl zdd abort` reach the strategy that started an operation: each
+// strategy package registers, from an init(), the Resumer for the name it
+// records in zdd.dev/strategy.
+package strategies
+
+import (
+	"context"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// Target is the object that carries an operation's record.
+type Target struct {
+	Namespace string
+	// Kind is "deployment" or "service".
+	Kind string
+	Name string
+}
+
+// Ref is "namespace/name".
+func (t Target) Ref() string { return t.Namespace + "/" + t.Name }
+
+// Env is what a Resumer works with. The caller holds the operation's Lease
+// for the whole call.
+type Env struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	// Log gets one line per step.
+	Log io.Writer
+	// Timeout bounds each wait.
+	Timeout time.Duration
+}
+
+// Resumer continues or undoes an operation from its record. Both return an
+// error carrying the exit code (pkg/exitcode): 2 when there is nothing to do
+// or the record cannot be used, 1 when the operation failed and was rolled
+// back, 3 when it could neither finish nor go back.
+type Resumer interface {
+	// Resume continues from op.Phase to the operation's intended end.
+	Resume(ctx context.Context, env Env, t Target, op *state.Operation) error
+	// Abort returns to the last safe state before the operation.
+	Abort(ctx context.Context, env Env, t Target, op *state.Operation) error
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Resumer{}
+)
+
+// Register makes r the Resumer of operations recorded with strategy.
+func Register(strategy string, r Resumer) {
+	mu.Lock()
+	defer mu.Unlock()
+	registry[strategy] = r
+}
+
+// Lookup returns the Resumer of strategy.
+func Lookup(strategy string) (Resumer, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	r, ok := registry[strategy]
+	return r, ok
+}
+
+// Names returns the registered strategy names, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
