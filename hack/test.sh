@@ -43,8 +43,16 @@ if [ -z "${KUBECONFIG:-}" ]; then
 	export KUBECONFIG="$root/.cluster/kubeconfig"
 fi
 # the tests mostly wait on the cluster: run more of them at once than cores
-go test -tags e2e -count=1 -timeout 45m -parallel 8 ./test/e2e/... -v 2>&1 | tee /tmp/zdd-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' || true
-# the pipeline above only filters the log; the verdict is go test's own
-grep -qE '^(FAIL|panic:)' /tmp/zdd-e2e.log && { echo "e2e failed; full log in /tmp/zdd-e2e.log"; tail -100 /tmp/zdd-e2e.log; exit 1; }
-grep -qE '^ok ' /tmp/zdd-e2e.log || { echo "e2e produced no result"; tail -50 /tmp/zdd-e2e.log; exit 1; }
+log=$(mktemp /tmp/zdd-e2e.XXXXXX.log)
+set +e
+go test -tags e2e -count=1 -timeout 50m -parallel 8 ./test/e2e/... -v 2>&1 | tee "$log" \
+	| grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)'
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -ne 0 ]; then
+	echo "e2e failed (go test exit $rc); the end of the full log ($log):"
+	tail -150 "$log"
+	exit "$rc"
+fi
+grep -qE '^ok ' "$log" || { echo "e2e produced no result"; tail -50 "$log"; exit 1; }
 echo "all tests passed"
