@@ -1,0 +1,224 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
+)
+
+func init() { strategies.Register(Strategy, resumer{}) }
+
+// resumer continues or undoes a canary release from its record on the
+// stable Deployment. The caller (kubectl zdd resume/abort) holds the
+// operation's Lease, so nothing here takes it again.
+type resumer struct{}
+
+// Actions a resume or abort takes for a record.
+const (
+	actNothing  = "nothing"   // the operation already ended
+	actRestart  = "restart"   // stopped before the canary existed
+	actWalk     = "walk"      // continue the steps from an index
+	actPromote  = "promote"   // finish the promotion
+	actAbort    = "abort"     // stable back to N, canary to 0
+	actNoCanary = "no-canary" // abort with no canary deployment: stable only
+)
+
+// resumeAction decides what resume does with op; from is the 0-based index
+// of the step to walk from. canaryExists says whether NAME-canary exists.
+// A record that cannot be resumed is a usage error.
+func resumeAction(op *state.Operation, canaryExists bool) (action string, from int, err error) {
+	if !op.InFlight() {
+		return actNothing, 0, nil
+	}
+	steps, err := ParseSteps(op.Params[ParamSteps])
+	if err != nil {
+		return "", 0, exitcode.Usagef("canary %s: the record's steps %q: %w", op.ID, op.Params[ParamSteps], err)
+	}
+	switch {
+	case op.Phase == "start":
+		if !canaryExists {
+			return actRestart, 0, nil
+		}
+		return actWalk, 0, nil
+	case StepOf(op.Phase) > 0:
+		n := StepOf(op.Phase)
+		if n > len(steps) {
+			return "", 0, exitcode.Usagef("canary %s: phase %s is beyond the %d recorded steps", op.ID, op.Phase, len(steps))
+		}
+		if !canaryExists {
+			return "", 0, exitcode.Usagef("canary %s: phase %s but the canary deployment is gone: nothing to resume; run 'kubectl zdd abort' to restore the stable", op.ID, op.Phase)
+		}
+		// step n was applied and recorded: apply it again (a no-op when it
+		// is in place), then its pause, then the rest
+		return actWalk, n - 1, nil
+	case op.Phase == "promote":
+		return actPromote, 0, nil
+	}
+	return "", 0, exitcode.Usagef("canary %s is in unknown phase %q: cannot resume it", op.ID, op.Phase)
+}
+
+// abortAction decides what abort does with op. stableChanged says whether
+// the stable's revision moved past the record's from-revision (a promotion
+// already rolling it).
+func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string, error) {
+	if !op.InFlight() && op.Result != state.ResultPaused && op.Result != state.ResultFailed {
+		return actNothing, exitcode.Usagef("canary %s already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback' goes back a revision", op.ID, op.Phase, op.Result)
+	}
+	if op.Phase == "promote" && stableChanged {
+		return "", exitcode.Usagef("canary %s: the promotion already changed the stable's pod template (revision %s -> newer): run 'kubectl zdd resume' to finish it, or 'kubectl zdd rollback' afterwards", op.ID, op.FromRevision)
+	}
+	if !canaryExists {
+		return actNoCanary, nil
+	}
+	return actAbort, nil
+}
+
+func (resumer) canary(env strategies.Env) *Canary {
+	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log}
+}
+
+func (resumer) canaryExists(ctx context.Context, env strategies.Env, t strategies.Target) (bool, error) {
+	_, err := env.Kube.AppsV1().Deployments(t.Namespace).Get(ctx, CanaryName(t.Name), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading deployment %q: %w", t.Namespace+"/"+CanaryName(t.Name), err)
+	}
+	return true, nil
+}
+
+func checkTarget(t strategies.Target) error {
+	if t.Kind != "deployment" {
+		return exitcode.Usagef("a canary release is recorded on its stable deployment, not on %s %q", t.Kind, t.Ref())
+	}
+	return nil
+}
+
+func withTimeout(ctx context.Context, env strategies.Env) (context.Context, context.CancelFunc) {
+	if env.Timeout > 0 {
+		return context.WithTimeout(ctx, env.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// Resume continues a canary release from its recorded phase: from step-N it
+// applies step N again (nothing moves when it is in place), waits its pause
+// and walks the remaining steps, then promotes (or holds, as the release
+// would have); from promote it finishes the promotion. A release killed in
+// phase start, before its canary deployment existed, cannot be resumed (the
+// new pod template was only in the killed run's flags): the record is closed
+// as failed and resume exits 2. The analysis of the killed run is not run
+// again.
+func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+	if err := checkTarget(t); err != nil {
+		return err
+	}
+	exists, err := r.canaryExists(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	action, from, err := resumeAction(op, exists)
+	if err != nil {
+		return err
+	}
+	c := r.canary(env)
+	switch action {
+	case actNothing:
+		c.printf("resume: canary %s of deployment %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
+		return nil
+	case actRestart:
+		op.Result = state.ResultFailed
+		op.Message = "the client stopped before the canary deployment was created; run 'kubectl zdd canary' again"
+		rec := &state.Recorder{Client: env.Dynamic, Resource: deploymentsGVR, Namespace: t.Namespace, Name: t.Name}
+		if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
+			return err
+		}
+		return exitcode.Usagef("canary %s of deployment %q stopped in phase start, before the canary deployment was created: nothing to resume, run 'kubectl zdd canary' again", op.ID, t.Ref())
+	}
+	ctx, cancel := withTimeout(ctx, env)
+	defer cancel()
+	if action == actPromote && !exists {
+		// the promotion had rolled the stable and removed the canary: only
+		// the end of the stable's rollout and the record are left
+		c.printf("resume: canary %s of deployment %q: the canary is already removed; waiting for the stable", op.ID, t.Ref())
+		d, err := c.waitSettled(ctx, t.Namespace, t.Name)
+		if err != nil {
+			return exitcode.NeedsPersonf("finishing the canary of deployment %q: %w", t.Ref(), err)
+		}
+		op.ToRevision = strconv.FormatInt(kube.Revision(d), 10)
+		op.Phase, op.Result = "done", state.ResultSucceeded
+		op.Message = "the stable runs the canary's pod template; the canary is removed"
+		op.Params[ParamWeight] = "100"
+		return c.recorder(d).Save(context.WithoutCancel(ctx), op)
+	}
+	p, err := c.load(ctx, t.Namespace, t.Name)
+	if err != nil {
+		return err
+	}
+	p.op = op
+	defer c.watchDowntime(ctx, p)()
+	if op.Params[ParamAnalysis] != "" {
+		c.printf("resume: the analysis %s of the interrupted run is not run again", op.Params[ParamAnalysis])
+	}
+	c.printf("resume: canary %s of deployment %q from phase %s", op.ID, t.Ref(), op.Phase)
+	if action == actPromote {
+		return c.finish(ctx, p)
+	}
+	return c.walk(ctx, p, from)
+}
+
+// Abort brings the stable back to the N replicas it had, Ready, then the
+// canary to 0, the router's weights to 100% stable, and records the result
+// "aborted".
+func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+	if err := checkTarget(t); err != nil {
+		return err
+	}
+	exists, err := r.canaryExists(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	stable, err := env.Kube.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %q: %w", t.Ref(), err)
+	}
+	changed := op.FromRevision != "" && strconv.FormatInt(kube.Revision(stable), 10) != op.FromRevision
+	action, err := abortAction(op, exists, changed)
+	if err != nil {
+		return err
+	}
+	c := r.canary(env)
+	ctx, cancel := withTimeout(ctx, env)
+	defer cancel()
+	if action == actNoCanary {
+		// nothing but the record was written: the stable must still be whole
+		c.printf("abort: canary %s of deployment %q stopped before its canary deployment existed; checking the stable", op.ID, t.Ref())
+		if _, err := c.waitSettled(ctx, t.Namespace, t.Name); err != nil {
+			return exitcode.NeedsPersonf("aborting the canary of deployment %q: %w", t.Ref(), err)
+		}
+		op.Phase, op.Result, op.Message = "aborted", state.ResultAborted, "aborted by 'kubectl zdd abort'"
+		op.Params[ParamWeight] = "0"
+		return c.recorder(stable).Save(context.WithoutCancel(ctx), op)
+	}
+	p, err := c.load(ctx, t.Namespace, t.Name)
+	if err != nil {
+		return err
+	}
+	p.op = op
+	defer c.watchDowntime(ctx, p)()
+	if err := c.abort(ctx, p); err != nil {
+		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
+	}
+	p.op.Result = state.ResultAborted
+	p.op.Message = "aborted by 'kubectl zdd abort'"
+	return c.save(context.WithoutCancel(ctx), p)
+}

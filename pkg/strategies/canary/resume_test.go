@@ -1,0 +1,107 @@
+package canary
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
+)
+
+func record(phase, result string) *state.Operation {
+	return &state.Operation{ID: "20261127-083000-abcdef", Strategy: Strategy, Phase: phase, Result: result, FromRevision: "1",
+		Params: map[string]string{ParamSteps: "10,50,100", ParamReplicas: "4"}}
+}
+
+func TestResumerRegistered(t *testing.T) {
+	r, ok := strategies.Lookup(Strategy)
+	if !ok {
+		t.Fatalf("no Resumer registered for strategy %q (registered: %v)", Strategy, strategies.Names())
+	}
+	if _, ok := r.(resumer); !ok {
+		t.Errorf("the Resumer of %q is %T, want the canary's", Strategy, r)
+	}
+}
+
+func TestResumeAction(t *testing.T) {
+	type want struct {
+		Action string
+		From   int
+		Code   int
+	}
+	tests := []struct {
+		name   string
+		op     *state.Operation
+		exists bool
+		want   want
+	}{
+		{"start before the canary existed", record("start", ""), false, want{actRestart, 0, 0}},
+		{"start with the canary created", record("start", ""), true, want{actWalk, 0, 0}},
+		{"step 1 walks again from its index", record("step-1", ""), true, want{actWalk, 0, 0}},
+		{"last step walks its pause, then promotes", record("step-3", ""), true, want{actWalk, 2, 0}},
+		{"promote finishes", record("promote", ""), true, want{actPromote, 0, 0}},
+		{"promote after the canary was removed finishes", record("promote", ""), false, want{actPromote, 0, 0}},
+		{"done is nothing", record("done", state.ResultSucceeded), false, want{actNothing, 0, 0}},
+		{"aborted is nothing", record("aborted", state.ResultAborted), true, want{actNothing, 0, 0}},
+		{"paused (held) is nothing", record("step-1", state.ResultPaused), true, want{actNothing, 0, 0}},
+		{"step beyond the steps", record("step-4", ""), true, want{"", 0, exitcode.Usage}},
+		{"step without the canary", record("step-2", ""), false, want{"", 0, exitcode.Usage}},
+		{"unknown phase", record("switch", ""), true, want{"", 0, exitcode.Usage}},
+		{"bad steps", func() *state.Operation { o := record("step-1", ""); o.Params[ParamSteps] = "50,10"; return o }(), true, want{"", 0, exitcode.Usage}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, from, err := resumeAction(tc.op, tc.exists)
+			got := want{a, from, exitcode.Of(err)}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("resumeAction (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAbortAction(t *testing.T) {
+	type want struct {
+		Action string
+		Code   int
+	}
+	tests := []struct {
+		name            string
+		op              *state.Operation
+		exists, changed bool
+		want            want
+	}{
+		{"step in flight", record("step-2", ""), true, false, want{actAbort, 0}},
+		{"start without the canary", record("start", ""), false, false, want{actNoCanary, 0}},
+		{"promote before the stable changed", record("promote", ""), true, false, want{actAbort, 0}},
+		{"promote after the stable changed", record("promote", ""), true, true, want{"", exitcode.Usage}},
+		{"held", record("step-1", state.ResultPaused), true, false, want{actAbort, 0}},
+		{"failed", record("step-1", state.ResultFailed), true, false, want{actAbort, 0}},
+		{"succeeded", record("done", state.ResultSucceeded), false, true, want{actNothing, exitcode.Usage}},
+		{"aborted", record("aborted", state.ResultAborted), true, false, want{actNothing, exitcode.Usage}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := abortAction(tc.op, tc.exists, tc.changed)
+			if diff := cmp.Diff(tc.want, want{a, exitcode.Of(err)}); diff != "" {
+				t.Errorf("abortAction (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestResumeRejectsAService(t *testing.T) {
+	env := strategies.Env{}
+	tgt := strategies.Target{Namespace: "shop", Kind: "service", Name: "web"}
+	op := record("step-1", "")
+	for name, f := range map[string]func(context.Context, strategies.Env, strategies.Target, *state.Operation) error{
+		"resume": resumer{}.Resume, "abort": resumer{}.Abort,
+	} {
+		if err := f(context.Background(), env, tgt, op); exitcode.Of(err) != exitcode.Usage {
+			t.Errorf("%s of a canary recorded on a service: exit %d (%v), want %d", name, exitcode.Of(err), err, exitcode.Usage)
+		}
+	}
+}
