@@ -168,7 +168,8 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	}
 	r, ok := strategies.Lookup(op.Strategy)
 	if !ok {
-		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %sd by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, o.verb(), o.verb(), strings.Join(strategies.Names(), ", "))
+		done := map[bool]string{false: "resumed", true: "aborted"}[o.Abort]
+		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %s by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, done, o.verb(), strings.Join(strategies.Names(), ", "))
 	}
 
 	lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName(o.Kind, o.Name), Holder: state.Identity(op.ID)}
