@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -438,5 +439,36 @@ func TestKrewInstallOffline(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl's plugin completion of \"kubectl zdd \" lacks %q:\n%s", strings.TrimSpace(want), out)
 		}
+	}
+}
+
+// TestReleaseBadArguments: hack/release.sh refuses a call without exactly
+// one version with exit 2, before building anything.
+func TestReleaseBadArguments(t *testing.T) {
+	root := repoRoot(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no version", nil},
+		{"two versions", []string{"v0.1.0", "v0.2.0"}},
+		{"empty version", []string{""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dist := t.TempDir()
+			env := append(os.Environ(), "DIST_DIR="+dist, "KREW_MANIFEST="+filepath.Join(dist, "zdd.yaml"))
+			out, err := run(t, root, env, "hack/release.sh", tt.args...)
+			var exitErr *exec.ExitError
+			if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
+				t.Fatalf("hack/release.sh %q: %v, want exit 2\n%s", tt.args, err, out)
+			}
+			if !strings.Contains(out, "usage: hack/release.sh VERSION") {
+				t.Errorf("no usage message:\n%s", out)
+			}
+			if entries, _ := os.ReadDir(dist); len(entries) != 0 {
+				t.Errorf("release.sh wrote %d files on bad arguments", len(entries))
+			}
+		})
 	}
 }
