@@ -348,27 +348,6 @@ func TestManifestContents(t *testing.T) {
 	}
 }
 
-// TestReleaseIsReproducible builds the host's archive again and compares
-// sums: the same commit must give the same archive, or the sha256 in a
-// published manifest could never be checked by anyone.
-func TestReleaseIsReproducible(t *testing.T) {
-	r := buildRelease(t)
-	p := readManifest(t, r.manifest)
-	var want string
-	for _, pl := range p.Spec.Platforms {
-		if pl.Selector.MatchLabels["os"] == "linux" && pl.Selector.MatchLabels["arch"] == "amd64" {
-			want = pl.Sha256
-		}
-	}
-	if want == "" {
-		t.Fatal("no linux/amd64 platform in the manifest")
-	}
-	got := sha256File(t, filepath.Join(r.dist, archiveName("linux", "amd64")))
-	if got != want {
-		t.Errorf("archive sha256 %s differs from the manifest's %s", got, want)
-	}
-}
-
 // TestKrewInstallOffline installs the plugin with the real krew from the
 // rendered manifest and the archive for this machine, with no network, then
 // runs it through kubectl and completes through kubectl's plugin
