@@ -14,7 +14,7 @@
 #   KREW_MANIFEST     the rendered manifest (default plugins/krew.yaml)
 #   RELEASE_BASE_URL  where the archives will be downloaded from
 #                     (default https://github.com/zdd-dev/kubectl-zdd/releases/download/VERSION)
-# The archives are reproducible: fixed file times (the commit's date),
+# The archives are built to be reproducible (not yet proven by a test): fixed file times (the commit's date),
 # owners and order, so the same commit gives the same sha256 sums.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
