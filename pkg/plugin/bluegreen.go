@@ -111,8 +111,14 @@ func serviceArg(cmd *cobra.Command, arg string) (string, error) {
 	return name, nil
 }
 
-// completeRunner resolves the namespace and clients into a Runner.
-func completeRunner(f cmdutil.Factory, streams genericiooptions.IOStreams, b *BlueGreenFlags, service string) (*bluegreen.Runner, error) {
+// completeRunner reads the service/NAME argument and resolves the namespace
+// and clients into a Runner: the Complete step every bluegreen subcommand
+// shares.
+func completeRunner(f cmdutil.Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, b *BlueGreenFlags, arg string) (*bluegreen.Runner, error) {
+	service, err := serviceArg(cmd, arg)
+	if err != nil {
+		return nil, err
+	}
 	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, exitcode.Usagef("resolving the namespace: %w", err)
@@ -136,6 +142,35 @@ func completeRunner(f cmdutil.Factory, streams genericiooptions.IOStreams, b *Bl
 		r.BeforePatch = pauseUntilFile(path)
 	}
 	return r, nil
+}
+
+// blueGreenSubcommand is the options of a bluegreen subcommand.
+type blueGreenSubcommand interface {
+	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
+	Validate(cmd *cobra.Command) error
+	Run(cmd *cobra.Command) error
+}
+
+// blueGreenRunE is the RunE of every bluegreen subcommand: Complete, then
+// Validate, then Run, stopping at the first error.
+func blueGreenRunE(f cmdutil.Factory, o blueGreenSubcommand) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(f, cmd, args); err != nil {
+			return err
+		}
+		if err := o.Validate(cmd); err != nil {
+			return err
+		}
+		return o.Run(cmd)
+	}
+}
+
+// validateMinReady checks the --min-ready flag of the subcommands that switch.
+func validateMinReady(cmd *cobra.Command, minReady int32) error {
+	if minReady < 0 {
+		return usageErrorf(cmd, "--min-ready %d: must not be negative", minReady)
+	}
+	return nil
 }
 
 // pauseUntilFile is the SwitchPauseEnv hook. It checks for the file on a

@@ -57,15 +57,7 @@ straight back and exits 1.`,
   kubectl zdd bluegreen deploy service/web -f web.yaml --pre-analysis smoke.yaml --analysis slo.yaml --scale-down-delay 5m
   kubectl zdd bluegreen deploy service/web --image web=registry.example/web:1.2 --manual-promote`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: blueGreenRunE(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().StringArrayVar(&o.Images, "image", o.Images, "CONTAINER=IMAGE to set in the new colour (repeatable)")
@@ -83,11 +75,8 @@ straight back and exits 1.`,
 
 // Complete resolves the Service, the clients, the manifest and the analysis files.
 func (o *BlueGreenDeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	name, err := serviceArg(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+	var err error
+	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
 	if len(o.Images) > 0 {

@@ -37,15 +37,7 @@ then scale the original Deployment to 0.`,
 		Example: `  kubectl zdd bluegreen init service/web
   kubectl zdd bluegreen init service/web --color-label track --colors a,b`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: blueGreenRunE(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the first colour needs before the switch (default: as many as the original has ready)")
@@ -54,11 +46,8 @@ then scale the original Deployment to 0.`,
 
 // Complete resolves the Service and the clients.
 func (o *BlueGreenInitOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	name, err := serviceArg(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+	var err error
+	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
 	o.Runner.MinReady = o.MinReady
@@ -70,10 +59,7 @@ func (o *BlueGreenInitOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
-	if o.MinReady < 0 {
-		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
-	}
-	return nil
+	return validateMinReady(cmd, o.MinReady)
 }
 
 // Run converts the Service.

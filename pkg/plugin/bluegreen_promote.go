@@ -42,15 +42,7 @@ and retire the old colour.`,
 		Example: `  kubectl zdd bluegreen promote service/web
   kubectl zdd bluegreen promote service/web --analysis slo.yaml --scale-down-delay 10m --delete-old`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: blueGreenRunE(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().StringVar(&o.Analysis, "analysis", o.Analysis, "Analysis file run after the switch; failure switches back")
@@ -62,11 +54,8 @@ and retire the old colour.`,
 
 // Complete resolves the Service, the clients and the analysis file.
 func (o *BlueGreenPromoteOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	name, err := serviceArg(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+	var err error
+	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
 	if o.Runner.Analysis, err = loadAnalysis(cmd, "analysis", o.Analysis, o.Runner, o.IOStreams); err != nil {
@@ -83,8 +72,8 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
-	if o.MinReady < 0 {
-		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
+	if err := validateMinReady(cmd, o.MinReady); err != nil {
+		return err
 	}
 	if o.ScaleDownDelay < 0 {
 		return usageErrorf(cmd, "--scale-down-delay %s: must not be negative", o.ScaleDownDelay)

@@ -35,15 +35,7 @@ like any other, and the command returns once the endpoints list only the
 restored colour's ready pods. The colour switched away from stays up.`,
 		Example: `  kubectl zdd bluegreen rollback service/web`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE:    blueGreenRunE(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the restored colour needs before the switch")
@@ -52,11 +44,8 @@ restored colour's ready pods. The colour switched away from stays up.`,
 
 // Complete resolves the Service and the clients.
 func (o *BlueGreenRollbackOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	name, err := serviceArg(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	if o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name); err != nil {
+	var err error
+	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
 	o.Runner.MinReady = o.MinReady
@@ -68,10 +57,7 @@ func (o *BlueGreenRollbackOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
-	if o.MinReady < 0 {
-		return usageErrorf(cmd, "--min-ready %d: must not be negative", o.MinReady)
-	}
-	return nil
+	return validateMinReady(cmd, o.MinReady)
 }
 
 // Run rolls back.

@@ -37,15 +37,7 @@ previous colour, and the Lease holder when one is in flight). Nothing is changed
 		Example: `  kubectl zdd bluegreen status service/web
   kubectl zdd bluegreen status service/web -o json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: blueGreenRunE(f, o),
 	}
 	o.AddFlags(cmd, false)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (text) or json")
@@ -54,11 +46,8 @@ previous colour, and the Lease holder when one is in flight). Nothing is changed
 
 // Complete resolves the Service and the clients.
 func (o *BlueGreenStatusOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	name, err := serviceArg(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	o.Runner, err = completeRunner(f, o.IOStreams, o.BlueGreenFlags, name)
+	var err error
+	o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0])
 	return err
 }
 
