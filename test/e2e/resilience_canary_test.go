@@ -1,0 +1,169 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// canaryResilienceReplicas is the size of the stable in the canary kill
+// tests: at steps 50,100 the canary takes 2 then 3 of its pods.
+const canaryResilienceReplicas = 3
+
+// TestResilienceCanaryKilledAtPhase kills `kubectl zdd canary` with SIGKILL
+// right after it records each of its phases (start, step-1, step-2, promote,
+// done), then runs `kubectl zdd resume` or `kubectl zdd abort` and checks the
+// end state: resume reaches the end the release was headed for (the stable
+// on v2 with the canary removed), abort the safe state (the stable on v1 at
+// its 3 replicas, all ready, the canary at 0); the recorded result, no Lease
+// left behind, the Service's selector untouched, and its ready endpoints
+// never below 3 (never zero) from before the kill to the end. All but one
+// case take the dead run's Lease with --force-unlock, which must name the dead
+// holder; one waits for the Lease to expire instead.
+func TestResilienceCanaryKilledAtPhase(t *testing.T) {
+	const n = canaryResilienceReplicas
+	const v1 = "registry.example/web:v1"
+	tests := []struct {
+		name    string
+		phase   string
+		command string
+		// waitExpiry runs without --force-unlock: the dead run's Lease must be
+		// taken over once it expires
+		waitExpiry bool
+		wantCode   int
+		wantImage  string
+		wantResult string
+		// wantCanary is the canary deployment's replicas after the command,
+		// -1 when it must be gone
+		wantCanary int32
+		wantOut    string
+	}{
+		{name: "start then resume", phase: "start", command: "resume", wantCode: 2, wantImage: v1, wantResult: state.ResultFailed, wantCanary: -1, wantOut: "run 'kubectl zdd canary' again"},
+		{name: "start then abort", phase: "start", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantCanary: -1},
+		{name: "step-1 then resume", phase: "step-1", command: "resume", wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "promoted:"},
+		{name: "step-1 then abort", phase: "step-1", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantCanary: 0, wantOut: "aborted:"},
+		{name: "step-1 then resume after the lease expires", phase: "step-1", command: "resume", waitExpiry: true, wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "promoted:"},
+		{name: "step-2 then resume", phase: "step-2", command: "resume", wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "promoted:"},
+		{name: "step-2 then abort", phase: "step-2", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantCanary: 0, wantOut: "aborted:"},
+		{name: "promote then resume", phase: "promote", command: "resume", wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "promoted:"},
+		{name: "promote then abort", phase: "promote", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantCanary: 0, wantOut: "aborted:"},
+		{name: "done then resume", phase: "done", command: "resume", wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "nothing to resume"},
+		{name: "done then abort", phase: "done", command: "abort", wantCode: 2, wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := canaryApp(t, n)
+			selBefore := e.serviceSelector("web")
+			w := e.WatchDowntime("web")
+
+			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:" + tc.phase}},
+				"canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "1s", "--timeout", "2m")
+			if killed.Code != -1 {
+				t.Fatalf("the canary was not killed at phase %s: %s", tc.phase, killed)
+			}
+			d := e.deployment("web")
+			if got := d.Annotations[state.KeyPhase]; got != tc.phase {
+				t.Fatalf("recorded phase %q after the kill, want %q", got, tc.phase)
+			}
+
+			args := []string{tc.command, "deployment/web", "--timeout", "2m"}
+			if !tc.waitExpiry {
+				args = append(args, "--force-unlock")
+			} else {
+				// the dead run's Lease still holds: refused at once, nothing changed
+				rvBefore := d.ResourceVersion
+				held := e.Zdd(args...)
+				if held.Code != 1 || !strings.Contains(held.Stderr, "held by") {
+					t.Fatalf("%s while the dead run's lease holds: want exit 1 naming the holder, got %s", tc.command, held)
+				}
+				if rv := e.deployment("web").ResourceVersion; rv != rvBefore {
+					t.Errorf("the refused %s changed deployment web (resourceVersion %s -> %s)", tc.command, rvBefore, rv)
+				}
+				waitLeaseExpired(t, e, state.LeaseName("deployment", "web"))
+			}
+			r := e.Zdd(args...)
+			rep := w.Stop()
+			if r.Code != tc.wantCode {
+				t.Fatalf("%s: want exit %d, got %s", tc.command, tc.wantCode, r)
+			}
+			if tc.wantOut != "" && !strings.Contains(r.Stdout+r.Stderr, tc.wantOut) {
+				t.Errorf("%s output does not say %q:\n%s", tc.command, tc.wantOut, r)
+			}
+			if tc.phase != "done" && (!strings.Contains(r.Stdout, "took over the lease") || !strings.Contains(r.Stdout, "pid")) {
+				t.Errorf("%s does not say whose lease it took over:\n%s", tc.command, r)
+			}
+			d = e.deployment("web")
+			if got := d.Spec.Template.Spec.Containers[0].Image; got != tc.wantImage {
+				t.Errorf("stable image %q after %s, want %q", got, tc.command, tc.wantImage)
+			}
+			if *d.Spec.Replicas != n || d.Status.Replicas != n || d.Status.ReadyReplicas != n || d.Status.UpdatedReplicas != n {
+				t.Errorf("stable spec.replicas %d, status %+v after %s: want %d replicas, all updated and ready", *d.Spec.Replicas, d.Status, tc.command, n)
+			}
+			if got := d.Annotations[state.KeyResult]; got != tc.wantResult {
+				t.Errorf("recorded result %q (phase %q, message %q), want %q", got, d.Annotations[state.KeyPhase], d.Annotations[state.KeyMessage], tc.wantResult)
+			}
+			if _, ok := d.Spec.Template.Labels["track"]; ok {
+				t.Errorf("the stable's pod template took the canary's track label: %v", d.Spec.Template.Labels)
+			}
+			if tc.wantCanary < 0 {
+				if !e.deploymentGone("web-canary") {
+					t.Errorf("deployment web-canary exists after %s, want it gone", tc.command)
+				}
+			} else {
+				c := e.deployment("web-canary")
+				if *c.Spec.Replicas != tc.wantCanary || c.Status.Replicas != tc.wantCanary {
+					t.Errorf("web-canary spec.replicas %d, status.replicas %d after %s, want %d", *c.Spec.Replicas, c.Status.Replicas, tc.command, tc.wantCanary)
+				}
+			}
+			if got := e.serviceSelector("web"); !equalMaps(got, selBefore) {
+				t.Errorf("service web selector %v after %s, want it untouched %v", got, tc.command, selBefore)
+			}
+			if _, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("a lease is left after %s (err %v)", tc.command, err)
+			}
+			if rep.MinReady < n || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+			}
+			t.Logf("%s: %s", tc.command, rep.Summary())
+		})
+	}
+}
+
+// waitLeaseExpired waits until the Lease's renewTime plus its duration has
+// passed: the holder was killed, so nothing renews it any more.
+func waitLeaseExpired(t *testing.T, e *Env, name string) {
+	t.Helper()
+	l, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading lease %q: %v", name, err)
+	}
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		t.Fatalf("lease %q has no renewTime or duration: %+v", name, l.Spec)
+	}
+	expires := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second + time.Second)
+	select {
+	case <-time.After(time.Until(expires)):
+	case <-e.Ctx.Done():
+		t.Fatalf("waiting for lease %q to expire: %v", name, e.Ctx.Err())
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
