@@ -188,6 +188,10 @@ func (s *session) end(err error) error {
 		s.r.printf("%s", rep.Summary())
 	}
 	s.cancel(nil)
+	if s.lock == nil {
+		// resume and abort: the caller holds (and releases) the Lease
+		return err
+	}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if rerr := s.lock.Release(rctx); rerr != nil {

@@ -1,0 +1,313 @@
+package bluegreen
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+)
+
+func init() { strategies.Register(Strategy, resumer{}) }
+
+// PhaseAborted is the phase recorded when 'kubectl zdd abort' has brought a
+// blue-green operation back to the colour that was live before it.
+const PhaseAborted = "aborted"
+
+// resumer continues or undoes a blue-green operation from its record on the
+// Service. The caller (kubectl zdd resume|abort) holds the Lease.
+type resumer struct{}
+
+// origin is the colour that was live before the operation: the record's
+// "active" until the switch, its "previous" once the switch is recorded
+// (the switch writes active=target, previous=origin with the selector).
+func origin(op *state.Operation) string {
+	active, prev, target := op.Params[ParamActive], op.Params[ParamPrevious], op.Params[ParamTarget]
+	if prev != "" && active != "" && active == target {
+		return prev
+	}
+	return active
+}
+
+// isInit says whether the record is of 'bluegreen init' (no live colour
+// before it: the Service had no colour label).
+func isInit(op *state.Operation) bool {
+	return op.Phase == "init" || (op.Params[ParamActive] == "" && op.Params[ParamPrevious] == "" && op.Params[ParamTarget] != "")
+}
+
+// runnerFor builds a Runner for the Service of t. The colour label is the
+// key of the Service selector whose value is one of the recorded colours.
+func runnerFor(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) (*Runner, error) {
+	if t.Kind != "service" {
+		return nil, exitcode.Usagef("blue-green operation %s is recorded on a service: use service/NAME, not %s/%s", op.ID, t.Kind, t.Name)
+	}
+	svc, err := env.Kube.CoreV1().Services(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, exitcode.Usagef("service %q not found", t.Ref())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading service %q: %w", t.Ref(), err)
+	}
+	colours := DefaultColours()
+	from, to := origin(op), op.Params[ParamTarget]
+	if from != "" && to != "" && from != to {
+		for k, v := range svc.Spec.Selector {
+			if v == from || v == to {
+				colours = Colours{Label: k, Names: [2]string{from, to}}
+				break
+			}
+		}
+	}
+	return &Runner{Client: env.Kube, Dynamic: env.Dynamic, Out: env.Log,
+		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}}, nil
+}
+
+// session returns a session on op without taking the Lease (the caller
+// holds it): end records the result and stops the downtime watcher.
+func (r *Runner) resumeSession(ctx context.Context, op *state.Operation) *session {
+	s := &session{r: r, op: op}
+	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+	if s.op.Params == nil {
+		s.op.Params = map[string]string{}
+	}
+	s.op.Holder = state.Identity(op.ID)
+	s.op.Result, s.op.Message = "", ""
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	if w, err := downtime.Start(s.ctx, r.Client, r.Namespace, r.Service); err == nil {
+		s.watch = w
+	} else {
+		r.printf("warning: not measuring downtime of service %q: %v", r.key(), err)
+	}
+	return s
+}
+
+// stopped records that the operation cannot be continued and returns a
+// usage error (exit 2: nothing was changed by this run).
+func stopped(ctx context.Context, r *Runner, op *state.Operation, result, msg string) error {
+	op.Result, op.Message = result, msg
+	rec := &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+	if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
+		return err
+	}
+	return exitcode.Usagef("%s", msg)
+}
+
+// Resume continues a blue-green deploy or promote from its recorded phase:
+// before the switch it waits until the new colour is fully ready and makes
+// the guarded switch; after it, it waits until the new colour is ready and
+// the endpoints list only its pods, then retires the old colour. A paused
+// deploy (--manual-promote) is promoted. Analyses of the killed run are not
+// run again (their files are not recorded): resume says so.
+func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+	r, err := runnerFor(ctx, env, t, op)
+	if err != nil {
+		return err
+	}
+	paused := op.Result == state.ResultPaused && op.Phase == "ready-to-promote"
+	if !op.InFlight() && !paused {
+		r.printf("resume: blue-green operation %s of service %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
+		return nil
+	}
+	if isInit(op) {
+		return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green init %s of service %q stopped in phase %s; init cannot be resumed: run 'kubectl zdd bluegreen init service/%s' again", op.ID, t.Ref(), op.Phase, t.Name))
+	}
+	from, to := origin(op), op.Params[ParamTarget]
+	if from == "" || to == "" {
+		return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green operation %s of service %q stopped in phase %s, before the new colour was created: nothing to resume, run 'kubectl zdd bluegreen deploy' again", op.ID, t.Ref(), op.Phase))
+	}
+	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, nil, r.Colours)
+	if err != nil {
+		return err
+	}
+	r.printf("resume: blue-green operation %s of service %q from phase %s (%s -> %s)", op.ID, t.Ref(), op.Phase, from, to)
+	if op.Phase == "pre-analysis" || op.Phase == "analysis" {
+		r.printf("resume: the analysis of the interrupted run is not run again")
+	}
+	switch snap.Active {
+	case from:
+		if snap.IdleDep == nil {
+			return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("service %q is still on %s and colour %s has no deployment: nothing to resume, run 'kubectl zdd bluegreen deploy' again", t.Ref(), from, to))
+		}
+		s := r.resumeSession(ctx, op)
+		return s.end(r.resumeBeforeSwitch(s, snap))
+	case to:
+		s := r.resumeSession(ctx, op)
+		return s.end(r.resumeAfterSwitch(s, snap, from, to))
+	}
+	return exitcode.NeedsPersonf("service %q selects %s=%s, neither %s (live before operation %s) nor %s (its target)", t.Ref(), r.Colours.Label, snap.Active, from, op.ID, to)
+}
+
+// resumeBeforeSwitch: the Service is still on the old colour.
+func (r *Runner) resumeBeforeSwitch(s *session, snap *Snapshot) error {
+	idle := snap.Idle
+	s.op.Phase = "deploying"
+	if err := s.save(); err != nil {
+		return err
+	}
+	if _, err := r.waitReady(s.ctx, snap.IdleName, idle); err != nil {
+		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", idle, r.key(), snap.Active, err)
+	}
+	if err := r.ensurePreview(s.ctx, snap, idle); err != nil {
+		return err
+	}
+	return r.promote(s, snap)
+}
+
+// resumeAfterSwitch: the Service already selects the new colour `to`. The
+// old colour `from` is retired once `to` is fully ready and the endpoints of
+// every Service list only its pods.
+func (r *Runner) resumeAfterSwitch(s *session, cur *Snapshot, from, to string) error {
+	// the snapshot as the operation saw it: from live, to idle
+	snap := *cur
+	snap.Active, snap.Idle = from, to
+	snap.ActiveDep, snap.IdleDep = cur.IdleDep, cur.ActiveDep
+	snap.IdleName = cur.ActiveDep.Name
+	s.op.Params[ParamActive], s.op.Params[ParamPrevious] = to, from
+	s.op.Phase = "switched"
+	if err := s.save(); err != nil {
+		return err
+	}
+	if _, err := r.waitReady(s.ctx, snap.IdleName, to); err != nil {
+		if snap.ActiveDep == nil {
+			return exitcode.NeedsPersonf("service %q is on %s, which is not ready, and colour %s has no deployment to go back to: %w", r.key(), to, from, err)
+		}
+		return r.recover(s, &snap, from, to, err)
+	}
+	sel := snap.Selector(r.Colours.Label, to)
+	d, err := r.Client.AppsV1().Deployments(r.Namespace).Get(s.ctx, snap.IdleName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %q of colour %s: %w", r.Namespace+"/"+snap.IdleName, to, err)
+	}
+	wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
+	defer cancel()
+	for _, name := range snap.Services {
+		if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(d))); err != nil {
+			return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, to, err)
+		}
+		r.printf("service %q: endpoints list only %s pods", r.Namespace+"/"+name, to)
+	}
+	if snap.ActiveDep == nil {
+		s.op.Phase = "done"
+		r.printf("colour %s has no deployment left; service %q is live on %s", from, r.key(), to)
+		return nil
+	}
+	return r.retire(s, &snap, from, to)
+}
+
+// Abort returns a blue-green operation to the colour that was live before
+// it: that colour scaled back up if it was retired, fully ready, selected by
+// every Service (a guarded switch back when the Service had moved), and the
+// operation's new colour scaled to 0.
+func (resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+	r, err := runnerFor(ctx, env, t, op)
+	if err != nil {
+		return err
+	}
+	paused := op.Result == state.ResultPaused && op.Phase == "ready-to-promote"
+	if !op.InFlight() && !paused {
+		return exitcode.Usagef("blue-green operation %s of service %q already ended (phase %s, result %s): nothing to abort; 'kubectl zdd bluegreen rollback service/%s' switches back", op.ID, t.Ref(), op.Phase, op.Result, t.Name)
+	}
+	if isInit(op) {
+		return exitcode.Usagef("blue-green init %s of service %q stopped in phase %s; init cannot be aborted: run 'kubectl zdd bluegreen init service/%s' again to finish it", op.ID, t.Ref(), op.Phase, t.Name)
+	}
+	from, to := origin(op), op.Params[ParamTarget]
+	if from == "" || to == "" {
+		// killed before anything but the record was written
+		op.Phase, op.Result, op.Message = PhaseAborted, state.ResultAborted, "aborted by 'kubectl zdd abort' before the new colour was created"
+		op.Holder = state.Identity(op.ID)
+		rec := &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+		if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
+			return err
+		}
+		r.printf("abort: operation %s of service %q had not changed anything; nothing to undo", op.ID, t.Ref())
+		return nil
+	}
+	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, nil, r.Colours)
+	if err != nil {
+		return err
+	}
+	if snap.Active != from && snap.Active != to {
+		return exitcode.NeedsPersonf("service %q selects %s=%s, neither %s (live before operation %s) nor %s (its target)", t.Ref(), r.Colours.Label, snap.Active, from, op.ID, to)
+	}
+	r.printf("abort: blue-green operation %s of service %q (phase %s): back to %s", op.ID, t.Ref(), op.Phase, from)
+	s := r.resumeSession(ctx, op)
+	err = r.abort(s, snap, from, to)
+	if err == nil {
+		s.op.Phase, s.op.Result, s.op.Message = PhaseAborted, state.ResultAborted, "aborted by 'kubectl zdd abort'"
+	}
+	return s.end(err)
+}
+
+func (r *Runner) abort(s *session, snap *Snapshot, from, to string) error {
+	s.op.Phase = "aborting"
+	if err := s.save(); err != nil {
+		return err
+	}
+	if snap.Active == to {
+		// switched: bring the old colour back, then switch back to it
+		if snap.IdleDep == nil {
+			return exitcode.NeedsPersonf("service %q is on %s and colour %s has no deployment to go back to", r.key(), to, from)
+		}
+		want := replicasOf(snap.ActiveDep)
+		if cur := replicasOf(snap.IdleDep); cur > 0 {
+			want = cur
+		} else {
+			r.printf("colour %s was scaled down: scaling deployment %q to %d", from, r.Namespace+"/"+snap.IdleName, want)
+			if err := r.scale(s.ctx, snap.IdleName, want); err != nil {
+				return err
+			}
+		}
+		if _, err := r.waitReady(s.ctx, snap.IdleName, from); err != nil {
+			return exitcode.Failedf("colour %s of service %q did not become ready; service still on %s: %w", from, r.key(), to, err)
+		}
+		live, err := r.readyPods(s.ctx, snap.Selector(r.Colours.Label, to))
+		if err != nil {
+			return fmt.Errorf("counting ready pods of colour %s: %w", to, err)
+		}
+		need, why := r.need(min(live, want))
+		switched, err := s.switchTo(s.ctx, snap, to, from, snap.IdleName, need, why, nil)
+		switch {
+		case err != nil && !switched:
+			return exitcode.FailedError(fmt.Errorf("no switch back, service %q still on %s: %w", r.key(), to, err))
+		case err != nil:
+			return exitcode.NeedsPersonf("service %q now selects %s=%s but its endpoints did not converge: %w", r.key(), r.Colours.Label, from, err)
+		}
+		newDep := snap.ActiveDep.Name
+		if err := r.scale(s.ctx, newDep, 0); err != nil {
+			return err
+		}
+		r.printf("colour %s: deployment %q scaled to 0", to, r.Namespace+"/"+newDep)
+		if err := r.ensurePreview(s.ctx, snap, to); err != nil {
+			r.printf("warning: %v", err)
+		}
+		r.printf("service %q is back on %s", r.key(), from)
+		return nil
+	}
+	// not switched: the old colour is still live; check it is fully ready
+	// and scale the new one down
+	if _, err := r.waitReady(s.ctx, snap.ActiveDep.Name, from); err != nil {
+		return exitcode.NeedsPersonf("service %q is on %s, but that colour is not fully ready: %w", r.key(), from, err)
+	}
+	sel := snap.Selector(r.Colours.Label, from)
+	wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
+	defer cancel()
+	for _, name := range snap.Services {
+		if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(snap.ActiveDep))); err != nil {
+			return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, from, err)
+		}
+	}
+	if snap.IdleDep != nil && replicasOf(snap.IdleDep) > 0 {
+		if err := r.scale(s.ctx, snap.IdleName, 0); err != nil {
+			return err
+		}
+		r.printf("colour %s: deployment %q scaled to 0", to, r.Namespace+"/"+snap.IdleName)
+	}
+	r.printf("service %q is on %s, as before operation %s", r.key(), from, s.op.ID)
+	return nil
+}
