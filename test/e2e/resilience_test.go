@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -26,7 +29,12 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 	tests := []struct {
 		name string
 		// bad makes the release never ready, so the rollout reaches phase rollback
-		bad     bool
+		bad bool
+		// analysis adds a passing --analysis, so the rollout reaches phase analysis
+		analysis bool
+		// noForce runs the command without --force-unlock while the dead
+		// run's lease is still live: refused, exit 1, naming the holder
+		noForce bool
 		timeout string
 		phase   string
 		command string
@@ -41,6 +49,9 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 		{name: "watch then abort", phase: "watch", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "back on the pod template of revision 1"},
 		{name: "done then resume", phase: "done", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "nothing to resume"},
 		{name: "done then abort", phase: "done", command: "abort", wantCode: 2, wantImage: v2, wantResult: state.ResultSucceeded},
+		{name: "analysis then resume", analysis: true, phase: "analysis", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "analysis of the interrupted run is not run again"},
+		{name: "analysis then abort", analysis: true, phase: "analysis", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "back on the pod template of revision 1"},
+		{name: "watch then resume without --force-unlock", noForce: true, phase: "watch", command: "resume", wantCode: 1, wantOut: ""},
 		{name: "rollback then resume", bad: true, timeout: "8s", phase: "rollback", command: "resume", wantCode: 1, wantImage: v1, wantResult: state.ResultRolledBack, wantOut: "back on the pod template of revision 1"},
 		{name: "rollback then abort", bad: true, timeout: "8s", phase: "rollback", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "back on the pod template of revision 1"},
 	}
@@ -57,6 +68,12 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 				timeout = "2m"
 			}
 			args := []string{"rollout", "deployment/web", "--image", "app=" + v2, "--timeout", timeout}
+			if tc.analysis {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "0") }))
+				t.Cleanup(srv.Close)
+				spec := writeTemp(t, "analysis.yaml", fmt.Sprintf("interval: 100ms\ncount: 1\nfailureLimit: 0\nerrorLimit: 0\nmetrics:\n- name: error-rate\n  max: 1\n  http:\n    url: %s/metric\n", srv.URL))
+				args = append(args, "--analysis", spec)
+			}
 			if tc.bad {
 				bad := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: v2, NeverReady: true}))
 				args = []string{"rollout", "-f", bad, "--timeout", timeout}
@@ -70,6 +87,20 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 				t.Fatalf("recorded phase %q after the kill, want %q", got, tc.phase)
 			}
 
+			if tc.noForce {
+				r := e.Zdd(tc.command, "deployment/web", "--timeout", "2m")
+				if r.Code != tc.wantCode || !strings.Contains(r.Stderr, "is held by") || !strings.Contains(r.Stderr, "--force-unlock") {
+					t.Errorf("%s while the dead run's lease is live: want exit %d naming the holder and --force-unlock, got %s", tc.command, tc.wantCode, r)
+				}
+				d := getDeployment(e, "web")
+				if d.Annotations[state.KeyPhase] != tc.phase || d.Annotations[state.KeyResult] != "" {
+					t.Errorf("the refused %s changed the record: phase %q result %q", tc.command, d.Annotations[state.KeyPhase], d.Annotations[state.KeyResult])
+				}
+				if rep := w.Stop(); rep.MinReady < rolloutReplicas {
+					t.Errorf("ready endpoints fell to %d", rep.MinReady)
+				}
+				return
+			}
 			r := e.Zdd(tc.command, "deployment/web", "--force-unlock", "--timeout", "2m")
 			rep := w.Stop()
 			if r.Code != tc.wantCode {
