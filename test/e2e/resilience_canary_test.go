@@ -79,13 +79,21 @@ func TestResilienceCanaryKilledAtPhase(t *testing.T) {
 				args = append(args, "--force-unlock")
 			} else {
 				// the dead run's Lease still holds: refused at once, nothing changed
-				rvBefore := d.ResourceVersion
+				// (the controllers still update the status of the Deployments the
+				// killed run scaled: compare what a client writes, the spec
+				// generation and the record, not the resourceVersion)
+				genBefore, canaryGenBefore := d.Generation, e.deployment("web-canary").Generation
 				held := e.Zdd(args...)
 				if held.Code != 1 || !strings.Contains(held.Stderr, "held by") {
 					t.Fatalf("%s while the dead run's lease holds: want exit 1 naming the holder, got %s", tc.command, held)
 				}
-				if rv := e.deployment("web").ResourceVersion; rv != rvBefore {
-					t.Errorf("the refused %s changed deployment web (resourceVersion %s -> %s)", tc.command, rvBefore, rv)
+				after := e.deployment("web")
+				if after.Generation != genBefore || after.Annotations[state.KeyUpdateTime] != d.Annotations[state.KeyUpdateTime] || after.Annotations[state.KeyPhase] != tc.phase {
+					t.Errorf("the refused %s changed deployment web (generation %d -> %d, record %s/%s -> %s/%s)", tc.command, genBefore, after.Generation,
+						d.Annotations[state.KeyPhase], d.Annotations[state.KeyUpdateTime], after.Annotations[state.KeyPhase], after.Annotations[state.KeyUpdateTime])
+				}
+				if g := e.deployment("web-canary").Generation; g != canaryGenBefore {
+					t.Errorf("the refused %s changed deployment web-canary (generation %d -> %d)", tc.command, canaryGenBefore, g)
 				}
 				waitLeaseExpired(t, e, state.LeaseName("deployment", "web"))
 			}
