@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -174,4 +176,96 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestResilienceCanaryGatewayAPIKilledAtPhase is the same with the weights
+// split by a Gateway API HTTPRoute: abort must put the route back to 100% on
+// SERVICE-stable (whose selector loses the pod-template-hash again) after the
+// stable is back at full size, resume must finish with the same route; the
+// ready endpoints of the Service never drop below 3.
+func TestResilienceCanaryGatewayAPIKilledAtPhase(t *testing.T) {
+	const n = canaryResilienceReplicas
+	const v1 = "registry.example/web:v1"
+	tests := []struct {
+		name, phase, command string
+		wantImage            string
+		wantResult           string
+		wantCanary           int32 // -1: gone
+	}{
+		{"step-1 then abort", "step-1", "abort", v1, state.ResultAborted, 0},
+		{"step-1 then resume", "step-1", "resume", canaryV2, state.ResultSucceeded, -1},
+		{"step-2 then abort", "step-2", "abort", v1, state.ResultAborted, 0},
+		{"promote then abort", "promote", "abort", v1, state.ResultAborted, 0},
+		{"promote then resume", "promote", "resume", canaryV2, state.ResultSucceeded, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := canaryApp(t, n)
+			e.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
+			e.Apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  parentRefs:
+  - name: shop-gateway
+  rules:
+  - backendRefs:
+    - name: web
+      port: 80
+`)
+			name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
+			route := func() []string {
+				return weightsOf(e.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
+			}
+			w := e.WatchDowntime("web")
+			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:" + tc.phase}},
+				"canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "1s", "--timeout", "2m",
+				"--traffic-router", "gateway-api", "--route", "web")
+			if killed.Code != -1 {
+				t.Fatalf("the canary was not killed at phase %s: %s", tc.phase, killed)
+			}
+			if got := e.deployment("web").Annotations[state.KeyPhase]; got != tc.phase {
+				t.Fatalf("recorded phase %q after the kill, want %q", got, tc.phase)
+			}
+			killedRoute := route()
+			r := e.Zdd(tc.command, "deployment/web", "--timeout", "2m", "--force-unlock")
+			rep := w.Stop()
+			if r.Code != 0 {
+				t.Fatalf("%s: %s", tc.command, r)
+			}
+			if diff := cmp.Diff([]string{"web-stable=100", "web-canary=0"}, route()); diff != "" {
+				t.Errorf("httproute backendRefs after %s (killed with %v) (-want +got):\n%s", tc.command, killedRoute, diff)
+			}
+			svc, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web-stable", metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("web-stable service: %v", err)
+			}
+			if diff := cmp.Diff(map[string]string{"app": "web"}, svc.Spec.Selector); diff != "" {
+				t.Errorf("web-stable selector after %s (-want +got):\n%s", tc.command, diff)
+			}
+			d := e.deployment("web")
+			if got := d.Spec.Template.Spec.Containers[0].Image; got != tc.wantImage {
+				t.Errorf("stable image %q after %s, want %q", got, tc.command, tc.wantImage)
+			}
+			if *d.Spec.Replicas != n || d.Status.ReadyReplicas != n || d.Status.Replicas != n {
+				t.Errorf("stable spec.replicas %d, status %+v after %s: want %d, all ready", *d.Spec.Replicas, d.Status, tc.command, n)
+			}
+			if got := d.Annotations[state.KeyResult]; got != tc.wantResult {
+				t.Errorf("recorded result %q (message %q), want %q", got, d.Annotations[state.KeyMessage], tc.wantResult)
+			}
+			if tc.wantCanary < 0 {
+				if !e.deploymentGone("web-canary") {
+					t.Errorf("deployment web-canary exists after %s, want it gone", tc.command)
+				}
+			} else if c := e.deployment("web-canary"); *c.Spec.Replicas != tc.wantCanary || c.Status.Replicas != tc.wantCanary {
+				t.Errorf("web-canary spec.replicas %d, status.replicas %d after %s, want %d", *c.Spec.Replicas, c.Status.Replicas, tc.command, tc.wantCanary)
+			}
+			if rep.MinReady < n || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+			}
+			t.Logf("killed at %s with route %v; %s: %s", tc.phase, killedRoute, tc.command, rep.Summary())
+		})
+	}
 }
