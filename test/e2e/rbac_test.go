@@ -165,8 +165,9 @@ func (e *Env) zddAs(kc string, args ...string) CmdResult {
 }
 
 // TestRBACEveryStrategyAsServiceAccount runs lint (live), rollout, a canary
-// release and a blue-green deploy as a ServiceAccount bound to exactly the
-// Role of deploy/rbac.yaml: all succeed, with no dip in ready endpoints.
+// release, resume and abort of a killed rollout, and a blue-green deploy as a
+// ServiceAccount bound to exactly the Role of deploy/rbac.yaml: all succeed,
+// with no dip in ready endpoints.
 func TestRBACEveryStrategyAsServiceAccount(t *testing.T) {
 	role := zddRole(t)
 	t.Run("lint rollout canary", func(t *testing.T) {
@@ -206,6 +207,24 @@ func TestRBACEveryStrategyAsServiceAccount(t *testing.T) {
 		}
 		if rep.MinReady < rolloutReplicas {
 			t.Errorf("canary: ready endpoints fell to %d", rep.MinReady)
+		}
+
+		// resume and abort of a rollout whose client died at phase watch
+		for _, step := range []struct{ command, image, wantImage string }{
+			{"resume", "registry.example/web:v4", "registry.example/web:v4"},
+			{"abort", "registry.example/web:v5", "registry.example/web:v4"},
+		} {
+			killed := e.ZddWith(ZddOpts{Env: []string{"KUBECONFIG=" + kc, state.KillAtPhaseEnv + "=rollout:watch"}},
+				"rollout", "deployment/web", "--image", "app="+step.image, "--timeout", "2m")
+			if killed.Code != -1 {
+				t.Fatalf("rollout as the service account was not killed at phase watch: %s", killed)
+			}
+			if r := e.zddAs(kc, step.command, "deployment/web", "--force-unlock", "--timeout", "2m"); r.Code != 0 {
+				t.Fatalf("%s as the service account: %s", step.command, r)
+			}
+			if got := imageOf(getDeployment(e, "web")); got != step.wantImage {
+				t.Errorf("after %s image %q, want %q", step.command, got, step.wantImage)
+			}
 		}
 	})
 	t.Run("bluegreen deploy", func(t *testing.T) {
