@@ -269,3 +269,48 @@ spec:
 		})
 	}
 }
+
+// TestResilienceCanaryManualKilledAtStep kills a --manual canary right after
+// it records step-1: resume must end where the run would have, held at step 1
+// (result paused, 2 canary and 1 stable pods), not promote it; abort of that
+// held canary then brings the stable back to 3 ready pods and the canary to 0.
+func TestResilienceCanaryManualKilledAtStep(t *testing.T) {
+	const n = canaryResilienceReplicas
+	e := canaryApp(t, n)
+	w := e.WatchDowntime("web")
+	killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:step-1"}},
+		"canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--manual", "--timeout", "2m")
+	if killed.Code != -1 {
+		t.Fatalf("the canary was not killed at step-1: %s", killed)
+	}
+	r := e.Zdd("resume", "deployment/web", "--force-unlock", "--timeout", "2m")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "holding at step 1 of 2") {
+		t.Fatalf("resume of a manual canary: want exit 0 holding at step 1, got %s", r)
+	}
+	d, c := e.deployment("web"), e.deployment("web-canary")
+	type split struct {
+		Phase, Result  string
+		Stable, Canary int32
+	}
+	got := split{d.Annotations[state.KeyPhase], d.Annotations[state.KeyResult], *d.Spec.Replicas, *c.Spec.Replicas}
+	if diff := cmp.Diff(split{"step-1", state.ResultPaused, 1, 2}, got); diff != "" {
+		t.Errorf("after resume (-want +got):\n%s", diff)
+	}
+	a := e.Zdd("abort", "deployment/web", "--timeout", "2m")
+	rep := w.Stop()
+	if a.Code != 0 {
+		t.Fatalf("abort of the held canary: %s", a)
+	}
+	d, c = e.deployment("web"), e.deployment("web-canary")
+	got = split{d.Annotations[state.KeyPhase], d.Annotations[state.KeyResult], d.Status.ReadyReplicas, c.Status.Replicas}
+	if diff := cmp.Diff(split{"aborted", state.ResultAborted, n, 0}, got); diff != "" {
+		t.Errorf("after abort (-want +got):\n%s", diff)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "registry.example/web:v1" {
+		t.Errorf("stable image %q after abort, want v1", img)
+	}
+	if rep.MinReady < n || rep.ZeroFor != 0 {
+		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+	}
+	t.Logf("%s", rep.Summary())
+}
