@@ -316,3 +316,80 @@ func TestRBACMissingVerb(t *testing.T) {
 		})
 	}
 }
+
+// zddClusterRole reads the ClusterRole of deploy/rbac.yaml.
+func zddClusterRole(t *testing.T) *rbacv1.ClusterRole {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		var cr rbacv1.ClusterRole
+		err := dec.Decode(&cr)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("deploy/rbac.yaml: %v", err)
+		}
+		if cr.Kind == "ClusterRole" {
+			return &cr
+		}
+	}
+	t.Fatal("deploy/rbac.yaml holds no ClusterRole")
+	return nil
+}
+
+// TestRBACAllNamespaces binds the ClusterRole of deploy/rbac.yaml (under a
+// name of this test's own, removed afterwards) to a ServiceAccount that has
+// no Role anywhere: `kubectl zdd status -A` and `kubectl zdd lint
+// deployments -A` work with it, and a rollout is refused (the ClusterRole is
+// read-only).
+func TestRBACAllNamespaces(t *testing.T) {
+	e := newEnv(t)
+	startApp(e, AppSpec{})
+	cr := zddClusterRole(t)
+	cr.Name = "zdd-e2e-" + e.NS
+	ctx := e.Ctx
+	if _, err := e.Client.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.Client.RbacV1().ClusterRoles().Delete(context.Background(), cr.Name, metav1.DeleteOptions{})
+		_ = e.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), cr.Name, metav1.DeleteOptions{})
+	})
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: rbacSA, Namespace: e.NS}},
+	}
+	if _, err := e.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// the ServiceAccount also gets an empty Role, so asServiceAccount's
+	// plumbing (token, kubeconfig) is shared; the wait checks a ClusterRole rule
+	empty := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "nothing"}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list"}}}}
+	kc := e.asServiceAccount(empty)
+
+	r := e.zddAs(kc, "status", "-A")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "deployment/web") {
+		t.Errorf("status -A with the ClusterRole: want exit 0 listing deployment/web, got %s", r)
+	}
+	r = e.zddAs(kc, "lint", "deployments", "-A")
+	if r.Code != 0 && r.Code != 1 || !strings.Contains(r.Stdout, e.NS) {
+		t.Errorf("lint deployments -A with the ClusterRole: want findings or none (exit 0 or 1) naming %s, got %s", e.NS, r)
+	}
+	if strings.Contains(r.Stderr, "forbidden") {
+		t.Errorf("lint -A was refused something:\n%s", r.Stderr)
+	}
+	before := e.snapshot()
+	r = e.zddAs(kc, "rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--timeout", "1m")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "forbidden") {
+		t.Errorf("rollout with only the read-only ClusterRole: want a forbidden error, got %s", r)
+	}
+	if diff := diffSnapshots(before, e.snapshot()); diff != "" {
+		t.Errorf("objects changed (-before +after):\n%s", diff)
+	}
+}
