@@ -81,15 +81,7 @@ errors); 2 bad input; 3 inconclusive (no data: a person should look).`,
   # Try a query against a version by hand
   kubectl zdd analyze -f analysis.yaml --var Version=v2`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runStepsContext(f, o),
 	}
 	cmd.Flags().StringVarP(&o.Filename, "filename", "f", "", "the analysis file (YAML)")
 	cmd.Flags().StringVar(&o.For, "for", "", "the Deployment the analysis judges, as deployment/NAME: fills the templates")

@@ -144,27 +144,6 @@ func completeRunner(f cmdutil.Factory, cmd *cobra.Command, streams genericioopti
 	return r, nil
 }
 
-// blueGreenSubcommand is the options of a bluegreen subcommand.
-type blueGreenSubcommand interface {
-	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
-	Validate(cmd *cobra.Command) error
-	Run(cmd *cobra.Command) error
-}
-
-// blueGreenRunE is the RunE of every bluegreen subcommand: Complete, then
-// Validate, then Run, stopping at the first error.
-func blueGreenRunE(f cmdutil.Factory, o blueGreenSubcommand) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := o.Complete(f, cmd, args); err != nil {
-			return err
-		}
-		if err := o.Validate(cmd); err != nil {
-			return err
-		}
-		return o.Run(cmd)
-	}
-}
-
 // validateMinReady checks the --min-ready flag of the subcommands that switch.
 func validateMinReady(cmd *cobra.Command, minReady int32) error {
 	if minReady < 0 {

@@ -57,7 +57,7 @@ straight back and exits 1.`,
   kubectl zdd bluegreen deploy service/web -f web.yaml --pre-analysis smoke.yaml --analysis slo.yaml --scale-down-delay 5m
   kubectl zdd bluegreen deploy service/web --image web=registry.example/web:1.2 --manual-promote`,
 		Args: cobra.ExactArgs(1),
-		RunE: blueGreenRunE(f, o),
+		RunE: runSteps(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().StringArrayVar(&o.Images, "image", o.Images, "CONTAINER=IMAGE to set in the new colour (repeatable)")

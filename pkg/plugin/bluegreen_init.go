@@ -37,7 +37,7 @@ then scale the original Deployment to 0.`,
 		Example: `  kubectl zdd bluegreen init service/web
   kubectl zdd bluegreen init service/web --color-label track --colors a,b`,
 		Args: cobra.ExactArgs(1),
-		RunE: blueGreenRunE(f, o),
+		RunE: runSteps(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the first colour needs before the switch (default: as many as the original has ready)")

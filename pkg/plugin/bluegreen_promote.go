@@ -42,7 +42,7 @@ and retire the old colour.`,
 		Example: `  kubectl zdd bluegreen promote service/web
   kubectl zdd bluegreen promote service/web --analysis slo.yaml --scale-down-delay 10m --delete-old`,
 		Args: cobra.ExactArgs(1),
-		RunE: blueGreenRunE(f, o),
+		RunE: runSteps(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().StringVar(&o.Analysis, "analysis", o.Analysis, "Analysis file run after the switch; failure switches back")

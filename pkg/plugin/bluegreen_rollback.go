@@ -35,7 +35,7 @@ like any other, and the command returns once the endpoints list only the
 restored colour's ready pods. The colour switched away from stays up.`,
 		Example: `  kubectl zdd bluegreen rollback service/web`,
 		Args:    cobra.ExactArgs(1),
-		RunE:    blueGreenRunE(f, o),
+		RunE:    runSteps(f, o),
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the restored colour needs before the switch")

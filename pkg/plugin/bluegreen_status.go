@@ -37,7 +37,7 @@ previous colour, and the Lease holder when one is in flight). Nothing is changed
 		Example: `  kubectl zdd bluegreen status service/web
   kubectl zdd bluegreen status service/web -o json`,
 		Args: cobra.ExactArgs(1),
-		RunE: blueGreenRunE(f, o),
+		RunE: runSteps(f, o),
 	}
 	o.AddFlags(cmd, false)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (text) or json")

@@ -121,15 +121,7 @@ func NewCmdLint(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Short:   "Audit manifests or live objects for settings that cause downtime",
 		Long:    lintLong,
 		Example: lintExample,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runStepsContext(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "File, folder or URL of manifests to lint, or - for standard input (repeatable)")
