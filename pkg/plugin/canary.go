@@ -107,15 +107,7 @@ func NewCmdCanary(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:    canaryLong,
 		Example: canaryExample,
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runStepsContext(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Images, "image", nil, "CONTAINER=IMAGE for the canary (repeatable)")
@@ -175,6 +167,25 @@ func canaryRunner(f cmdutil.Factory, streams genericiooptions.IOStreams) func() 
 		}
 		return &canary.Canary{Client: cs, Dynamic: dyn, Discovery: cs.Discovery(), Out: streams.Out}, nil
 	}
+}
+
+// completeCanaryTarget is the step canary promote and abort share: the
+// namespace, the deployment/NAME argument, the --timeout check and, unless
+// one is set already, the clients.
+func completeCanaryTarget(f cmdutil.Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, arg string, timeout time.Duration, runner *func() (*canary.Canary, error)) (ns, name string, err error) {
+	if ns, err = canaryNamespace(f, cmd); err != nil {
+		return "", "", err
+	}
+	if name, err = canaryDeploymentArg(cmd, arg); err != nil {
+		return "", "", err
+	}
+	if timeout <= 0 {
+		return "", "", usageErrorf(cmd, "--timeout %s must be positive", timeout)
+	}
+	if *runner == nil {
+		*runner = canaryRunner(f, streams)
+	}
+	return ns, name, nil
 }
 
 // Complete resolves the namespace, the Deployment and the clients.
@@ -373,17 +384,8 @@ to the canary's pod template with maxUnavailable 0, wait, and remove the canary.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if o.Namespace, err = canaryNamespace(f, cmd); err != nil {
+			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
-			}
-			if o.Name, err = canaryDeploymentArg(cmd, args[0]); err != nil {
-				return err
-			}
-			if o.Timeout <= 0 {
-				return usageErrorf(cmd, "--timeout %s must be positive", o.Timeout)
-			}
-			if o.Runner == nil {
-				o.Runner = canaryRunner(f, streams)
 			}
 			return o.Run(cmd.Context())
 		},
@@ -439,17 +441,8 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if o.Namespace, err = canaryNamespace(f, cmd); err != nil {
+			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
-			}
-			if o.Name, err = canaryDeploymentArg(cmd, args[0]); err != nil {
-				return err
-			}
-			if o.Timeout <= 0 {
-				return usageErrorf(cmd, "--timeout %s must be positive", o.Timeout)
-			}
-			if o.Runner == nil {
-				o.Runner = canaryRunner(f, streams)
 			}
 			ctx, cancel := canaryContext(cmd.Context(), o.Timeout)
 			defer cancel()
