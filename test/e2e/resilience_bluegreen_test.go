@@ -64,10 +64,14 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 	aborted := want{colour: "blue", blue: bgReplicas, green: 0, result: state.ResultAborted, phase: "aborted", out: `back on blue`}
 	abortedBefore := aborted
 	abortedBefore.out = "is on blue, as before operation"
+	rollback := []string{"bluegreen", "rollback", "service/web", "--timeout", "2m"}
+	rolledBack := want{colour: "blue", blue: bgReplicas, green: bgReplicas, result: state.ResultRolledBack, phase: "done", out: "rolled back to blue"}
+	rollbackAborted := want{colour: "green", blue: 0, green: bgReplicas, result: state.ResultAborted, phase: "aborted", out: "is on green, as before operation"}
 	tests := []struct {
 		name string
-		// manual runs deploy --manual-promote first (it ends paused, not killed)
-		manual bool
+		// manual runs deploy --manual-promote first (it ends paused, not
+		// killed); deployed runs a whole deploy first (green live, blue at 0)
+		manual, deployed bool
 		// args of the killed run (default deploy); phase is where it dies
 		// ("" = no kill: the operation is paused)
 		args    []string
@@ -99,6 +103,14 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		{name: "paused then resume", manual: true, command: "resume", want: resumed},
 		{name: "paused then abort", manual: true, command: "abort", want: abortedBefore},
 		{name: "promoting then resume", manual: true, args: []string{"bluegreen", "promote", "service/web", "--timeout", "2m"}, phase: "promoting", command: "resume", want: resumed},
+		{name: "rollback rolling-back then resume", deployed: true, args: rollback, phase: "rolling-back", command: "resume",
+			want: want{code: 2, colour: "green", blue: 0, green: bgReplicas, result: state.ResultFailed, phase: "rolling-back", out: "nothing to resume"}},
+		{name: "rollback rolling-back then abort", deployed: true, args: rollback, phase: "rolling-back", command: "abort",
+			want: want{colour: "green", blue: 0, green: bgReplicas, result: state.ResultAborted, phase: "aborted", out: "had not changed anything"}},
+		{name: "rollback scaling-up then resume", deployed: true, args: rollback, phase: "scaling-up", command: "resume", want: rolledBack},
+		{name: "rollback scaling-up then abort", deployed: true, args: rollback, phase: "scaling-up", command: "abort", want: rollbackAborted},
+		{name: "rollback switching then resume", deployed: true, args: rollback, phase: "switching", command: "resume", want: rolledBack},
+		{name: "rollback switching then abort", deployed: true, args: rollback, phase: "switching", command: "abort", want: rollbackAborted},
 		{name: "promoting then abort", manual: true, args: []string{"bluegreen", "promote", "service/web", "--timeout", "2m"}, phase: "promoting", command: "abort", want: abortedBefore},
 	}
 	for _, tc := range tests {
@@ -110,6 +122,9 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 			e.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
 			dt, cw := e.WatchDowntime("web"), watchColours(e, "web")
 
+			if tc.deployed {
+				wantCode(t, "bluegreen deploy", e.Zdd(deploy...), 0)
+			}
 			if tc.manual {
 				wantCode(t, "bluegreen deploy --manual-promote", e.Zdd(append(append([]string{}, deploy...), "--manual-promote")...), 0)
 			}

@@ -117,15 +117,21 @@ type session struct {
 func (r *Runner) begin(ctx context.Context, phase string, resume bool) (*session, error) {
 	s := &session{r: r}
 	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
-	if resume {
-		if op, ok, err := s.rec.Load(ctx); err == nil && ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused) {
-			s.op = op
-			s.op.Result = ""
-			s.op.Message = ""
-		}
+	prev, hasPrev, _ := s.rec.Load(ctx)
+	if resume && hasPrev && prev.Strategy == Strategy && (prev.InFlight() || prev.Result == state.ResultPaused) {
+		s.op = prev
+		s.op.Result = ""
+		s.op.Message = ""
 	}
 	if s.op == nil {
 		s.op = state.NewOperation(Strategy, r.now())
+		if hasPrev {
+			// an empty value removes the earlier operation's param from the
+			// record, so resume never reads it as this operation's
+			for k := range prev.Params {
+				s.op.Params[k] = ""
+			}
+		}
 	}
 	s.op.Holder = state.Identity(s.op.ID)
 	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now}

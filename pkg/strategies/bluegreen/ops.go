@@ -392,6 +392,8 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 	from, to := snap.Active, snap.Idle
 	s.op.Params[ParamActive] = from
 	s.op.Params[ParamTarget] = to
+	// resume finishes a rollback without retiring the colour it left
+	s.op.Params[ParamOperation] = OperationRollback
 	want := replicasOf(snap.ActiveDep)
 	if cur := replicasOf(snap.IdleDep); cur > 0 {
 		want = cur

@@ -16,6 +16,13 @@ import (
 
 func init() { strategies.Register(Strategy, resumer{}) }
 
+// ParamOperation records which command started the operation when resume
+// must know it: OperationRollback (a rollback keeps the colour it leaves up).
+const (
+	ParamOperation    = "operation"
+	OperationRollback = "rollback"
+)
+
 // PhaseAborted is the phase recorded when 'kubectl zdd abort' has brought a
 // blue-green operation back to the colour that was live before it.
 const PhaseAborted = "aborted"
@@ -119,7 +126,7 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 	}
 	from, to := origin(op), op.Params[ParamTarget]
 	if from == "" || to == "" {
-		return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green operation %s of service %q stopped in phase %s, before the new colour was created: nothing to resume, run 'kubectl zdd bluegreen deploy' again", op.ID, t.Ref(), op.Phase))
+		return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green operation %s of service %q stopped in phase %s, before it changed anything: nothing to resume, run the 'kubectl zdd bluegreen' command again", op.ID, t.Ref(), op.Phase))
 	}
 	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, nil, r.Colours)
 	if err != nil {
@@ -129,18 +136,58 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 	if op.Phase == "pre-analysis" || op.Phase == "analysis" {
 		r.printf("resume: the analysis of the interrupted run is not run again")
 	}
-	switch snap.Active {
-	case from:
+	rollback := op.Params[ParamOperation] == OperationRollback
+	switch {
+	case rollback && (snap.Active == from || snap.Active == to):
+		s := r.resumeSession(ctx, op)
+		return s.end(r.resumeRollback(s, snap, from, to))
+	case snap.Active == from:
 		if snap.IdleDep == nil {
 			return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("service %q is still on %s and colour %s has no deployment: nothing to resume, run 'kubectl zdd bluegreen deploy' again", t.Ref(), from, to))
 		}
 		s := r.resumeSession(ctx, op)
 		return s.end(r.resumeBeforeSwitch(s, snap))
-	case to:
+	case snap.Active == to:
 		s := r.resumeSession(ctx, op)
 		return s.end(r.resumeAfterSwitch(s, snap, from, to))
 	}
 	return exitcode.NeedsPersonf("service %q selects %s=%s, neither %s (live before operation %s) nor %s (its target)", t.Ref(), r.Colours.Label, snap.Active, from, op.ID, to)
+}
+
+// resumeRollback finishes a 'bluegreen rollback' from colour `from` back to
+// `to`: before the switch it scales `to` up if needed, waits until it is
+// ready and makes the guarded switch; after it, it waits until the endpoints
+// list only `to`'s pods. Colour `from` stays up, as rollback leaves it.
+func (r *Runner) resumeRollback(s *session, snap *Snapshot, from, to string) error {
+	if snap.Active == from {
+		if snap.IdleDep == nil {
+			return exitcode.NeedsPersonf("service %q is on %s and colour %s has no deployment to roll back to", r.key(), from, to)
+		}
+		if err := r.rollback(s, snap); err != nil {
+			return err
+		}
+	} else {
+		s.op.Phase = "switched"
+		if err := s.save(); err != nil {
+			return err
+		}
+		if _, err := r.waitReady(s.ctx, snap.ActiveDep.Name, to); err != nil {
+			return exitcode.NeedsPersonf("service %q is on %s, which is not fully ready: %w", r.key(), to, err)
+		}
+		sel := snap.Selector(r.Colours.Label, to)
+		wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
+		defer cancel()
+		for _, name := range snap.Services {
+			if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(snap.ActiveDep))); err != nil {
+				return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, to, err)
+			}
+		}
+		s.op.Phase = "done"
+		r.printf("service %q rolled back to %s; colour %s is still up (it is now the idle colour)", r.key(), to, from)
+	}
+	s.op.Result = state.ResultRolledBack
+	s.op.Message = fmt.Sprintf("rolled back from %s to %s", from, to)
+	return nil
 }
 
 // resumeBeforeSwitch: the Service is still on the old colour.

@@ -73,7 +73,7 @@ func TestResumeAbortWithoutChange(t *testing.T) {
 		wantPhase  string
 	}{
 		{name: "resume killed before the new colour", op: state.Operation{Phase: "deploying"},
-			wantCode: exitcode.Usage, wantMsg: "before the new colour was created: nothing to resume", wantResult: state.ResultFailed, wantPhase: "deploying"},
+			wantCode: exitcode.Usage, wantMsg: "before it changed anything: nothing to resume", wantResult: state.ResultFailed, wantPhase: "deploying"},
 		{name: "abort killed before the new colour", abort: true, op: state.Operation{Phase: "deploying"},
 			wantResult: state.ResultAborted, wantPhase: PhaseAborted},
 		{name: "resume a finished operation", op: state.Operation{Phase: "done", Result: state.ResultSucceeded, Params: map[string]string{ParamActive: "green", ParamPrevious: "blue", ParamTarget: "green"}},
