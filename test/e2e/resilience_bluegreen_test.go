@@ -3,6 +3,11 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +69,16 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 	aborted := want{colour: "blue", blue: bgReplicas, green: 0, result: state.ResultAborted, phase: "aborted", out: `back on blue`}
 	abortedBefore := aborted
 	abortedBefore.out = "is on blue, as before operation"
+	// a passing analysis (every query answers 0, below the max), for the
+	// pre-analysis and analysis phases
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "0") }))
+	t.Cleanup(srv.Close)
+	analysisFile := filepath.Join(t.TempDir(), "analysis.yaml")
+	spec := fmt.Sprintf("interval: 1s\ncount: 1\nfailureLimit: 0\nmetrics:\n- name: error-rate\n  max: 0.05\n  http:\n    url: %s/errors?color={{.Color}}\n", srv.URL)
+	if err := os.WriteFile(analysisFile, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withAnalysis := append(append([]string{}, deploy...), "--pre-analysis", analysisFile, "--analysis", analysisFile)
 	rollback := []string{"bluegreen", "rollback", "service/web", "--timeout", "2m"}
 	rolledBack := want{colour: "blue", blue: bgReplicas, green: bgReplicas, result: state.ResultRolledBack, phase: "done", out: "rolled back to blue"}
 	rollbackAborted := want{colour: "green", blue: 0, green: bgReplicas, result: state.ResultAborted, phase: "aborted", out: "is on green, as before operation"}
@@ -94,6 +109,10 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		{name: "switched then resume after lease expiry", phase: "switched", command: "resume", noForce: true, want: resumed},
 		{name: "scale-down-delay then resume", args: append(append([]string{}, deploy...), "--scale-down-delay", "5m"), phase: "scale-down-delay", command: "resume", want: resumed},
 		{name: "scale-down-delay then abort", args: append(append([]string{}, deploy...), "--scale-down-delay", "5m"), phase: "scale-down-delay", command: "abort", want: aborted},
+		{name: "pre-analysis then resume", args: withAnalysis, phase: "pre-analysis", command: "resume", want: resumed},
+		{name: "pre-analysis then abort", args: withAnalysis, phase: "pre-analysis", command: "abort", want: abortedBefore},
+		{name: "analysis then resume", args: withAnalysis, phase: "analysis", command: "resume", want: resumed},
+		{name: "analysis then abort", args: withAnalysis, phase: "analysis", command: "abort", want: aborted},
 		{name: "retiring then resume", phase: "retiring", command: "resume", want: resumed},
 		{name: "retiring then abort", phase: "retiring", command: "abort", want: aborted},
 		{name: "done then resume", phase: "done", command: "resume",
@@ -173,6 +192,9 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 			assertNoDip(t, rep, samples, bgReplicas)
 			if tc.want.out != "" && !strings.Contains(r.Stdout+r.Stderr, tc.want.out) {
 				t.Errorf("%s output does not say %q:\n%s", tc.command, tc.want.out, r)
+			}
+			if strings.HasSuffix(tc.phase, "analysis") && tc.command == "resume" && !strings.Contains(r.Stdout, "analysis of the interrupted run is not run again") {
+				t.Errorf("resume does not say the analysis is not run again:\n%s", r)
 			}
 			if tc.phase != "" && tc.phase != "done" && !strings.Contains(r.Stdout, "took over the lease") {
 				t.Errorf("%s does not say whose lease it took:\n%s", tc.command, r)
