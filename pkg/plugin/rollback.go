@@ -67,15 +67,7 @@ func NewCmdRollback(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 		Long:    rollbackLong,
 		Example: rollbackExample,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runStepsContext(f, o),
 	}
 	fl := cmd.Flags()
 	fl.Int64Var(&o.ToRevision, "to-revision", o.ToRevision, "Revision to restore (0: the previous one)")

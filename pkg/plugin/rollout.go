@@ -141,15 +141,7 @@ func NewCmdRollout(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Long:    rolloutLong,
 		Example: rolloutExample,
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE:    runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Images, "image", o.Images, "CONTAINER=IMAGE to set (repeatable)")
