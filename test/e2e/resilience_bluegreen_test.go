@@ -111,6 +111,8 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		{name: "scale-down-delay then abort", args: append(append([]string{}, deploy...), "--scale-down-delay", "5m"), phase: "scale-down-delay", command: "abort", want: aborted},
 		{name: "pre-analysis then resume", args: withAnalysis, phase: "pre-analysis", command: "resume", want: resumed},
 		{name: "pre-analysis then abort", args: withAnalysis, phase: "pre-analysis", command: "abort", want: abortedBefore},
+		{name: "manual pre-analysis then resume", args: append(append([]string{}, deploy...), "--pre-analysis", analysisFile, "--manual-promote"), phase: "pre-analysis", command: "resume",
+			want: want{colour: "blue", blue: bgReplicas, green: bgReplicas, result: state.ResultPaused, phase: "ready-to-promote", out: "run 'kubectl zdd bluegreen promote service/web' to switch"}},
 		{name: "analysis then resume", args: withAnalysis, phase: "analysis", command: "resume", want: resumed},
 		{name: "analysis then abort", args: withAnalysis, phase: "analysis", command: "abort", want: aborted},
 		{name: "retiring then resume", phase: "retiring", command: "resume", want: resumed},

@@ -178,6 +178,10 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 	}
 	s.op.Params[ParamActive] = snap.Active
 	s.op.Params[ParamTarget] = idle
+	if r.ManualPromote {
+		// resume stops before the switch too
+		s.op.Params[ParamManualPromote] = "true"
+	}
 	deps := r.Client.AppsV1().Deployments(ns)
 	var applied *appsv1.Deployment
 	if snap.IdleDep == nil {

@@ -23,6 +23,10 @@ const (
 	OperationRollback = "rollback"
 )
 
+// ParamManualPromote records deploy --manual-promote: a deploy resumed
+// before the switch stops when the new colour is ready, as the run would.
+const ParamManualPromote = "manual-promote"
+
 // PhaseAborted is the phase recorded when 'kubectl zdd abort' has brought a
 // blue-green operation back to the colour that was live before it.
 const PhaseAborted = "aborted"
@@ -192,7 +196,7 @@ func (r *Runner) resumeRollback(s *session, snap *Snapshot, from, to string) err
 
 // resumeBeforeSwitch: the Service is still on the old colour.
 func (r *Runner) resumeBeforeSwitch(s *session, snap *Snapshot) error {
-	idle := snap.Idle
+	idle, phase := snap.Idle, s.op.Phase
 	s.op.Phase = "deploying"
 	if err := s.save(); err != nil {
 		return err
@@ -202,6 +206,13 @@ func (r *Runner) resumeBeforeSwitch(s *session, snap *Snapshot) error {
 	}
 	if err := r.ensurePreview(s.ctx, snap, idle); err != nil {
 		return err
+	}
+	if s.op.Params[ParamManualPromote] == "true" && (phase == "deploying" || phase == "pre-analysis") {
+		s.op.Phase = "ready-to-promote"
+		s.op.Result = state.ResultPaused
+		s.op.Message = fmt.Sprintf("colour %s is ready; run 'kubectl zdd bluegreen promote service/%s' to switch", idle, r.Service)
+		r.printf("%s", s.op.Message)
+		return nil
 	}
 	return r.promote(s, snap)
 }
