@@ -19,6 +19,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -174,7 +175,11 @@ type release struct {
 	patchTyp types.PatchType
 	job      *batchv1.Job
 	services []string
-	res      *Result
+	// serviceObjs are the Services in services, for the preflight's
+	// cross-object rules (a container without a readiness probe is an error
+	// only when a Service sends it traffic).
+	serviceObjs []corev1.Service
+	res         *Result
 }
 
 // Run performs the release. The error carries the exit code: 1 when the
@@ -400,7 +405,7 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
 		return nil, err
 	}
-	rel.services, err = r.servicesFor(ctx, rel)
+	rel.services, rel.serviceObjs, err = r.servicesFor(ctx, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -508,7 +513,7 @@ func (r *Rollout) preflight(rel *release) error {
 	rel.op.Phase = PhasePreflight
 	audit := r.Lint
 	if audit == nil {
-		audit = Audit
+		audit = func(d *appsv1.Deployment) ([]lint.Finding, error) { return AuditWith(d, rel.serviceObjs) }
 	}
 	findings, err := audit(rel.desired)
 	if err != nil {
@@ -545,11 +550,29 @@ func (r *Rollout) preflight(rel *release) error {
 
 // Audit runs the lint rules on one Deployment.
 func Audit(d *appsv1.Deployment) ([]lint.Finding, error) {
+	return AuditWith(d, nil)
+}
+
+// AuditWith runs the lint rules on one Deployment, with the Services that
+// select it read for the cross-object rules only (nothing is reported on
+// them).
+func AuditWith(d *appsv1.Deployment, services []corev1.Service) ([]lint.Finding, error) {
 	obj, err := lint.FromTyped(d)
 	if err != nil {
 		return nil, err
 	}
-	return lint.Audit([]lint.Object{obj}, lint.Options{DrainSeconds: 10}), nil
+	objs := []lint.Object{obj}
+	for i := range services {
+		s := services[i].DeepCopy()
+		s.APIVersion, s.Kind = "v1", "Service"
+		so, err := lint.FromTyped(s)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", s.Namespace+"/"+s.Name, err)
+		}
+		so.Context = true
+		objs = append(objs, so)
+	}
+	return lint.Audit(objs, lint.Options{DrainSeconds: 10}), nil
 }
 
 // apply sends the patch (or server-side apply).
@@ -658,12 +681,13 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 
 // servicesFor lists the Services whose selector picks the pods of the
 // Deployment (before or after the change).
-func (r *Rollout) servicesFor(ctx context.Context, rel *release) ([]string, error) {
+func (r *Rollout) servicesFor(ctx context.Context, rel *release) ([]string, []corev1.Service, error) {
 	list, err := r.Kube.CoreV1().Services(rel.cfg.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("listing services in %q: %w", rel.cfg.Namespace, err)
+		return nil, nil, fmt.Errorf("listing services in %q: %w", rel.cfg.Namespace, err)
 	}
 	var out []string
+	var objs []corev1.Service
 	for _, s := range list.Items {
 		if len(s.Spec.Selector) == 0 {
 			continue
@@ -675,10 +699,11 @@ func (r *Rollout) servicesFor(ctx context.Context, rel *release) ([]string, erro
 		}
 		if match {
 			out = append(out, s.Name)
+			objs = append(objs, s)
 		}
 	}
 	sort.Strings(out)
-	return out, nil
+	return out, objs, nil
 }
 
 func (r *Rollout) startDowntime(ctx context.Context, rel *release) []*downtime.Watcher {
