@@ -3,14 +3,26 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
@@ -132,5 +144,103 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d", rep.MinReady, rep.ZeroFor, rolloutReplicas)
 			}
 		})
+	}
+}
+
+// waitForPhase watches Deployment name until its record shows phase.
+func (e *Env) waitForPhase(name, phase string) {
+	e.T.Helper()
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return e.Client.AppsV1().Deployments(e.NS).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return e.Client.AppsV1().Deployments(e.NS).Watch(ctx, o)
+		},
+	}
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
+	defer cancel()
+	has := func(obj runtime.Object) bool {
+		d, ok := obj.(*appsv1.Deployment)
+		return ok && d.Annotations[state.KeyPhase] == phase
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, func(store cache.Store) (bool, error) {
+		for _, o := range store.List() {
+			if has(o.(runtime.Object)) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, func(ev watch.Event) (bool, error) { return has(ev.Object), nil })
+	if err != nil {
+		e.T.Fatalf("waiting for deployment %q to record phase %q: %v", name, phase, err)
+	}
+}
+
+// TestResilienceRolloutInterrupted sends SIGINT (Ctrl-C) to `kubectl zdd
+// rollout` while it watches a slow release: it stops at once with exit 3, a
+// message telling the user to run resume or abort, the phase recorded (the
+// operation still in flight) and the Lease released, so that resume (without
+// --force-unlock) carries it on to the new version with no dip.
+func TestResilienceRolloutInterrupted(t *testing.T) {
+	e := newEnv(t)
+	startApp(e, AppSpec{})
+	e.waitEndpoints("web", map[string]string{"app": "web"}, rolloutReplicas)
+	w := e.WatchDowntime("web")
+	slow := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: "registry.example/web:v2", ReadyDelay: "4s"}))
+
+	ctx, cancel := context.WithTimeout(e.Ctx, commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kubectlPath, "zdd", "rollout", "-f", slow, "--timeout", "2m", "-n", e.NS)
+	cmd.Env = commandEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitForPhase("web", "watch")
+	// kubectl runs a plugin by exec: the signal reaches kubectl zdd itself
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	code := 0
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	t.Logf("interrupted rollout: exit %d\n--- stdout\n%s--- stderr\n%s", code, out.String(), errOut.String())
+	if code != 3 {
+		t.Errorf("interrupted rollout exited %d, want 3 (a person must resume or abort)", code)
+	}
+	for _, s := range []string{"interrupted", "kubectl zdd resume deployment/web", "kubectl zdd abort deployment/web"} {
+		if !strings.Contains(errOut.String(), s) {
+			t.Errorf("stderr does not say %q", s)
+		}
+	}
+	d := getDeployment(e, "web")
+	if d.Annotations[state.KeyPhase] != "watch" || d.Annotations[state.KeyResult] != "" {
+		t.Errorf("record after Ctrl-C: phase %q result %q, want watch and in flight", d.Annotations[state.KeyPhase], d.Annotations[state.KeyResult])
+	}
+	if _, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the lease is still there after Ctrl-C (err %v)", err)
+	}
+
+	r := e.Zdd("resume", "deployment/web", "--timeout", "2m")
+	rep := w.Stop()
+	if r.Code != 0 {
+		t.Fatalf("resume after Ctrl-C: %s", r)
+	}
+	d = getDeployment(e, "web")
+	if imageOf(d) != "registry.example/web:v2" || d.Status.AvailableReplicas != rolloutReplicas || d.Annotations[state.KeyResult] != state.ResultSucceeded {
+		t.Errorf("after resume: image %s, %d available, result %q; want v2, %d, succeeded", imageOf(d), d.Status.AvailableReplicas, d.Annotations[state.KeyResult], rolloutReplicas)
+	}
+	if rep.MinReady < rolloutReplicas || rep.ZeroFor != 0 {
+		t.Errorf("ready endpoints fell to %d (none for %s)", rep.MinReady, rep.ZeroFor)
 	}
 }

@@ -150,6 +150,9 @@ type Result struct {
 // ResultDryRun is Result.Result for a dry run.
 const ResultDryRun = "dry-run"
 
+// ResultInterrupted is Result.Result when Ctrl-C stopped the release.
+const ResultInterrupted = "interrupted"
+
 func (r *Rollout) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -298,6 +301,15 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Result = state.ResultFailed
 		res.Reason = failure.Error()
 		return res, exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was, check it with 'kubectl zdd status'", rel.ref, failure)
+	}
+	if failure != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLockLost) {
+		// Interrupted (Ctrl-C, SIGTERM): no automatic rollback. The phase
+		// stays recorded with the operation in flight, the deferred Release
+		// frees the Lease, and the user chooses resume or abort.
+		res.Result = ResultInterrupted
+		res.Reason = "interrupted"
+		save(rel.op.Phase, "", "interrupted in phase "+rel.op.Phase)
+		return res, exitcode.NeedsPersonf("deployment %q: interrupted in phase %s; the operation is recorded on the deployment and its lease released: run 'kubectl zdd resume deployment/%s' to carry it on, or 'kubectl zdd abort deployment/%s' to go back to revision %s", rel.ref, rel.op.Phase, cfg.Name, cfg.Name, rel.op.FromRevision)
 	}
 	if errors.Is(failure, errInconclusive) {
 		res.Result = state.ResultPaused
