@@ -393,7 +393,7 @@ func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context
 	if err := l.Acquire(ctx, force); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
-			return nil, nil, exitcode.Usagef("deployment %q: %w", p.ref(), err)
+			return nil, nil, exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", p.ref(), err)
 		}
 		return nil, nil, err
 	}
