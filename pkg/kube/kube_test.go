@@ -38,7 +38,7 @@ func TestDeploymentProgress(t *testing.T) {
 		{
 			name: "progress deadline exceeded fails",
 			d:    deployment(2, 2, ptr.To[int32](3), appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 1, ReadyReplicas: 3, AvailableReplicas: 3, Conditions: []appsv1.DeploymentCondition{deadline}}),
-			want: Progress{Desired: 3, Replicas: 4, Updated: 1, Ready: 3, Available: 3, Observed: true, Failed: true, Reason: `progress deadline exceeded: ReplicaSet "web-1" has timed out progressing.`},
+			want: Progress{Desired: 3, Replicas: 4, Updated: 1, Ready: 3, Available: 3, Observed: true, Failed: true, Reason: `progress deadline exceeded (Progressing=False, ProgressDeadlineExceeded): ReplicaSet "web-1" has timed out progressing.`},
 		},
 		{
 			name: "new replicas still being created",

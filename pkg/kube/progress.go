@@ -57,7 +57,7 @@ func DeploymentProgress(d *appsv1.Deployment) Progress {
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
 			p.Failed = true
-			p.Reason = fmt.Sprintf("progress deadline exceeded: %s", c.Message)
+			p.Reason = fmt.Sprintf("progress deadline exceeded (Progressing=False, ProgressDeadlineExceeded): %s", c.Message)
 			return p
 		}
 	}

@@ -232,7 +232,7 @@ func TestRolloutProgressDeadlineExceeded(t *testing.T) {
 	if r.Code != 1 {
 		t.Fatalf("want exit 1, got %s", r)
 	}
-	for _, want := range []string{"progress deadline exceeded", "timed out progressing", "rolled back to revision 1"} {
+	for _, want := range []string{"progress deadline exceeded", "ProgressDeadlineExceeded", "timed out progressing", "rolled back to revision 1"} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r)
 		}
