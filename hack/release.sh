@@ -44,6 +44,7 @@ build_date=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w -X $pkg/pkg/version.Version=$version -X $pkg/pkg/version.Commit=$commit -X $pkg/pkg/version.BuildDate=$build_date"
 
 mkdir -p "$dist"
+dist=$(cd "$dist" && pwd) # absolute: the zip step runs in another directory
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 sums=()
@@ -64,7 +65,7 @@ for p in "${platforms[@]}"; do
 	if [ "$os" = windows ]; then
 		archive="$name.zip"
 		rm -f "$dist/$archive"
-		(cd "$dir" && TZ=UTC zip -q -X "$root/$dist/$archive" "$bin" "$complete" LICENSE)
+		(cd "$dir" && TZ=UTC zip -q -X "$dist/$archive" "$bin" "$complete" LICENSE)
 	else
 		archive="$name.tar.gz"
 		tar -C "$dir" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
