@@ -42,10 +42,11 @@ if [ -z "${KUBECONFIG:-}" ]; then
 	hack/cluster.sh up
 	export KUBECONFIG="$root/.cluster/kubeconfig"
 fi
-# the tests mostly wait on the cluster: run more of them at once than cores
+# the tests mostly wait on the cluster: run more of them at once than cores;
+# one package (not ./test/e2e/...) so go test streams its output as it runs
 log=$(mktemp /tmp/zdd-e2e.XXXXXX.log)
 set +e
-go test -tags e2e -count=1 -timeout 50m -parallel 8 ./test/e2e/... -v 2>&1 | tee "$log" \
+go test -tags e2e -count=1 -timeout 50m -parallel 8 ./test/e2e/ -v 2>&1 | tee "$log" \
 	| grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)'
 rc=${PIPESTATUS[0]}
 set -e
