@@ -8,12 +8,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // MetricLabel is set on every smoke-test Job to the name of its metric.
@@ -90,16 +89,7 @@ func (j *jobMeasurer) measure(ctx context.Context) outcome {
 	}
 	wctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", created.Name).String()
-			return jobs.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", created.Name).String()
-			return jobs.Watch(ctx, o)
-		},
-	}
+	lw := kube.NameScoped(jobs, created.Name)
 	var result outcome
 	_, err = watchtools.UntilWithSync(wctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {

@@ -7,8 +7,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -25,17 +23,7 @@ var ErrDeploymentFailed = errors.New("deployment failed")
 // caller's --timeout). onUpdate, when set, is called for every change seen.
 func WaitForDeployment(ctx context.Context, client kubernetes.Interface, ns, name string, onUpdate func(*appsv1.Deployment, Progress)) (*appsv1.Deployment, error) {
 	ref := ns + "/" + name
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return client.AppsV1().Deployments(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return client.AppsV1().Deployments(ns).Watch(ctx, o)
-		},
-	}
+	lw := NameScoped(client.AppsV1().Deployments(ns), name)
 	var last *appsv1.Deployment
 	var lastProgress Progress
 	precondition := func(store cache.Store) (bool, error) {

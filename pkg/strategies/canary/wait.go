@@ -5,11 +5,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
@@ -36,17 +32,7 @@ func (c *Canary) waitSettled(ctx context.Context, ns, name string) (*appsv1.Depl
 		return nil, err
 	}
 	ref := ns + "/" + name
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.Client.AppsV1().Deployments(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.Client.AppsV1().Deployments(ns).Watch(ctx, o)
-		},
-	}
+	lw := kube.NameScoped(c.Client.AppsV1().Deployments(ns), name)
 	var last *appsv1.Deployment
 	reason := "no status seen"
 	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(ev watch.Event) (bool, error) {
