@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -69,6 +70,10 @@ type Lock struct {
 	Duration  time.Duration
 	// Now is swapped by tests.
 	Now func() time.Time
+	// OnContact, when set, is told when renewals start failing (the API
+	// server does not answer) and when they succeed again. It is called from
+	// the renewing goroutine.
+	OnContact func(ContactEvent)
 
 	mu       sync.Mutex
 	lease    *coordinationv1.Lease
@@ -76,6 +81,7 @@ type Lock struct {
 	done     chan struct{}
 	lost     chan struct{}
 	lostOnce sync.Once
+	lostErr  *LostError
 	// Previous is the holder whose lease this lock took over (expired, or
 	// forced), empty when the lease was free.
 	Previous string
@@ -95,8 +101,10 @@ func (l *Lock) duration() time.Duration {
 	return DefaultLeaseDuration
 }
 
-// Lost is closed when the lock could not be renewed before it expired: the
-// caller must stop changing the cluster.
+// Lost is closed when the lock could not be renewed in time (the API server
+// did not answer for DefaultLeaseDuration minus one renewal period, so
+// before the lease expires on the server), or another run took it, or it was
+// deleted: the caller must stop changing the cluster. Err says which.
 func (l *Lock) Lost() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -104,6 +112,17 @@ func (l *Lock) Lost() <-chan struct{} {
 		l.lost = make(chan struct{})
 	}
 	return l.lost
+}
+
+// Err returns why the lock was lost, a *LostError, once Lost is closed; nil
+// before.
+func (l *Lock) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lostErr == nil {
+		return nil
+	}
+	return l.lostErr
 }
 
 // Acquire takes the lease, or returns *HeldError when another holder's lease
@@ -225,46 +244,126 @@ func (l *Lock) started(lease *coordinationv1.Lease) {
 	go l.renewLoop()
 }
 
+// renewEvery is how often a held lease is renewed: three times per duration.
+func (l *Lock) renewEvery() time.Duration { return l.duration() / 3 }
+
+// renewDeadline is how long renewals may fail before the lock counts as
+// lost: one renewal period before the lease expires on the server, so that
+// this run stops before another run can take the lease over.
+func (l *Lock) renewDeadline() time.Duration { return l.duration() - l.renewEvery() }
+
+// retryEvery is how soon a failed renewal is tried again: often enough that
+// the lease is renewed within a second of the API server coming back.
+func (l *Lock) retryEvery() time.Duration {
+	return min(max(l.renewEvery()/10, 10*time.Millisecond), time.Second)
+}
+
 func (l *Lock) renewLoop() {
 	defer close(l.done)
-	every := l.duration() / 3
-	t := time.NewTicker(every)
+	t := time.NewTimer(l.renewEvery())
 	defer t.Stop()
 	lastOK := l.now()
+	var failing time.Time // when renewals started failing; zero while they succeed
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		// a renewal may take no longer than what is left before the deadline
+		left := l.renewDeadline() - l.now().Sub(lastOK)
+		ctx, cancel := context.WithTimeout(context.Background(), max(min(l.renewEvery(), left), 10*time.Millisecond))
 		err := l.renew(ctx)
 		cancel()
 		if err == nil {
 			lastOK = l.now()
+			if !failing.IsZero() {
+				l.notify(ContactEvent{Lease: l.ref(), Restored: true, Since: failing, At: lastOK})
+				failing = time.Time{}
+			}
+			t.Reset(l.renewEvery())
 			continue
 		}
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || l.now().Sub(lastOK) >= l.duration() {
-			l.lostOnce.Do(func() { close(l.lost) })
-			return
+		lost := &LostError{Lease: l.ref(), LastRenewed: lastOK, Err: err}
+		switch {
+		case apierrors.IsNotFound(err):
+			lost.Deleted = true
+		case isTakenBy(err) != "":
+			lost.TakenBy = isTakenBy(err)
+		case l.now().Sub(lastOK) >= l.renewDeadline():
+			lost.Contact = true
+		default:
+			// the API server did not answer, or answered with an error that
+			// may pass: keep trying until the deadline
+			if failing.IsZero() {
+				failing = l.now()
+				l.notify(ContactEvent{Lease: l.ref(), Since: failing, At: failing, Deadline: lastOK.Add(l.renewDeadline()), Err: err})
+			}
+			t.Reset(l.retryEvery())
+			continue
 		}
+		l.mu.Lock()
+		l.lostErr = lost
+		l.mu.Unlock()
+		l.lostOnce.Do(func() { close(l.lost) })
+		return
 	}
 }
 
-func (l *Lock) renew(ctx context.Context) error {
-	l.mu.Lock()
-	next := l.lease.DeepCopy()
-	l.mu.Unlock()
-	now := metav1.NewMicroTime(l.now())
-	next.Spec.RenewTime = &now
-	updated, err := l.Client.Leases(l.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
-	if err != nil {
-		return err
+func (l *Lock) ref() string { return l.Namespace + "/" + l.Name }
+
+func (l *Lock) notify(ev ContactEvent) {
+	if l.OnContact != nil {
+		l.OnContact(ev)
 	}
-	l.mu.Lock()
-	l.lease = updated
-	l.mu.Unlock()
-	return nil
+}
+
+// takenError is renew's error when the lease names another holder.
+type takenError struct{ holder string }
+
+func (e *takenError) Error() string { return fmt.Sprintf("the lease is now held by %q", e.holder) }
+
+func isTakenBy(err error) string {
+	var t *takenError
+	if errors.As(err, &t) {
+		return t.holder
+	}
+	return ""
+}
+
+// renew writes a new renew time. A Conflict is not taken as a loss at once:
+// a renewal whose answer was lost (the connection dropped after the API
+// server had saved it) leaves this lock with an old resourceVersion. The
+// lease is read again, and while it still names this holder the renewal is
+// retried on the version read.
+func (l *Lock) renew(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		l.mu.Lock()
+		next := l.lease.DeepCopy()
+		l.mu.Unlock()
+		now := metav1.NewMicroTime(l.now())
+		next.Spec.RenewTime = &now
+		updated, err := l.Client.Leases(l.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
+		if err == nil {
+			l.mu.Lock()
+			l.lease = updated
+			l.mu.Unlock()
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt > 0 {
+			return err
+		}
+		cur, gerr := l.Client.Leases(l.Namespace).Get(ctx, l.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		if h := ptr.Deref(cur.Spec.HolderIdentity, ""); h != l.Holder {
+			return &takenError{holder: h}
+		}
+		l.mu.Lock()
+		l.lease = cur
+		l.mu.Unlock()
+	}
 }
 
 // Release stops renewing and deletes the lease if this lock still holds it.
@@ -284,6 +383,9 @@ func (l *Lock) Release(ctx context.Context) error {
 	l.mu.Lock()
 	lease := l.lease
 	l.mu.Unlock()
+	// bounded: an API server that does not answer must not hold the exit up
+	ctx, cancel := context.WithTimeout(ctx, max(l.renewEvery(), time.Second))
+	defer cancel()
 	err := l.Client.Leases(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &lease.UID, ResourceVersion: &lease.ResourceVersion},
 	})
