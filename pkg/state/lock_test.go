@@ -61,7 +61,7 @@ func TestLockRenewal(t *testing.T) {
 			want:   want{MinRenewed: 3},
 		},
 		{
-			name: "short outage (250ms) is ridden out and the lease renewed after it",
+			name: "short outage (300ms) is ridden out and the lease renewed after it",
 			update: func(n int, since time.Duration) error {
 				if since > 300*time.Millisecond && since < 600*time.Millisecond {
 					return refused
