@@ -19,7 +19,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
@@ -51,12 +52,42 @@ type Report struct {
 	Timeline []Sample
 	// Started and Stopped bound the observation.
 	Started, Stopped time.Time
+	// Gaps are the times the watch was cut off from the API server (it
+	// re-establishes itself): what the Service looked like then is not
+	// known, so a gap is neither counted as ready nor as zero endpoints.
+	// The samples after a gap show the state the watch found on return.
+	Gaps []Gap
+}
+
+// Gap is a time the watcher could not see the Service (From until To; To is
+// the end of the observation when the watch had not come back by then).
+type Gap struct {
+	From, To time.Time
+	// Open is true when the watch had not come back when it was stopped.
+	Open bool
+}
+
+// BlindFor is the total time of the gaps.
+func (r Report) BlindFor() time.Duration {
+	var d time.Duration
+	for _, g := range r.Gaps {
+		d += g.To.Sub(g.From)
+	}
+	return d
 }
 
 // Summary is a one-line account of the report, for the end of an operation.
 func (r Report) Summary() string {
-	return fmt.Sprintf("service %q: minimum ready endpoints %d, %s with none ready, over %s",
+	s := fmt.Sprintf("service %q: minimum ready endpoints %d, %s with none ready, over %s",
 		r.Service, r.MinReady, r.ZeroFor.Round(time.Millisecond), r.Stopped.Sub(r.Started).Round(time.Millisecond))
+	if n := len(r.Gaps); n > 0 {
+		times := "once"
+		if n > 1 {
+			times = fmt.Sprintf("%d times", n)
+		}
+		s += fmt.Sprintf("; the watch lost the API server %s, for %s in all (not counted: the endpoints then are unknown)", times, r.BlindFor().Round(time.Millisecond))
+	}
+	return s
 }
 
 // String renders the timeline, one line per sample, offsets from Start.
@@ -64,9 +95,24 @@ func (r Report) String() string {
 	var b strings.Builder
 	b.WriteString(r.Summary())
 	b.WriteString("\n")
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var lines []line
 	for _, s := range r.Timeline {
-		line := fmt.Sprintf("  +%-8s ready=%d %s", s.Time.Sub(r.Started).Round(time.Millisecond), s.Ready, formatHashes(s.ByHash))
-		b.WriteString(strings.TrimRight(line, " "))
+		lines = append(lines, line{s.Time, fmt.Sprintf("ready=%d %s", s.Ready, formatHashes(s.ByHash))})
+	}
+	for _, g := range r.Gaps {
+		text := fmt.Sprintf("gap: watch cut off from the API server for %s", g.To.Sub(g.From).Round(time.Millisecond))
+		if g.Open {
+			text = "gap: watch cut off from the API server until the end"
+		}
+		lines = append(lines, line{g.From, text})
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
+	for _, l := range lines {
+		b.WriteString(strings.TrimRight(fmt.Sprintf("  +%-8s %s", l.at.Sub(r.Started).Round(time.Millisecond), l.text), " "))
 		b.WriteString("\n")
 	}
 	return b.String()
@@ -94,6 +140,7 @@ type Watcher struct {
 	now     func() time.Time
 	// notify, when set, receives a value after each recorded sample (tests).
 	notify chan struct{}
+	conn   *connection
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced at each new sample
@@ -117,55 +164,74 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 		return nil, fmt.Errorf("watching endpoints: namespace and service name are required (got %q/%q)", namespace, service)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = labels.Set{discoveryv1.LabelServiceName: service}.String()
-		}))
-	podFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace))
-	sliceInformer := sliceFactory.Discovery().V1().EndpointSlices()
-	podInformer := podFactory.Core().V1().Pods()
-
 	w := &Watcher{
 		service: namespace + "/" + service,
 		cancel:  cancel,
-		slices:  sliceInformer.Lister().EndpointSlices(namespace),
-		pods:    podInformer.Lister().Pods(namespace),
 		now:     now,
 		notify:  notify,
 		changed: make(chan struct{}),
 	}
+	w.conn = &connection{now: now}
+	sliceSel := labels.Set{discoveryv1.LabelServiceName: service}.String()
+	slicesLW := w.conn.track("endpointslices", client, &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sliceSel
+			return client.DiscoveryV1().EndpointSlices(namespace).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sliceSel
+			return client.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, o)
+		},
+	})
+	podsLW := w.conn.track("pods", client, &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Pods(namespace).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return client.CoreV1().Pods(namespace).Watch(ctx, o)
+		},
+	})
+	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+	sliceInformer := cache.NewSharedIndexInformer(slicesLW, &discoveryv1.EndpointSlice{}, 0, indexers)
+	podInformer := cache.NewSharedIndexInformer(podsLW, &corev1.Pod{}, 0, indexers)
+	w.slices = discoverylisters.NewEndpointSliceLister(sliceInformer.GetIndexer()).EndpointSlices(namespace)
+	w.pods = corelisters.NewPodLister(podInformer.GetIndexer()).Pods(namespace)
+
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.record() },
 		UpdateFunc: func(any, any) { w.record() },
 		DeleteFunc: func(any) { w.record() },
 	}
-	if _, err := sliceInformer.Informer().AddEventHandler(handler); err != nil {
+	if _, err := sliceInformer.AddEventHandler(handler); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watching endpoints of service %q: %w", w.service, err)
 	}
-	if _, err := podInformer.Informer().AddEventHandler(handler); err != nil {
+	if _, err := podInformer.AddEventHandler(handler); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watching pods for service %q: %w", w.service, err)
 	}
-	sliceFactory.Start(ctx.Done())
-	podFactory.Start(ctx.Done())
-	for typ, ok := range sliceFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			return nil, fmt.Errorf("watching endpoints of service %q: %v did not sync: %w", w.service, typ, context.Cause(ctx))
-		}
+	// the watch errors (connection refused while the API server is away)
+	// are the gaps of the report, not log lines on the user's terminal
+	quiet := func(_ context.Context, _ *cache.Reflector, _ error) {}
+	_ = sliceInformer.SetWatchErrorHandlerWithContext(quiet)
+	_ = podInformer.SetWatchErrorHandlerWithContext(quiet)
+	go sliceInformer.RunWithContext(ctx)
+	go podInformer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), sliceInformer.HasSynced) {
+		cancel()
+		return nil, fmt.Errorf("watching endpoints of service %q: the endpoint slices did not sync: %w", w.service, context.Cause(ctx))
 	}
-	for typ, ok := range podFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			return nil, fmt.Errorf("watching pods for service %q: %v did not sync: %w", w.service, typ, context.Cause(ctx))
-		}
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
+		cancel()
+		return nil, fmt.Errorf("watching pods for service %q: the pods did not sync: %w", w.service, context.Cause(ctx))
 	}
 	w.mu.Lock()
 	w.synced = true
 	w.started = now()
 	w.mu.Unlock()
+	// a gap before the start (the first list failed) is not part of the
+	// observation
+	w.conn.reset(w.started)
 	w.record()
 	return w, nil
 }
@@ -255,7 +321,9 @@ func (w *Watcher) Stop() Report {
 		w.cancel()
 		close(w.changed)
 		w.changed = make(chan struct{})
-		w.report = Summarize(w.service, w.timeline, w.started, w.now())
+		stopped := w.now()
+		w.report = Summarize(w.service, w.timeline, w.started, stopped)
+		w.report.Gaps = w.conn.gapsUntil(stopped)
 	}
 	return w.report
 }

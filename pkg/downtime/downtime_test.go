@@ -215,29 +215,46 @@ func TestStartNeedsNames(t *testing.T) {
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// TestReportString checks the printed report against testdata/report.golden.
+// TestReportString checks printed reports against testdata/*.golden: one
+// with a dip to zero, one with a gap in the watch.
 func TestReportString(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	timeline := []Sample{
-		{Time: t0, Ready: 4, ByHash: map[string]int{"aaa": 4}},
-		{Time: t0.Add(1500 * time.Millisecond), Ready: 0, ByHash: map[string]int{}},
-		{Time: t0.Add(2 * time.Second), Ready: 2, ByHash: map[string]int{"bbb": 1, "aaa": 1}},
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	withGap := Summarize("shop/web", []Sample{
+		{Time: at(0), Ready: 4, ByHash: map[string]int{"aaa": 4}},
+		{Time: at(9000), Ready: 4, ByHash: map[string]int{"aaa": 3, "bbb": 1}},
+	}, t0, at(12000))
+	withGap.Gaps = []Gap{{From: at(2000), To: at(8500)}, {From: at(11000), To: at(12000), Open: true}}
+	cases := []struct {
+		golden string
+		report Report
+	}{
+		{golden: "report.golden", report: Summarize("shop/web", []Sample{
+			{Time: at(0), Ready: 4, ByHash: map[string]int{"aaa": 4}},
+			{Time: at(1500), Ready: 0, ByHash: map[string]int{}},
+			{Time: at(2000), Ready: 2, ByHash: map[string]int{"bbb": 1, "aaa": 1}},
+		}, t0, at(3000))},
+		{golden: "report-gap.golden", report: withGap},
 	}
-	got := Summarize("shop/web", timeline, t0, t0.Add(3*time.Second)).String()
-	golden := filepath.Join("testdata", "report.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("reading %s (run with -update to create it): %v", golden, err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("report (-want +got):\n%s", diff)
+	for _, tc := range cases {
+		t.Run(tc.golden, func(t *testing.T) {
+			got := tc.report.String()
+			golden := filepath.Join("testdata", tc.golden)
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("reading %s (run with -update to create it): %v", golden, err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("report (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
