@@ -102,13 +102,37 @@ func (r *Runner) timeout() time.Duration {
 // session is one locked operation on the Service: its record, Lease and
 // downtime watcher.
 type session struct {
-	r      *Runner
-	op     *state.Operation
-	rec    *state.Recorder
-	lock   *state.Lock
-	watch  *downtime.Watcher
+	r     *Runner
+	op    *state.Operation
+	rec   *state.Recorder
+	lock  *state.Lock
+	watch *downtime.Watcher
+	// parent is the caller's context: cancelled by Ctrl-C (SIGINT) or
+	// SIGTERM. ctx is also cancelled when the Lease is lost.
+	parent context.Context
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+}
+
+// ResultInterrupted is the result recorded when Ctrl-C (SIGINT) or SIGTERM
+// stopped an operation: it is not over, and resume or abort takes it on.
+const ResultInterrupted = "interrupted"
+
+// resumable says whether op can be taken on by resume or abort: in flight,
+// interrupted, or a deploy paused before the switch (--manual-promote).
+func resumable(op *state.Operation) bool {
+	return op.InFlight() || op.Result == ResultInterrupted || (op.Result == state.ResultPaused && op.Phase == "ready-to-promote")
+}
+
+// interrupted says whether the caller's context ended (Ctrl-C, SIGTERM),
+// as opposed to a failure of the operation itself.
+func (s *session) interrupted() bool { return s.parent != nil && s.parent.Err() != nil }
+
+// writeCtx is the context of one API write: it is not cancelled by Ctrl-C,
+// so a write that has started is finished (an interrupted request could
+// leave its effect unknown); the next wait sees the interruption.
+func writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
 // begin takes the Lease on the Service, starts the downtime watcher and
@@ -118,7 +142,7 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool) (*session
 	s := &session{r: r}
 	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
 	prev, hasPrev, _ := s.rec.Load(ctx)
-	if resume && hasPrev && prev.Strategy == Strategy && (prev.InFlight() || prev.Result == state.ResultPaused) {
+	if resume && hasPrev && prev.Strategy == Strategy && resumable(prev) {
 		s.op = prev
 		s.op.Result = ""
 		s.op.Message = ""
@@ -145,6 +169,7 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool) (*session
 	if s.lock.Previous != "" {
 		r.printf("took over the lease of service %q from %s", r.key(), s.lock.Previous)
 	}
+	s.parent = ctx
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	go func() {
 		select {
@@ -175,6 +200,14 @@ func (s *session) save() error {
 // end records the result (from err), prints the downtime summary and
 // releases the Lease. It returns err.
 func (s *session) end(err error) error {
+	if err != nil && s.interrupted() {
+		// Ctrl-C: no undo. The write in progress was finished, the phase
+		// stays recorded, the Lease is released, and a person chooses.
+		s.op.Result = ResultInterrupted
+		s.op.Message = "interrupted in phase " + s.op.Phase
+		err = exitcode.NeedsPersonf("service %q: interrupted in phase %s (%v); the operation is recorded on the service and its lease released: run 'kubectl zdd resume service/%s' to carry it on, or 'kubectl zdd abort service/%s' to go back to %s",
+			s.r.key(), s.op.Phase, context.Cause(s.parent), s.r.Service, s.r.Service, s.safeColour())
+	}
 	if s.op.Result == "" {
 		switch {
 		case err == nil:
@@ -204,6 +237,17 @@ func (s *session) end(err error) error {
 		s.r.printf("warning: %v", rerr)
 	}
 	return err
+}
+
+// safeColour names the state 'kubectl zdd abort' returns to.
+func (s *session) safeColour() string {
+	if isInit(s.op) {
+		return "the service as it was before init"
+	}
+	if c := origin(s.op); c != "" {
+		return "colour " + c
+	}
+	return "the colour that was live"
 }
 
 // waitReady waits until Deployment name is fully rolled out and available.
@@ -285,7 +329,6 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 	sel := snap.Selector(r.Colours.Label, to)
 	sw := &traffic.SelectorSwitch{
 		Client: r.Client, Namespace: r.Namespace, Label: r.Colours.Label,
-		BeforePatch: hook,
 		Annotations: func(svc string) map[string]*string {
 			if svc != r.Service {
 				return nil
@@ -314,7 +357,43 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		defer w.Stop()
 		watches[name] = w
 	}
-	done, err := sw.Switch(ctx, snap.Services, from, to, r.guard(toDep, to, sel, need, why))
+	// Ctrl-C before the first patch switches nothing; once a patch is sent
+	// the switch of every Service is finished (or, if one fails, all are
+	// switched back), so no Service is left half-switched
+	patched := false
+	guard := r.guard(toDep, to, sel, need, why)
+	sw.BeforePatch = func(c context.Context, svc string) error {
+		if !patched {
+			if hook != nil {
+				if err := hook(ctx, svc); err != nil {
+					return err
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("not switched: %w", context.Cause(ctx))
+			}
+			patched = true
+			return nil
+		}
+		if hook != nil {
+			return hook(c, svc)
+		}
+		return nil
+	}
+	first := true
+	firstGuard := func(c context.Context) error {
+		if first {
+			first = false
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("not switched: %w", context.Cause(ctx))
+			}
+			return guard(ctx)
+		}
+		return guard(c)
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout())
+	defer scancel()
+	done, err := sw.Switch(sctx, snap.Services, from, to, firstGuard)
 	if err != nil {
 		return false, err
 	}
@@ -355,6 +434,8 @@ func (s *session) switchBack(snap *Snapshot, from, to, toDep string) (bool, erro
 
 // ensurePreview creates or updates the preview Service selecting colour.
 func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour string) error {
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
 	name := PreviewName(r.Service)
 	sel := snap.Selector(r.Colours.Label, colour)
 	svcs := r.Client.CoreV1().Services(r.Namespace)
@@ -399,6 +480,8 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 // scale sets the replicas of Deployment name.
 func (r *Runner) scale(ctx context.Context, name string, n int32) error {
 	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
 	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager})
 	if err != nil {
 		return fmt.Errorf("scaling deployment %q to %d: %w", r.Namespace+"/"+name, n, err)

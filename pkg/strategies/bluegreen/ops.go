@@ -189,7 +189,10 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		d.Spec.Template = *tmpl
 		d.Spec.Replicas = &replicas
 		var err error
-		if applied, err = deps.Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		wctx, cancel := writeCtx(s.ctx)
+		applied, err = deps.Create(wctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager})
+		cancel()
+		if err != nil {
 			return fmt.Errorf("creating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
 		}
 		r.printf("colour %s: created deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
@@ -201,7 +204,10 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		cur.Spec.Template = *tmpl
 		cur.Spec.Replicas = &replicas
 		cur.Spec.Paused = false
-		if applied, err = deps.Update(s.ctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		wctx, cancel := writeCtx(s.ctx)
+		applied, err = deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager})
+		cancel()
+		if err != nil {
 			return fmt.Errorf("updating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
 		}
 		r.printf("colour %s: updated deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
@@ -283,6 +289,11 @@ func (r *Runner) promote(s *session, snap *Snapshot) error {
 	if err != nil && !switched {
 		return exitcode.FailedError(fmt.Errorf("no switch, service %q still on %s: %w", r.key(), from, err))
 	}
+	if err != nil && s.interrupted() {
+		// switched, and the guard saw the new colour ready: resume waits
+		// for the endpoints, abort switches back
+		return err
+	}
 	if err != nil {
 		return r.recover(s, snap, from, to, err)
 	}
@@ -295,6 +306,9 @@ func (r *Runner) promote(s *session, snap *Snapshot) error {
 			return err
 		}
 		if err := r.runAnalysis(s.ctx, "post-switch", r.Analysis, r.vars(to, r.Service)); err != nil {
+			if s.interrupted() {
+				return err
+			}
 			return r.recover(s, snap, from, to, err)
 		}
 	}
@@ -347,7 +361,9 @@ func (r *Runner) retire(s *session, snap *Snapshot, from, to string) error {
 	}
 	old := snap.ActiveDep.Name
 	if r.DeleteOld {
-		err := r.Client.AppsV1().Deployments(r.Namespace).Delete(s.ctx, old, metav1.DeleteOptions{})
+		wctx, cancel := writeCtx(s.ctx)
+		err := r.Client.AppsV1().Deployments(r.Namespace).Delete(wctx, old, metav1.DeleteOptions{})
+		cancel()
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting deployment %q of colour %s: %w", r.Namespace+"/"+old, from, err)
 		}

@@ -89,6 +89,7 @@ func (r *Runner) resumeSession(ctx context.Context, op *state.Operation) *sessio
 	}
 	s.op.Holder = state.Identity(op.ID)
 	s.op.Result, s.op.Message = "", ""
+	s.parent = ctx
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	if w, err := downtime.Start(s.ctx, r.Client, r.Namespace, r.Service); err == nil {
 		s.watch = w
@@ -120,8 +121,7 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 	if err != nil {
 		return err
 	}
-	paused := op.Result == state.ResultPaused && op.Phase == "ready-to-promote"
-	if !op.InFlight() && !paused {
+	if !resumable(op) {
 		r.printf("resume: blue-green operation %s of service %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
 		return nil
 	}
@@ -267,8 +267,7 @@ func (resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Targe
 	if err != nil {
 		return err
 	}
-	paused := op.Result == state.ResultPaused && op.Phase == "ready-to-promote"
-	if !op.InFlight() && !paused {
+	if !resumable(op) {
 		return exitcode.Usagef("blue-green operation %s of service %q already ended (phase %s, result %s): nothing to abort; 'kubectl zdd bluegreen rollback service/%s' switches back", op.ID, t.Ref(), op.Phase, op.Result, t.Name)
 	}
 	if isInit(op) {

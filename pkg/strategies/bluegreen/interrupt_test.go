@@ -1,0 +1,107 @@
+package bluegreen
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// TestSwitchToInterrupted: Ctrl-C before the first selector patch switches
+// no Service; Ctrl-C once the first is patched still switches every one, so
+// Services that switch together are never left on different colours.
+func TestSwitchToInterrupted(t *testing.T) {
+	tests := []struct {
+		name string
+		// cancelAt is the Service whose pre-patch hook sees Ctrl-C
+		cancelAt     string
+		wantSwitched bool
+		want         map[string]string
+	}{
+		{name: "before the first patch", cancelAt: "web", want: map[string]string{"web": "blue", "web-admin": "blue"}},
+		{name: "between the two patches", cancelAt: "web-admin", wantSwitched: true, want: map[string]string{"web": "green", "web-admin": "green"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := func(name string) *corev1.Service {
+				return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop"},
+					Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web", "version": "blue"}}}
+			}
+			one := int32(1)
+			green := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: "web-green", Namespace: "shop", Generation: 1},
+				Spec:       appsv1.DeploymentSpec{Replicas: &one},
+				Status:     appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1},
+			}
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "web-green-1", Namespace: "shop", Labels: map[string]string{"app": "web", "version": "green"}},
+				Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+			}
+			client := fake.NewClientset(svc("web"), svc("web-admin"), green, pod)
+			r := &Runner{Client: client, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Timeout: 5 * time.Second}}
+			parent, interrupt := context.WithCancel(context.Background())
+			defer interrupt()
+			s := &session{r: r, op: state.NewOperation(Strategy, time.Now()), parent: parent}
+			s.ctx, s.cancel = context.WithCancelCause(parent)
+			defer s.cancel(nil)
+			snap := &Snapshot{AppSelector: map[string]string{"app": "web"}, Services: []string{"web", "web-admin"}}
+			hook := func(_ context.Context, name string) error {
+				if name == tc.cancelAt {
+					interrupt()
+				}
+				return nil
+			}
+			switched, err := s.switchTo(s.ctx, snap, "blue", "green", "web-green", 1, "test", hook)
+			if err == nil || !errors.Is(err, context.Canceled) {
+				t.Errorf("switchTo: want an error carrying context.Canceled, got %v", err)
+			}
+			if switched != tc.wantSwitched {
+				t.Errorf("switched: want %v, got %v", tc.wantSwitched, switched)
+			}
+			got := map[string]string{}
+			for _, name := range snap.Services {
+				s, err := client.CoreV1().Services("shop").Get(context.Background(), name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[name] = s.Spec.Selector["version"]
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("selected colours (-want +got):\n%s", diff)
+			}
+			if !s.interrupted() {
+				t.Error("the session does not report the interrupt")
+			}
+		})
+	}
+}
+
+func TestResumable(t *testing.T) {
+	tests := []struct {
+		name string
+		op   state.Operation
+		want bool
+	}{
+		{name: "in flight", op: state.Operation{ID: "x", Phase: "switched"}, want: true},
+		{name: "interrupted", op: state.Operation{ID: "x", Phase: "deploying", Result: ResultInterrupted}, want: true},
+		{name: "paused before the switch", op: state.Operation{ID: "x", Phase: "ready-to-promote", Result: state.ResultPaused}, want: true},
+		{name: "succeeded", op: state.Operation{ID: "x", Phase: "done", Result: state.ResultSucceeded}},
+		{name: "failed", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultFailed}},
+		{name: "aborted", op: state.Operation{ID: "x", Phase: PhaseAborted, Result: state.ResultAborted}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resumable(&tc.op); got != tc.want {
+				t.Errorf("resumable: want %v, got %v", tc.want, got)
+			}
+		})
+	}
+}

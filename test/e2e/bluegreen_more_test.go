@@ -1,0 +1,294 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// waitService watches the namespace's Services until cond holds for the one
+// named name.
+func (e *Env) waitService(name, what string, cond func(*corev1.Service) bool) {
+	e.T.Helper()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return e.Client.CoreV1().Services(e.NS).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return e.Client.CoreV1().Services(e.NS).Watch(ctx, o)
+		},
+	}
+	has := func(obj any) bool {
+		s, ok := obj.(*corev1.Service)
+		return ok && s.Name == name && cond(s)
+	}
+	e.waitUntil(lw, &corev1.Service{}, has, fmt.Sprintf("service %q: %s", name, what))
+}
+
+// waitDeployment watches the namespace's Deployments until cond holds for
+// the one named name.
+func (e *Env) waitDeployment(name, what string, cond func(*appsv1.Deployment) bool) {
+	e.T.Helper()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return e.Client.AppsV1().Deployments(e.NS).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return e.Client.AppsV1().Deployments(e.NS).Watch(ctx, o)
+		},
+	}
+	has := func(obj any) bool {
+		d, ok := obj.(*appsv1.Deployment)
+		return ok && d.Name == name && cond(d)
+	}
+	e.waitUntil(lw, &appsv1.Deployment{}, has, fmt.Sprintf("deployment %q: %s", name, what))
+}
+
+func (e *Env) waitUntil(lw cache.ListerWatcher, obj runtime.Object, has func(any) bool, what string) {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(e.Ctx, 2*time.Minute)
+	defer cancel()
+	_, err := watchtools.UntilWithSync(ctx, lw, obj, func(store cache.Store) (bool, error) {
+		for _, o := range store.List() {
+			if has(o) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, func(ev watch.Event) (bool, error) { return ev.Type != watch.Deleted && has(ev.Object), nil })
+	if err != nil {
+		e.T.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func phaseIs(phase string) func(*corev1.Service) bool {
+	return func(s *corev1.Service) bool { return s.Annotations[state.KeyPhase] == phase }
+}
+
+// started is a kubectl zdd run in the background.
+type started struct {
+	cmd         *exec.Cmd
+	out, errOut bytes.Buffer
+	cancel      context.CancelFunc
+}
+
+// zddStart starts `kubectl zdd ARGS -n NS` without waiting for it.
+func (e *Env) zddStart(extraEnv []string, args ...string) *started {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(e.Ctx, commandTimeout)
+	s := &started{cancel: cancel}
+	s.cmd = exec.CommandContext(ctx, kubectlPath, e.withNamespace(append([]string{"zdd"}, args...))...)
+	s.cmd.Env = commandEnv(extraEnv...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.errOut
+	if err := s.cmd.Start(); err != nil {
+		cancel()
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(cancel)
+	return s
+}
+
+// signal sends sig (kubectl execs the plugin, so it reaches kubectl zdd
+// itself) and waits for the run to end.
+func (s *started) signal(t *testing.T, sig os.Signal) CmdResult {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	return s.wait(t)
+}
+
+func (s *started) wait(t *testing.T) CmdResult {
+	t.Helper()
+	err := s.cmd.Wait()
+	s.cancel()
+	r := CmdResult{Stdout: s.out.String(), Stderr: s.errOut.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		r.Code = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("kubectl zdd: %v", err)
+	}
+	return r
+}
+
+// checkInterrupted checks what Ctrl-C must leave: exit 3, a message naming
+// resume and abort, the phase recorded with result interrupted, the Service
+// on colour, and no Lease.
+func checkInterrupted(t *testing.T, e *Env, r CmdResult, phase, colour string) {
+	t.Helper()
+	wantCode(t, "interrupted run", r, 3)
+	for _, s := range []string{"interrupted in phase " + phase, "kubectl zdd resume service/web", "kubectl zdd abort service/web"} {
+		if !strings.Contains(r.Stderr, s) {
+			t.Errorf("stderr does not say %q:\n%s", s, r.Stderr)
+		}
+	}
+	ann := serviceAnnotations(e, "web")
+	if ann[state.KeyPhase] != phase || ann[state.KeyResult] != "interrupted" {
+		t.Errorf("record after the interrupt: phase %q result %q, want %s and interrupted", ann[state.KeyPhase], ann[state.KeyResult], phase)
+	}
+	if got := e.serviceSelector("web")["version"]; got != colour {
+		t.Errorf("service selects version=%q after the interrupt, want %s", got, colour)
+	}
+	if _, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("service", "web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the lease is still there after the interrupt (err %v)", err)
+	}
+}
+
+// analysisServer answers every HTTP metric query with value (a passing
+// analysis answers 0, below max 0.05) and counts the queries per colour.
+type analysisServer struct {
+	mu    sync.Mutex
+	value string
+	asked map[string]int
+	url   string
+}
+
+func newAnalysisServer(t *testing.T, value string) *analysisServer {
+	a := &analysisServer{value: value, asked: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.asked[r.URL.Query().Get("color")]++
+		fmt.Fprint(w, a.value)
+	}))
+	t.Cleanup(srv.Close)
+	a.url = srv.URL
+	return a
+}
+
+func (a *analysisServer) set(value string) {
+	a.mu.Lock()
+	a.value = value
+	a.mu.Unlock()
+}
+
+func (a *analysisServer) count(colour string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.asked[colour]
+}
+
+// file writes an analysis of count measurements, one a second.
+func (a *analysisServer) file(t *testing.T, count int) string {
+	spec := fmt.Sprintf("interval: 1s\ncount: %d\nfailureLimit: 0\nmetrics:\n- name: error-rate\n  max: 0.05\n  http:\n    url: %s/errors?color={{.Color}}\n", count, a.url)
+	return writeTemp(t, "analysis.yaml", spec)
+}
+
+// TestBlueGreenInterrupted sends SIGINT (Ctrl-C) or SIGTERM to `kubectl zdd
+// bluegreen deploy` at three moments: while the new colour scales up (slow
+// pods), during the post-switch analysis, and during --scale-down-delay.
+// Each run stops with exit 3 and a message naming resume and abort, the
+// phase recorded with result "interrupted", the Service wholly on one colour
+// and no Lease left; then resume (without --force-unlock) reaches green
+// live with blue retired, or abort blue live with green at 0. Over the whole
+// sequence the Service's ready endpoints never fall below 3 and its selector
+// never matches zero ready pods.
+func TestBlueGreenInterrupted(t *testing.T) {
+	tests := []struct {
+		name string
+		sig  os.Signal
+		// slow makes the new colour's pods take 8s to become ready
+		slow bool
+		// analysis runs deploy with a long passing --analysis
+		analysis bool
+		args     []string
+		phase    string
+		// colour the Service selects after the interrupt
+		colour  string
+		command string
+		want    string // colour after resume/abort
+	}{
+		{name: "scaling up then resume", sig: os.Interrupt, slow: true, phase: "deploying", colour: "blue", command: "resume", want: "green"},
+		{name: "scaling up then abort", sig: syscall.SIGTERM, slow: true, phase: "deploying", colour: "blue", command: "abort", want: "blue"},
+		{name: "analysis then resume", sig: os.Interrupt, analysis: true, phase: "analysis", colour: "green", command: "resume", want: "green"},
+		{name: "scale-down-delay then abort", sig: syscall.SIGTERM, args: []string{"--scale-down-delay", "5m"}, phase: "scale-down-delay", colour: "green", command: "abort", want: "blue"},
+		{name: "scale-down-delay then resume", sig: os.Interrupt, args: []string{"--scale-down-delay", "5m"}, phase: "scale-down-delay", colour: "green", command: "resume", want: "green"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.Apply(blueGreenApp("registry.example/web:v1"))
+			e.RolloutStatus("web-blue", 2*time.Minute)
+			e.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+			dt, cw := e.WatchDowntime("web"), watchColours(e, "web")
+
+			args := []string{"bluegreen", "deploy", "service/web", "--timeout", "2m"}
+			if tc.slow {
+				v2 := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, Image: "registry.example/web:v2", ReadyDelay: "8s"})
+				args = append(args, "-f", writeTemp(t, "web-v2.yaml", toYAML(v2)))
+			} else {
+				args = append(args, "--image", "app=registry.example/web:v2")
+			}
+			var srv *analysisServer
+			if tc.analysis {
+				srv = newAnalysisServer(t, "0")
+				args = append(args, "--analysis", srv.file(t, 8))
+			}
+			run := e.zddStart(nil, append(args, tc.args...)...)
+			e.waitService("web", "phase "+tc.phase, phaseIs(tc.phase))
+			if tc.slow {
+				// the new colour exists and is scaling up
+				e.waitDeployment("web-green", "created", func(*appsv1.Deployment) bool { return true })
+			}
+			r := run.signal(t, tc.sig)
+			checkInterrupted(t, e, r, tc.phase, tc.colour)
+			if tc.slow {
+				if _, ready := e.replicas("web-green"); ready == bgReplicas {
+					t.Errorf("web-green was already fully ready when interrupted: the test did not interrupt the scale-up")
+				}
+			}
+			asked := 0
+			if srv != nil {
+				asked = srv.count("green")
+			}
+
+			after := e.Zdd(tc.command, "service/web", "--timeout", "2m")
+			samples := cw.Stop()
+			assertNoDip(t, dt.Stop(), samples, bgReplicas)
+			wantCode(t, tc.command+" after the interrupt", after, 0)
+			if got := e.serviceSelector("web")["version"]; got != tc.want {
+				t.Errorf("service selects version=%q after %s, want %s", got, tc.command, tc.want)
+			}
+			other := map[string]string{"blue": "green", "green": "blue"}[tc.want]
+			if spec, ready := e.replicas("web-" + tc.want); spec != bgReplicas || ready != bgReplicas {
+				t.Errorf("web-%s: %d/%d ready after %s, want %d/%d", tc.want, ready, spec, tc.command, bgReplicas, bgReplicas)
+			}
+			if spec, _ := e.replicas("web-" + other); spec != 0 {
+				t.Errorf("web-%s has %d replicas after %s, want 0", other, spec, tc.command)
+			}
+			wantResult := map[string]string{"resume": state.ResultSucceeded, "abort": state.ResultAborted}[tc.command]
+			if got := serviceAnnotations(e, "web")[state.KeyResult]; got != wantResult {
+				t.Errorf("recorded result %q after %s, want %q", got, tc.command, wantResult)
+			}
+			if srv != nil && tc.command == "resume" && srv.count("green") <= asked {
+				t.Errorf("resume did not run the recorded analysis again (%d queries about green before, %d after)", asked, srv.count("green"))
+			}
+		})
+	}
+}
