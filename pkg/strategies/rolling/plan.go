@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +44,14 @@ func (r *Rollout) dryRun(ctx context.Context, rel *release) error {
 		if info, held, err := state.Describe(ctx, r.Kube.CoordinationV1(), cfg.Namespace, lease, r.now()); err == nil && held && info.Renewing {
 			add("lock", fmt.Sprintf("lease %q is held by %q now: a real run would stop here", cfg.Namespace+"/"+lease, info.Holder), "")
 		}
+	}
+	if rel.live != nil {
+		keys := make([]string, 0, len(rel.op.Params))
+		for k := range rel.op.Params {
+			keys = append(keys, state.ParamPrefix+k)
+		}
+		sort.Strings(keys)
+		add("record", fmt.Sprintf("record phase preflight and the release's request in annotations of deployment %q (%s), so 'kubectl zdd resume' can finish it; merge patch, precondition resourceVersion %s; every later write carries one too, and a change of the template, selector or strategy by another writer stops the release", rel.ref, strings.Join(keys, ", "), rel.live.ResourceVersion), "")
 	}
 	var dry []string
 	if cfg.DryRun == DryRunServer {

@@ -2,15 +2,16 @@ package rolling
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -32,10 +33,6 @@ func logf(env strategies.Env, format string, a ...any) {
 	}
 }
 
-func recorderFor(env strategies.Env, t strategies.Target) *state.Recorder {
-	return &state.Recorder{Client: env.Dynamic, Resource: DeploymentsResource, Namespace: t.Namespace, Name: t.Name}
-}
-
 func (resumer) deployment(ctx context.Context, env strategies.Env, t strategies.Target) (*appsv1.Deployment, error) {
 	d, err := env.Kube.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -47,88 +44,212 @@ func (resumer) deployment(ctx context.Context, env strategies.Env, t strategies.
 	return d, nil
 }
 
-// Resume continues a rollout from its recorded phase: after apply (phases
-// apply, watch, analysis) it watches the Deployment until the new revision is
-// fully available, and rolls back to the from-revision if the new pods fail
-// or do not become ready within the timeout; in phase rollback it finishes
-// the rollback. An --analysis of the killed run is not run again (its file
-// is not recorded): resume says so.
-func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+// Resume continues a rollout from its recorded phase, with what the release
+// asked for as recorded in params: before the apply (phases preflight,
+// migrate, apply) it finishes the migration Job and applies the recorded
+// change, unless another writer changed the template meanwhile; after it
+// (watch, analysis) it watches the Deployment, runs the recorded analysis
+// again on the new revision, and rolls back to the from-revision when the
+// release fails (unless --no-rollback was recorded); in phase rollback it
+// finishes the rollback. A change of the template, selector or strategy by
+// another writer stops it with nothing rolled back over that change.
+func (rs resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
 	if !op.InFlight() {
 		logf(env, "resume: rollout %s of deployment %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
 		return nil
 	}
-	d, err := r.deployment(ctx, env, t)
+	d, err := rs.deployment(ctx, env, t)
 	if err != nil {
 		return err
 	}
-	rec := recorderFor(env, t)
-	save := func(phase, result, msg string) error {
-		op.Phase, op.Result, op.Message = phase, result, msg
-		return rec.Save(context.WithoutCancel(ctx), op)
-	}
 	switch op.Phase {
 	case PhaseRollback:
-		return r.rollback(ctx, env, t, op, d, save, op.Message, state.ResultRolledBack)
-	case PhasePreflight, PhaseMigrate:
-		// the Deployment was not changed before the apply: there is
-		// nothing to continue, and the record only says the run died
-		if err := save(op.Phase, state.ResultFailed, "the client stopped before the Deployment was changed; run 'kubectl zdd rollout' again"); err != nil {
+		if err := rs.checkOwnTemplate(ctx, env, t, op, d, "resume"); err != nil {
 			return err
 		}
-		return exitcode.Usagef("rollout %s of deployment %q stopped in phase %s, before the Deployment was changed: nothing to resume, run 'kubectl zdd rollout' again", op.ID, t.Ref(), op.Phase)
-	case PhaseApply, PhaseWatch, PhaseAnalysis:
+		return rs.rollback(ctx, env, t, op, d, rs.saver(ctx, env, t, op, d), op.Message, state.ResultRolledBack)
+	case PhasePreflight, PhaseMigrate, PhaseApply, PhaseWatch, PhaseAnalysis:
 	default:
 		return exitcode.Usagef("rollout %s of deployment %q is in unknown phase %q: cannot resume it", op.ID, t.Ref(), op.Phase)
 	}
-	if op.Phase == PhaseAnalysis {
-		logf(env, "resume: the analysis of the interrupted run is not run again; checking that the new revision is fully available")
-	}
-	logf(env, "resume: rollout %s of deployment %q from phase %s", op.ID, t.Ref(), op.Phase)
-	if err := save(PhaseWatch, "", ""); err != nil {
+	r, rel, job, err := resumeRelease(env, t, op, d)
+	if err != nil {
 		return err
 	}
-	final, failure := r.watchTemplate(ctx, env, t, d)
-	if final != nil && kube.Revision(final) > 0 {
-		op.ToRevision = strconv.FormatInt(kube.Revision(final), 10)
-	}
-	if failure == nil {
-		if err := save(PhaseDone, state.ResultSucceeded, ""); err != nil {
+	before := op.Phase == PhasePreflight || op.Phase == PhaseMigrate
+	if before && !hasRequest(op) {
+		// a record written before the request was recorded
+		if err := rs.saver(ctx, env, t, op, d)(op.Phase, state.ResultFailed, "the client stopped before the Deployment was changed; run 'kubectl zdd rollout' again"); err != nil {
 			return err
 		}
+		return exitcode.Usagef("rollout %s of deployment %q stopped in phase %s, before the Deployment was changed, and its record does not hold the release: nothing to resume, run 'kubectl zdd rollout' again", op.ID, t.Ref(), op.Phase)
+	}
+	logf(env, "resume: rollout %s of deployment %q from phase %s", op.ID, t.Ref(), op.Phase)
+	var applied *appsv1.Deployment
+	switch {
+	case hasRequest(op) && (before || op.Phase == PhaseApply):
+		if job != nil && before {
+			rel.job = job
+			if err := r.record(ctx, rel, PhaseMigrate, "", ""); err != nil {
+				_, err = r.stoppedBeforeApply(ctx, rel, err)
+				return err
+			}
+			if err := r.migrate(ctx, rel, true); err != nil {
+				return err
+			}
+		}
+		if applied, err = r.resumeApply(ctx, rel); err != nil {
+			return err
+		}
+	default:
+		if err := rs.checkOwnTemplate(ctx, env, t, op, d, "resume"); err != nil {
+			return err
+		}
+		if op.Phase == PhaseAnalysis && rel.cfg.Analysis == nil {
+			logf(env, "resume: the analysis of the interrupted run is not run again (its record does not hold it); checking that the new revision is fully available")
+		}
+		if rel.cfg.Analysis != nil {
+			logf(env, "resume: the recorded analysis %q is run again on the new revision once it is fully available", rel.cfg.Analysis.File)
+		}
+		applied = d
+		rel.op.Params[ParamTemplate] = templateFingerprint(&d.Spec.Template)
+	}
+	res, err := r.carryOn(ctx, rel, applied, func() {})
+	if res != nil && res.Analysis != nil {
+		_ = analysis.PrintTable(env.Log, res.Analysis)
+	}
+	switch {
+	case res == nil:
+	case res.Result == state.ResultSucceeded:
 		logf(env, "resume: deployment %q rolled out: revision %s (from %s)", t.Ref(), op.ToRevision, op.FromRevision)
-		return nil
+	case res.Result == state.ResultRolledBack:
+		logf(env, "deployment %q is back on the pod template of revision %s, fully available", t.Ref(), op.FromRevision)
 	}
-	if op.FromRevision == "" {
-		_ = save(PhaseWatch, state.ResultFailed, failure.Error())
-		return exitcode.Failedf("resumed release of deployment %q failed: %v; not rolled back (there is no previous revision)", t.Ref(), failure)
-	}
-	return r.rollback(ctx, env, t, op, d, save, failure.Error(), state.ResultRolledBack)
+	return err
 }
 
-// Abort restores the from-revision's pod template and waits until the
-// Deployment is fully available on it.
-func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+// resumeRelease rebuilds the release from the record: the request and
+// settings in params, the live Deployment, and a record writer judging from
+// it. A record without params gives the settings of old: the resume
+// --timeout and resumeMaxRestarts, no analysis.
+func resumeRelease(env strategies.Env, t strategies.Target, op *state.Operation, d *appsv1.Deployment) (*Rollout, *release, *batchv1.Job, error) {
+	cfg, job, err := configFromParams(op, t.Namespace, t.Name, env.Timeout)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if op.Params[ParamTimeout] != "" {
+		logf(env, "resume: using the recorded --timeout %s", cfg.Timeout)
+	}
+	r := &Rollout{Kube: env.Kube, Dynamic: env.Dynamic, Log: env.Log, AnalysisOut: env.Log, NoDowntimeWatch: true}
+	rel := &release{cfg: cfg, ref: t.Ref(), op: op, live: d, desired: d.DeepCopy(), res: &Result{Deployment: t.Ref(), OperationID: op.ID, FromRevision: op.FromRevision, Downtime: []Downtime{}}}
+	if op.Params == nil {
+		op.Params = map[string]string{}
+	}
+	rel.w = r.writerFor(rel, d, "while resume read it")
+	return r, rel, job, nil
+}
+
+// resumeApply applies the recorded request, unless it is applied already (a
+// server-side dry run of it changes nothing the rollout manages) or another
+// writer changed the template since the operation started (the Deployment
+// is no longer on the from-revision): then it stops, nothing changed.
+func (r *Rollout) resumeApply(ctx context.Context, rel *release) (*appsv1.Deployment, error) {
+	live := rel.w.guard.base
+	rel.live = live
+	if rel.cfg.Manifest == nil {
+		rel.desired = live.DeepCopy()
+		if err := kube.SetImages(&rel.desired.Spec.Template.Spec, rel.cfg.Images); err != nil {
+			return nil, exitcode.Usagef("deployment %q: the recorded release: %w", rel.ref, err)
+		}
+	}
+	var err error
+	rel.op.Phase = PhaseApply
+	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
+		return nil, err
+	}
+	dry, err := r.apply(ctx, rel, []string{metav1.DryRunAll})
+	if err != nil {
+		return nil, err
+	}
+	if len(managedChanges(live, dry)) == 0 {
+		r.logf("resume: the recorded release is already applied to deployment %q", rel.ref)
+		rel.op.Params[ParamTemplate] = templateFingerprint(&live.Spec.Template)
+		return live, nil
+	}
+	if rev := revString(kube.Revision(live)); rel.op.FromRevision != "" && rev != rel.op.FromRevision {
+		fc := &ForeignChangeError{Deployment: rel.ref, Fields: []string{fieldTemplate}, Manager: writerOf(live, []string{fieldTemplate}), While: fmt.Sprintf("after the rollout started (it is on revision %s, not the from-revision %s, and is not the recorded release)", rev, rel.op.FromRevision), Object: live}
+		_, err := r.stoppedBeforeApply(ctx, rel, fc)
+		return nil, err
+	}
+	return r.applyRecorded(ctx, rel)
+}
+
+// saver records op with the precondition of a record writer judging from d.
+func (rs resumer) saver(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation, d *appsv1.Deployment) func(phase, result, msg string) error {
+	w := &recordWriter{kube: env.Kube, ns: t.Namespace, name: t.Name, guard: &guard{ref: t.Ref(), base: d.DeepCopy(), while: "while resume or abort read it", logf: func(format string, a ...any) { logf(env, format, a...) }}}
+	return func(phase, result, msg string) error {
+		op.Phase, op.Result, op.Message = phase, result, msg
+		return w.saveAnyway(context.WithoutCancel(ctx), op)
+	}
+}
+
+// checkOwnTemplate makes sure the Deployment runs the template the rollout
+// applied (or the from-revision's, when it was restored already), as the
+// fingerprints in the record say. Otherwise another writer changed it:
+// resume and abort stop without writing over that change, and the record
+// says so (result failed).
+func (rs resumer) checkOwnTemplate(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation, d *appsv1.Deployment, command string) error {
+	fp := templateFingerprint(&d.Spec.Template)
+	applied, from := op.Params[ParamTemplate], op.Params[ParamFromTemplate]
+	if applied == "" || fp == applied || fp == from {
+		return nil
+	}
+	fc := &ForeignChangeError{Deployment: t.Ref(), Fields: []string{fieldTemplate}, Manager: writerOf(d, []string{fieldTemplate}), While: "after the rollout applied it", Object: d}
+	msg := fmt.Sprintf("%v; %s does not write over it: nothing was changed", fc, command)
+	_ = rs.saver(ctx, env, t, op, d)(op.Phase, state.ResultFailed, msg)
+	return exitcode.Failedf("deployment %q: %w; %s does not write over it: nothing was changed", t.Ref(), fc, command)
+}
+
+// Abort returns to the from-revision: before the apply (phases preflight
+// and migrate, or apply when the template is still the from-revision's)
+// nothing changed, so the record is only marked aborted; after it the
+// from-revision's pod template is restored and waited for, unless another
+// writer changed the template meanwhile.
+func (rs resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
 	if !op.InFlight() {
 		return exitcode.Usagef("rollout %s of deployment %q already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback deployment/%s' goes back a revision", op.ID, t.Ref(), op.Phase, op.Result, t.Name)
+	}
+	d, err := rs.deployment(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	save := rs.saver(ctx, env, t, op, d)
+	unchanged := op.Phase == PhasePreflight || op.Phase == PhaseMigrate
+	if op.Phase == PhaseApply && op.Params[ParamFromTemplate] != "" && templateFingerprint(&d.Spec.Template) == op.Params[ParamFromTemplate] {
+		unchanged = true
+	}
+	if unchanged {
+		msg := "aborted by 'kubectl zdd abort' before the Deployment was changed"
+		if v := op.Params[ParamMigrationJob]; v != "" && op.Phase == PhaseMigrate {
+			var j batchv1.Job
+			if json.Unmarshal([]byte(v), &j) == nil {
+				msg += fmt.Sprintf("; migration job %q is left as it is", t.Namespace+"/"+j.Name)
+			}
+		}
+		if err := save(op.Phase, state.ResultAborted, msg); err != nil {
+			return err
+		}
+		logf(env, "abort: rollout %s of deployment %q (phase %s) had not changed it: %s", op.ID, t.Ref(), op.Phase, msg)
+		return nil
 	}
 	if op.FromRevision == "" {
 		return exitcode.Usagef("rollout %s of deployment %q created it (no from-revision): nothing to go back to", op.ID, t.Ref())
 	}
-	d, err := r.deployment(ctx, env, t)
-	if err != nil {
+	if err := rs.checkOwnTemplate(ctx, env, t, op, d, "abort"); err != nil {
 		return err
-	}
-	rec := recorderFor(env, t)
-	save := func(phase, result, msg string) error {
-		op.Phase, op.Result, op.Message = phase, result, msg
-		return rec.Save(context.WithoutCancel(ctx), op)
 	}
 	logf(env, "abort: rollout %s of deployment %q (phase %s): restoring revision %s", op.ID, t.Ref(), op.Phase, op.FromRevision)
-	if err := r.rollback(ctx, env, t, op, d, save, "aborted by 'kubectl zdd abort'", state.ResultAborted); err != nil {
-		return err
-	}
-	return nil
+	return rs.rollback(ctx, env, t, op, d, save, "aborted by 'kubectl zdd abort'", state.ResultAborted)
 }
 
 // rollback restores op.FromRevision (or finds it already restored), waits
@@ -162,27 +283,4 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 		return nil
 	}
 	return exitcode.Failedf("release of deployment %q failed: %s; rolled back to revision %s", t.Ref(), reason, op.FromRevision)
-}
-
-// watchTemplate waits until d's current template is fully rolled out, or
-// its pods fail, or env.Timeout passes.
-func (resumer) watchTemplate(ctx context.Context, env strategies.Env, t strategies.Target, d *appsv1.Deployment) (*appsv1.Deployment, error) {
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	tctx, tcancel := context.WithTimeoutCause(wctx, env.Timeout, fmt.Errorf("new pods were not ready within --timeout %s", env.Timeout))
-	defer tcancel()
-	go func() {
-		problems, err := kube.WatchNewPodProblems(tctx, env.Kube, d, &d.Spec.Template, resumeMaxRestarts)
-		if err == nil && len(problems) > 0 {
-			cancel(fmt.Errorf("new pods are failing: %s", strings.Join(problems, "; ")))
-		}
-	}()
-	final, err := kube.WaitForDeployment(tctx, env.Kube, t.Namespace, t.Name, nil)
-	if err != nil {
-		if cause := context.Cause(tctx); cause != nil && !errors.Is(err, cause) {
-			err = cause
-		}
-		return final, err
-	}
-	return final, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -134,6 +135,12 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 		}
 		if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dry}); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsInvalid(err) || strings.Contains(err.Error(), "testing value") {
+				// the test of the template failed: say what changed, and
+				// who changed it; nothing is written over it
+				if fresh, gerr := deps.Get(ctx, cfg.Name, metav1.GetOptions{}); gerr == nil && !apiequality.Semantic.DeepEqual(fresh.Spec.Template, *current) {
+					fc := &ForeignChangeError{Deployment: ref, Fields: []string{fieldTemplate}, Manager: writerOf(fresh, []string{fieldTemplate}), While: fmt.Sprintf("since it was read to restore revision %d", res.Restored), Object: fresh}
+					return nil, exitcode.Failedf("restoring revision %d of deployment %q: %w; nothing was rolled back over that change", res.Restored, ref, fc)
+				}
 				return nil, exitcode.Failedf("restoring revision %d of deployment %q: it changed since it was read, run again: %w", res.Restored, ref, err)
 			}
 			return nil, exitcode.Failedf("restoring revision %d of deployment %q: %w", res.Restored, ref, err)

@@ -183,6 +183,9 @@ type release struct {
 	// only when a Service sends it traffic).
 	serviceObjs []corev1.Service
 	res         *Result
+	// w writes the record, with the guard that judges every change of the
+	// Deployment by others; nil until there is a Deployment to write on.
+	w *recordWriter
 }
 
 // Run performs the release. The error carries the exit code: 1 when the
@@ -242,53 +245,183 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer finishDowntime()
 
+	// 1b. Record what the release asks for, before anything changes, so
+	// resume can finish it if this client dies (not when -f creates the
+	// Deployment: there is nothing to record on yet). The write carries the
+	// resourceVersion read, like every later one.
+	if rel.live != nil {
+		rel.w = r.writerFor(rel, rel.live, "while the rollout prepared it")
+		if err := r.recordFirst(ctx, rel); err != nil {
+			res.Result = state.ResultFailed
+			res.Reason = err.Error()
+			if IsForeignChange(err) {
+				return res, exitcode.Failedf("deployment %q: %w; nothing was changed, run again", rel.ref, err)
+			}
+			return res, exitcode.Failedf("deployment %q: %w; nothing was changed", rel.ref, err)
+		}
+	}
+
 	// 2. Migration. The Deployment is not touched before it succeeds.
 	if rel.job != nil {
-		r.logf("migrate: running job %q", cfg.Namespace+"/"+rel.job.Name)
-		mctx, mcancel := context.WithTimeout(ctx, cfg.Timeout)
-		_, err := migration.Run(mctx, r.Kube, rel.job, nil, r.Log)
-		mcancel()
-		if err != nil {
-			res.Result = state.ResultFailed
-			res.Reason = fmt.Sprintf("migration job %q failed; deployment %q was not changed", cfg.Namespace+"/"+rel.job.Name, rel.ref)
-			return res, exitcode.Failedf("%s: %w", res.Reason, err)
+		if rel.w != nil {
+			if err := r.record(ctx, rel, PhaseMigrate, "", ""); err != nil {
+				return r.stoppedBeforeApply(ctx, rel, err)
+			}
+		}
+		if err := r.migrate(ctx, rel, false); err != nil {
+			return res, err
 		}
 	}
 
 	// 3. Apply.
-	rel.op.Phase = PhaseApply
-	applied, err := r.apply(ctx, rel, nil)
-	for try := 0; try < 3 && apierrors.IsConflict(err) && rel.live != nil; try++ {
-		// The resourceVersion moves with every status update the controller
-		// makes; only a change of the spec (generation) means someone else
-		// changed the Deployment, so re-read and retry while it is the same.
-		fresh, gerr := r.Kube.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.Name, metav1.GetOptions{})
-		if gerr != nil || fresh.Generation != rel.live.Generation {
-			break
+	applied, err := r.applyRecorded(ctx, rel)
+	if err != nil {
+		return res, err
+	}
+	return r.carryOn(ctx, rel, applied, finishDowntime)
+}
+
+// recordFirst writes the first record (phase preflight, with the request
+// in params), removing the params an earlier operation left.
+func (r *Rollout) recordFirst(ctx context.Context, rel *release) error {
+	rel.op.Phase = PhasePreflight
+	return rel.w.save(context.WithoutCancel(ctx), rel.op, staleParams(rel.live.Annotations, rel.op)...)
+}
+
+// migrate runs the migration Job (resumed: waits for the one the killed run
+// created, or creates it when it was not). On failure the record says so
+// and the Deployment is not changed.
+func (r *Rollout) migrate(ctx context.Context, rel *release, resumed bool) error {
+	cfg, res := rel.cfg, rel.res
+	ref := cfg.Namespace + "/" + rel.job.Name
+	mctx, mcancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer mcancel()
+	var err error
+	existing, gerr := r.Kube.BatchV1().Jobs(cfg.Namespace).Get(ctx, rel.job.Name, metav1.GetOptions{})
+	switch {
+	case resumed && gerr == nil && existing != nil:
+		r.logf("migrate: waiting for job %q, created by the interrupted run", ref)
+		if _, err = migration.Wait(mctx, r.Kube, cfg.Namespace, rel.job.Name); err != nil {
+			err = exitcode.FailedError(fmt.Errorf("%w: %w\n%s", migration.ErrFailed, err, migration.Describe(context.WithoutCancel(ctx), r.Kube, cfg.Namespace, rel.job.Name)))
 		}
-		rel.live = fresh
-		if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
-			break
+	default:
+		r.logf("migrate: running job %q", ref)
+		_, err = migration.Run(mctx, r.Kube, rel.job, nil, r.Log)
+	}
+	if err == nil {
+		return nil
+	}
+	res.Result = state.ResultFailed
+	res.Reason = fmt.Sprintf("migration job %q failed; deployment %q was not changed", ref, rel.ref)
+	if rel.w != nil {
+		_ = r.recordAnyway(ctx, rel, PhaseMigrate, state.ResultFailed, res.Reason)
+	}
+	return exitcode.Failedf("%s: %w", res.Reason, err)
+}
+
+// stoppedBeforeApply ends a release whose record could not be written
+// before the apply: nothing was changed.
+func (r *Rollout) stoppedBeforeApply(ctx context.Context, rel *release, err error) (*Result, error) {
+	rel.res.Result = state.ResultFailed
+	rel.res.Reason = err.Error()
+	if IsForeignChange(err) {
+		_ = r.recordAnyway(ctx, rel, rel.op.Phase, state.ResultFailed, err.Error()+"; nothing was changed")
+	}
+	return rel.res, exitcode.Failedf("deployment %q: %w; nothing was changed", rel.ref, err)
+}
+
+// applyRecorded records phase apply, then sends the change with the
+// resourceVersion of the version last judged; on a conflict it re-reads the
+// Deployment and retries when what changed is not what the rollout manages
+// (a scale, a label), and stops naming the change otherwise.
+func (r *Rollout) applyRecorded(ctx context.Context, rel *release) (*appsv1.Deployment, error) {
+	res := rel.res
+	if rel.w != nil {
+		if err := r.record(ctx, rel, PhaseApply, "", ""); err != nil {
+			_, err = r.stoppedBeforeApply(ctx, rel, err)
+			return nil, err
+		}
+	}
+	rel.op.Phase = PhaseApply
+	var applied *appsv1.Deployment
+	var err error
+	for try := 0; ; try++ {
+		if rel.w != nil {
+			rel.live = rel.w.guard.base
+			if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
+				break
+			}
 		}
 		applied, err = r.apply(ctx, rel, nil)
+		if err == nil || !apierrors.IsConflict(err) || rel.w == nil || try >= 4 {
+			break
+		}
+		fresh, gerr := r.Kube.AppsV1().Deployments(rel.cfg.Namespace).Get(ctx, rel.cfg.Name, metav1.GetOptions{})
+		if gerr != nil {
+			break
+		}
+		if ferr := rel.w.guard.observe(fresh); ferr != nil {
+			err = ferr
+			break
+		}
 	}
 	if err != nil {
 		res.Result = state.ResultFailed
 		res.Reason = err.Error()
-		return res, err
+		if rel.w != nil {
+			_ = r.recordAnyway(ctx, rel, PhaseApply, state.ResultFailed, err.Error()+"; nothing was changed")
+		}
+		if IsForeignChange(err) {
+			return nil, exitcode.Failedf("applying to deployment %q: %w; nothing was changed, run again", rel.ref, err)
+		}
+		return nil, err
 	}
 	r.logf("apply: deployment %q updated (generation %d)", rel.ref, applied.Generation)
-	rec := &state.Recorder{Client: r.Dynamic, Resource: DeploymentsResource, Namespace: cfg.Namespace, Name: cfg.Name, Now: r.Now}
-	save := func(phase, result, msg string) {
-		rel.op.Phase, rel.op.Result, rel.op.Message = phase, result, msg
-		if err := rec.Save(context.WithoutCancel(ctx), rel.op); err != nil {
-			r.logf("warning: %v", err)
-		}
+	if rel.w == nil {
+		rel.w = r.writerFor(rel, applied, "while the rollout watched it")
 	}
+	rel.w.guard.accept(applied)
+	rel.w.guard.while = "while the rollout watched it"
+	rel.op.Params[ParamTemplate] = templateFingerprint(&applied.Spec.Template)
+	return applied, nil
+}
 
+// writerFor is the record writer of a release, judging from base.
+func (r *Rollout) writerFor(rel *release, base *appsv1.Deployment, while string) *recordWriter {
+	return &recordWriter{kube: r.Kube, ns: rel.cfg.Namespace, name: rel.cfg.Name, now: r.Now,
+		guard: &guard{ref: rel.ref, base: base.DeepCopy(), while: while, logf: r.logf}}
+}
+
+// record writes the record with its precondition; a failure other than a
+// change by another writer is only a warning.
+func (r *Rollout) record(ctx context.Context, rel *release, phase, result, msg string) error {
+	rel.op.Phase, rel.op.Result, rel.op.Message = phase, result, msg
+	err := rel.w.save(context.WithoutCancel(ctx), rel.op)
+	if err != nil && !IsForeignChange(err) {
+		r.logf("warning: %v", err)
+		return nil
+	}
+	return err
+}
+
+// recordAnyway writes a final record even over another writer's change.
+func (r *Rollout) recordAnyway(ctx context.Context, rel *release, phase, result, msg string) error {
+	rel.op.Phase, rel.op.Result, rel.op.Message = phase, result, msg
+	err := rel.w.saveAnyway(context.WithoutCancel(ctx), rel.op)
+	if err != nil {
+		r.logf("warning: %v", err)
+	}
+	return err
+}
+
+// carryOn watches the applied release (and its analysis) and ends it:
+// done, paused, stopped because another writer changed it, or rolled back.
+// resume joins here too.
+func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Deployment, finishDowntime func()) (*Result, error) {
+	cfg, res := rel.cfg, rel.res
 	// 4./5. Watch, and detect failure.
 	rel.op.Phase = PhaseWatch
-	final, failure := r.watch(ctx, rel, applied, save)
+	final, failure := r.watch(ctx, rel, applied)
 	if final != nil {
 		p := kube.DeploymentProgress(final)
 		res.Progress = &p
@@ -302,49 +435,55 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Reason = failure.Error()
 		return res, exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was, check it with 'kubectl zdd status'", rel.ref, failure)
 	}
-	if failure != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLockLost) {
+	if failure == nil {
+		failure = r.record(ctx, rel, PhaseDone, state.ResultSucceeded, "")
+		if failure == nil {
+			finishDowntime()
+			res.Result = state.ResultSucceeded
+			return res, nil
+		}
+	}
+	if IsForeignChange(failure) {
+		return r.stoppedByOther(ctx, rel, failure, "", finishDowntime)
+	}
+	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLockLost) {
 		// Interrupted (Ctrl-C, SIGTERM): no automatic rollback. The phase
 		// stays recorded with the operation in flight, the deferred Release
 		// frees the Lease, and the user chooses resume or abort.
 		res.Result = ResultInterrupted
 		res.Reason = "interrupted"
-		save(rel.op.Phase, "", "interrupted in phase "+rel.op.Phase)
+		_ = r.record(ctx, rel, rel.op.Phase, "", "interrupted in phase "+rel.op.Phase)
 		return res, exitcode.NeedsPersonf("deployment %q: interrupted in phase %s; the operation is recorded on the deployment and its lease released: run 'kubectl zdd resume deployment/%s' to carry it on, or 'kubectl zdd abort deployment/%s' to go back to revision %s", rel.ref, rel.op.Phase, cfg.Name, cfg.Name, rel.op.FromRevision)
 	}
 	if errors.Is(failure, errInconclusive) {
 		res.Result = state.ResultPaused
 		res.Reason = failure.Error()
-		save(PhaseAnalysis, state.ResultPaused, res.Reason)
+		_ = r.recordAnyway(ctx, rel, PhaseAnalysis, state.ResultPaused, res.Reason)
 		return res, exitcode.Failedf("deployment %q: %s; the new revision stays in place: run 'kubectl zdd rollout' again to re-check it, or 'kubectl zdd rollback deployment/%s' to go back", rel.ref, res.Reason, cfg.Name)
-	}
-	if failure == nil {
-		save(PhaseDone, state.ResultSucceeded, "")
-		finishDowntime()
-		res.Result = state.ResultSucceeded
-		return res, nil
 	}
 
 	// 6. Roll back.
 	res.Reason = failure.Error()
-	if cfg.NoRollback || rel.live == nil || rel.op.FromRevision == "" {
+	if cfg.NoRollback || rel.op.FromRevision == "" {
 		why := "--no-rollback was given"
 		if !cfg.NoRollback {
 			why = "there is no previous revision"
 		}
-		save(PhaseWatch, state.ResultFailed, res.Reason)
+		_ = r.recordAnyway(ctx, rel, PhaseWatch, state.ResultFailed, res.Reason)
 		res.Result = state.ResultFailed
 		return res, exitcode.Failedf("release of deployment %q failed: %s; not rolled back (%s)", rel.ref, res.Reason, why)
 	}
-	save(PhaseRollback, "", res.Reason)
+	if err := r.record(ctx, rel, PhaseRollback, "", res.Reason); err != nil {
+		return r.stoppedByOther(ctx, rel, err, res.Reason, finishDowntime)
+	}
 	r.logf("rollback: release failed (%s); restoring revision %s", res.Reason, rel.op.FromRevision)
 	from, _ := strconv.ParseInt(rel.op.FromRevision, 10, 64)
-	rctx := context.WithoutCancel(ctx)
-	if errors.Is(failure, errLockLost) {
-		rctx = ctx
-	}
-	rb, err := Rollback(rctx, r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &applied.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
+	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
 	if err != nil {
-		save(PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
+		if IsForeignChange(err) {
+			return r.stoppedByOther(ctx, rel, err, res.Reason, finishDowntime)
+		}
+		_ = r.recordAnyway(ctx, rel, PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
 		res.Result = state.ResultFailed
 		return res, exitcode.NeedsPersonf("release of deployment %q failed (%s) and the rollback to revision %s failed too: %w", rel.ref, res.Reason, rel.op.FromRevision, err)
 	}
@@ -352,10 +491,32 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	if rb.Progress != nil {
 		res.Progress = rb.Progress
 	}
-	save(PhaseDone, state.ResultRolledBack, res.Reason)
+	if fresh, gerr := r.Kube.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.Name, metav1.GetOptions{}); gerr == nil {
+		// the rollback is the rollout's own change: judge from it
+		rel.w.guard.accept(fresh)
+	}
+	_ = r.recordAnyway(ctx, rel, PhaseDone, state.ResultRolledBack, res.Reason)
 	finishDowntime()
 	res.Result = state.ResultRolledBack
 	return res, exitcode.Failedf("release of deployment %q failed: %s; rolled back to revision %s (the pod template of revision %s, now revision %d)", rel.ref, res.Reason, rel.op.FromRevision, rel.op.FromRevision, rb.NewRevision)
+}
+
+// stoppedByOther ends a release that another writer changed: the record
+// says what changed and who changed it, and nothing is rolled back over it.
+func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, failed string, finishDowntime func()) (*Result, error) {
+	res := rel.res
+	res.Result = state.ResultFailed
+	res.Reason = err.Error() + "; the release is no longer the one requested: nothing was rolled back"
+	if failed != "" {
+		res.Reason = "the release failed (" + failed + ") but " + err.Error() + "; nothing was rolled back over that change"
+	}
+	var fc *ForeignChangeError
+	if errors.As(err, &fc) && fc.Object != nil {
+		rel.w.guard.accept(fc.Object)
+	}
+	_ = r.recordAnyway(ctx, rel, rel.op.Phase, state.ResultFailed, res.Reason)
+	finishDowntime()
+	return res, exitcode.Failedf("deployment %q: %s; see it with 'kubectl zdd status deployment/%s'", rel.ref, res.Reason, rel.cfg.Name)
 }
 
 var (
@@ -413,6 +574,12 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 	if cfg.MigrationJob != nil {
 		rel.job = migration.Prepare(cfg.MigrationJob, cfg.Namespace, cfg.Name, migration.PhaseExpand, op.ID)
 		rel.res.MigrationJob = rel.job.Name
+	}
+	if op.Params, err = requestParams(cfg, rel.job); err != nil {
+		return nil, err
+	}
+	if live != nil {
+		op.Params[ParamFromTemplate] = templateFingerprint(&live.Spec.Template)
 	}
 	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
 		return nil, err
@@ -609,7 +776,7 @@ func (r *Rollout) apply(ctx context.Context, rel *release, dryRun []string) (*ap
 func ptrTo[T any](v T) *T { return &v }
 
 // watch waits for the rollout (and the analysis), and returns the failure.
-func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deployment, save func(phase, result, msg string)) (*appsv1.Deployment, error) {
+func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deployment) (*appsv1.Deployment, error) {
 	cfg := rel.cfg
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -642,11 +809,24 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 	}
 
 	recorded := false
+	rel.w.guard.while = "while the rollout watched it"
 	final, err := kube.WaitForDeployment(tctx, r.Kube, cfg.Namespace, cfg.Name, func(d *appsv1.Deployment, p kube.Progress) {
+		if wctx.Err() != nil {
+			return
+		}
+		// another writer's change of the template, selector or strategy
+		// stops the watch; a scale carries on against the new count
+		if ferr := rel.w.guard.observe(d); ferr != nil {
+			cancel(ferr)
+			return
+		}
 		if !recorded && p.Observed && kube.Revision(d) > 0 {
 			recorded = true
 			rel.op.ToRevision = strconv.FormatInt(kube.Revision(d), 10)
-			save(PhaseWatch, "", "")
+			if ferr := r.record(ctx, rel, PhaseWatch, "", ""); ferr != nil {
+				cancel(ferr)
+				return
+			}
 		}
 		if r.OnProgress != nil {
 			r.OnProgress(p)
@@ -667,7 +847,10 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 		return final, nil
 	}
 	if analysisDone == nil {
-		save(PhaseAnalysis, "", "")
+		rel.w.guard.while = "while the rollout measured it"
+		if ferr := r.record(ctx, rel, PhaseAnalysis, "", ""); ferr != nil {
+			return final, ferr
+		}
 		r.logf("analysis: measuring the new revision")
 		runAnalysis(ctx)
 	} else {

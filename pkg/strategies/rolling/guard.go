@@ -1,0 +1,325 @@
+package rolling
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// The fields of a Deployment's spec that a rollout manages: a change of any
+// of them by another writer means the release is no longer the one
+// requested, so the rollout stops instead of carrying on or undoing it.
+const (
+	fieldTemplate = "spec.template"
+	fieldSelector = "spec.selector"
+	fieldStrategy = "spec.strategy"
+)
+
+// ForeignChangeError says another writer changed what the rollout manages.
+type ForeignChangeError struct {
+	// Deployment is "namespace/name".
+	Deployment string
+	// Fields are the managed fields that changed (spec.template, ...).
+	Fields []string
+	// Manager is the field manager that last wrote them, from managedFields
+	// ("" when none can be told).
+	Manager string
+	// While says when ("while the rollout watched it", ...).
+	While string
+	// Object is the Deployment as read with the change.
+	Object *appsv1.Deployment
+}
+
+func (e *ForeignChangeError) Error() string {
+	return fmt.Sprintf("%s changed by %s %s", strings.Join(e.Fields, ", "), managerName(e.Manager), e.While)
+}
+
+func managerName(m string) string {
+	if m == "" {
+		return "another writer (no field manager recorded)"
+	}
+	return fmt.Sprintf("%q", m)
+}
+
+// IsForeignChange reports whether err is (or wraps) a ForeignChangeError.
+func IsForeignChange(err error) bool {
+	var fc *ForeignChangeError
+	return errors.As(err, &fc)
+}
+
+// managedChanges lists the managed fields whose value differs between the
+// Deployment as the rollout left it (was) and as it is now.
+func managedChanges(was, now *appsv1.Deployment) []string {
+	var out []string
+	if !apiequality.Semantic.DeepEqual(was.Spec.Template, now.Spec.Template) {
+		out = append(out, fieldTemplate)
+	}
+	if !apiequality.Semantic.DeepEqual(was.Spec.Selector, now.Spec.Selector) {
+		out = append(out, fieldSelector)
+	}
+	if !apiequality.Semantic.DeepEqual(was.Spec.Strategy, now.Spec.Strategy) {
+		out = append(out, fieldStrategy)
+	}
+	return out
+}
+
+// otherChanges describes the changes of the spec outside what the rollout
+// manages ("spec.replicas 3 -> 5", ...).
+func otherChanges(was, now *appsv1.Deployment) []string {
+	var out []string
+	r := func(p *int32) int32 {
+		if p == nil {
+			return 1
+		}
+		return *p
+	}
+	if r(was.Spec.Replicas) != r(now.Spec.Replicas) {
+		out = append(out, fmt.Sprintf("spec.replicas %d -> %d", r(was.Spec.Replicas), r(now.Spec.Replicas)))
+	}
+	if was.Spec.Paused != now.Spec.Paused {
+		out = append(out, fmt.Sprintf("spec.paused %t -> %t", was.Spec.Paused, now.Spec.Paused))
+	}
+	if was.Spec.MinReadySeconds != now.Spec.MinReadySeconds {
+		out = append(out, fmt.Sprintf("spec.minReadySeconds %d -> %d", was.Spec.MinReadySeconds, now.Spec.MinReadySeconds))
+	}
+	if !apiequality.Semantic.DeepEqual(was.Spec.ProgressDeadlineSeconds, now.Spec.ProgressDeadlineSeconds) {
+		out = append(out, "spec.progressDeadlineSeconds")
+	}
+	if !apiequality.Semantic.DeepEqual(was.Spec.RevisionHistoryLimit, now.Spec.RevisionHistoryLimit) {
+		out = append(out, "spec.revisionHistoryLimit")
+	}
+	return out
+}
+
+// writerOf names the field manager that last wrote any of fields (paths
+// such as "spec.template") on d, other than kubectl-zdd itself: the entry of
+// managedFields that owns something under one of them with the latest time.
+// "" when no entry does.
+func writerOf(d *appsv1.Deployment, fields []string) string {
+	type cand struct {
+		manager string
+		at      time.Time
+		idx     int
+	}
+	var found []cand
+	for i, mf := range d.ManagedFields {
+		if mf.Manager == state.FieldManager || mf.FieldsV1 == nil {
+			continue
+		}
+		var set map[string]any
+		if err := json.Unmarshal(mf.FieldsV1.Raw, &set); err != nil {
+			continue
+		}
+		for _, f := range fields {
+			if ownsPath(set, strings.Split(f, ".")) {
+				var at time.Time
+				if mf.Time != nil {
+					at = mf.Time.Time
+				}
+				found = append(found, cand{manager: mf.Manager, at: at, idx: i})
+				break
+			}
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	// latest time first; on a tie the later entry (the API server appends
+	// a manager's first entry at the end)
+	sort.SliceStable(found, func(a, b int) bool {
+		if !found[a].at.Equal(found[b].at) {
+			return found[a].at.After(found[b].at)
+		}
+		return found[a].idx > found[b].idx
+	})
+	return found[0].manager
+}
+
+// ownsPath reports whether a FieldsV1 set holds the path (or something
+// under it).
+func ownsPath(set map[string]any, path []string) bool {
+	cur := set
+	for _, p := range path {
+		next, ok := cur["f:"+p].(map[string]any)
+		if !ok {
+			return false
+		}
+		cur = next
+	}
+	return true
+}
+
+// templateFingerprint identifies a pod template (without the
+// pod-template-hash label): the first 16 hex digits of the SHA-256 of its
+// JSON. It is recorded after the apply, so resume and abort can tell the
+// template the rollout applied from one another writer put there.
+func templateFingerprint(t *corev1.PodTemplateSpec) string {
+	b, _ := json.Marshal(stripHash(t))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+func stripHash(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
+	c := t.DeepCopy()
+	delete(c.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	if len(c.Labels) == 0 {
+		c.Labels = nil
+	}
+	return c
+}
+
+// guard holds the Deployment as the rollout last left it, and judges every
+// later version against it: a change of what the rollout manages by
+// someone else is a ForeignChangeError; any other change of the spec (a
+// scale by `kubectl scale` or an HPA, another setting) is accepted, said
+// once in the log, and becomes the new base.
+type guard struct {
+	ref   string
+	base  *appsv1.Deployment
+	while string
+	logf  func(format string, a ...any)
+}
+
+// observe judges d against the base.
+func (g *guard) observe(d *appsv1.Deployment) error {
+	if g.base == nil || d.Generation <= g.base.Generation {
+		if g.base == nil || d.ResourceVersion != g.base.ResourceVersion {
+			g.accept(d)
+		}
+		return nil
+	}
+	if ch := managedChanges(g.base, d); len(ch) > 0 {
+		return &ForeignChangeError{Deployment: g.ref, Fields: ch, Manager: writerOf(d, ch), While: g.while, Object: d}
+	}
+	other := otherChanges(g.base, d)
+	what := "its spec changed"
+	if len(other) > 0 {
+		what = strings.Join(other, ", ")
+	}
+	paths := []string{"spec"}
+	if len(other) > 0 && strings.HasPrefix(other[0], "spec.replicas") {
+		paths = []string{"spec.replicas"}
+	}
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	if g.logf != nil {
+		g.logf("deployment %q: %s by %s %s; the template, selector and strategy are as the rollout set them, so it carries on and judges completion against %d replicas", g.ref, what, managerName(writerOf(d, paths)), g.while, replicas)
+	}
+	g.accept(d)
+	return nil
+}
+
+// accept makes d the base (its spec is taken as the rollout's own).
+func (g *guard) accept(d *appsv1.Deployment) {
+	g.base = d.DeepCopy()
+}
+
+// recordWriter writes the operation record on the Deployment with a merge
+// patch of its zdd.dev/ annotations that carries the resourceVersion of the
+// version the guard last judged, so a record is never written over a change
+// the rollout has not looked at. On a conflict it re-reads the Deployment,
+// lets the guard judge it, and tries again; a change of what the rollout
+// manages stops it with the ForeignChangeError.
+type recordWriter struct {
+	kube  kubernetes.Interface
+	ns    string
+	name  string
+	guard *guard
+	now   func() time.Time
+}
+
+// save records op; removeParams are params of an earlier operation to drop.
+func (w *recordWriter) save(ctx context.Context, op *state.Operation, removeParams ...string) error {
+	_, err := w.write(ctx, op, false, removeParams...)
+	return err
+}
+
+// saveAnyway records op even after a change by another writer (the record
+// of a release stopped because of it): the new version is accepted first,
+// and the write still carries its resourceVersion.
+func (w *recordWriter) saveAnyway(ctx context.Context, op *state.Operation) error {
+	_, err := w.write(ctx, op, true)
+	return err
+}
+
+const recordTries = 10
+
+func (w *recordWriter) write(ctx context.Context, op *state.Operation, anyway bool, removeParams ...string) (*appsv1.Deployment, error) {
+	now := time.Now
+	if w.now != nil {
+		now = w.now
+	}
+	op.UpdateTime = now().UTC().Truncate(time.Second)
+	deps := w.kube.AppsV1().Deployments(w.ns)
+	var last error
+	for try := 0; try < recordTries; try++ {
+		if w.guard.base == nil {
+			d, err := deps.Get(ctx, w.name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: %w", op.Phase, op.ID, w.guard.ref, err)
+			}
+			w.guard.accept(d)
+		}
+		patch, err := op.MergePatch(w.guard.base.ResourceVersion, removeParams...)
+		if err != nil {
+			return nil, err
+		}
+		d, err := deps.Patch(ctx, w.name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: state.FieldManager})
+		if err == nil {
+			w.guard.accept(d)
+			killAtPhaseForTests(op)
+			return d, nil
+		}
+		if !apierrors.IsConflict(err) {
+			return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: %w", op.Phase, op.ID, w.guard.ref, err)
+		}
+		last = err
+		fresh, gerr := deps.Get(ctx, w.name, metav1.GetOptions{})
+		if gerr != nil {
+			return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: re-reading it after a conflict: %w", op.Phase, op.ID, w.guard.ref, gerr)
+		}
+		if err := w.guard.observe(fresh); err != nil {
+			if !anyway {
+				return nil, err
+			}
+			w.guard.accept(fresh)
+		}
+		// status updates of the controllers move the resourceVersion too:
+		// make sure the next try carries the version just read
+		w.guard.accept(fresh)
+	}
+	return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: still conflicting after %d tries: %w", op.Phase, op.ID, w.guard.ref, recordTries, last)
+}
+
+// killAtPhaseForTests is the rollout's side of state.KillAtPhaseEnv: the
+// record is written here rather than by state.Recorder (which carries no
+// precondition), so the test hook is honoured here too.
+func killAtPhaseForTests(op *state.Operation) {
+	want := os.Getenv(state.KillAtPhaseEnv)
+	if want == "" || (want != op.Phase && want != op.Strategy+":"+op.Phase) {
+		return
+	}
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Kill()
+		select {} // the kill is asynchronous: never return into the caller
+	}
+}
