@@ -67,6 +67,6 @@ func (e ContactEvent) String() string {
 // in flight (contact lost, lease lost): the phase its record holds, and the
 // commands that carry it on or undo it. kind is "deployment" or "service".
 func StoppedHint(kind, namespace, name, phase string) string {
-	return fmt.Sprintf("phase %s recorded on %s %q; once the API server answers, run 'kubectl zdd status %s/%s -n %s' and 'kubectl zdd resume %s/%s -n %s' to finish it (or 'kubectl zdd abort %s/%s -n %s' to go back)",
+	return fmt.Sprintf("phase %s recorded on %s %q; once the API server answers, run 'kubectl zdd status %s/%s -n %s' and 'kubectl zdd resume %s/%s -n %s' to finish it, or 'kubectl zdd abort %s/%s -n %s' to go back (add --force-unlock if they find the lease of this stopped run still held)",
 		phase, kind, namespace+"/"+name, kind, name, namespace, kind, name, namespace, kind, name, namespace)
 }

@@ -206,7 +206,7 @@ func TestContactEventAndHint(t *testing.T) {
 		{
 			name: "hint",
 			got:  StoppedHint("deployment", "shop", "web", "watch"),
-			want: `phase watch recorded on deployment "shop/web"; once the API server answers, run 'kubectl zdd status deployment/web -n shop' and 'kubectl zdd resume deployment/web -n shop' to finish it (or 'kubectl zdd abort deployment/web -n shop' to go back)`,
+			want: `phase watch recorded on deployment "shop/web"; once the API server answers, run 'kubectl zdd status deployment/web -n shop' and 'kubectl zdd resume deployment/web -n shop' to finish it, or 'kubectl zdd abort deployment/web -n shop' to go back (add --force-unlock if they find the lease of this stopped run still held)`,
 		},
 	}
 	for _, tc := range cases {
