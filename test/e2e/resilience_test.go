@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +46,10 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 		bad bool
 		// analysis adds a passing --analysis, so the rollout reaches phase analysis
 		analysis bool
+		// migration adds a --migration-job, so the rollout reaches phase migrate
+		migration bool
+		// manifest releases v2 with -f (server-side apply) instead of --image
+		manifest bool
 		// noForce runs the command without --force-unlock while the dead
 		// run's lease is still live: refused, exit 1, naming the holder
 		noForce bool
@@ -57,11 +63,21 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 		wantResult string
 		wantOut    string
 	}{
+		// the first phases come before the Deployment is changed: the
+		// record holds the release, so resume applies it and finishes it,
+		// and abort only marks the operation aborted
+		{name: "preflight then resume", phase: "preflight", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "rolled out: revision 2"},
+		{name: "preflight then abort", phase: "preflight", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "had not changed it"},
+		{name: "migrate then resume", migration: true, phase: "migrate", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "migrate: running job"},
+		{name: "migrate then abort", migration: true, phase: "migrate", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "is left as it is"},
+		{name: "apply then resume", phase: "apply", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "rolled out: revision 2"},
+		{name: "apply then abort", phase: "apply", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "had not changed it"},
+		{name: "manifest apply then resume", manifest: true, phase: "apply", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "rolled out: revision 2"},
 		{name: "watch then resume", phase: "watch", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "rolled out: revision 2"},
 		{name: "watch then abort", phase: "watch", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "back on the pod template of revision 1"},
 		{name: "done then resume", phase: "done", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "nothing to resume"},
 		{name: "done then abort", phase: "done", command: "abort", wantCode: 2, wantImage: v2, wantResult: state.ResultSucceeded},
-		{name: "analysis then resume", analysis: true, phase: "analysis", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "analysis of the interrupted run is not run again"},
+		{name: "analysis then resume", analysis: true, phase: "analysis", command: "resume", wantImage: v2, wantResult: state.ResultSucceeded, wantOut: "analysis: passed"},
 		{name: "analysis then abort", analysis: true, phase: "analysis", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantOut: "back on the pod template of revision 1"},
 		{name: "watch then resume without --force-unlock", noForce: true, phase: "watch", command: "resume", wantCode: 1, wantOut: ""},
 		{name: "rollback then resume", bad: true, timeout: "8s", phase: "rollback", command: "resume", wantCode: 1, wantImage: v1, wantResult: state.ResultRolledBack, wantOut: "back on the pod template of revision 1"},
@@ -85,6 +101,14 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 				t.Cleanup(srv.Close)
 				spec := writeTemp(t, "analysis.yaml", fmt.Sprintf("interval: 100ms\ncount: 1\nfailureLimit: 0\nerrorLimit: 0\nmetrics:\n- name: error-rate\n  max: 1\n  http:\n    url: %s/metric\n", srv.URL))
 				args = append(args, "--analysis", spec)
+			}
+			if tc.migration {
+				job := writeTemp(t, "migrate.yaml", jobManifest(JobSpec{}))
+				args = append(args, "--migration-job", job)
+			}
+			if tc.manifest {
+				v2yaml := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: v2}))
+				args = []string{"rollout", "-f", v2yaml, "--timeout", timeout}
 			}
 			if tc.bad {
 				bad := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: v2, NeverReady: true}))
@@ -242,5 +266,142 @@ func TestResilienceRolloutInterrupted(t *testing.T) {
 	}
 	if rep.MinReady < rolloutReplicas || rep.ZeroFor != 0 {
 		t.Errorf("ready endpoints fell to %d (none for %s)", rep.MinReady, rep.ZeroFor)
+	}
+}
+
+// TestResilienceRolloutResumeRecordedSettings kills `kubectl zdd rollout`
+// at a phase boundary, then runs `kubectl zdd resume --force-unlock
+// --timeout 2m` with none of the rollout's flags: resume reads --analysis
+// (with its header ${VAR} unexpanded), --analysis-during, --no-rollback and
+// --timeout from the record and honours them. The analysis's HTTP endpoint
+// passes while the killed run uses it and fails once resume measures, so
+// resume rolls back (exit 1), or leaves the new revision with
+// --no-rollback. The secret header value reaches the endpoint but never an
+// annotation of the Deployment or its ReplicaSets, nor any output.
+func TestResilienceRolloutResumeRecordedSettings(t *testing.T) {
+	const v1, v2 = "registry.example/web:v1", "registry.example/web:v2"
+	const secret = "e2e-secret-7f3a91"
+	tests := []struct {
+		name       string
+		flags      []string
+		bad        bool
+		phase      string
+		wantImage  string
+		wantResult string
+		wantOut    []string
+		wantErr    []string
+	}{
+		{name: "analysis after the rollout fails on resume", flags: []string{"--analysis"}, phase: "analysis", wantImage: v1, wantResult: state.ResultRolledBack,
+			wantOut: []string{"recorded analysis", "back on the pod template of revision 1"}, wantErr: []string{"analysis failed", "rolled back to revision 1"}},
+		{name: "analysis during the rollout fails on resume", flags: []string{"--analysis", "--analysis-during"}, phase: "watch", wantImage: v1, wantResult: state.ResultRolledBack,
+			wantOut: []string{"recorded analysis"}, wantErr: []string{"analysis failed", "rolled back to revision 1"}},
+		{name: "no-rollback is honoured", flags: []string{"--analysis", "--no-rollback"}, phase: "analysis", wantImage: v2, wantResult: state.ResultFailed,
+			wantErr: []string{"not rolled back (--no-rollback was given)"}},
+		{name: "the recorded timeout is honoured", bad: true, flags: []string{"--timeout", "8s"}, phase: "watch", wantImage: v1, wantResult: state.ResultRolledBack,
+			wantOut: []string{"using the recorded --timeout 8s"}, wantErr: []string{"not ready within --timeout 8s", "rolled back to revision 1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			startApp(e, AppSpec{})
+			w := e.WatchDowntime("web")
+
+			var failing atomic.Bool
+			var sawSecret atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "Bearer "+secret {
+					http.Error(w, "unauthorized", http.StatusUnauthorized)
+					return
+				}
+				sawSecret.Store(true)
+				if failing.Load() {
+					fmt.Fprint(w, "5")
+					return
+				}
+				fmt.Fprint(w, "0")
+			}))
+			t.Cleanup(srv.Close)
+			spec := writeTemp(t, "analysis.yaml", fmt.Sprintf("interval: 200ms\ncount: 2\nfailureLimit: 0\nerrorLimit: 0\nmetrics:\n- name: error-rate\n  max: 1\n  http:\n    url: %s/metric\n    headers:\n      Authorization: Bearer ${ZDD_E2E_TOKEN}\n", srv.URL))
+
+			args := []string{"rollout", "deployment/web", "--image", "app=" + v2}
+			if tc.bad {
+				bad := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: v2, NeverReady: true}))
+				args = []string{"rollout", "-f", bad}
+			}
+			for _, f := range tc.flags {
+				args = append(args, f)
+				if f == "--analysis" {
+					args = append(args, spec)
+				}
+			}
+			if !slices.Contains(tc.flags, "--timeout") {
+				args = append(args, "--timeout", "2m")
+			}
+			tokenEnv := "ZDD_E2E_TOKEN=" + secret
+			killed := e.ZddWith(ZddOpts{Env: []string{tokenEnv, state.KillAtPhaseEnv + "=rollout:" + tc.phase}}, args...)
+			if killed.Code != -1 {
+				t.Fatalf("the rollout was not killed at phase %s: %s", tc.phase, killed)
+			}
+			if got := getDeployment(e, "web").Annotations[state.KeyPhase]; got != tc.phase {
+				t.Fatalf("recorded phase %q after the kill, want %q", got, tc.phase)
+			}
+
+			failing.Store(true)
+			r := e.ZddWith(ZddOpts{Env: []string{tokenEnv}}, "resume", "deployment/web", "--force-unlock", "--timeout", "2m")
+			rep := w.Stop()
+			if r.Code != 1 {
+				t.Fatalf("resume: want exit 1, got %s", r)
+			}
+			for _, s := range tc.wantOut {
+				if !strings.Contains(r.Stdout, s) {
+					t.Errorf("resume stdout does not say %q:\n%s", s, r)
+				}
+			}
+			for _, s := range tc.wantErr {
+				if !strings.Contains(r.Stderr, s) {
+					t.Errorf("resume stderr does not say %q:\n%s", s, r)
+				}
+			}
+			e.RolloutStatus("web", 2*time.Minute)
+			d := getDeployment(e, "web")
+			if got := imageOf(d); got != tc.wantImage {
+				t.Errorf("image %q after resume, want %q", got, tc.wantImage)
+			}
+			if got := d.Annotations[state.KeyResult]; got != tc.wantResult {
+				t.Errorf("recorded result %q, want %q (message %q)", got, tc.wantResult, d.Annotations[state.KeyMessage])
+			}
+			if slices.Contains(tc.flags, "--analysis") {
+				if !sawSecret.Load() {
+					t.Errorf("the endpoint never got the secret header: the test proves nothing about it")
+				}
+				if !strings.Contains(d.Annotations[state.ParamPrefix+"analysis"], "${ZDD_E2E_TOKEN}") {
+					t.Errorf("the recorded analysis does not hold the unexpanded ${ZDD_E2E_TOKEN}: %q", d.Annotations[state.ParamPrefix+"analysis"])
+				}
+			}
+			rss, err := e.Client.AppsV1().ReplicaSets(e.NS).List(e.Ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := map[string]map[string]string{"deployment/web": d.Annotations}
+			for _, rs := range rss.Items {
+				objs["replicaset/"+rs.Name] = rs.Annotations
+			}
+			for obj, ann := range objs {
+				for k, v := range ann {
+					if strings.Contains(v, secret) {
+						t.Errorf("annotation %s of %s holds the secret header value", k, obj)
+					}
+				}
+			}
+			for _, out := range []string{killed.Stdout, killed.Stderr, r.Stdout, r.Stderr} {
+				if strings.Contains(out, secret) {
+					t.Errorf("the secret header value was printed:\n%s", out)
+				}
+			}
+			if rep.MinReady < rolloutReplicas || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d", rep.MinReady, rep.ZeroFor, rolloutReplicas)
+			}
+		})
 	}
 }

@@ -154,22 +154,37 @@ func resumeRelease(env strategies.Env, t strategies.Target, op *state.Operation,
 // writer changed the template since the operation started (the Deployment
 // is no longer on the from-revision): then it stops, nothing changed.
 func (r *Rollout) resumeApply(ctx context.Context, rel *release) (*appsv1.Deployment, error) {
-	live := rel.w.guard.base
-	rel.live = live
-	if rel.cfg.Manifest == nil {
-		rel.desired = live.DeepCopy()
-		if err := kube.SetImages(&rel.desired.Spec.Template.Spec, rel.cfg.Images); err != nil {
-			return nil, exitcode.Usagef("deployment %q: the recorded release: %w", rel.ref, err)
+	var live, dry *appsv1.Deployment
+	for try := 0; ; try++ {
+		// the version judged last may be old by now (a migration ran):
+		// read it again, and judge it
+		fresh, err := r.Kube.AppsV1().Deployments(rel.cfg.Namespace).Get(ctx, rel.cfg.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading deployment %q: %w", rel.ref, err)
 		}
-	}
-	var err error
-	rel.op.Phase = PhaseApply
-	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
-		return nil, err
-	}
-	dry, err := r.apply(ctx, rel, []string{metav1.DryRunAll})
-	if err != nil {
-		return nil, err
+		if err := rel.w.guard.observe(fresh); err != nil {
+			_, err = r.stoppedBeforeApply(ctx, rel, err)
+			return nil, err
+		}
+		live = rel.w.guard.base
+		rel.live = live
+		if rel.cfg.Manifest == nil {
+			rel.desired = live.DeepCopy()
+			if err := kube.SetImages(&rel.desired.Spec.Template.Spec, rel.cfg.Images); err != nil {
+				return nil, exitcode.Usagef("deployment %q: the recorded release: %w", rel.ref, err)
+			}
+		}
+		rel.op.Phase = PhaseApply
+		if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
+			return nil, err
+		}
+		dry, err = r.apply(ctx, rel, []string{metav1.DryRunAll})
+		if err == nil {
+			break
+		}
+		if !apierrors.IsConflict(err) || try >= 4 {
+			return nil, err
+		}
 	}
 	if len(managedChanges(live, dry)) == 0 {
 		r.logf("resume: the recorded release is already applied to deployment %q", rel.ref)
