@@ -439,13 +439,21 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 	kind, name, _ := strings.Cut(s.target, "/")
 	leaseName := state.LeaseName(kind, name)
 
-	// The usual length of the operation, measured once; the release also
-	// leaves a finished record, as every later run finds one.
-	start := time.Now()
-	first := e.Zdd(s.command("registry.example/web:v1.1", false)...)
-	usual := time.Since(start)
-	if first.Code != 0 {
-		t.Fatalf("the measuring run failed: %s", first)
+	// The usual length of the operation: the shorter of two releases that
+	// are not killed (the first one on a busy machine can take far longer
+	// than the later ones); they also leave a finished record, as every
+	// later run finds one.
+	var usual time.Duration
+	for _, image := range []string{"registry.example/web:v1.1", "registry.example/web:v1.2"} {
+		start := time.Now()
+		r := e.Zdd(s.command(image, false)...)
+		took := time.Since(start)
+		if r.Code != 0 {
+			t.Fatalf("the measuring run failed: %s", r)
+		}
+		if usual == 0 || took < usual {
+			usual = took
+		}
 	}
 	t.Logf("%s takes %s when not killed", s.name, usual.Round(time.Millisecond))
 
@@ -542,7 +550,7 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 			wantCode = 2
 		case action == "abort":
 			outcome, wantResult = outcomeOld, state.ResultAborted
-		case secondKill && !slices.Contains(s.firstPhases, phase):
+		case secondKill && kindOf == kindInFlight && !slices.Contains(s.firstPhases, phase):
 			kr2 := e.zddKilledAfter(secondDelay, forced...)
 			sum.secondKills++
 			note = fmt.Sprintf(", resume killed again after %s (killed %v, exit %d, phase %s)", kr2.Elapsed.Round(time.Millisecond), kr2.Killed, kr2.Code, s.recordObject(e)[state.KeyPhase])
