@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,7 +52,17 @@ is rolled to the canary's pod template (maxUnavailable 0) and the canary
 removed. --weight, or --manual, holds after the step and exits 0;
 'kubectl zdd canary promote' moves on, 'promote --full' finishes, and
 'kubectl zdd canary abort' brings the stable back to N, Ready, then the canary
-to 0.`
+to 0.
+
+Ctrl-C (SIGINT, or SIGTERM) does not abort: the step in progress is finished
+to a consistent state (the side that grows Ready before the other shrinks, a
+router's weight only on a side with ready pods), a pause or an analysis is
+cut short, the phase is recorded with the result "interrupted", the lease is
+released and the command exits 3: run 'kubectl zdd resume deployment/NAME'
+to carry on from that step, or 'kubectl zdd abort deployment/NAME' to go back
+to the stable at full size. --timeout is different: a release that runs out
+of time is aborted (stable back to N, Ready, canary to 0) and exits 1, as a
+failing analysis is, since nobody may be watching it.`
 
 const canaryExample = `  # Send about 10% of the traffic to the new image by replica ratio
   kubectl zdd canary deployment/web --image app=registry.example/web:v2 --weight 10
@@ -333,9 +344,22 @@ func canaryContext(ctx context.Context, timeout time.Duration) (context.Context,
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return ctx, func() { cancel(); stop() }
+}
+
+// canaryInterruptible splits Ctrl-C from --timeout for a run that walks
+// steps: the returned context ends only at --timeout (which aborts the
+// release), the channel is closed by SIGINT or SIGTERM (or the end of the
+// caller's context), which stops the release at its next consistent point.
+func canaryInterruptible(ctx context.Context, timeout time.Duration) (context.Context, <-chan struct{}, func()) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sig, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	work, cancel := context.WithTimeout(context.WithoutCancel(sig), timeout)
+	return work, sig.Done(), func() { cancel(); stop() }
 }
 
 func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) canary.Analyzer {
@@ -350,12 +374,13 @@ func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericioopti
 
 // Run starts the canary release.
 func (o *CanaryOptions) Run(ctx context.Context) error {
-	ctx, cancel := canaryContext(ctx, o.Timeout)
+	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
 	defer cancel()
 	r, err := o.Runner()
 	if err != nil {
 		return err
 	}
+	r.Interrupt = interrupt
 	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
 	return r.Run(ctx, o.config)
 }
@@ -397,12 +422,13 @@ to the canary's pod template with maxUnavailable 0, wait, and remove the canary.
 
 // Run promotes.
 func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
-	ctx, cancel := canaryContext(ctx, o.Timeout)
+	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
 	defer cancel()
 	r, err := o.Runner()
 	if err != nil {
 		return err
 	}
+	r.Interrupt = interrupt
 	if !o.Full {
 		file, err := r.AnalysisFileOf(ctx, o.Namespace, o.Name)
 		if err != nil {

@@ -70,6 +70,17 @@ const (
 	ParamStrategy = "stable-strategy"
 )
 
+// ResultInterrupted is the recorded result of a release stopped by Ctrl-C
+// (SIGINT, SIGTERM) at a consistent point: resume and abort take it up.
+const ResultInterrupted = "interrupted"
+
+// resumable reports whether resume (or a new run of the same release) may
+// carry op on: in flight, stopped by Ctrl-C, or stopped by a failure that
+// left the canary where it was.
+func resumable(op *state.Operation) bool {
+	return op.InFlight() || op.Result == ResultInterrupted || op.Result == state.ResultFailed
+}
+
 // CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
 const CanaryOfAnnotation = "zdd.dev/canary-of"
 
@@ -114,6 +125,13 @@ type Canary struct {
 	Out       io.Writer
 	// Analysis is run during each pause (nil: no analysis).
 	Analysis Analyzer
+	// Interrupt is closed when the user asks the run to stop (Ctrl-C,
+	// SIGTERM): the step in progress is finished to a consistent state, the
+	// phase is recorded with the result "interrupted" and the run returns an
+	// exit-3 error naming resume and abort. nil: never interrupted. The
+	// context passed to Run is the run's --timeout, not the signal: its end
+	// aborts the release.
+	Interrupt <-chan struct{}
 	// Now and After are swapped by tests.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
@@ -197,7 +215,7 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 	if ok && op.InFlight() && op.Strategy != Strategy {
 		return nil, exitcode.Usagef("deployment %q has a %s operation in flight (%s, phase %s): finish or abort it first", ref, op.Strategy, op.ID, op.Phase)
 	}
-	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused) {
+	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == ResultInterrupted) {
 		p.op = op
 		n, err := strconv.Atoi(op.Params[ParamReplicas])
 		if err != nil {

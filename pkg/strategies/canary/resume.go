@@ -2,6 +2,7 @@ package canary
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -35,7 +36,7 @@ const (
 // of the step to walk from. canaryExists says whether NAME-canary exists.
 // A record that cannot be resumed is a usage error.
 func resumeAction(op *state.Operation, canaryExists bool) (action string, from int, err error) {
-	if !op.InFlight() {
+	if !resumable(op) {
 		return actNothing, 0, nil
 	}
 	steps, err := ParseSteps(op.Params[ParamSteps])
@@ -69,7 +70,7 @@ func resumeAction(op *state.Operation, canaryExists bool) (action string, from i
 // the stable's revision moved past the record's from-revision (a promotion
 // already rolling it).
 func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string, error) {
-	if !op.InFlight() && op.Result != state.ResultPaused && op.Result != state.ResultFailed {
+	if !resumable(op) && op.Result != state.ResultPaused {
 		return actNothing, exitcode.Usagef("canary %s already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback' goes back a revision", op.ID, op.Phase, op.Result)
 	}
 	if op.Phase == "promote" && stableChanged {
@@ -110,6 +111,27 @@ func withTimeout(ctx context.Context, env strategies.Env) (context.Context, cont
 	return context.WithCancel(ctx)
 }
 
+// splitInterrupt separates the two ways the caller's ctx ends: a signal
+// (Ctrl-C, SIGTERM: its cause is context.Canceled) closes the returned
+// channel so the canary stops at its next consistent point, anything else
+// (the Lease lost, a deadline) ends the returned context at once.
+func splitInterrupt(ctx context.Context) (context.Context, <-chan struct{}, context.CancelFunc) {
+	work, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	interrupt := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
+				close(interrupt)
+			} else {
+				cancel(cause)
+			}
+		case <-work.Done():
+		}
+	}()
+	return work, interrupt, func() { cancel(nil) }
+}
+
 // Resume continues a canary release from its recorded phase: from step-N it
 // applies step N again (nothing moves when it is in place), waits its pause
 // and walks the remaining steps, then promotes (or holds, as the release
@@ -144,6 +166,9 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 		}
 		return exitcode.Usagef("canary %s of deployment %q stopped in phase start, before the canary deployment was created: nothing to resume, run 'kubectl zdd canary' again", op.ID, t.Ref())
 	}
+	ctx, interrupt, stop := splitInterrupt(ctx)
+	defer stop()
+	c.Interrupt = interrupt
 	ctx, cancel := withTimeout(ctx, env)
 	defer cancel()
 	if action == actPromote && !exists {
@@ -165,6 +190,7 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 		return err
 	}
 	p.op = op
+	op.Result, op.Message = "", ""
 	defer c.watchDowntime(ctx, p)()
 	if op.Params[ParamAnalysis] != "" {
 		c.printf("resume: the analysis %s of the interrupted run is not run again", op.Params[ParamAnalysis])

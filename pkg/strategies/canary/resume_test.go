@@ -2,7 +2,9 @@ package canary
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -47,6 +49,9 @@ func TestResumeAction(t *testing.T) {
 		{"done is nothing", record("done", state.ResultSucceeded), false, want{actNothing, 0, 0}},
 		{"aborted is nothing", record("aborted", state.ResultAborted), true, want{actNothing, 0, 0}},
 		{"paused (held) is nothing", record("step-1", state.ResultPaused), true, want{actNothing, 0, 0}},
+		{"interrupted (Ctrl-C) at step 2 walks again from its index", record("step-2", ResultInterrupted), true, want{actWalk, 1, 0}},
+		{"interrupted before the canary existed restarts", record("start", ResultInterrupted), false, want{actRestart, 0, 0}},
+		{"failed (another writer) at step 1 walks again", record("step-1", state.ResultFailed), true, want{actWalk, 0, 0}},
 		{"step beyond the steps", record("step-4", ""), true, want{"", 0, exitcode.Usage}},
 		{"step without the canary", record("step-2", ""), false, want{"", 0, exitcode.Usage}},
 		{"unknown phase", record("switch", ""), true, want{"", 0, exitcode.Usage}},
@@ -80,6 +85,7 @@ func TestAbortAction(t *testing.T) {
 		{"promote after the stable changed", record("promote", ""), true, true, want{"", exitcode.Usage}},
 		{"held", record("step-1", state.ResultPaused), true, false, want{actAbort, 0}},
 		{"failed", record("step-1", state.ResultFailed), true, false, want{actAbort, 0}},
+		{"interrupted", record("step-1", ResultInterrupted), true, false, want{actAbort, 0}},
 		{"succeeded", record("done", state.ResultSucceeded), false, true, want{actNothing, exitcode.Usage}},
 		{"aborted", record("aborted", state.ResultAborted), true, false, want{actNothing, exitcode.Usage}},
 	}
@@ -103,5 +109,42 @@ func TestResumeRejectsAService(t *testing.T) {
 		if err := f(context.Background(), env, tgt, op); exitcode.Of(err) != exitcode.Usage {
 			t.Errorf("%s of a canary recorded on a service: exit %d (%v), want %d", name, exitcode.Of(err), err, exitcode.Usage)
 		}
+	}
+}
+
+func TestSplitInterrupt(t *testing.T) {
+	leaseLost := errors.New("the lease was lost")
+	tests := []struct {
+		name          string
+		cause         error // what ends the caller's context
+		wantInterrupt bool
+		wantCause     error // of the work context, nil: still running
+	}{
+		{"ctrl-c stops at the next consistent point", context.Canceled, true, nil},
+		{"a lost lease ends the work at once", leaseLost, false, leaseLost},
+		{"a deadline ends the work at once", context.DeadlineExceeded, false, context.DeadlineExceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			parent, cancel := context.WithCancelCause(context.Background())
+			work, interrupt, stop := splitInterrupt(parent)
+			defer stop()
+			cancel(tc.cause)
+			select {
+			case <-interrupt:
+			case <-work.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("neither the interrupt nor the end of the work context came")
+			}
+			gotInterrupt := false
+			select {
+			case <-interrupt:
+				gotInterrupt = true
+			default:
+			}
+			if gotInterrupt != tc.wantInterrupt || context.Cause(work) != tc.wantCause {
+				t.Errorf("interrupt %v, work cause %v; want %v, %v", gotInterrupt, context.Cause(work), tc.wantInterrupt, tc.wantCause)
+			}
+		})
 	}
 }

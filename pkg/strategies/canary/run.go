@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -90,9 +91,15 @@ func routerText(p *plan) string {
 }
 
 // walk applies the steps from index from on, pausing (and analysing) after
-// each, then holds or finishes.
+// each, then holds or finishes. An interrupt (Ctrl-C) lets the step in
+// progress finish (the side that grows Ready, the router, the side that
+// shrinks) and stops at the next boundary: before a step, during a pause or
+// an analysis, or before the promotion.
 func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 	for i := from; i < len(p.steps); i++ {
+		if c.interrupted() {
+			return c.stopInterrupted(ctx, p)
+		}
 		w := p.steps[i]
 		if err := c.applyWeight(ctx, p, w); err != nil {
 			// The new version did not become ready (or the cluster refused a
@@ -108,20 +115,58 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 			return c.abortAfter(ctx, p, fmt.Errorf("step %d (weight %d%%): %w", i+1, w, err))
 		}
 		last := i == len(p.steps)-1
+		pause := pauseAt(p.pauses, i)
 		if p.manual || (last && p.hold) {
-			if err := c.analyse(ctx, p, i, 0); err != nil {
-				return c.abortAfter(ctx, p, err)
-			}
-			return c.holdHere(ctx, p, i)
+			pause = 0
 		}
-		if err := c.analyse(ctx, p, i, pauseAt(p.pauses, i)); err != nil {
+		if err := c.analyse(ctx, p, i, pause); err != nil {
+			if errors.Is(err, errInterrupted) {
+				return c.stopInterrupted(ctx, p)
+			}
 			return c.abortAfter(ctx, p, err)
 		}
-		if last && w < 100 {
+		if p.manual || (last && p.hold) || (last && w < 100) {
 			return c.holdHere(ctx, p, i)
 		}
 	}
+	if c.interrupted() {
+		return c.stopInterrupted(ctx, p)
+	}
 	return c.finish(ctx, p)
+}
+
+// errInterrupted ends a pause or an analysis that Ctrl-C stopped.
+var errInterrupted = errors.New("interrupted")
+
+// interrupted reports whether the user asked the run to stop.
+func (c *Canary) interrupted() bool {
+	if c.Interrupt == nil {
+		return false
+	}
+	select {
+	case <-c.Interrupt:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopInterrupted records that Ctrl-C stopped the release at its recorded
+// phase, which is a consistent state: every step the record names was
+// applied whole. The deferred release frees the Lease.
+func (c *Canary) stopInterrupted(ctx context.Context, p *plan) error {
+	where := "before its first step"
+	if n := StepOf(p.op.Phase); n > 0 {
+		where = fmt.Sprintf("at step %d of %d (weight %d%%)", n, len(p.steps), p.steps[n-1])
+	}
+	p.op.Result = ResultInterrupted
+	p.op.Message = "interrupted " + where + " (phase " + p.op.Phase + ")"
+	if err := c.save(context.WithoutCancel(ctx), p); err != nil {
+		return err
+	}
+	c.printf("interrupted: canary of deployment %q stopped %s; deployment %q and %q are as that step left them", p.ref(), where, p.ref(), p.canaryRef())
+	return exitcode.NeedsPersonf("canary of deployment %q: interrupted %s (phase %s); the operation is recorded on the deployment and its lease released: run 'kubectl zdd resume deployment/%s' to carry it on, or 'kubectl zdd abort deployment/%s' to return to the stable at full size",
+		p.ref(), where, p.op.Phase, p.stable.Name, p.stable.Name)
 }
 
 func (c *Canary) holdHere(ctx context.Context, p *plan, i int) error {
@@ -139,7 +184,8 @@ func (c *Canary) holdHere(ctx context.Context, p *plan, i int) error {
 }
 
 // analyse waits the pause of step i while the analysis (if any) runs; a
-// verdict other than Passed is an error.
+// verdict other than Passed is an error. An interrupt ends the analysis and
+// the pause with errInterrupted.
 func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duration) error {
 	timer := c.after(pause)
 	if c.Analysis != nil {
@@ -147,7 +193,21 @@ func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duratio
 		vars.Track = p.trackVal
 		vars.Name = p.stable.Name
 		c.printf("step %d/%d: running the analysis", i+1, len(p.steps))
-		res, err := c.Analysis(ctx, vars)
+		actx, cancel := context.WithCancel(ctx)
+		if c.Interrupt != nil {
+			go func() {
+				select {
+				case <-c.Interrupt:
+					cancel()
+				case <-actx.Done():
+				}
+			}()
+		}
+		res, err := c.Analysis(actx, vars)
+		cancel()
+		if c.interrupted() {
+			return errInterrupted
+		}
 		if err != nil {
 			return fmt.Errorf("analysis at step %d: %w", i+1, err)
 		}
@@ -162,6 +222,8 @@ func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duratio
 	select {
 	case <-timer:
 		return nil
+	case <-c.Interrupt: // nil: never
+		return errInterrupted
 	case <-ctx.Done():
 		return fmt.Errorf("pausing at step %d: %w", i+1, ctx.Err())
 	}
@@ -390,7 +452,7 @@ func (c *Canary) load(ctx context.Context, ns, name string) (*plan, error) {
 	}
 	ref := ns + "/" + name
 	op, ok := state.FromAnnotations(stable.Annotations)
-	if !ok || op.Strategy != Strategy || !(op.InFlight() || op.Result == state.ResultPaused || op.Result == state.ResultFailed) {
+	if !ok || op.Strategy != Strategy || !(resumable(op) || op.Result == state.ResultPaused) {
 		return nil, exitcode.Usagef("deployment %q has no canary release in flight", ref)
 	}
 	steps, err := ParseSteps(op.Params[ParamSteps])

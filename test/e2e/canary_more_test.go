@@ -1,0 +1,242 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// canaryBgRun is a kubectl zdd command running in the background.
+type canaryBgRun struct {
+	t           *testing.T
+	cmd         *exec.Cmd
+	out, errOut bytes.Buffer
+	cancel      context.CancelFunc
+}
+
+// startZdd starts `kubectl zdd ARGS -n NS` without waiting for it; kubectl
+// runs the plugin by exec, so a signal sent to the process reaches the plugin.
+func (e *Env) startCanaryBg(env []string, args ...string) *canaryBgRun {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(e.Ctx, commandTimeout)
+	r := &canaryBgRun{t: e.T, cancel: cancel}
+	r.cmd = exec.CommandContext(ctx, kubectlPath, e.withNamespace(append([]string{"zdd"}, args...))...)
+	r.cmd.Env = commandEnv(env...)
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.errOut
+	if err := r.cmd.Start(); err != nil {
+		cancel()
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(func() {
+		if r.cmd.ProcessState == nil {
+			_ = r.cmd.Process.Kill()
+			_ = r.cmd.Wait()
+		}
+		cancel()
+	})
+	e.T.Logf("$ kubectl zdd %s (in the background)", strings.Join(args, " "))
+	return r
+}
+
+// signal sends sig to the running command.
+func (r *canaryBgRun) signal(sig os.Signal) {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("signalling kubectl zdd: %v", err)
+	}
+}
+
+// wait waits for the command to end.
+func (r *canaryBgRun) wait() CmdResult {
+	r.t.Helper()
+	err := r.cmd.Wait()
+	r.cancel()
+	res := CmdResult{Stdout: r.out.String(), Stderr: r.errOut.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr) && exitErr.ExitCode() >= 0:
+		res.Code = exitErr.ExitCode()
+	default:
+		res.Code = -1
+		res.Stderr += "\n[harness] " + err.Error()
+	}
+	return res
+}
+
+// waitDeployment watches Deployment name until cond holds.
+func (e *Env) waitCanaryDeploy(name, what string, cond func(d *appsv1.Deployment) bool) *appsv1.Deployment {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(e.Ctx, 2*time.Minute)
+	defer cancel()
+	var last *appsv1.Deployment
+	check := func(obj any) bool {
+		d, ok := obj.(*appsv1.Deployment)
+		if ok {
+			last = d
+		}
+		return ok && cond(d)
+	}
+	_, err := watchtools.UntilWithSync(ctx, kube.NameScoped(e.Client.AppsV1().Deployments(e.NS), name), &appsv1.Deployment{},
+		nil, func(ev watch.Event) (bool, error) {
+			if ev.Type == watch.Deleted {
+				return false, nil
+			}
+			return check(ev.Object), nil
+		})
+	if err != nil {
+		e.T.Fatalf("waiting for deployment %q: %s: %v", name, what, err)
+	}
+	return last
+}
+
+// canarySplit is what a test checks of the two Deployments and the record.
+type canarySplit struct {
+	Phase, Result                   string
+	StableSpec, StableReady         int32
+	CanarySpec, CanaryReady, Canary int32 // -1: no canary deployment
+	StableImage                     string
+}
+
+func (e *Env) canarySplit() canarySplit {
+	e.T.Helper()
+	d := e.deployment("web")
+	s := canarySplit{Phase: d.Annotations[state.KeyPhase], Result: d.Annotations[state.KeyResult],
+		StableSpec: *d.Spec.Replicas, StableReady: d.Status.ReadyReplicas, StableImage: d.Spec.Template.Spec.Containers[0].Image,
+		CanarySpec: -1, CanaryReady: -1, Canary: -1}
+	c, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, "web-canary", metav1.GetOptions{})
+	if err == nil {
+		s.CanarySpec, s.CanaryReady, s.Canary = *c.Spec.Replicas, c.Status.ReadyReplicas, c.Status.Replicas
+	} else if !apierrors.IsNotFound(err) {
+		e.T.Fatalf("reading deployment web-canary: %v", err)
+	}
+	return s
+}
+
+func (e *Env) assertNoCanaryLease(what string) {
+	e.T.Helper()
+	if _, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		e.T.Errorf("the lease of deployment web is still there %s (err %v)", what, err)
+	}
+}
+
+// TestCanaryInterrupted sends SIGINT (Ctrl-C) to `kubectl zdd canary`, once
+// during the pause after step 1 and once while step 1 is scaling (the
+// canary's pods take 4s to become ready). Either way the run finishes step 1
+// to a consistent state (2 canary pods ready before the stable shrinks to
+// 1), records phase step-1 with result "interrupted", releases the Lease and
+// exits 3 naming resume and abort. Then resume reaches 100% (the stable on
+// v2 at 3 replicas, the canary removed) or abort returns to the stable at 3
+// ready replicas with the canary at 0. The ready endpoints of the Service
+// never fall below 3.
+func TestCanaryInterrupted(t *testing.T) {
+	const n = 3
+	const v1 = "registry.example/web:v1"
+	tests := []struct {
+		name string
+		// slow gives the canary's pods a 4s readiness delay and interrupts
+		// while step 1 scales; otherwise the interrupt comes in the pause.
+		slow    bool
+		then    string
+		wantEnd canarySplit
+	}{
+		{name: "during the pause then resume", then: "resume",
+			wantEnd: canarySplit{Phase: "done", Result: state.ResultSucceeded, StableSpec: n, StableReady: n, CanarySpec: -1, CanaryReady: -1, Canary: -1, StableImage: canaryV2}},
+		{name: "during the scale then abort", slow: true, then: "abort",
+			wantEnd: canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: v1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := canaryApp(t, n)
+			w := e.WatchDowntime("web")
+			args := []string{"canary", "--steps", "50,100", "--pause", "6s", "--timeout", "3m"}
+			if tc.slow {
+				file := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: n, Image: canaryV2, ReadyDelay: "4s", MaxUnavailable: "25%", MaxSurge: "25%"}))
+				args = append(args, "-f", file)
+			} else {
+				args = append(args, "deployment/web", "--image", "app="+canaryV2)
+			}
+			run := e.startCanaryBg(nil, args...)
+			if tc.slow {
+				// the canary exists and is scaling, none of its pods ready yet
+				e.waitCanaryDeploy("web-canary", "created", func(d *appsv1.Deployment) bool { return true })
+			} else {
+				e.waitForPhase("web", "step-1")
+			}
+			run.signal(os.Interrupt)
+			r := run.wait()
+			t.Logf("interrupted canary: %s", r)
+			if r.Code != 3 {
+				t.Fatalf("interrupted canary exited %d, want 3", r.Code)
+			}
+			for _, s := range []string{"interrupted at step 1 of 2", "kubectl zdd resume deployment/web", "kubectl zdd abort deployment/web"} {
+				if !strings.Contains(r.Stderr, s) {
+					t.Errorf("stderr does not say %q", s)
+				}
+			}
+			if tc.slow && !strings.Contains(r.Stdout, "step 1/2: weight 50%") {
+				t.Errorf("the step in progress was not finished before stopping:\n%s", r.Stdout)
+			}
+			want := canarySplit{Phase: "step-1", Result: "interrupted", StableSpec: 1, StableReady: 1, CanarySpec: 2, CanaryReady: 2, Canary: 2, StableImage: v1}
+			if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+				t.Errorf("after Ctrl-C (-want +got):\n%s", diff)
+			}
+			e.assertNoCanaryLease("after Ctrl-C")
+
+			after := e.Zdd(tc.then, "deployment/web", "--timeout", "2m")
+			rep := w.Stop()
+			if after.Code != 0 {
+				t.Fatalf("%s after Ctrl-C: %s", tc.then, after)
+			}
+			if diff := cmp.Diff(tc.wantEnd, e.canarySplit()); diff != "" {
+				t.Errorf("after %s (-want +got):\n%s", tc.then, diff)
+			}
+			e.assertNoCanaryLease("after " + tc.then)
+			if rep.MinReady < n || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+			}
+			t.Logf("%s: %s", tc.then, rep.Summary())
+		})
+	}
+}
+
+// TestCanaryTimeoutAborts: --timeout is not Ctrl-C. A release that runs out
+// of time in a pause is aborted (the stable back to its 3 ready replicas, the
+// canary at 0), recorded "aborted" and exits 1.
+func TestCanaryTimeoutAborts(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	e := canaryApp(t, n)
+	w := e.WatchDowntime("web")
+	r := e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "5m", "--timeout", "10s")
+	rep := w.Stop()
+	if r.Code != 1 || !strings.Contains(r.Stderr, "aborted") {
+		t.Fatalf("canary past its --timeout: want exit 1 saying aborted, got %s", r)
+	}
+	want := canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: "registry.example/web:v1"}
+	if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+		t.Errorf("after --timeout (-want +got):\n%s", diff)
+	}
+	e.assertNoCanaryLease("after --timeout")
+	if rep.MinReady < n || rep.ZeroFor != 0 {
+		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+	}
+}
