@@ -41,15 +41,6 @@ const (
 // randomReplicas is the size of every app of the random-kill loop.
 const randomReplicas = 3
 
-// firstPhaseResumeMayRefuse accepts that `kubectl zdd resume` of an
-// operation killed in its first phase (before the strategy recorded what it
-// was asked to do) exits 2 telling the user to run the command again, on
-// the condition that the killed run changed nothing in the cluster; such runs
-// are counted apart in the summary. Set it to false once every strategy
-// records the requested template at its first phase, so that resume must
-// finish those operations too.
-const firstPhaseResumeMayRefuse = true
-
 // endState is what serves at the end of a run.
 type endState struct {
 	// Image is the image of the serving pods: Deployment web for rollout
@@ -81,8 +72,15 @@ type randomStrategy struct {
 	// target is the object carrying the record, as resume and abort take it
 	target string
 	// firstPhases are the phases recorded before the strategy has recorded
-	// the pod template it was asked for (see firstPhaseResumeMayRefuse)
+	// the pod template it was asked for
 	firstPhases []string
+	// firstPhaseMayRefuse accepts that `kubectl zdd resume` of an operation
+	// killed in one of firstPhases exits 2 telling the user to run the
+	// command again, on the condition that the killed run changed nothing
+	// in the cluster; such runs are counted apart in the summary. False
+	// once the strategy records the requested template at its first phase,
+	// so that resume must finish those operations too.
+	firstPhaseMayRefuse bool
 	// setup creates the namespace and the app at registry.example/web:v1
 	setup func(t *testing.T) *Env
 	// command is the release of image; deleteOld asks blue-green to delete
@@ -172,7 +170,9 @@ var randomStrategies = []randomStrategy{
 	{
 		name:        "rollout",
 		target:      "deployment/web",
-		firstPhases: []string{"preflight", "migrate"},
+		firstPhases: []string{"preflight", "migrate", "apply"},
+		// ceb1b9d: resume from the first phases to the new revision
+		firstPhaseMayRefuse: false,
 		setup: func(t *testing.T) *Env {
 			e := newEnv(t)
 			startApp(e, AppSpec{})
@@ -193,9 +193,10 @@ var randomStrategies = []randomStrategy{
 		},
 	},
 	{
-		name:        "bluegreen",
-		target:      "service/web",
-		firstPhases: []string{"deploying"},
+		name:                "bluegreen",
+		target:              "service/web",
+		firstPhases:         []string{"deploying"},
+		firstPhaseMayRefuse: true,
 		setup: func(t *testing.T) *Env {
 			e := newEnv(t)
 			e.Apply(blueGreenApp("registry.example/web:v1"))
@@ -235,10 +236,11 @@ var randomStrategies = []randomStrategy{
 		},
 	},
 	{
-		name:        "canary",
-		target:      "deployment/web",
-		firstPhases: []string{"start"},
-		setup:       func(t *testing.T) *Env { return canaryApp(t, randomReplicas) },
+		name:                "canary",
+		target:              "deployment/web",
+		firstPhases:         []string{"start"},
+		firstPhaseMayRefuse: true,
+		setup:               func(t *testing.T) *Env { return canaryApp(t, randomReplicas) },
 		command: func(image string, _ bool) []string {
 			return []string{"canary", "deployment/web", "--image", "app=" + image, "--steps", "50,100", "--pause", "1s", "--timeout", "2m"}
 		},
@@ -565,7 +567,7 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 		}
 		r = e.Zdd(forced...)
 		recEnd := s.recordObject(e)
-		if kindOf == kindInFlight && action == "resume" && r.Code == 2 && slices.Contains(s.firstPhases, phase) && firstPhaseResumeMayRefuse {
+		if kindOf == kindInFlight && action == "resume" && r.Code == 2 && slices.Contains(s.firstPhases, phase) && s.firstPhaseMayRefuse {
 			// accepted only when the killed run changed nothing
 			if diff := cmp.Diff(wlBefore, e.workload()); diff != "" {
 				t.Fatalf("run %d: killed in first phase %s, resume refused (exit 2) although the killed run changed the cluster (-before +after):\n%s\n%s", i, phase, diff, r)
