@@ -343,12 +343,24 @@ func printStatusRow(w io.Writer, it OperationStatus, allNS bool, now time.Time) 
 		details = append(details, fmt.Sprintf("revision %s->%s", dash(op.FromRevision), dash(op.ToRevision)))
 	}
 	for _, k := range op.ParamKeys() {
-		details = append(details, k+"="+op.Params[k])
+		details = append(details, k+"="+paramDetail(op.Params[k]))
 	}
 	if allNS {
 		fmt.Fprintf(w, "%s\t", it.Namespace)
 	}
 	fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToLower(it.Kind), it.Name, op.Strategy, dash(op.Phase), result, it.Ready, started, lease, strings.Join(details, " "))
+}
+
+// maxParamDetail is the longest parameter value the table shows whole; the
+// recorded manifests, templates and analyses run to kilobytes of JSON and
+// are shown as their size (-o json|yaml gives them whole).
+const maxParamDetail = 40
+
+func paramDetail(v string) string {
+	if len(v) <= maxParamDetail && !strings.ContainsAny(v, "\n\t{[") {
+		return v
+	}
+	return fmt.Sprintf("<%d bytes>", len(v))
 }
 
 func dash(s string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,37 @@ func TestParseTypeName(t *testing.T) {
 				t.Errorf("parseTypeName(%q) = %q, %q, %v", tc.in, k, n, err)
 			}
 		})
+	}
+}
+
+func TestStatusTableShortensLongParams(t *testing.T) {
+	manifest := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"}}`
+	op := &state.Operation{ID: "op-1", Strategy: "rollout", Phase: "watch", Params: map[string]string{
+		"images": "app=registry.example/web:v2", "manifest": manifest, "no-rollback": "false",
+	}}
+	cs := fake.NewClientset(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: annotated(op)}})
+	var out bytes.Buffer
+	o := NewStatusOptions(genericiooptions.IOStreams{Out: &out, ErrOut: &out})
+	o.Client, o.Namespace = cs, "shop"
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	for _, want := range []string{"images=app=registry.example/web:v2", fmt.Sprintf("manifest=<%d bytes>", len(manifest)), "no-rollback=false"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, `"kind":"Deployment"`) {
+		t.Errorf("table prints the recorded manifest whole:\n%s", table)
+	}
+
+	out.Reset()
+	o.Output = "json"
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `\"kind\":\"Deployment\"`) {
+		t.Errorf("-o json does not keep the recorded manifest whole:\n%s", out.String())
 	}
 }
