@@ -2,10 +2,16 @@ package kube
 
 import (
 	"context"
+	"errors"
+	"net"
+	"syscall"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
@@ -18,10 +24,11 @@ type ListWatcher[L runtime.Object] interface {
 }
 
 // NameScoped returns a ListWatch of the single object called name, for
-// watchtools.UntilWithSync.
+// watchtools.UntilWithSync. It is Reconnecting: a wait rides out an API
+// server outage and picks up within ReconnectEvery of its return.
 func NameScoped[L runtime.Object](c ListWatcher[L], name string) *cache.ListWatch {
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	return &cache.ListWatch{
+	return Reconnecting(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
 			return c.List(ctx, o)
@@ -30,5 +37,70 @@ func NameScoped[L runtime.Object](c ListWatcher[L], name string) *cache.ListWatc
 			o.FieldSelector = sel
 			return c.Watch(ctx, o)
 		},
+	})
+}
+
+// ReconnectEvery is how often a Reconnecting ListWatch tries a list or watch
+// again while the API server cannot be reached.
+const ReconnectEvery = 500 * time.Millisecond
+
+// Reconnecting wraps lw (its context-taking functions) so that a list or
+// watch that cannot reach the API server (connection refused or reset, the
+// server shutting down, overloaded or timing out) is tried again every
+// ReconnectEvery until it succeeds or its context ends, instead of
+// returning the error. The reflector behind watchtools.UntilWithSync and
+// informers retries too, but with an exponential backoff that grows to 30s
+// and more during an outage, so a wait would only see the API server's
+// return that long after it. Any other error is returned at once.
+func Reconnecting(lw *cache.ListWatch) *cache.ListWatch {
+	out := *lw
+	if list := lw.ListWithContextFunc; list != nil {
+		out.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return retryUnreachable(ctx, func() (runtime.Object, error) { return list(ctx, o) })
+		}
 	}
+	if w := lw.WatchFuncWithContext; w != nil {
+		out.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return retryUnreachable(ctx, func() (watch.Interface, error) { return w(ctx, o) })
+		}
+	}
+	return &out
+}
+
+func retryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	t := time.NewTimer(ReconnectEvery)
+	defer t.Stop()
+	for {
+		v, err := call()
+		if err == nil || !Unreachable(err) || ctx.Err() != nil {
+			return v, err
+		}
+		t.Reset(ReconnectEvery)
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-t.C:
+		}
+	}
+}
+
+// Unreachable reports whether err says the API server could not be reached
+// or could not serve the request for now: connection refused or reset, a
+// dropped connection, a network timeout, or the server answering that it is
+// unavailable, overloaded or timed out.
+func Unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err),
+		utilnet.IsProbableEOF(err), utilnet.IsHTTP2ConnectionLost(err):
+		return true
+	case apierrors.IsServiceUnavailable(err), apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err):
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	return false
 }
