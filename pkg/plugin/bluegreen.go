@@ -174,8 +174,9 @@ func pauseUntilFile(path string) func(context.Context, string) error {
 	}
 }
 
-// loadAnalysis reads an analysis file into an Analyzer (nil for "").
-func loadAnalysis(cmd *cobra.Command, flag, path string, r *bluegreen.Runner, streams genericiooptions.IOStreams) (bluegreen.Analyzer, error) {
+// loadAnalysis reads an analysis file (nil for ""). The spec is recorded
+// with the operation, so resume runs it again.
+func loadAnalysis(cmd *cobra.Command, flag, path string) (*analysis.Spec, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -186,10 +187,7 @@ func loadAnalysis(cmd *cobra.Command, flag, path string, r *bluegreen.Runner, st
 		}
 		return nil, usageErrorf(cmd, "--%s %q: %v", flag, path, err)
 	}
-	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		run := &analysis.Runner{Kube: r.Client, Out: streams.Out}
-		return run.Run(ctx, spec, vars)
-	}, nil
+	return spec, nil
 }
 
 // NewCmdBlueGreen builds `kubectl zdd bluegreen` and its subcommands.

@@ -93,10 +93,10 @@ func (o *BlueGreenDeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command,
 		}
 		o.Runner.Template = &d.Spec.Template
 	}
-	if o.Runner.PreAnalysis, err = loadAnalysis(cmd, "pre-analysis", o.PreAnalysis, o.Runner, o.IOStreams); err != nil {
+	if o.Runner.PreAnalysisSpec, err = loadAnalysis(cmd, "pre-analysis", o.PreAnalysis); err != nil {
 		return err
 	}
-	if o.Runner.Analysis, err = loadAnalysis(cmd, "analysis", o.Analysis, o.Runner, o.IOStreams); err != nil {
+	if o.Runner.AnalysisSpec, err = loadAnalysis(cmd, "analysis", o.Analysis); err != nil {
 		return err
 	}
 	o.Runner.ManualPromote = o.ManualPromote

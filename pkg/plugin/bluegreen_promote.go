@@ -58,7 +58,7 @@ func (o *BlueGreenPromoteOptions) Complete(f cmdutil.Factory, cmd *cobra.Command
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
-	if o.Runner.Analysis, err = loadAnalysis(cmd, "analysis", o.Analysis, o.Runner, o.IOStreams); err != nil {
+	if o.Runner.AnalysisSpec, err = loadAnalysis(cmd, "analysis", o.Analysis); err != nil {
 		return err
 	}
 	o.Runner.ScaleDownDelay = o.ScaleDownDelay

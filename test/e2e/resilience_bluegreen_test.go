@@ -50,7 +50,11 @@ func serviceAnnotations(e *Env, name string) map[string]string {
 // on blue with web-blue fully ready and web-green at 0 (or never created);
 // the recorded result and phase, no Lease left, and, over the whole
 // sequence (killed run and resume/abort), the Service's ready endpoints
-// never below 3 and its selector never matching zero ready pods.
+// never below 3 and its selector never matching zero ready pods. What the
+// command was asked (the new pod template, replicas, analyses, delays) is
+// recorded at its first phase, so resume finishes it from any phase: the
+// analyses run again (a failing one switches back, exit 1) and the rest of
+// --scale-down-delay is waited.
 func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 	const v2 = "app=registry.example/web:v2"
 	deploy := []string{"bluegreen", "deploy", "service/web", "--image", v2, "--timeout", "2m"}
@@ -79,6 +83,16 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	withAnalysis := append(append([]string{}, deploy...), "--pre-analysis", analysisFile, "--analysis", analysisFile)
+	// a failing analysis (42% errors): the killed run dies before its first
+	// measurement, resume runs it again and switches back
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "0.42") }))
+	t.Cleanup(bad.Close)
+	failingFile := filepath.Join(t.TempDir(), "failing.yaml")
+	if err := os.WriteFile(failingFile, []byte(strings.Replace(spec, srv.URL, bad.URL, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withFailing := append(append([]string{}, deploy...), "--analysis", failingFile)
+	delayed := append(append([]string{}, deploy...), "--scale-down-delay", "10s")
 	rollback := []string{"bluegreen", "rollback", "service/web", "--timeout", "2m"}
 	rolledBack := want{colour: "blue", blue: bgReplicas, green: bgReplicas, result: state.ResultRolledBack, phase: "done", out: "rolled back to blue"}
 	rollbackAborted := want{colour: "green", blue: 0, green: bgReplicas, result: state.ResultAborted, phase: "aborted", out: "is on green, as before operation"}
@@ -98,23 +112,24 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		noForce bool
 		want    want
 	}{
-		{name: "deploying then resume", phase: "deploying", command: "resume",
-			want: want{code: 2, colour: "blue", blue: bgReplicas, green: -1, result: state.ResultFailed, phase: "deploying", out: "nothing to resume"}},
+		{name: "deploying then resume", phase: "deploying", command: "resume", want: resumed},
 		{name: "deploying then abort", phase: "deploying", command: "abort",
-			want: want{colour: "blue", blue: bgReplicas, green: -1, result: state.ResultAborted, phase: "aborted", out: "had not changed anything"}},
+			want: want{colour: "blue", blue: bgReplicas, green: -1, result: state.ResultAborted, phase: "aborted", out: "is on blue, as before operation"}},
 		{name: "switching then resume", phase: "switching", command: "resume", want: resumed},
 		{name: "switching then abort", phase: "switching", command: "abort", want: abortedBefore},
 		{name: "switched then resume", phase: "switched", command: "resume", want: resumed},
 		{name: "switched then abort", phase: "switched", command: "abort", want: aborted},
 		{name: "switched then resume after lease expiry", phase: "switched", command: "resume", noForce: true, want: resumed},
-		{name: "scale-down-delay then resume", args: append(append([]string{}, deploy...), "--scale-down-delay", "5m"), phase: "scale-down-delay", command: "resume", want: resumed},
-		{name: "scale-down-delay then abort", args: append(append([]string{}, deploy...), "--scale-down-delay", "5m"), phase: "scale-down-delay", command: "abort", want: aborted},
+		{name: "scale-down-delay then resume", args: delayed, phase: "scale-down-delay", command: "resume", want: resumed},
+		{name: "scale-down-delay then abort", args: delayed, phase: "scale-down-delay", command: "abort", want: aborted},
 		{name: "pre-analysis then resume", args: withAnalysis, phase: "pre-analysis", command: "resume", want: resumed},
 		{name: "pre-analysis then abort", args: withAnalysis, phase: "pre-analysis", command: "abort", want: abortedBefore},
 		{name: "manual pre-analysis then resume", args: append(append([]string{}, deploy...), "--pre-analysis", analysisFile, "--manual-promote"), phase: "pre-analysis", command: "resume",
 			want: want{colour: "blue", blue: bgReplicas, green: bgReplicas, result: state.ResultPaused, phase: "ready-to-promote", out: "run 'kubectl zdd bluegreen promote service/web' to switch"}},
 		{name: "analysis then resume", args: withAnalysis, phase: "analysis", command: "resume", want: resumed},
 		{name: "analysis then abort", args: withAnalysis, phase: "analysis", command: "abort", want: aborted},
+		{name: "analysis then resume with a failing analysis", args: withFailing, phase: "analysis", command: "resume",
+			want: want{code: 1, colour: "blue", blue: bgReplicas, green: bgReplicas, result: state.ResultRolledBack, phase: "switched-back", out: "switched back to blue"}},
 		{name: "retiring then resume", phase: "retiring", command: "resume", want: resumed},
 		{name: "retiring then abort", phase: "retiring", command: "abort", want: aborted},
 		{name: "done then resume", phase: "done", command: "resume",
@@ -124,10 +139,8 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		{name: "paused then resume", manual: true, command: "resume", want: resumed},
 		{name: "paused then abort", manual: true, command: "abort", want: abortedBefore},
 		{name: "promoting then resume", manual: true, args: []string{"bluegreen", "promote", "service/web", "--timeout", "2m"}, phase: "promoting", command: "resume", want: resumed},
-		{name: "rollback rolling-back then resume", deployed: true, args: rollback, phase: "rolling-back", command: "resume",
-			want: want{code: 2, colour: "green", blue: 0, green: bgReplicas, result: state.ResultFailed, phase: "rolling-back", out: "nothing to resume"}},
-		{name: "rollback rolling-back then abort", deployed: true, args: rollback, phase: "rolling-back", command: "abort",
-			want: want{colour: "green", blue: 0, green: bgReplicas, result: state.ResultAborted, phase: "aborted", out: "had not changed anything"}},
+		{name: "rollback rolling-back then resume", deployed: true, args: rollback, phase: "rolling-back", command: "resume", want: rolledBack},
+		{name: "rollback rolling-back then abort", deployed: true, args: rollback, phase: "rolling-back", command: "abort", want: rollbackAborted},
 		{name: "rollback scaling-up then resume", deployed: true, args: rollback, phase: "scaling-up", command: "resume", want: rolledBack},
 		{name: "rollback scaling-up then abort", deployed: true, args: rollback, phase: "scaling-up", command: "abort", want: rollbackAborted},
 		{name: "rollback switching then resume", deployed: true, args: rollback, phase: "switching", command: "resume", want: rolledBack},
@@ -195,8 +208,15 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 			if tc.want.out != "" && !strings.Contains(r.Stdout+r.Stderr, tc.want.out) {
 				t.Errorf("%s output does not say %q:\n%s", tc.command, tc.want.out, r)
 			}
-			if strings.HasSuffix(tc.phase, "analysis") && tc.command == "resume" && !strings.Contains(r.Stdout, "analysis of the interrupted run is not run again") {
-				t.Errorf("resume does not say the analysis is not run again:\n%s", r)
+			if tc.command == "resume" && strings.HasSuffix(tc.phase, "analysis") {
+				// the recorded analysis is run again
+				what := map[string]string{"pre-analysis": "pre-switch", "analysis": "post-switch"}[tc.phase]
+				if !strings.Contains(r.Stdout, what+" analysis of colour green: started") {
+					t.Errorf("resume did not run the %s analysis again:\n%s", what, r)
+				}
+			}
+			if tc.command == "resume" && tc.phase == "scale-down-delay" && !strings.Contains(r.Stdout, "(--scale-down-delay)") {
+				t.Errorf("resume did not keep the old colour up for the rest of --scale-down-delay:\n%s", r)
 			}
 			if tc.phase != "" && tc.phase != "done" && !strings.Contains(r.Stdout, "took over the lease") {
 				t.Errorf("%s does not say whose lease it took:\n%s", tc.command, r)

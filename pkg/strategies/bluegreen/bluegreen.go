@@ -47,9 +47,14 @@ type Options struct {
 	Template *corev1.PodTemplateSpec
 	// PreAnalysis runs against the idle colour before the switch;
 	// Analysis after it. Either may be nil.
-	PreAnalysis   Analyzer
-	Analysis      Analyzer
-	ManualPromote bool
+	PreAnalysis Analyzer
+	Analysis    Analyzer
+	// PreAnalysisSpec and AnalysisSpec are the analyses as loaded from
+	// their files: recorded in the operation so resume runs them again,
+	// and run when PreAnalysis or Analysis is nil.
+	PreAnalysisSpec *analysis.Spec
+	AnalysisSpec    *analysis.Spec
+	ManualPromote   bool
 	// ScaleDownDelay is waited after a passing post-switch analysis before
 	// the old colour is retired.
 	ScaleDownDelay time.Duration
@@ -137,8 +142,9 @@ func writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // begin takes the Lease on the Service, starts the downtime watcher and
 // returns the operation record: the one in flight on the Service when resume
-// is true and there is one, else a new one.
-func (r *Runner) begin(ctx context.Context, phase string, resume bool) (*session, error) {
+// is true and there is one, else a new one. params (what the command was
+// asked) are in the record from its first phase on.
+func (r *Runner) begin(ctx context.Context, phase string, resume bool, params map[string]string) (*session, error) {
 	s := &session{r: r}
 	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
 	prev, hasPrev, _ := s.rec.Load(ctx)
@@ -157,6 +163,7 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool) (*session
 			}
 		}
 	}
+	maps.Copy(s.op.Params, params)
 	s.op.Holder = state.Identity(s.op.ID)
 	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now}
 	if err := s.lock.Acquire(ctx, r.ForceUnlock); err != nil {

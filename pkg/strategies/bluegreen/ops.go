@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,9 +53,14 @@ func (r *Runner) Init(ctx context.Context) error {
 	var found []*appsv1.Deployment
 	for i := range deps.Items {
 		d := &deps.Items[i]
-		if d.DeletionTimestamp == nil && sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-			found = append(found, d)
+		if d.DeletionTimestamp != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			continue
 		}
+		if c := d.Spec.Template.Labels[label]; c != "" && r.Colours.Other(c) != "" {
+			// a colour copy of an earlier, unfinished init: not the original
+			continue
+		}
+		found = append(found, d)
 	}
 	if len(found) != 1 {
 		what := "no deployment has such pods"
@@ -77,7 +83,13 @@ func (r *Runner) Init(ctx context.Context) error {
 	snap := &Snapshot{Service: svc, AppSelector: maps.Clone(svc.Spec.Selector), Active: colour, Idle: r.Colours.Other(colour)}
 	snap.Services = append([]string{r.Service}, r.Services...)
 
-	s, err := r.begin(ctx, "init", false)
+	params, err := r.requestParams(OperationInit)
+	if err != nil {
+		return err
+	}
+	params[ParamTarget] = colour
+	params[ParamOriginal] = orig.Name
+	s, err := r.begin(ctx, "init", false, params)
 	if err != nil {
 		return err
 	}
@@ -163,25 +175,34 @@ func (r *Runner) Deploy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := r.begin(ctx, "deploying", false)
+	params, err := r.requestParams(OperationDeploy)
+	if err != nil {
+		return err
+	}
+	params[ParamActive], params[ParamTarget] = snap.Active, snap.Idle
+	if err := templateParam(params, tmpl, r.idleReplicas(snap)); err != nil {
+		return err
+	}
+	s, err := r.begin(ctx, "deploying", false, params)
 	if err != nil {
 		return err
 	}
 	return s.end(r.deploy(s, snap, tmpl))
 }
 
+// idleReplicas is the new colour's size: --replicas, else the live colour's.
+func (r *Runner) idleReplicas(snap *Snapshot) int32 {
+	if r.Replicas != nil {
+		return *r.Replicas
+	}
+	return replicasOf(snap.ActiveDep)
+}
+
 func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec) error {
 	ns, idle := r.Namespace, snap.Idle
-	replicas := replicasOf(snap.ActiveDep)
-	if r.Replicas != nil {
-		replicas = *r.Replicas
-	}
+	replicas := r.idleReplicas(snap)
 	s.op.Params[ParamActive] = snap.Active
 	s.op.Params[ParamTarget] = idle
-	if r.ManualPromote {
-		// resume stops before the switch too
-		s.op.Params[ParamManualPromote] = "true"
-	}
 	deps := r.Client.AppsV1().Deployments(ns)
 	var applied *appsv1.Deployment
 	if snap.IdleDep == nil {
@@ -232,12 +253,12 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", idle, r.key(), snap.Active, err)
 	}
 	stop(nil)
-	if r.PreAnalysis != nil {
+	if pre := r.analyzer(r.PreAnalysis, r.PreAnalysisSpec); pre != nil {
 		s.op.Phase = "pre-analysis"
 		if err := s.save(); err != nil {
 			return err
 		}
-		if err := r.runAnalysis(s.ctx, "pre-switch", r.PreAnalysis, r.vars(idle, PreviewName(r.Service))); err != nil {
+		if err := r.runAnalysis(s.ctx, "pre-switch", pre, r.vars(idle, PreviewName(r.Service))); err != nil {
 			return exitcode.Failedf("no switch, service %q still on %s: %w", r.key(), snap.Active, err)
 		}
 	}
@@ -265,7 +286,12 @@ func (r *Runner) Promote(ctx context.Context) error {
 	if snap.IdleDep == nil {
 		return exitcode.Usagef("service %q is on %s and there is no deployment of colour %s to promote; run 'kubectl zdd bluegreen deploy' first", r.key(), snap.Active, snap.Idle)
 	}
-	s, err := r.begin(ctx, "promoting", true)
+	params, err := r.requestParams(OperationPromote)
+	if err != nil {
+		return err
+	}
+	params[ParamActive], params[ParamTarget] = snap.Active, snap.Idle
+	s, err := r.begin(ctx, "promoting", true, params)
 	if err != nil {
 		return err
 	}
@@ -300,25 +326,41 @@ func (r *Runner) promote(s *session, snap *Snapshot) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	if r.Analysis != nil {
+	return r.afterSwitch(s, snap, from, to, "switched")
+}
+
+// afterSwitch runs what follows the switch, from phase on (resume starts
+// it later): the post-switch analysis (a failure switches back), the
+// scale-down delay, the retirement of the old colour.
+func (r *Runner) afterSwitch(s *session, snap *Snapshot, from, to, phase string) error {
+	post := r.analyzer(r.Analysis, r.AnalysisSpec)
+	if post != nil && (phase == "switching" || phase == "switched" || phase == "analysis") {
 		s.op.Phase = "analysis"
 		if err := s.save(); err != nil {
 			return err
 		}
-		if err := r.runAnalysis(s.ctx, "post-switch", r.Analysis, r.vars(to, r.Service)); err != nil {
+		if err := r.runAnalysis(s.ctx, "post-switch", post, r.vars(to, r.Service)); err != nil {
 			if s.interrupted() {
 				return err
 			}
 			return r.recover(s, snap, from, to, err)
 		}
 	}
-	if r.ScaleDownDelay > 0 {
+	if r.ScaleDownDelay > 0 && phase != "retiring" && phase != "done" {
+		wait := r.ScaleDownDelay
+		end, perr := time.Parse(time.RFC3339, s.op.Params[ParamScaleDownAt])
+		if phase == "scale-down-delay" && perr == nil {
+			// resumed: only what is left of the delay
+			wait = max(time.Until(end), 0)
+		} else {
+			s.op.Params[ParamScaleDownAt] = r.now().Add(wait).UTC().Format(time.RFC3339)
+		}
 		s.op.Phase = "scale-down-delay"
 		if err := s.save(); err != nil {
 			return err
 		}
-		r.printf("keeping colour %s up for %s (--scale-down-delay)", from, r.ScaleDownDelay)
-		t := time.NewTimer(r.ScaleDownDelay)
+		r.printf("keeping colour %s up for %s (--scale-down-delay)", from, wait.Round(time.Second))
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-s.ctx.Done():
@@ -396,7 +438,13 @@ func (r *Runner) Rollback(ctx context.Context) error {
 	if snap.IdleDep == nil {
 		return exitcode.Usagef("service %q is on %s and there is no deployment of colour %s to roll back to", r.key(), snap.Active, snap.Idle)
 	}
-	s, err := r.begin(ctx, "rolling-back", false)
+	params, err := r.requestParams(OperationRollback)
+	if err != nil {
+		return err
+	}
+	params[ParamActive], params[ParamTarget] = snap.Active, snap.Idle
+	params[ParamIdleReplicas] = strconv.Itoa(int(replicasOf(snap.IdleDep)))
+	s, err := r.begin(ctx, "rolling-back", false, params)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,10 @@ package bluegreen
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -49,6 +52,9 @@ func origin(op *state.Operation) string {
 // isInit says whether the record is of 'bluegreen init' (no live colour
 // before it: the Service had no colour label).
 func isInit(op *state.Operation) bool {
+	if o := op.Params[ParamOperation]; o != "" {
+		return o == OperationInit
+	}
 	return op.Phase == "init" || (op.Params[ParamActive] == "" && op.Params[ParamPrevious] == "" && op.Params[ParamTarget] != "")
 }
 
@@ -75,8 +81,13 @@ func runnerFor(ctx context.Context, env strategies.Env, t strategies.Target, op 
 			}
 		}
 	}
-	return &Runner{Client: env.Kube, Dynamic: env.Dynamic, Out: env.Log,
-		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}}, nil
+	r := &Runner{Client: env.Kube, Dynamic: env.Dynamic, Out: env.Log,
+		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}}
+	// what the command was asked: colours, services, analyses, delays
+	if err := r.applyParams(op); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // session returns a session on op without taking the Lease (the caller
@@ -126,25 +137,37 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 		return nil
 	}
 	if isInit(op) {
-		return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green init %s of service %q stopped in phase %s; init cannot be resumed: run 'kubectl zdd bluegreen init service/%s' again", op.ID, t.Ref(), op.Phase, t.Name))
+		if op.Params[ParamOriginal] == "" || op.Params[ParamTarget] == "" {
+			return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green init %s of service %q stopped in phase %s and recorded no original deployment; run 'kubectl zdd bluegreen init service/%s' again", op.ID, t.Ref(), op.Phase, t.Name))
+		}
+		s := r.resumeSession(ctx, op)
+		return s.end(r.resumeInit(s))
 	}
 	from, to := origin(op), op.Params[ParamTarget]
 	if from == "" || to == "" {
 		return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("blue-green operation %s of service %q stopped in phase %s, before it changed anything: nothing to resume, run the 'kubectl zdd bluegreen' command again", op.ID, t.Ref(), op.Phase))
 	}
-	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, nil, r.Colours)
+	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
 	if err != nil {
 		return err
 	}
 	r.printf("resume: blue-green operation %s of service %q from phase %s (%s -> %s)", op.ID, t.Ref(), op.Phase, from, to)
-	if op.Phase == "pre-analysis" || op.Phase == "analysis" {
-		r.printf("resume: the analysis of the interrupted run is not run again")
+	tmpl, replicas, err := recordedTemplate(op)
+	if err != nil {
+		return err
 	}
 	rollback := op.Params[ParamOperation] == OperationRollback
 	switch {
 	case rollback && (snap.Active == from || snap.Active == to):
 		s := r.resumeSession(ctx, op)
 		return s.end(r.resumeRollback(s, snap, from, to))
+	case snap.Active == from && tmpl != nil && (snap.IdleDep == nil || op.Phase == "deploying" || op.Phase == "pre-analysis"):
+		// deploy had not finished bringing up the new colour: do it again
+		// from the recorded template (the apply is idempotent)
+		r.Replicas = &replicas
+		s := r.resumeSession(ctx, op)
+		s.op.Phase = "deploying"
+		return s.end(r.deploy(s, snap, tmpl))
 	case snap.Active == from:
 		if snap.IdleDep == nil {
 			return stopped(ctx, r, op, state.ResultFailed, fmt.Sprintf("service %q is still on %s and colour %s has no deployment: nothing to resume, run 'kubectl zdd bluegreen deploy' again", t.Ref(), from, to))
@@ -227,6 +250,7 @@ func (r *Runner) resumeAfterSwitch(s *session, cur *Snapshot, from, to string) e
 	snap.ActiveDep, snap.IdleDep = cur.IdleDep, cur.ActiveDep
 	snap.IdleName = cur.ActiveDep.Name
 	s.op.Params[ParamActive], s.op.Params[ParamPrevious] = to, from
+	phase := s.op.Phase
 	s.op.Phase = "switched"
 	if err := s.save(); err != nil {
 		return err
@@ -255,7 +279,9 @@ func (r *Runner) resumeAfterSwitch(s *session, cur *Snapshot, from, to string) e
 		r.printf("colour %s has no deployment left; service %q is live on %s", from, r.key(), to)
 		return nil
 	}
-	return r.retire(s, &snap, from, to)
+	// the analysis (run again in full: its earlier measurements are not
+	// recorded), what is left of the scale-down delay, the retirement
+	return r.afterSwitch(s, &snap, from, to, phase)
 }
 
 // Abort returns a blue-green operation to the colour that was live before
@@ -271,7 +297,15 @@ func (resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Targe
 		return exitcode.Usagef("blue-green operation %s of service %q already ended (phase %s, result %s): nothing to abort; 'kubectl zdd bluegreen rollback service/%s' switches back", op.ID, t.Ref(), op.Phase, op.Result, t.Name)
 	}
 	if isInit(op) {
-		return exitcode.Usagef("blue-green init %s of service %q stopped in phase %s; init cannot be aborted: run 'kubectl zdd bluegreen init service/%s' again to finish it", op.ID, t.Ref(), op.Phase, t.Name)
+		if op.Params[ParamOriginal] == "" || op.Params[ParamTarget] == "" {
+			return exitcode.Usagef("blue-green init %s of service %q stopped in phase %s; init cannot be aborted: run 'kubectl zdd bluegreen init service/%s' again to finish it", op.ID, t.Ref(), op.Phase, t.Name)
+		}
+		s := r.resumeSession(ctx, op)
+		err := r.abortInit(s)
+		if err == nil {
+			s.op.Phase, s.op.Result, s.op.Message = PhaseAborted, state.ResultAborted, "aborted by 'kubectl zdd abort'"
+		}
+		return s.end(err)
 	}
 	from, to := origin(op), op.Params[ParamTarget]
 	if from == "" || to == "" {
@@ -336,10 +370,12 @@ func (r *Runner) abort(s *session, snap *Snapshot, from, to string) error {
 			return exitcode.NeedsPersonf("service %q now selects %s=%s but its endpoints did not converge: %w", r.key(), r.Colours.Label, from, err)
 		}
 		newDep := snap.ActiveDep.Name
-		if err := r.scale(s.ctx, newDep, 0); err != nil {
-			return err
+		if n := targetReplicasBefore(s.op); replicasOf(snap.ActiveDep) != n {
+			if err := r.scale(s.ctx, newDep, n); err != nil {
+				return err
+			}
+			r.printf("colour %s: deployment %q scaled to %d", to, r.Namespace+"/"+newDep, n)
 		}
-		r.printf("colour %s: deployment %q scaled to 0", to, r.Namespace+"/"+newDep)
 		if err := r.ensurePreview(s.ctx, snap, to); err != nil {
 			r.printf("warning: %v", err)
 		}
@@ -359,12 +395,129 @@ func (r *Runner) abort(s *session, snap *Snapshot, from, to string) error {
 			return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, from, err)
 		}
 	}
-	if snap.IdleDep != nil && replicasOf(snap.IdleDep) > 0 {
-		if err := r.scale(s.ctx, snap.IdleName, 0); err != nil {
+	if n := targetReplicasBefore(s.op); snap.IdleDep != nil && replicasOf(snap.IdleDep) != n {
+		if err := r.scale(s.ctx, snap.IdleName, n); err != nil {
 			return err
 		}
-		r.printf("colour %s: deployment %q scaled to 0", to, r.Namespace+"/"+snap.IdleName)
+		r.printf("colour %s: deployment %q scaled to %d", to, r.Namespace+"/"+snap.IdleName, n)
 	}
 	r.printf("service %q is on %s, as before operation %s", r.key(), from, s.op.ID)
+	return nil
+}
+
+// targetReplicasBefore is the size abort gives the operation's target
+// colour: what a rolled-back-to colour had before the rollback, 0 for the
+// new colour of a deploy or promote.
+func targetReplicasBefore(op *state.Operation) int32 {
+	if op.Params[ParamOperation] != OperationRollback {
+		return 0
+	}
+	n, err := strconv.ParseInt(op.Params[ParamIdleReplicas], 10, 32)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return int32(n)
+}
+
+// initTarget reads what 'bluegreen init' recorded: the Service, the original
+// Deployment, the colour copy's name and the first colour.
+func (r *Runner) initTarget(ctx context.Context, op *state.Operation) (svc *corev1.Service, orig string, copyName string, colour string, err error) {
+	orig, colour = op.Params[ParamOriginal], op.Params[ParamTarget]
+	svc, err = r.Client.CoreV1().Services(r.Namespace).Get(ctx, r.Service, metav1.GetOptions{})
+	if err != nil {
+		return nil, "", "", "", fmt.Errorf("reading service %q: %w", r.key(), err)
+	}
+	return svc, orig, orig + "-" + colour, colour, nil
+}
+
+// resumeInit finishes 'bluegreen init': before the switch it does init
+// again with the recorded original Deployment (the copy is created only if
+// missing); after it, it waits until the endpoints list only the copy's
+// pods and scales the original to 0.
+func (r *Runner) resumeInit(s *session) error {
+	label := r.Colours.Label
+	svc, origName, name, colour, err := r.initTarget(s.ctx, s.op)
+	if err != nil {
+		return err
+	}
+	deps := r.Client.AppsV1().Deployments(r.Namespace)
+	orig, err := deps.Get(s.ctx, origName, metav1.GetOptions{})
+	if err != nil {
+		return exitcode.NeedsPersonf("reading the original deployment %q of init: %w", r.Namespace+"/"+origName, err)
+	}
+	app := maps.Clone(svc.Spec.Selector)
+	delete(app, label)
+	snap := &Snapshot{Service: svc, AppSelector: app, Active: colour, Idle: r.Colours.Other(colour)}
+	snap.Services = append([]string{r.Service}, r.Services...)
+	r.printf("resume: blue-green init %s of service %q from phase %s (colour %s, a copy of deployment %q)", s.op.ID, r.key(), s.op.Phase, colour, orig.Name)
+	switch cur, has := svc.Spec.Selector[label]; {
+	case !has:
+		existing, err := deps.Get(s.ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			existing = nil
+		case err != nil:
+			return fmt.Errorf("reading deployment %q: %w", r.Namespace+"/"+name, err)
+		case existing.Spec.Template.Labels[label] != colour:
+			return exitcode.NeedsPersonf("deployment %q exists and its pods are not labelled %s=%s", r.Namespace+"/"+name, label, colour)
+		}
+		return r.init(s, snap, orig, existing, name, colour)
+	case cur != colour:
+		return exitcode.NeedsPersonf("service %q selects %s=%s, not %s (the colour of init %s)", r.key(), label, cur, colour, s.op.ID)
+	}
+	// switched: the copy serves; retire the original
+	s.op.Phase = "switched"
+	if err := s.save(); err != nil {
+		return err
+	}
+	d, err := r.waitReady(s.ctx, name, colour)
+	if err != nil {
+		return exitcode.NeedsPersonf("service %q selects %s=%s, which is not fully ready: %w", r.key(), label, colour, err)
+	}
+	wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
+	defer cancel()
+	for _, svcName := range snap.Services {
+		if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, svcName, snap.Selector(label, colour), int(replicasOf(d))); err != nil {
+			return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+svcName, label, colour, err)
+		}
+	}
+	if err := r.scale(s.ctx, orig.Name, 0); err != nil {
+		return err
+	}
+	r.printf("deployment %q scaled to 0; service %q is blue-green, live colour %s", r.Namespace+"/"+orig.Name, r.key(), colour)
+	s.op.Phase = "done"
+	return nil
+}
+
+// abortInit undoes 'bluegreen init' before its switch: the Service never
+// selected the colour, so the copy is scaled to 0 once the original is
+// fully ready. After the switch it refuses: resume finishes it.
+func (r *Runner) abortInit(s *session) error {
+	svc, origName, name, colour, err := r.initTarget(s.ctx, s.op)
+	if err != nil {
+		return err
+	}
+	if cur, has := svc.Spec.Selector[r.Colours.Label]; has {
+		return exitcode.Usagef("blue-green init %s already switched service %q to %s=%s; it cannot be aborted: run 'kubectl zdd resume service/%s' to finish it", s.op.ID, r.key(), r.Colours.Label, cur, r.Service)
+	}
+	s.op.Phase = "aborting"
+	if err := s.save(); err != nil {
+		return err
+	}
+	if _, err := r.waitReady(s.ctx, origName, "(original)"); err != nil {
+		return exitcode.NeedsPersonf("the original deployment %q of service %q is not fully ready: %w", r.Namespace+"/"+origName, r.key(), err)
+	}
+	d, err := r.Client.AppsV1().Deployments(r.Namespace).Get(s.ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("reading deployment %q: %w", r.Namespace+"/"+name, err)
+	case d.Spec.Template.Labels[r.Colours.Label] == colour && replicasOf(d) > 0:
+		if err := r.scale(s.ctx, name, 0); err != nil {
+			return err
+		}
+		r.printf("colour %s: deployment %q scaled to 0", colour, r.Namespace+"/"+name)
+	}
+	r.printf("service %q is as before init %s", r.key(), s.op.ID)
 	return nil
 }

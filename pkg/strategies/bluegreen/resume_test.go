@@ -81,7 +81,7 @@ func TestResumeAbortWithoutChange(t *testing.T) {
 		{name: "abort a finished operation", abort: true, op: state.Operation{Phase: "done", Result: state.ResultSucceeded, Params: map[string]string{ParamActive: "green", ParamPrevious: "blue", ParamTarget: "green"}},
 			wantCode: exitcode.Usage, wantMsg: "already ended", wantResult: state.ResultSucceeded, wantPhase: "done"},
 		{name: "resume init", op: state.Operation{Phase: "init"},
-			wantCode: exitcode.Usage, wantMsg: "init cannot be resumed", wantResult: state.ResultFailed, wantPhase: "init"},
+			wantCode: exitcode.Usage, wantMsg: "recorded no original deployment", wantResult: state.ResultFailed, wantPhase: "init"},
 		{name: "abort init", abort: true, op: state.Operation{Phase: "switching", Params: map[string]string{ParamTarget: "blue"}},
 			wantCode: exitcode.Usage, wantMsg: "init cannot be aborted", wantPhase: "switching"},
 		{name: "resume on a deployment", kind: "deployment", op: state.Operation{Phase: "switching", Params: map[string]string{ParamActive: "blue", ParamTarget: "green"}},
