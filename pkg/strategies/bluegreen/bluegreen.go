@@ -165,7 +165,8 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	}
 	maps.Copy(s.op.Params, params)
 	s.op.Holder = state.Identity(s.op.ID)
-	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now}
+	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now,
+		OnContact: func(ev state.ContactEvent) { r.printf("%s", ev) }}
 	if err := s.lock.Acquire(ctx, r.ForceUnlock); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -181,6 +182,10 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	go func() {
 		select {
 		case <-s.lock.Lost():
+			if lerr := s.lock.Err(); lerr != nil {
+				s.cancel(lerr)
+				return
+			}
 			s.cancel(fmt.Errorf("lost the lease of service %q: another run may be changing it", r.key()))
 		case <-s.ctx.Done():
 		}
@@ -207,6 +212,21 @@ func (s *session) save() error {
 // end records the result (from err), prints the downtime summary and
 // releases the Lease. It returns err.
 func (s *session) end(err error) error {
+	if cause := context.Cause(s.ctx); err != nil && !s.interrupted() && state.ContactLost(cause) {
+		// the API server stopped answering: no more writes (the record
+		// could not be saved anyway); the phase recorded last stays, in
+		// flight, for resume
+		if s.watch != nil {
+			s.r.printf("%s", s.watch.Stop().Summary())
+		}
+		s.cancel(nil)
+		if s.lock != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.lock.Release(rctx)
+			cancel()
+		}
+		return exitcode.NeedsPersonf("service %q: %v; %s", s.r.key(), cause, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
+	}
 	if err != nil && s.interrupted() {
 		// Ctrl-C: no undo. The write in progress was finished, the phase
 		// stays recorded, the Lease is released, and a person chooses.
