@@ -24,6 +24,10 @@ type httpMeasurer struct {
 	headers  http.Header
 	timeout  time.Duration
 	client   *http.Client
+	// secrets are the header values expanded from the environment; a
+	// server may echo them back, so they are taken out of every body
+	// before any of it is quoted in a message
+	secrets *redactor
 }
 
 func newHTTPMeasurer(h *HTTPMetric, vars Vars, env func(string) string, secrets *redactor) (*httpMeasurer, error) {
@@ -43,7 +47,7 @@ func newHTTPMeasurer(h *HTTPMetric, vars Vars, env func(string) string, secrets 
 	if timeout == 0 {
 		timeout = DefaultQueryTimeout
 	}
-	return &httpMeasurer{url: u, jsonPath: h.JSONPath, headers: headers, timeout: timeout, client: &http.Client{}}, nil
+	return &httpMeasurer{url: u, jsonPath: h.JSONPath, headers: headers, timeout: timeout, client: &http.Client{}, secrets: secrets}, nil
 }
 
 func (h *httpMeasurer) measure(ctx context.Context) outcome {
@@ -69,6 +73,10 @@ func (h *httpMeasurer) measure(ctx context.Context) outcome {
 		}
 		return errorf("GET %s: reading the answer: %v", h.url, err)
 	}
+	// redact now, not only the final message: a quoted body is cut at 200
+	// characters and escaped, and a secret cut or escaped there would no
+	// longer match the redaction of the message
+	body = []byte(h.secrets.redact(string(body)))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return errorf("GET %s: %s: %s", h.url, resp.Status, snippet(body))
 	}

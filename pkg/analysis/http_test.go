@@ -41,6 +41,11 @@ func newMetricsServer(t *testing.T) *metricsServer {
 			}
 		case "/500":
 			http.Error(w, "backend down; you sent "+r.Header.Get("Authorization"), http.StatusInternalServerError)
+		case "/500-long":
+			// the echo crosses the 200 characters a message quotes
+			auth := r.Header.Get("Authorization")
+			pad := strings.Repeat("x", 200-len("Bearer ")-len(secret)/2)
+			http.Error(w, pad+auth+" was refused", http.StatusInternalServerError)
 		case "/text":
 			fmt.Fprint(w, "ok "+r.Header.Get("Authorization"))
 		case "/empty":
@@ -75,6 +80,7 @@ func TestHTTPProvider(t *testing.T) {
 		{name: "json path to a string", url: "/json", jsonPath: "{.service}", max: "1", wantVerdict: Errored, wantMsg: "not a number"},
 		{name: "slow server times out, counted as an error", url: "/slow", timeout: "200ms", max: "1", wantVerdict: Errored, wantMsg: "no answer within 200ms"},
 		{name: "500 answer is an error", url: "/500", max: "1", wantVerdict: Errored, wantMsg: "500 Internal Server Error: \"backend down; you sent Bearer [redacted]\""},
+		{name: "500 answer echoing the secret across the quoted 200 characters", url: "/500-long", max: "1", wantVerdict: Errored, wantMsg: "xBearer [redacte"},
 		{name: "404 answer is an error", url: "/nope", max: "1", wantVerdict: Errored, wantMsg: "404 Not Found"},
 		{name: "text that is not a number", url: "/text", max: "1", wantVerdict: Errored, wantMsg: "\"ok Bearer [redacted]\" is not a number"},
 		{name: "empty answer is no data", url: "/empty", max: "1", wantVerdict: Inconclusive, wantMsg: "the answer is empty"},
@@ -127,7 +133,7 @@ metrics:
 			}
 			js, _ := json.Marshal(res)
 			for what, text := range map[string]string{"progress": out.String(), "table": table.String(), "json": string(js)} {
-				if strings.Contains(text, secret) {
+				if strings.Contains(text, secret) || strings.Contains(text, secret[:len(secret)/2]) {
 					t.Errorf("%s output shows the secret:\n%s", what, text)
 				}
 			}

@@ -247,6 +247,9 @@ func (r *redactor) add(v string) {
 }
 
 func (r *redactor) redact(s string) string {
+	if r == nil {
+		return s
+	}
 	for _, v := range r.values {
 		s = strings.ReplaceAll(s, v, "[redacted]")
 	}
