@@ -21,7 +21,9 @@ import (
 //     Lease, and does not roll back: the other writer's image stays;
 //   - `kubectl scale --replicas 5` changes only spec.replicas: the rollout
 //     says so in one line, carries on and succeeds with 5 replicas of the
-//     new revision updated and available.
+//     new revision updated and available;
+//   - `kubectl annotate` and `kubectl label` touch nothing the rollout
+//     manages: it says so (the annotation moves the generation) and succeeds.
 //
 // The Service's ready endpoints are watched throughout and never reach 0.
 func TestRolloutAnotherWriter(t *testing.T) {
@@ -33,6 +35,7 @@ func TestRolloutAnotherWriter(t *testing.T) {
 		manifest bool
 		// other is the other writer's kubectl command
 		other        []string
+		other2       []string
 		wantCode     int
 		wantImage    string
 		wantReplicas int32
@@ -51,6 +54,13 @@ func TestRolloutAnotherWriter(t *testing.T) {
 			other:    []string{"scale", "deployment/web", "--replicas", "5"},
 			wantCode: 0, wantImage: v2, wantReplicas: 5, wantResult: state.ResultSucceeded,
 			wantOut: []string{"spec.replicas 3 -> 5", "carries on and judges completion against 5 replicas", "rolled out: revision 2"},
+		},
+		{
+			name:     "annotate and label carry on",
+			other:    []string{"annotate", "deployment/web", "team=shop"},
+			other2:   []string{"label", "deployment/web", "tier=front"},
+			wantCode: 0, wantImage: v2, wantReplicas: rolloutReplicas, wantResult: state.ResultSucceeded,
+			wantOut: []string{`annotation team by "kubectl-annotate"`, "carries on", "rolled out: revision 2"},
 		},
 	}
 	for _, tc := range tests {
@@ -72,12 +82,16 @@ func TestRolloutAnotherWriter(t *testing.T) {
 			go func() { done <- e.Zdd(args...) }()
 			e.waitForPhase("web", "watch")
 			e.MustKubectl(tc.other...)
+			if tc.other2 != nil {
+				e.MustKubectl(tc.other2...)
+			}
 			var r CmdResult
 			select {
 			case r = <-done:
 			case <-time.After(3 * time.Minute):
 				t.Fatal("the rollout did not end within 3 minutes")
 			}
+			t.Logf("rollout:\n%s", r)
 			if r.Code != tc.wantCode {
 				t.Fatalf("rollout: want exit %d, got %s", tc.wantCode, r)
 			}
@@ -120,6 +134,50 @@ func TestRolloutAnotherWriter(t *testing.T) {
 				t.Errorf("a lease is left after the rollout (err %v)", err)
 			}
 			t.Logf("downtime: min ready %d, none ready for %s", rep.MinReady, rep.ZeroFor)
+			if rep.MinReady == 0 || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never 0", rep.MinReady, rep.ZeroFor)
+			}
+		})
+	}
+}
+
+// TestRolloutResumeAbortAfterAnotherWriter kills `kubectl zdd rollout` at
+// phase watch, lets `kubectl set image` put another image in the template,
+// then runs resume or abort: both refuse to write over the other writer's
+// change (exit 1, naming spec.template and "kubectl-set"), record result
+// failed, and leave the other writer's image in place.
+func TestRolloutResumeAbortAfterAnotherWriter(t *testing.T) {
+	const v2, v3 = "registry.example/web:v2", "registry.example/web:v3"
+	for _, command := range []string{"resume", "abort"} {
+		t.Run(command, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			startApp(e, AppSpec{})
+			w := e.WatchDowntime("web")
+			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=rollout:watch"}}, "rollout", "deployment/web", "--image", "app="+v2, "--timeout", "2m")
+			if killed.Code != -1 {
+				t.Fatalf("the rollout was not killed at phase watch: %s", killed)
+			}
+			e.MustKubectl("set", "image", "deployment/web", "app="+v3)
+			r := e.Zdd(command, "deployment/web", "--force-unlock", "--timeout", "2m")
+			t.Logf("%s:\n%s", command, r)
+			if r.Code != 1 {
+				t.Fatalf("%s after another writer: want exit 1, got %s", command, r)
+			}
+			for _, s := range []string{`spec.template changed by "kubectl-set"`, command + " does not write over it"} {
+				if !strings.Contains(r.Stderr, s) {
+					t.Errorf("stderr does not say %q", s)
+				}
+			}
+			e.RolloutStatus("web", 2*time.Minute)
+			rep := w.Stop()
+			d := getDeployment(e, "web")
+			if got := imageOf(d); got != v3 {
+				t.Errorf("image %q after %s, want the other writer's %q", got, command, v3)
+			}
+			if d.Annotations[state.KeyResult] != state.ResultFailed || !strings.Contains(d.Annotations[state.KeyMessage], "kubectl-set") {
+				t.Errorf("record: result %q message %q; want failed, naming kubectl-set", d.Annotations[state.KeyResult], d.Annotations[state.KeyMessage])
+			}
 			if rep.MinReady == 0 || rep.ZeroFor != 0 {
 				t.Errorf("ready endpoints fell to %d (none for %s), want never 0", rep.MinReady, rep.ZeroFor)
 			}

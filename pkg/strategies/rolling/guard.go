@@ -105,6 +105,23 @@ func otherChanges(was, now *appsv1.Deployment) []string {
 	if !apiequality.Semantic.DeepEqual(was.Spec.RevisionHistoryLimit, now.Spec.RevisionHistoryLimit) {
 		out = append(out, "spec.revisionHistoryLimit")
 	}
+	// the API server bumps a Deployment's generation for annotation
+	// changes too; the rollout's own record (zdd.dev/) is not news
+	var keys []string
+	for k, v := range now.Annotations {
+		if w, ok := was.Annotations[k]; (!ok || w != v) && !strings.HasPrefix(k, state.Prefix) && k != state.ChangeCauseKey {
+			keys = append(keys, k)
+		}
+	}
+	for k := range was.Annotations {
+		if _, ok := now.Annotations[k]; !ok && !strings.HasPrefix(k, state.Prefix) && k != state.ChangeCauseKey {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, "annotation "+k)
+	}
 	return out
 }
 
@@ -199,24 +216,31 @@ type guard struct {
 
 // observe judges d against the base.
 func (g *guard) observe(d *appsv1.Deployment) error {
-	if g.base == nil || d.Generation <= g.base.Generation {
-		if g.base == nil || d.ResourceVersion != g.base.ResourceVersion {
-			g.accept(d)
-		}
+	switch {
+	case g.base == nil:
+		g.accept(d)
+		return nil
+	case d.Generation < g.base.Generation:
+		// an event older than what the rollout last wrote
+		return nil
+	case d.Generation == g.base.Generation:
+		g.accept(d)
 		return nil
 	}
 	if ch := managedChanges(g.base, d); len(ch) > 0 {
 		return &ForeignChangeError{Deployment: g.ref, Fields: ch, Manager: writerOf(d, ch), While: g.while, Object: d}
 	}
 	other := otherChanges(g.base, d)
-	what := "its spec changed"
-	if len(other) > 0 {
-		what = strings.Join(other, ", ")
+	if len(other) == 0 {
+		// only the record, or nothing that can be told
+		g.accept(d)
+		return nil
 	}
-	paths := []string{"spec"}
-	if len(other) > 0 && strings.HasPrefix(other[0], "spec.replicas") {
+	paths := []string{"spec", "metadata.annotations"}
+	if strings.HasPrefix(other[0], "spec.replicas") {
 		paths = []string{"spec.replicas"}
 	}
+	what := strings.Join(other, ", ")
 	replicas := int32(1)
 	if d.Spec.Replicas != nil {
 		replicas = *d.Spec.Replicas

@@ -2,6 +2,7 @@ package rolling
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,9 +15,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -52,12 +55,17 @@ func TestManagedChanges(t *testing.T) {
 		d.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "tier": "x"}}
 		return d
 	}
+	annotated := func(d *appsv1.Deployment) *appsv1.Deployment {
+		d.Annotations = map[string]string{state.KeyPhase: "watch", state.ChangeCauseKey: "x", "team": "shop"}
+		return d
+	}
 	tests := []struct {
 		name      string
 		now       *appsv1.Deployment
 		want      []string
 		wantOther []string
 	}{
+		{name: "annotations: the record is not news", now: annotated(deployment(3, 3, "shop:v2")), wantOther: []string{"annotation team"}},
 		{name: "nothing", now: deployment(3, 3, "shop:v2")},
 		{name: "image", now: deployment(3, 3, "shop:v3"), want: []string{"spec.template"}},
 		{name: "replicas", now: deployment(3, 5, "shop:v2"), wantOther: []string{"spec.replicas 3 -> 5"}},
@@ -219,5 +227,29 @@ func TestStaleParams(t *testing.T) {
 	op := &state.Operation{Params: map[string]string{"images": `{"app":"v3"}`}}
 	if diff := cmp.Diff([]string{"analysis"}, staleParams(ann, op)); diff != "" {
 		t.Errorf("stale params (-want +got):\n%s", diff)
+	}
+}
+
+// TestRollbackRefusesAnotherWritersTemplate: the rollback's JSON-patch test
+// of the template it expects fails when another writer changed the
+// template; the error names spec.template and that writer, and nothing is
+// written.
+func TestRollbackRefusesAnotherWritersTemplate(t *testing.T) {
+	objs := fixtures()
+	d := objs[0].(*appsv1.Deployment)
+	d.ManagedFields = []metav1.ManagedFieldsEntry{managed("kubectl-edit", 3, fieldsImage)}
+	client := fake.NewClientset(objs...)
+	applied := template("shop:v9") // what the release applied; the live one is shop:v2
+	_, err := Rollback(context.Background(), client, RollbackConfig{Namespace: "shop", Name: "web", ToRevision: 1, Current: &applied, Timeout: time.Minute})
+	if !IsForeignChange(err) || exitcode.Of(err) != exitcode.Failed {
+		t.Fatalf("got %v (exit %d), want a ForeignChangeError with exit 1", err, exitcode.Of(err))
+	}
+	want := `restoring revision 1 of deployment "shop/web": spec.template changed by "kubectl-edit" since it was read to restore revision 1; nothing was rolled back over that change`
+	if diff := cmp.Diff(want, err.Error()); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	live, _ := client.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
+	if got := live.Spec.Template.Spec.Containers[0].Image; got != "shop:v2" {
+		t.Errorf("image %q after the refused rollback, want shop:v2", got)
 	}
 }

@@ -132,7 +132,7 @@ func configFromParams(op *state.Operation, namespace, name string, timeout time.
 	}
 	if v := p[ParamManifest]; v != "" {
 		u := &unstructured.Unstructured{}
-		if err := json.Unmarshal([]byte(v), &u.Object); err != nil {
+		if err := u.UnmarshalJSON([]byte(v)); err != nil {
 			return cfg, nil, bad(ParamManifest, err)
 		}
 		cfg.Manifest, cfg.ManifestSource = u, p[ParamManifestSource]

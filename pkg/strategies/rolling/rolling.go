@@ -506,13 +506,17 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, failed string, finishDowntime func()) (*Result, error) {
 	res := rel.res
 	res.Result = state.ResultFailed
+	var fc *ForeignChangeError
+	if errors.As(err, &fc) {
+		// the change itself, not the wait it interrupted
+		err = fc
+		if fc.Object != nil {
+			rel.w.guard.accept(fc.Object)
+		}
+	}
 	res.Reason = err.Error() + "; the release is no longer the one requested: nothing was rolled back"
 	if failed != "" {
 		res.Reason = "the release failed (" + failed + ") but " + err.Error() + "; nothing was rolled back over that change"
-	}
-	var fc *ForeignChangeError
-	if errors.As(err, &fc) && fc.Object != nil {
-		rel.w.guard.accept(fc.Object)
 	}
 	_ = r.recordAnyway(ctx, rel, rel.op.Phase, state.ResultFailed, res.Reason)
 	finishDowntime()
