@@ -335,6 +335,7 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 		}
 		o.spec = spec
 		c.AnalysisFile = o.Analysis
+		c.AnalysisSpec = spec
 	}
 	c.ForceUnlock = o.ForceUnlock
 	return nil
@@ -363,13 +364,7 @@ func canaryInterruptible(ctx context.Context, timeout time.Duration) (context.Co
 }
 
 func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) canary.Analyzer {
-	if spec == nil {
-		return nil
-	}
-	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		runner := &analysis.Runner{Kube: r.Client, Out: streams.Out}
-		return runner.Run(ctx, spec, vars)
-	}
+	return canary.SpecAnalyzer(r.Client, streams.Out, spec)
 }
 
 // Run starts the canary release.
@@ -430,17 +425,11 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 	}
 	r.Interrupt = interrupt
 	if !o.Full {
-		file, err := r.AnalysisFileOf(ctx, o.Namespace, o.Name)
+		spec, err := r.AnalysisOf(ctx, o.Namespace, o.Name)
 		if err != nil {
 			return err
 		}
-		if file != "" {
-			spec, err := analysis.LoadFile(file)
-			if err != nil {
-				return fmt.Errorf("the analysis file %q recorded by the canary release: %w", file, err)
-			}
-			r.Analysis = canaryAnalyzer(r, spec, o.IOStreams)
-		}
+		r.Analysis = canaryAnalyzer(r, spec, o.IOStreams)
 	}
 	return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
 }

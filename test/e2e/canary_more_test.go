@@ -6,9 +6,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,6 +241,85 @@ func TestCanaryTimeoutAborts(t *testing.T) {
 		t.Errorf("after --timeout (-want +got):\n%s", diff)
 	}
 	e.assertNoCanaryLease("after --timeout")
+	if rep.MinReady < n || rep.ZeroFor != 0 {
+		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+	}
+}
+
+// TestCanaryResumeRunsTheRecordedAnalysis kills `kubectl zdd canary` with
+// SIGKILL while the analysis of step 1 is measuring (an HTTP metric served on
+// 127.0.0.1 by the test, which passes until the kill), removes the analysis
+// file, turns the metric to failing, and resumes: resume runs the analysis
+// recorded in the operation (not the file, which is gone) again at step 1,
+// it fails, and the release is aborted as a normal run would be: exit 1, the
+// stable back at 3 ready replicas, the canary at 0, result aborted naming the
+// analysis. The ready endpoints never fall below 3.
+func TestCanaryResumeRunsTheRecordedAnalysis(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	e := canaryApp(t, n)
+	var failing atomic.Bool
+	hit := make(chan struct{}, 1)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case hit <- struct{}{}:
+		default:
+		}
+		if failing.Load() {
+			fmt.Fprint(w, "5")
+			return
+		}
+		fmt.Fprint(w, "0")
+	}))
+	t.Cleanup(srv.Close)
+	file := filepath.Join(t.TempDir(), "analysis.yaml")
+	spec := fmt.Sprintf("interval: 500ms\ncount: 6\nfailureLimit: 0\nerrorLimit: 0\nmetrics:\n- name: error-rate\n  max: 1\n  http:\n    url: %s/metric\n", srv.URL)
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := e.WatchDowntime("web")
+	run := e.startCanaryBg(nil, "canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "1s", "--analysis", file, "--timeout", "3m")
+	select {
+	case <-hit:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the analysis never measured; the run said:\n%s", run.wait())
+	}
+	run.signal(os.Kill)
+	killed := run.wait()
+	if killed.Code != -1 {
+		t.Fatalf("the canary was not killed during its analysis: %s", killed)
+	}
+	if got := e.canarySplit(); got.Phase != "step-1" || got.Result != "" {
+		t.Fatalf("record after the kill: phase %q result %q, want step-1 in flight", got.Phase, got.Result)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	before := calls.Load()
+
+	r := e.Zdd("resume", "deployment/web", "--force-unlock", "--timeout", "2m")
+	rep := w.Stop()
+	t.Logf("resume: %s", r)
+	if r.Code != 1 {
+		t.Fatalf("resume with a failing analysis: want exit 1 (aborted), got %s", r)
+	}
+	if calls.Load() == before {
+		t.Errorf("resume did not run the recorded analysis (no measurement after the kill)")
+	}
+	if !strings.Contains(r.Stdout, "runs again at the current step") || !strings.Contains(r.Stderr, "analysis at step 1") {
+		t.Errorf("resume does not say it ran the analysis again at step 1:\n%s", r)
+	}
+	want := canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: "registry.example/web:v1"}
+	if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+		t.Errorf("after resume (-want +got):\n%s", diff)
+	}
+	if msg := e.deployment("web").Annotations[state.KeyMessage]; !strings.Contains(msg, "analysis at step 1") {
+		t.Errorf("recorded message %q does not name the analysis at step 1", msg)
+	}
+	e.assertNoCanaryLease("after resume")
 	if rep.MinReady < n || rep.ZeroFor != 0 {
 		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
 	}

@@ -23,7 +23,8 @@ const canaryResilienceReplicas = 3
 // right after it records each of its phases (start, step-1, step-2, promote,
 // done), then runs `kubectl zdd resume` or `kubectl zdd abort` and checks the
 // end state: resume reaches the end the release was headed for (the stable
-// on v2 with the canary removed), abort the safe state (the stable on v1 at
+// on v2 with the canary removed; from start, before the canary existed, it is
+// created from the pod template recorded there), abort the safe state (the stable on v1 at
 // its 3 replicas, all ready, the canary at 0); the recorded result, no Lease
 // left behind, the Service's selector untouched, and its ready endpoints
 // never below 3 (never zero) from before the kill to the end. All but one
@@ -47,7 +48,9 @@ func TestResilienceCanaryKilledAtPhase(t *testing.T) {
 		wantCanary int32
 		wantOut    string
 	}{
-		{name: "start then resume", phase: "start", command: "resume", wantCode: 2, wantImage: v1, wantResult: state.ResultFailed, wantCanary: -1, wantOut: "run 'kubectl zdd canary' again"},
+		// the canary's pod template, steps and pauses were recorded at start:
+		// resume creates the canary and walks the release to its end
+		{name: "start then resume", phase: "start", command: "resume", wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "creating deployment"},
 		{name: "start then abort", phase: "start", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantCanary: -1},
 		{name: "step-1 then resume", phase: "step-1", command: "resume", wantImage: canaryV2, wantResult: state.ResultSucceeded, wantCanary: -1, wantOut: "promoted:"},
 		{name: "step-1 then abort", phase: "step-1", command: "abort", wantImage: v1, wantResult: state.ResultAborted, wantCanary: 0, wantOut: "aborted:"},

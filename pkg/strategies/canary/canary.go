@@ -67,7 +67,13 @@ const (
 	ParamPauses   = "pauses"
 	ParamManual   = "manual"
 	ParamAnalysis = "analysis"
-	ParamStrategy = "stable-strategy"
+	// ParamAnalysisSpec is the analysis (analysis.EncodeParam) that resume
+	// and promote run again.
+	ParamAnalysisSpec = "analysis-spec"
+	ParamStrategy     = "stable-strategy"
+	// ParamTemplate is the canary's pod template (JSON), recorded at phase
+	// start so that resume can create the canary of a run killed before it.
+	ParamTemplate = "template"
 )
 
 // ResultInterrupted is the recorded result of a release stopped by Ctrl-C
@@ -109,13 +115,40 @@ type Config struct {
 	// RouterKind is traffic.RouterReplicaRatio (or empty) or a weighted router
 	// of RouterObject.
 	RouterKind, RouterObject string
-	// AnalysisFile is recorded so that promote runs the same analysis.
+	// AnalysisFile is recorded for display; AnalysisSpec (the analysis
+	// itself, with its Job files) is recorded so that promote and resume run
+	// the same analysis without the file.
 	AnalysisFile string
+	AnalysisSpec *analysis.Spec
 	ForceUnlock  bool
 }
 
 // Analyzer judges the canary at a step; a verdict other than Passed aborts.
 type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
+
+// SpecAnalyzer runs spec with an analysis.Runner (nil spec: no analysis).
+func SpecAnalyzer(client kubernetes.Interface, out io.Writer, spec *analysis.Spec) Analyzer {
+	if spec == nil {
+		return nil
+	}
+	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
+		runner := &analysis.Runner{Kube: client, Out: out}
+		return runner.Run(ctx, spec, vars)
+	}
+}
+
+// RecordedAnalysis decodes the analysis recorded in op (nil when none). A
+// record that cannot be read is a usage error naming the deployment.
+func RecordedAnalysis(op *state.Operation, ref string) (*analysis.Spec, error) {
+	if op == nil || op.Params[ParamAnalysisSpec] == "" {
+		return nil, nil
+	}
+	spec, err := analysis.DecodeParam(op.Params[ParamAnalysisSpec])
+	if err != nil {
+		return nil, exitcode.Usagef("deployment %q: canary record: %w", ref, err)
+	}
+	return spec, nil
+}
 
 // Canary runs canary operations against a cluster.
 type Canary struct {

@@ -136,10 +136,11 @@ func splitInterrupt(ctx context.Context) (context.Context, <-chan struct{}, cont
 // applies step N again (nothing moves when it is in place), waits its pause
 // and walks the remaining steps, then promotes (or holds, as the release
 // would have); from promote it finishes the promotion. A release killed in
-// phase start, before its canary deployment existed, cannot be resumed (the
-// new pod template was only in the killed run's flags): the record is closed
-// as failed and resume exits 2. The analysis of the killed run is not run
-// again.
+// phase start, before its canary deployment existed, is started again from
+// what it recorded there (the canary's pod template, the steps, pauses and
+// router). A record of an older version without the pod template cannot be:
+// it is closed as failed and resume exits 2. Ctrl-C stops a resume as it
+// stops a run: at a consistent point, recorded "interrupted".
 func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
 	if err := checkTarget(t); err != nil {
 		return err
@@ -158,13 +159,17 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 		c.printf("resume: canary %s of deployment %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
 		return nil
 	case actRestart:
-		op.Result = state.ResultFailed
-		op.Message = "the client stopped before the canary deployment was created; run 'kubectl zdd canary' again"
-		rec := &state.Recorder{Client: env.Dynamic, Resource: deploymentsGVR, Namespace: t.Namespace, Name: t.Name}
-		if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
-			return err
+		if op.Params[ParamTemplate] == "" {
+			// a record without the pod template (an older version): the new
+			// version was only in the killed run's flags
+			op.Result = state.ResultFailed
+			op.Message = "the client stopped before the canary deployment was created; run 'kubectl zdd canary' again"
+			rec := &state.Recorder{Client: env.Dynamic, Resource: deploymentsGVR, Namespace: t.Namespace, Name: t.Name}
+			if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
+				return err
+			}
+			return exitcode.Usagef("canary %s of deployment %q stopped in phase start, before the canary deployment was created, and recorded no pod template: nothing to resume, run 'kubectl zdd canary' again", op.ID, t.Ref())
 		}
-		return exitcode.Usagef("canary %s of deployment %q stopped in phase start, before the canary deployment was created: nothing to resume, run 'kubectl zdd canary' again", op.ID, t.Ref())
 	}
 	ctx, interrupt, stop := splitInterrupt(ctx)
 	defer stop()
@@ -185,19 +190,34 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 		op.Params[ParamWeight] = "100"
 		return c.recorder(d).Save(context.WithoutCancel(ctx), op)
 	}
-	p, err := c.load(ctx, t.Namespace, t.Name)
+	p, err := c.loadWith(ctx, t.Namespace, t.Name, action == actRestart)
 	if err != nil {
 		return err
 	}
 	p.op = op
 	op.Result, op.Message = "", ""
 	defer c.watchDowntime(ctx, p)()
-	if op.Params[ParamAnalysis] != "" {
-		c.printf("resume: the analysis %s of the interrupted run is not run again", op.Params[ParamAnalysis])
+	spec, err := RecordedAnalysis(op, t.Ref())
+	if err != nil {
+		return err
+	}
+	if spec != nil {
+		c.Analysis = SpecAnalyzer(env.Kube, env.Log, spec)
+		c.printf("resume: the recorded analysis %s runs again at the current step", op.Params[ParamAnalysis])
+	} else if op.Params[ParamAnalysis] != "" {
+		c.printf("resume: the analysis %s of the interrupted run was not recorded by this version and is not run again", op.Params[ParamAnalysis])
 	}
 	c.printf("resume: canary %s of deployment %q from phase %s", op.ID, t.Ref(), op.Phase)
-	if action == actPromote {
+	switch action {
+	case actPromote:
 		return c.finish(ctx, p)
+	case actRestart:
+		c.printf("resume: creating deployment %q from the pod template the interrupted run recorded", p.canaryRef())
+		if p.router != nil {
+			if err := c.ensureServices(ctx, p); err != nil {
+				return c.fail(ctx, p, err)
+			}
+		}
 	}
 	return c.walk(ctx, p, from)
 }

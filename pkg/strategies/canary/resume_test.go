@@ -3,10 +3,13 @@ package canary
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -144,6 +147,35 @@ func TestSplitInterrupt(t *testing.T) {
 			}
 			if gotInterrupt != tc.wantInterrupt || context.Cause(work) != tc.wantCause {
 				t.Errorf("interrupt %v, work cause %v; want %v, %v", gotInterrupt, context.Cause(work), tc.wantInterrupt, tc.wantCause)
+			}
+		})
+	}
+}
+
+func TestRecordedTemplate(t *testing.T) {
+	tmpl := &corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "track": "canary"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/web:v2"}}},
+	}
+	enc, err := encodeTemplate(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeTemplate(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tmpl, got); diff != "" {
+		t.Errorf("pod template after a round trip through the record (-want +got):\n%s", diff)
+	}
+	for name, bad := range map[string]string{
+		"none recorded": "",
+		"not json":      "{",
+		"no containers": `{"metadata":{"labels":{"app":"web"}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := decodeTemplate(bad); err == nil || !strings.Contains(err.Error(), ParamTemplate) {
+				t.Errorf("decodeTemplate(%q) = %v, want an error naming the %s param", bad, err, ParamTemplate)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +59,24 @@ func (c *Canary) Run(ctx context.Context, cfg Config) error {
 			analysisFile = abs
 		}
 	}
+	analysisSpec := ""
+	if cfg.AnalysisSpec != nil {
+		enc, err := analysis.EncodeParam(cfg.AnalysisSpec)
+		if err != nil {
+			return exitcode.UsageError(err)
+		}
+		analysisSpec = enc
+	}
+	p.op.Params[ParamAnalysisSpec] = analysisSpec
+	if p.canary != nil {
+		// what was asked, so that a resume of a run killed before its canary
+		// deployment existed can create it
+		tmpl, err := encodeTemplate(&p.canary.Spec.Template)
+		if err != nil {
+			return err
+		}
+		p.op.Params[ParamTemplate] = tmpl
+	}
 	maps.Copy(p.op.Params, map[string]string{
 		ParamSteps: formatSteps(p.steps), ParamRouter: router, ParamReplicas: strconv.Itoa(int(p.replicas)),
 		ParamService: p.service.Name, ParamCanary: p.canaryName(), ParamTrack: p.trackKey + "=" + p.trackVal,
@@ -81,6 +100,30 @@ func (c *Canary) Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return c.walk(ctx, p, 0)
+}
+
+// encodeTemplate renders the canary's pod template for ParamTemplate.
+func encodeTemplate(t *corev1.PodTemplateSpec) (string, error) {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return "", fmt.Errorf("recording the canary's pod template: %w", err)
+	}
+	return string(data), nil
+}
+
+// decodeTemplate reads ParamTemplate back.
+func decodeTemplate(s string) (*corev1.PodTemplateSpec, error) {
+	if s == "" {
+		return nil, errors.New("no pod template recorded (" + state.ParamPrefix + ParamTemplate + ")")
+	}
+	t := &corev1.PodTemplateSpec{}
+	if err := json.Unmarshal([]byte(s), t); err != nil {
+		return nil, fmt.Errorf("the recorded pod template (%s%s): %w", state.ParamPrefix, ParamTemplate, err)
+	}
+	if len(t.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("the recorded pod template (%s%s) has no containers", state.ParamPrefix, ParamTemplate)
+	}
+	return t, nil
 }
 
 func routerText(p *plan) string {
@@ -446,6 +489,12 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 
 // load reads the record of an operation for promote and abort.
 func (c *Canary) load(ctx context.Context, ns, name string) (*plan, error) {
+	return c.loadWith(ctx, ns, name, false)
+}
+
+// loadWith is load; with restart the canary deployment does not exist yet
+// and is built from the pod template recorded at phase start.
+func (c *Canary) loadWith(ctx context.Context, ns, name string, restart bool) (*plan, error) {
 	stable, err := c.getStable(ctx, ns, name)
 	if err != nil {
 		return nil, err
@@ -464,9 +513,22 @@ func (c *Canary) load(ctx context.Context, ns, name string) (*plan, error) {
 	kind, object, _ := strings.Cut(op.Params[ParamRouter], "/")
 	cfg := Config{Namespace: ns, Name: name, Steps: steps, Pauses: pauses, Manual: op.Params[ParamManual] == "true",
 		TrackKey: key, TrackValue: val, Service: op.Params[ParamService], RouterKind: kind, RouterObject: object}
+	if restart {
+		tmpl, err := decodeTemplate(op.Params[ParamTemplate])
+		if err != nil {
+			return nil, exitcode.Usagef("deployment %q: canary record: %w", ref, err)
+		}
+		cfg.Template = tmpl
+	}
 	p, err := c.prepare(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if restart {
+		if p.existing != nil {
+			return nil, exitcode.Usagef("deployment %q: canary deployment %q appeared while resuming: run 'kubectl zdd resume' again", ref, p.canaryRef())
+		}
+		return p, nil
 	}
 	if p.existing == nil {
 		return nil, exitcode.Usagef("deployment %q has no canary deployment %q", ref, p.canaryRef())
@@ -484,17 +546,24 @@ func StepOf(phase string) int {
 	return n
 }
 
-// AnalysisFileOf returns the analysis file recorded on the stable, if any.
-func (c *Canary) AnalysisFileOf(ctx context.Context, ns, name string) (string, error) {
+// AnalysisOf returns the analysis recorded on the stable: the spec itself
+// when the record holds it, else the recorded file read again; nil when the
+// release has none.
+func (c *Canary) AnalysisOf(ctx context.Context, ns, name string) (*analysis.Spec, error) {
 	d, err := c.getStable(ctx, ns, name)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	op, _ := state.FromAnnotations(d.Annotations)
-	if op == nil {
-		return "", nil
+	spec, err := RecordedAnalysis(op, ns+"/"+name)
+	if spec != nil || err != nil || op == nil || op.Params[ParamAnalysis] == "" {
+		return spec, err
 	}
-	return op.Params[ParamAnalysis], nil
+	file := op.Params[ParamAnalysis]
+	if spec, err = analysis.LoadFile(file); err != nil {
+		return nil, fmt.Errorf("the analysis file %q recorded by the canary release: %w", file, err)
+	}
+	return spec, nil
 }
 
 // Promote moves a held canary to its next step, or (full, or after the last
