@@ -2,10 +2,11 @@ package downtime
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ type outageClient struct {
 
 func newOutageClient(objs ...runtime.Object) *outageClient {
 	c := &outageClient{Clientset: fake.NewClientset(objs...)}
-	refused := errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+	refused := fmt.Errorf("dial tcp 127.0.0.1:6443: connect: %w", syscall.ECONNREFUSED)
 	c.PrependReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if c.down.Load() {
 			return true, nil, refused
@@ -106,7 +107,16 @@ func TestWatcherOutage(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := w.WaitFor(ctx, func(n int) bool { return n == 3 }); err != nil {
-					t.Fatalf("the watch did not come back after the outage: %v", err)
+					t.Fatalf("the endpoint slice watch did not come back after the outage: %v", err)
+				}
+				// and a pod relabelled after the outage: the pod watch is back too
+				c := pod("c")
+				c.Labels["pod-template-hash"] = "h2"
+				if _, err := client.CoreV1().Pods("ns").Update(ctx, c, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.WaitForSample(ctx, func(s Sample) bool { return s.ByHash["h2"] == 1 }); err != nil {
+					t.Fatalf("the pod watch did not come back after the outage: %v", err)
 				}
 			}
 			r := w.Stop()

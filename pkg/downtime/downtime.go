@@ -25,6 +25,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // UnknownHash is the hash recorded for a ready endpoint whose pod is not
@@ -173,7 +175,9 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 	}
 	w.conn = &connection{now: now}
 	sliceSel := labels.Set{discoveryv1.LabelServiceName: service}.String()
-	slicesLW := w.conn.track("endpointslices", client, &cache.ListWatch{
+	// Reconnecting: while the API server is away the list-watches try again
+	// every half second, so the watch is back within that of its return
+	slicesLW := w.conn.track("endpointslices", client, kube.Reconnecting(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sliceSel
 			return client.DiscoveryV1().EndpointSlices(namespace).List(ctx, o)
@@ -182,15 +186,15 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 			o.LabelSelector = sliceSel
 			return client.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, o)
 		},
-	})
-	podsLW := w.conn.track("pods", client, &cache.ListWatch{
+	}))
+	podsLW := w.conn.track("pods", client, kube.Reconnecting(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.CoreV1().Pods(namespace).List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return client.CoreV1().Pods(namespace).Watch(ctx, o)
 		},
-	})
+	}))
 	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	sliceInformer := cache.NewSharedIndexInformer(slicesLW, &discoveryv1.EndpointSlice{}, 0, indexers)
 	podInformer := cache.NewSharedIndexInformer(podsLW, &corev1.Pod{}, 0, indexers)
