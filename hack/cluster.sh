@@ -176,6 +176,7 @@ apiserver_stop() {
 	done
 	# SIGTERM, as an orderly shutdown; SIGKILL after 5s (its graceful
 	# shutdown drains watches and can take longer)
+	log "kube-apiserver (pid $pid) stopping at $(date +%s.%3N)"
 	kill "$pid"
 	local deadline=$((SECONDS + 5))
 	while alive "$pid"; do
@@ -193,9 +194,14 @@ apiserver_start() {
 	if component_pid kube-apiserver >/dev/null; then
 		log "kube-apiserver already running"
 	else
+		local launched
+		launched=$(date +%s.%N)
 		launch kube-apiserver
 		wait_healthy 60 || die "kube-apiserver not ready 60s after restart"
-		log "kube-apiserver started again (pid $(cat "$clusterdir/pids/kube-apiserver.pid"))"
+		# the times (Unix seconds) let a test measure how soon clients
+		# pick up after the restart: the apiserver may serve requests
+		# before /readyz says so
+		log "kube-apiserver started again (pid $(cat "$clusterdir/pids/kube-apiserver.pid")): launched at ${launched:0:14}, ready at $(date +%s.%3N)"
 	fi
 	local f c
 	for f in "$records"/*.cmdline; do
