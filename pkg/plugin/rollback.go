@@ -26,7 +26,10 @@ applies to the version read, and the command waits until the Deployment is
 fully available. Without --to-revision the previous revision is restored.
 
 The Deployment's Lease is held while it runs, so it does not race a
-'kubectl zdd rollout' of the same Deployment.
+'kubectl zdd rollout' of the same Deployment. If another writer changes the
+pod template between the read and the patch, the patch's test fails and the
+command stops (exit 1) naming spec.template and that writer's field manager,
+with nothing written over the change.
 
 Exit codes: 0 restored (or already running that revision); 1 the rollback
 failed or another run holds the lease; 2 bad input (no such Deployment or

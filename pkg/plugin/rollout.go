@@ -61,6 +61,21 @@ coordination.k8s.io Lease stops a second run on the same Deployment:
                 command exits 1 naming the reason and the restored revision,
                 or 3 if the rollback itself fails.
 
+Before anything changes, the release's request and settings (--image or
+the -f manifest, the change cause, --migration-job, --timeout,
+--max-restarts, --no-rollback, --analysis with its Job files and with header
+${VAR}s never expanded, --analysis-during) are recorded in zdd.dev/param.*
+annotations, so 'kubectl zdd resume' can finish a release whose client died
+at any phase, and 'kubectl zdd abort' can undo it.
+
+Another writer: every write (the record, the apply, the rollback) carries a
+resourceVersion precondition or a JSON-patch test of the template. When
+someone else changes spec.template, spec.selector or spec.strategy while the
+release runs, it stops with exit 1 naming the field and the writer's field
+manager, and rolls nothing back over that change. A change of anything else
+(spec.replicas by 'kubectl scale' or an HPA, an annotation) is said in one
+line and the release carries on, judged against the new replica count.
+
 At the end it prints the smallest number of ready endpoints it saw on each
 Service that selects the Deployment.
 
@@ -69,7 +84,8 @@ nothing; --dry-run=server also has the API server check every write
 (DryRun=All) without saving it.
 
 Exit codes: 0 released; 1 failed (rolled back, or not with --no-rollback),
-another run holds the lease, or preflight found errors; 2 bad input, nothing
+another writer changed what the release manages, another run holds the
+lease, or preflight found errors; 2 bad input, nothing
 changed; 3 the rollback failed, a person is needed.`
 
 const rolloutExample = `  # Release a new image of the container "app"
