@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -290,5 +291,102 @@ func TestBlueGreenInterrupted(t *testing.T) {
 				t.Errorf("resume did not run the recorded analysis again (%d queries about green before, %d after)", asked, srv.count("green"))
 			}
 		})
+	}
+}
+
+// pausedAtSwitch starts deploy with the ZDD_TEST_SWITCH_PAUSE_FILE hook and
+// returns once the binary has passed the guard and waits before the
+// selector patch; writing gate lets it go on.
+func pausedAtSwitch(t *testing.T, e *Env, args ...string) (gate string, res chan CmdResult) {
+	t.Helper()
+	gate = filepath.Join(t.TempDir(), "go")
+	res = make(chan CmdResult, 1)
+	go func() { res <- e.ZddWith(ZddOpts{Env: []string{"ZDD_TEST_SWITCH_PAUSE_FILE=" + gate}}, args...) }()
+	deadline := time.After(3 * time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond) // the hook's file has no watch API
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-res:
+			t.Fatalf("deploy ended before reaching the switch: %s", r)
+		case <-deadline:
+			t.Fatal("deploy never reached the switch")
+		case <-tick.C:
+			if _, err := os.Stat(gate + ".waiting"); err == nil {
+				return gate, res
+			}
+		}
+	}
+}
+
+// TestBlueGreenConcurrentEditRetried: the Service is annotated and labelled
+// by someone else between the guard and the selector patch. The patch's
+// resourceVersion precondition fails; since the edit leaves the selector
+// alone, deploy reads the Service again and switches (exit 0), keeping the
+// edit, with no dip.
+func TestBlueGreenConcurrentEditRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Apply(blueGreenApp("registry.example/web:v1"))
+	e.RolloutStatus("web-blue", 2*time.Minute)
+	e.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+	dt, cw := e.WatchDowntime("web"), watchColours(e, "web")
+	gate, res := pausedAtSwitch(t, e, "bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--timeout", "2m")
+	e.MustKubectl("annotate", "service/web", "example.com/edited-by=someone-else")
+	e.MustKubectl("label", "service/web", "edited=true")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	samples := cw.Stop()
+	assertNoDip(t, dt.Stop(), samples, bgReplicas)
+	wantCode(t, "bluegreen deploy during an unrelated edit", r, 0)
+	if !strings.Contains(r.Stdout, "was changed by someone else during the switch, not its selector: switching again") {
+		t.Errorf("deploy does not say it switched again after the edit:\n%s", r.Stdout)
+	}
+	svc, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.Spec.Selector["version"]; got != "green" {
+		t.Errorf("service selects version=%q, want green", got)
+	}
+	if svc.Annotations["example.com/edited-by"] != "someone-else" || svc.Labels["edited"] != "true" {
+		t.Errorf("the concurrent edit was overwritten: labels %v annotations %v", svc.Labels, svc.Annotations)
+	}
+	if got := colours(samples); strings.Join(got, ",") != "blue,green" {
+		t.Errorf("colours selected over time %v, want [blue green]", got)
+	}
+}
+
+// TestBlueGreenIdleColourEdited: while the new colour scales up, someone
+// else sets another image on its Deployment. The guard before the switch
+// sees the spec changed since deploy applied it: no switch, exit 1, the
+// error names the Deployment and both images, the Service stays on blue.
+func TestBlueGreenIdleColourEdited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Apply(blueGreenApp("registry.example/web:v1"))
+	e.RolloutStatus("web-blue", 2*time.Minute)
+	e.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
+	dt, cw := e.WatchDowntime("web"), watchColours(e, "web")
+	v2 := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, Image: "registry.example/web:v2", ReadyDelay: "6s"})
+	run := e.zddStart(nil, "bluegreen", "deploy", "service/web", "-f", writeTemp(t, "web-v2.yaml", toYAML(v2)), "--timeout", "2m")
+	e.waitDeployment("web-green", "created", func(*appsv1.Deployment) bool { return true })
+	e.MustKubectl("set", "image", "deployment/web-green", "app=registry.example/web:v3")
+	r := run.wait(t)
+	samples := cw.Stop()
+	assertNoDip(t, dt.Stop(), samples, bgReplicas)
+	wantCode(t, "bluegreen deploy while its new colour is edited", r, 1)
+	for _, want := range []string{`web-green" was changed by someone else`, "images app=registry.example/web:v3, deploy set app=registry.example/web:v2", "no switch"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("the error does not say %q:\n%s", want, r.Stderr)
+		}
+	}
+	if got := colours(samples); strings.Join(got, ",") != "blue" {
+		t.Errorf("colours selected over time %v, want only blue", got)
+	}
+	if got := imageOf(getDeployment(e, "web-green")); got != "registry.example/web:v3" {
+		t.Errorf("web-green runs %s, want the other writer's registry.example/web:v3 (not overwritten)", got)
 	}
 }

@@ -521,11 +521,12 @@ func TestBlueGreenPreAnalysisBlocksSwitch(t *testing.T) {
 	}
 }
 
-// TestBlueGreenConcurrentEdit: the Service is edited between the guard and
-// the selector patch (the binary pauses there through the test-only
-// ZDD_TEST_SWITCH_PAUSE_FILE hook, see pkg/plugin/bluegreen.go); the patch's
-// resourceVersion precondition makes the switch fail instead of overwriting
-// the edit.
+// TestBlueGreenConcurrentEdit: the Service's selector is edited between the
+// guard and the selector patch (the binary pauses there through the
+// test-only ZDD_TEST_SWITCH_PAUSE_FILE hook, see pkg/plugin/bluegreen.go);
+// the patch's resourceVersion precondition makes the switch fail, naming the
+// new selector, instead of overwriting the edit. (An edit that leaves the
+// selector alone is switched over again: TestBlueGreenConcurrentEditRetried.)
 func TestBlueGreenConcurrentEdit(t *testing.T) {
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
@@ -555,26 +556,23 @@ waiting:
 			}
 		}
 	}
-	// the concurrent edit: someone else changes the Service right now
-	env.MustKubectl("annotate", "service/web", "example.com/edited-by=someone-else")
-	env.MustKubectl("label", "service/web", "edited=true")
+	// the concurrent edit: someone else drops the colour from the selector
+	// right now (both colours are ready, so it serves both)
+	env.MustKubectl("patch", "service/web", "--type", "merge", "-p", `{"spec":{"selector":{"version":null}}}`)
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := <-res
 	wantCode(t, "bluegreen deploy during a concurrent edit", r, 1)
-	if !strings.Contains(r.Stderr, "changed by someone else") {
+	if !strings.Contains(r.Stderr, "changed by someone else") || !strings.Contains(r.Stderr, "its selector app=web (was app=web,version=blue)") {
 		t.Errorf("the error does not name the concurrent change:\n%s", r.Stderr)
 	}
 	svc, err := env.Client.CoreV1().Services(env.NS).Get(env.Ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := svc.Spec.Selector["version"]; got != "blue" {
-		t.Errorf("service selects version=%q, want blue (not switched)", got)
-	}
-	if svc.Annotations["example.com/edited-by"] != "someone-else" || svc.Labels["edited"] != "true" {
-		t.Errorf("the concurrent edit was overwritten: labels %v annotations %v", svc.Labels, svc.Annotations)
+	if got := labels.SelectorFromSet(svc.Spec.Selector).String(); got != "app=web" {
+		t.Errorf("service selects %s, want app=web (the concurrent edit, not overwritten)", got)
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -112,6 +114,9 @@ type session struct {
 	rec   *state.Recorder
 	lock  *state.Lock
 	watch *downtime.Watcher
+	// applied is the new colour's Deployment as deploy wrote it: the guard
+	// checks nobody changed its spec since (nil: no check).
+	applied *appsv1.Deployment
 	// parent is the caller's context: cancelled by Ctrl-C (SIGINT) or
 	// SIGTERM. ctx is also cancelled when the Lease is lost.
 	parent context.Context
@@ -316,11 +321,15 @@ func (r *Runner) readyPods(ctx context.Context, sel map[string]string) (int32, e
 
 // guard is the check made right before each selector patch: the target
 // colour's Deployment is fully rolled out and it has at least need ready pods.
-func (r *Runner) guard(dep, colour string, sel map[string]string, need int32, why string) traffic.Guard {
+func (r *Runner) guard(dep, colour string, sel map[string]string, need int32, why string, applied *appsv1.Deployment) traffic.Guard {
 	return func(ctx context.Context) error {
 		d, err := r.Client.AppsV1().Deployments(r.Namespace).Get(ctx, dep, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("guard: reading deployment %q of colour %s: %w", r.Namespace+"/"+dep, colour, err)
+		}
+		if change := specChange(applied, d); change != "" {
+			return exitcode.FailedError(&EditedError{Object: "deployment", Key: r.Namespace + "/" + dep,
+				Change: change + " since deploy applied it", Err: fmt.Errorf("generation %d, deploy wrote %d", d.Generation, applied.Generation)})
 		}
 		if p := kube.DeploymentProgress(d); !p.Done {
 			return fmt.Errorf("guard: colour %s (deployment %q) is not fully rolled out: %s", colour, r.Namespace+"/"+dep, p.Reason)
@@ -387,8 +396,8 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 	// Ctrl-C before the first patch switches nothing; once a patch is sent
 	// the switch of every Service is finished (or, if one fails, all are
 	// switched back), so no Service is left half-switched
-	patched := false
-	guard := r.guard(toDep, to, sel, need, why)
+	var patched, first bool
+	guard := r.guard(toDep, to, sel, need, why, s.applied)
 	sw.BeforePatch = func(c context.Context, svc string) error {
 		if !patched {
 			if hook != nil {
@@ -407,7 +416,6 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		}
 		return nil
 	}
-	first := true
 	firstGuard := func(c context.Context) error {
 		if first {
 			first = false
@@ -420,9 +428,30 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 	}
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout())
 	defer scancel()
-	done, err := sw.Switch(sctx, snap.Services, from, to, firstGuard)
-	if err != nil {
-		return false, err
+	var done []traffic.Switched
+	for attempt := 1; ; attempt++ {
+		patched, first = false, true
+		var err error
+		if done, err = sw.Switch(sctx, snap.Services, from, to, firstGuard); err == nil {
+			break
+		}
+		// a Service changed between its read and its patch: switch again
+		// when the change leaves its selector as it was (an annotation, a
+		// label, a port), stop naming it when the selector moved
+		var conflict *traffic.ConflictError
+		if !errors.As(err, &conflict) || attempt == maxSwitchAttempts {
+			return false, err
+		}
+		name := strings.TrimPrefix(conflict.Service, r.Namespace+"/")
+		cur, gerr := r.Client.CoreV1().Services(r.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if gerr != nil {
+			return false, fmt.Errorf("%w; and reading it again: %v", err, gerr)
+		}
+		if want := snap.Selector(r.Colours.Label, from); !maps.Equal(cur.Spec.Selector, want) {
+			return false, &EditedError{Object: "service", Key: conflict.Service,
+				Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(want)), Err: err}
+		}
+		r.printf("service %q was changed by someone else during the switch, not its selector: switching again", conflict.Service)
 	}
 	s.op.Phase = "switched"
 	s.op.Params[ParamActive] = to
@@ -441,6 +470,51 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		r.printf("%s", msg)
 	}
 	return true, nil
+}
+
+// maxSwitchAttempts bounds the retries of a switch that conflicted with
+// changes that leave the selector alone.
+const maxSwitchAttempts = 5
+
+// EditedError says another writer changed something blue-green manages (a
+// Service selector, the new colour's spec) during the operation: it stops
+// rather than overwrite the change.
+type EditedError struct {
+	Object, Key string
+	// Change says what changed.
+	Change string
+	Err    error
+}
+
+func (e *EditedError) Error() string {
+	return fmt.Sprintf("%s %q was changed by someone else: %s; not overwriting it: %v", e.Object, e.Key, e.Change, e.Err)
+}
+
+func (e *EditedError) Unwrap() error { return e.Err }
+
+// specChange says what another writer changed in the parts of the new
+// colour's Deployment that deploy set (pod template, replicas, paused),
+// comparing cur with applied; "" when nothing (a generation bump for
+// another field, e.g. revisionHistoryLimit, is not blue-green's).
+func specChange(applied, cur *appsv1.Deployment) string {
+	if applied == nil || cur.Generation == applied.Generation {
+		return ""
+	}
+	var what []string
+	if !apiequality.Semantic.DeepEqual(applied.Spec.Template, cur.Spec.Template) {
+		w := "its pod template"
+		if a, c := Images(&applied.Spec.Template), Images(&cur.Spec.Template); a != c {
+			w += fmt.Sprintf(" (images %s, deploy set %s)", c, a)
+		}
+		what = append(what, w)
+	}
+	if replicasOf(applied) != replicasOf(cur) {
+		what = append(what, fmt.Sprintf("its replicas (%d, deploy set %d)", replicasOf(cur), replicasOf(applied)))
+	}
+	if cur.Spec.Paused != applied.Spec.Paused {
+		what = append(what, "paused")
+	}
+	return strings.Join(what, " and ")
 }
 
 func orNone(s string) string {

@@ -105,3 +105,51 @@ func TestResumable(t *testing.T) {
 		})
 	}
 }
+
+// TestSpecChange: the guard's check that nobody changed what deploy set in
+// the new colour's Deployment.
+func TestSpecChange(t *testing.T) {
+	three, five := int32(3), int32(5)
+	applied := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Generation: 2},
+		Spec: appsv1.DeploymentSpec{Replicas: &three, Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:v2"}}}}},
+	}
+	tests := []struct {
+		name   string
+		edit   func(d *appsv1.Deployment)
+		want   string
+	}{
+		{name: "unchanged", edit: func(*appsv1.Deployment) {}},
+		{name: "status only, same generation", edit: func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 3 }},
+		{name: "another spec field", edit: func(d *appsv1.Deployment) {
+			d.Generation = 3
+			d.Spec.RevisionHistoryLimit = &five
+		}},
+		{name: "image", edit: func(d *appsv1.Deployment) {
+			d.Generation = 3
+			d.Spec.Template.Spec.Containers[0].Image = "web:v3"
+		}, want: "its pod template (images app=web:v3, deploy set app=web:v2)"},
+		{name: "replicas", edit: func(d *appsv1.Deployment) {
+			d.Generation = 3
+			d.Spec.Replicas = &five
+		}, want: "its replicas (5, deploy set 3)"},
+		{name: "paused and a label", edit: func(d *appsv1.Deployment) {
+			d.Generation = 3
+			d.Spec.Paused = true
+			d.Spec.Template.Labels = map[string]string{"x": "y"}
+		}, want: "its pod template and paused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := applied.DeepCopy()
+			tc.edit(cur)
+			if diff := cmp.Diff(tc.want, specChange(applied, cur)); diff != "" {
+				t.Errorf("specChange (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := specChange(nil, applied); got != "" {
+		t.Errorf("specChange with nothing applied: want \"\", got %q", got)
+	}
+}

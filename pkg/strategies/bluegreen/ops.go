@@ -218,21 +218,13 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		}
 		r.printf("colour %s: created deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
 	} else {
-		cur, err := deps.Get(s.ctx, snap.IdleName, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("reading deployment %q: %w", ns+"/"+snap.IdleName, err)
-		}
-		cur.Spec.Template = *tmpl
-		cur.Spec.Replicas = &replicas
-		cur.Spec.Paused = false
-		wctx, cancel := writeCtx(s.ctx)
-		applied, err = deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("updating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
+		var err error
+		if applied, err = r.updateIdle(s, snap.IdleName, idle, tmpl, replicas); err != nil {
+			return err
 		}
 		r.printf("colour %s: updated deployment %q (%s, %d replicas)", idle, ns+"/"+snap.IdleName, Images(tmpl), replicas)
 	}
+	s.applied = applied
 	if err := s.save(); err != nil {
 		return err
 	}
@@ -270,6 +262,42 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		return nil
 	}
 	return r.promote(s, snap)
+}
+
+// updateIdle sets the pod template and replicas of the idle colour's
+// Deployment name (and unpauses it) with an Update that carries the
+// resourceVersion it read. A Conflict is retried when only the status or
+// metadata moved (the generation is the same: the deployment controller
+// writes status all the time); when another writer changed the spec in
+// between, it stops naming the change instead of overwriting it.
+func (r *Runner) updateIdle(s *session, name, colour string, tmpl *corev1.PodTemplateSpec, replicas int32) (*appsv1.Deployment, error) {
+	deps := r.Client.AppsV1().Deployments(r.Namespace)
+	key := r.Namespace + "/" + name
+	var gen int64
+	for attempt := 1; ; attempt++ {
+		cur, err := deps.Get(s.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading deployment %q: %w", key, err)
+		}
+		if attempt > 1 && cur.Generation != gen {
+			return nil, exitcode.FailedError(&EditedError{Object: "deployment", Key: key,
+				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, cur.Generation, colour), Err: errors.New("no switch")})
+		}
+		gen = cur.Generation
+		cur.Spec.Template = *tmpl
+		cur.Spec.Replicas = &replicas
+		cur.Spec.Paused = false
+		wctx, cancel := writeCtx(s.ctx)
+		applied, err := deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager})
+		cancel()
+		if apierrors.IsConflict(err) && attempt < maxSwitchAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("updating deployment %q for colour %s: %w", key, colour, err)
+		}
+		return applied, nil
+	}
 }
 
 // Promote switches the Services to the idle colour: the guarded switch, the
@@ -502,6 +530,5 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 	return nil
 }
 
-var _ = errors.New
 
 func (r *Runner) maxRestarts() int32 { return max(r.MaxRestarts, 0) }
