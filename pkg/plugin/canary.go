@@ -62,7 +62,16 @@ released and the command exits 3: run 'kubectl zdd resume deployment/NAME'
 to carry on from that step, or 'kubectl zdd abort deployment/NAME' to go back
 to the stable at full size. --timeout is different: a release that runs out
 of time is aborted (stable back to N, Ready, canary to 0) and exits 1, as a
-failing analysis is, since nobody may be watching it.`
+failing analysis is, since nobody may be watching it.
+
+Every write carries the resourceVersion kubectl zdd last saw. When another
+writer changed what the canary manages (the replicas it set on either
+Deployment, the canary's pod template, the selectors of the Service and of
+SERVICE-stable/SERVICE-canary, the weights of a gateway-api, istio or smi
+router), the release stops with exit 1 without overwriting it, naming the
+object, the field and the writer; the phase stays recorded (result failed)
+for 'kubectl zdd resume' or 'kubectl zdd abort'. A change to anything else
+(an annotation, a label, the status) is read again and the write retried.`
 
 const canaryExample = `  # Send about 10% of the traffic to the new image by replica ratio
   kubectl zdd canary deployment/web --image app=registry.example/web:v2 --weight 10

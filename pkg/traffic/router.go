@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
@@ -152,6 +151,10 @@ type crdRouter struct {
 	gvr                   schema.GroupVersionResource
 	rewrite               rewriteFunc
 	read                  readFunc
+	// seen is the object as Check read it or SetWeight last wrote it: the
+	// next write carries its resourceVersion, and a conflict whose re-read
+	// shows another spec is another writer's change.
+	seen *unstructured.Unstructured
 }
 
 func (r *crdRouter) Kind() string { return r.cfg.Kind }
@@ -195,6 +198,7 @@ func (r *crdRouter) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.seen = obj
 	matched, err := r.rewrite(obj.DeepCopy().Object, r.cfg, 0)
 	if err != nil {
 		return exitcode.UsageError(fmt.Errorf("%s: %w", r.Describe(), err))
@@ -205,6 +209,11 @@ func (r *crdRouter) Check(ctx context.Context) error {
 	return nil
 }
 
+// SetWeight rewrites the routed object from the version it last saw, with
+// that version's resourceVersion as a precondition. On a conflict it reads
+// the object again: a change of its spec by someone else is a
+// *ChangedError (nothing is written), any other change (labels,
+// annotations, status) is taken as the new base and the write retried.
 func (r *crdRouter) SetWeight(ctx context.Context, weight int) error {
 	if err := ValidateWeight(weight); err != nil {
 		return exitcode.UsageError(err)
@@ -212,11 +221,16 @@ func (r *crdRouter) SetWeight(ctx context.Context, weight int) error {
 	if err := r.resolve(); err != nil {
 		return err
 	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	base := r.seen
+	if base == nil {
 		obj, err := r.get(ctx)
 		if err != nil {
 			return err
 		}
+		base = obj
+	}
+	for attempt := 0; ; attempt++ {
+		obj := base.DeepCopy()
 		matched, err := r.rewrite(obj.Object, r.cfg, weight)
 		if err != nil {
 			return fmt.Errorf("setting weight %d%% in %s: %w", weight, r.Describe(), err)
@@ -224,12 +238,23 @@ func (r *crdRouter) SetWeight(ctx context.Context, weight int) error {
 		if !matched {
 			return fmt.Errorf("setting weight %d%% in %s: it no longer routes to service %q", weight, r.Describe(), r.cfg.Service)
 		}
-		_, err = r.dyn.Resource(r.gvr).Namespace(r.cfg.Namespace).Update(ctx, obj, metav1.UpdateOptions{FieldManager: fieldManager})
-		if err != nil && !apierrors.IsConflict(err) {
+		out, err := r.dyn.Resource(r.gvr).Namespace(r.cfg.Namespace).Update(ctx, obj, metav1.UpdateOptions{FieldManager: fieldManager})
+		if err == nil {
+			r.seen = out
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt >= 10 {
 			return fmt.Errorf("setting weight %d%% in %s: %w", weight, r.Describe(), err)
 		}
-		return err
-	})
+		cur, gerr := r.get(ctx)
+		if gerr != nil {
+			return gerr
+		}
+		if changed := specChange(r.Describe(), base.Object, cur.Object, cur); changed != nil {
+			return fmt.Errorf("setting weight %d%% in %s: %w", weight, r.Describe(), changed)
+		}
+		base = cur
+	}
 }
 
 func (r *crdRouter) Weight(ctx context.Context) (int, error) {

@@ -324,3 +324,100 @@ func TestCanaryResumeRunsTheRecordedAnalysis(t *testing.T) {
 		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
 	}
 }
+
+// TestCanaryAnotherWriter changes objects of a canary release from outside
+// during the pause after step 1 (50%: 2 canary pods, 1 stable, of 3):
+//   - `kubectl scale` of the canary to 3: the release stops before step 2
+//     with exit 1, naming deployment web-canary, spec.replicas 2 -> 3 and the
+//     writer from managedFields; the phase step-1 stays recorded (result
+//     failed) and the scale is not overwritten;
+//   - an edit of the HTTPRoute's weights (gateway-api router): step 2 stops
+//     with exit 1 at the write of the route, naming the httproute, its
+//     spec.rules and the writer; the edited weights are not overwritten;
+//   - an unrelated annotation on the Service and on the canary Deployment:
+//     the release goes on to 100% (the stable on v2 at 3, the canary gone).
+//
+// In every case the ready endpoints of the Service never fall below 3.
+func TestCanaryAnotherWriter(t *testing.T) {
+	const n = 3
+	routeYAML := `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  parentRefs:
+  - name: shop-gateway
+  rules:
+  - backendRefs:
+    - name: web
+      port: 80
+`
+	tests := []struct {
+		name     string
+		router   bool
+		write    [][]string // kubectl commands run during the pause
+		wantCode int
+		wantErr  []string // in stderr
+		want     canarySplit
+	}{
+		{name: "kubectl scale of the canary stops", write: [][]string{{"scale", "deployment/web-canary", "--replicas=3"}},
+			wantCode: 1, wantErr: []string{`deployment "NS/web-canary": spec.replicas was changed by another writer ("kubectl`, "from 2 to 3", "not overwriting it", "stopped at phase step-1"},
+			want: canarySplit{Phase: "step-1", Result: state.ResultFailed, StableSpec: 1, StableReady: 1, CanarySpec: 3, CanaryReady: 3, Canary: 3, StableImage: "registry.example/web:v1"}},
+		{name: "an edit of the route weights stops", router: true,
+			write:    [][]string{{"patch", "httproute/web", "--type=json", "-p", `[{"op":"replace","path":"/spec/rules/0/backendRefs/0/weight","value":90},{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":10}]`}},
+			wantCode: 1, wantErr: []string{`httproute "NS/web": spec.rules was changed by another writer ("kubectl`, "not overwriting it", "stopped at phase step-1"},
+			// step 2 grew the canary to 3 before it reached the route
+			want: canarySplit{Phase: "step-1", Result: state.ResultFailed, StableSpec: 1, StableReady: 1, CanarySpec: 3, CanaryReady: 3, Canary: 3, StableImage: "registry.example/web:v1"}},
+		{name: "an unrelated annotation goes on", write: [][]string{{"annotate", "service/web", "example.com/note=unrelated"}, {"annotate", "deployment/web-canary", "example.com/note=unrelated"}},
+			want: canarySplit{Phase: "done", Result: state.ResultSucceeded, StableSpec: n, StableReady: n, CanarySpec: -1, CanaryReady: -1, Canary: -1, StableImage: canaryV2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := canaryApp(t, n)
+			args := []string{"canary", "deployment/web", "--image", "app=" + canaryV2, "--steps", "50,100", "--pause", "6s", "--timeout", "3m"}
+			if tc.router {
+				e.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
+				e.Apply(routeYAML)
+				args = append(args, "--traffic-router", "gateway-api", "--route", "web")
+			}
+			w := e.WatchDowntime("web")
+			run := e.startCanaryBg(nil, args...)
+			e.waitForPhase("web", "step-1")
+			for _, c := range tc.write {
+				e.MustKubectl(c...)
+			}
+			r := run.wait()
+			rep := w.Stop()
+			t.Logf("canary: %s", r)
+			if r.Code != tc.wantCode {
+				t.Fatalf("exit %d, want %d", r.Code, tc.wantCode)
+			}
+			for _, s := range tc.wantErr {
+				if s = strings.ReplaceAll(s, "NS", e.NS); !strings.Contains(r.Stderr, s) {
+					t.Errorf("stderr does not say %q", s)
+				}
+			}
+			if diff := cmp.Diff(tc.want, e.canarySplit()); diff != "" {
+				t.Errorf("after the other writer (-want +got):\n%s", diff)
+			}
+			if tc.wantCode != 0 {
+				if msg := e.deployment("web").Annotations[state.KeyMessage]; !strings.Contains(msg, "was changed by another writer") {
+					t.Errorf("recorded message %q does not name the change", msg)
+				}
+			}
+			if tc.router {
+				name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
+				got := weightsOf(e.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
+				if diff := cmp.Diff([]string{"web-stable=90", "web-canary=10"}, got); diff != "" {
+					t.Errorf("the other writer's route weights were overwritten (-want +got):\n%s", diff)
+				}
+			}
+			e.assertNoCanaryLease("after the release")
+			if rep.MinReady < n || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+			}
+			t.Logf("%s", rep.Summary())
+		})
+	}
+}

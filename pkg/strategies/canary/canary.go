@@ -42,7 +42,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
@@ -207,6 +206,11 @@ type plan struct {
 	hold      bool
 	recorder  *state.Recorder
 	stableSel map[string]string // the stable's matchLabels
+	// seen holds the version of each Deployment (stable, canary) this run
+	// last read or wrote; splitSel the selectors it last set on
+	// SERVICE-stable and SERVICE-canary (see writers.go).
+	seen     map[string]*appsv1.Deployment
+	splitSel map[string]map[string]string
 }
 
 func (p *plan) ref() string        { return p.stable.Namespace + "/" + p.stable.Name }
@@ -244,6 +248,7 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 	}
 	ref := p.ref()
 	p.recorder = c.recorder(stable)
+	p.remember(stable)
 	op, ok := state.FromAnnotations(stable.Annotations)
 	if ok && op.InFlight() && op.Strategy != Strategy {
 		return nil, exitcode.Usagef("deployment %q has a %s operation in flight (%s, phase %s): finish or abort it first", ref, op.Strategy, op.ID, op.Phase)
@@ -287,6 +292,7 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 			return nil, exitcode.Usagef("deployment %q exists and is not the canary of %q (no %s annotation): rename one of them", p.canaryRef(), ref, CanaryOfAnnotation)
 		}
 		p.existing = existing
+		p.remember(existing)
 	}
 
 	if cfg.Template != nil || len(cfg.Images) > 0 || p.existing == nil {
@@ -552,22 +558,4 @@ func pauseAt(p []time.Duration, i int) time.Duration {
 		return p[i]
 	}
 	return 0
-}
-
-// retryUpdateDeployment applies mutate to the latest version of a Deployment.
-func (c *Canary) retryUpdateDeployment(ctx context.Context, ns, name string, mutate func(d *appsv1.Deployment)) (*appsv1.Deployment, error) {
-	var out *appsv1.Deployment
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		mutate(d)
-		out, err = c.Client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: state.FieldManager})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("updating deployment %q: %w", ns+"/"+name, err)
-	}
-	return out, nil
 }

@@ -143,6 +143,9 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 		if c.interrupted() {
 			return c.stopInterrupted(ctx, p)
 		}
+		if err := c.checkWriters(ctx, p); err != nil {
+			return c.fail(ctx, p, err)
+		}
 		w := p.steps[i]
 		if err := c.applyWeight(ctx, p, w); err != nil {
 			// The new version did not become ready (or the cluster refused a
@@ -174,6 +177,9 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 	}
 	if c.interrupted() {
 		return c.stopInterrupted(ctx, p)
+	}
+	if err := c.checkWriters(ctx, p); err != nil {
+		return c.fail(ctx, p, err)
 	}
 	return c.finish(ctx, p)
 }
@@ -277,6 +283,9 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 	if exitcode.Of(err) == exitcode.Usage {
 		return err
 	}
+	if stop := c.stopForWriter(ctx, p, err); stop != nil {
+		return stop
+	}
 	p.op.Result = state.ResultFailed
 	p.op.Message = err.Error()
 	_ = c.save(context.WithoutCancel(ctx), p)
@@ -287,6 +296,9 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
 	if exitcode.Of(cause) == exitcode.Usage {
 		return cause
+	}
+	if stop := c.stopForWriter(ctx, p, cause); stop != nil {
+		return stop
 	}
 	c.printf("aborting: %v", cause)
 	// The abort runs to its end even when --timeout or Ctrl-C ended ctx, within
@@ -322,6 +334,9 @@ func (c *Canary) ensureServices(ctx context.Context, p *plan) error {
 	} {
 		created, err := traffic.EnsureSplitService(ctx, c.Client, p.service, s)
 		if err != nil {
+			return err
+		}
+		if err := c.rememberSelector(ctx, p, s.Name); err != nil {
 			return err
 		}
 		if created {
@@ -365,7 +380,7 @@ func (c *Canary) applyWeight(ctx context.Context, p *plan, w int) error {
 		return err
 	}
 	scaleStable := func() error {
-		if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) { d.Spec.Replicas = &sTarget }); err != nil {
+		if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) { d.Spec.Replicas = &sTarget }); err != nil {
 			return err
 		}
 		_, err := c.waitSettled(ctx, p.stable.Namespace, p.stable.Name)
@@ -401,9 +416,10 @@ func (c *Canary) upsertCanary(ctx context.Context, p *plan, replicas int32) (*ap
 			return nil, fmt.Errorf("creating deployment %q: %w", p.canaryRef(), err)
 		}
 		c.printf("created deployment %q", p.canaryRef())
+		p.remember(created)
 		return created, nil
 	}
-	return c.retryUpdateDeployment(ctx, p.stable.Namespace, p.canaryName(), func(d *appsv1.Deployment) {
+	return c.writeDeployment(ctx, p, p.canaryName(), func(d *appsv1.Deployment) {
 		d.Spec.Replicas = &replicas
 		if p.canary != nil {
 			d.Spec.Template = p.canary.Spec.Template
@@ -630,8 +646,25 @@ func (c *Canary) releaseStableService(ctx context.Context, p *plan) error {
 	if p.router == nil {
 		return nil
 	}
-	_, err := traffic.EnsureSplitService(ctx, c.Client, p.service, traffic.SplitService{Name: traffic.StableServiceName(p.service.Name), Selector: p.stableSel})
-	return err
+	name := traffic.StableServiceName(p.service.Name)
+	if _, err := traffic.EnsureSplitService(ctx, c.Client, p.service, traffic.SplitService{Name: name, Selector: p.stableSel}); err != nil {
+		return err
+	}
+	return c.rememberSelector(ctx, p, name)
+}
+
+// rememberSelector records the selector of Service name as this run last
+// saw it, for checkWriters.
+func (c *Canary) rememberSelector(ctx context.Context, p *plan, name string) error {
+	svc, err := c.Client.CoreV1().Services(p.stable.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading service %q: %w", p.stable.Namespace+"/"+name, err)
+	}
+	if p.splitSel == nil {
+		p.splitSel = map[string]map[string]string{}
+	}
+	p.splitSel[name] = maps.Clone(svc.Spec.Selector)
+	return nil
 }
 
 // finish rolls the stable to the canary's pod template (maxUnavailable 0),
@@ -640,6 +673,11 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	canary, err := c.Client.AppsV1().Deployments(p.stable.Namespace).Get(ctx, p.canaryName(), metav1.GetOptions{})
 	if err != nil {
 		return c.fail(ctx, p, fmt.Errorf("reading deployment %q: %w", p.canaryRef(), err))
+	}
+	if seen := p.seen[canary.Name]; seen != nil {
+		if changed := deploymentChange(seen, canary); changed != nil {
+			return c.fail(ctx, p, changed)
+		}
 	}
 	p.existing = canary
 	if p.router != nil {
@@ -665,7 +703,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
 	zero, one := intOrString("0"), intOrString("1")
 	c.printf("promoting: rolling deployment %q to the canary's pod template (maxUnavailable 0)", p.ref())
-	if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) {
+	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
 		d.Spec.Template = *tmpl
 		d.Spec.Replicas = &p.replicas
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
@@ -684,7 +722,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 			return c.fail(ctx, p, err)
 		}
 	}
-	if _, err := c.retryUpdateDeployment(ctx, p.stable.Namespace, p.stable.Name, func(d *appsv1.Deployment) {
+	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
 		d.Spec.Strategy = orig
 	}); err != nil {
 		return c.fail(ctx, p, err)
