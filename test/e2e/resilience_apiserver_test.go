@@ -267,6 +267,19 @@ func (b *bgCommand) firstLineAfter(t time.Time) (time.Time, string, bool) {
 	return time.Time{}, "", false
 }
 
+// firstLineMatching is when the command first printed a line containing
+// substr after t.
+func (b *bgCommand) firstLineMatching(t time.Time, substr string) (time.Time, string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, l := range b.lines {
+		if l.at.After(t) && strings.Contains(l.text, substr) {
+			return l.at, l.text, true
+		}
+	}
+	return time.Time{}, "", false
+}
+
 // leaseWatch records every version of a Lease it sees, through an
 // informer that (like the tool's own waits) re-establishes itself after the
 // API server comes back.
@@ -579,6 +592,12 @@ func TestResilienceAPIServerRestart(t *testing.T) {
 			t.Logf("MEASURE short outage %s: lease renewed %s after the apiserver was launched again, %s after its previous renewal (lease %s)",
 				s.name, after.Sub(launched).Round(10*time.Millisecond), after.Sub(before).Round(10*time.Millisecond), state.DefaultLeaseDuration)
 		}
+		if at, text, ok := runs[i].firstLineMatching(began, "does not answer"); ok {
+			t.Logf("MEASURE short outage %s: noticed %s after the apiserver went away: %q", s.name, at.Sub(began).Round(10*time.Millisecond), text)
+		}
+		if at, text, ok := runs[i].firstLineMatching(began, "contact with the API server restored"); ok {
+			t.Logf("MEASURE short outage %s: said contact was back %s after the apiserver was launched again: %q", s.name, at.Sub(launched).Round(10*time.Millisecond), text)
+		}
 		if at, text, ok := runs[i].firstLineAfter(launched); ok {
 			t.Logf("MEASURE short outage %s: first output %s after the apiserver was launched again: %q; the run ended %s after the launch",
 				s.name, at.Sub(launched).Round(10*time.Millisecond), text, runs[i].ended.Sub(launched).Round(10*time.Millisecond))
@@ -617,6 +636,9 @@ func TestResilienceAPIServerRestart(t *testing.T) {
 		last, _ := leases[i].lastRenewalBefore(began.Add(time.Minute))
 		t.Logf("MEASURE long outage %s: stopped %s after the apiserver went away, %s after its last lease renewal (exit %d)",
 			s.name, runs[i].ended.Sub(began).Round(10*time.Millisecond), runs[i].ended.Sub(last).Round(10*time.Millisecond), r.Code)
+		if at, text, ok := runs[i].firstLineMatching(began, "does not answer"); ok {
+			t.Logf("MEASURE long outage %s: noticed %s after the apiserver went away: %q", s.name, at.Sub(began).Round(10*time.Millisecond), text)
+		}
 		if r.Code == 0 {
 			t.Errorf("%s: exit 0 although the API server was away for good: %s", s.name, r)
 		}
