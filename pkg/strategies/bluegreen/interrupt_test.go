@@ -116,9 +116,9 @@ func TestSpecChange(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:v2"}}}}},
 	}
 	tests := []struct {
-		name   string
-		edit   func(d *appsv1.Deployment)
-		want   string
+		name string
+		edit func(d *appsv1.Deployment)
+		want string
 	}{
 		{name: "unchanged", edit: func(*appsv1.Deployment) {}},
 		{name: "status only, same generation", edit: func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 3 }},

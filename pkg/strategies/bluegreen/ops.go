@@ -530,5 +530,4 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 	return nil
 }
 
-
 func (r *Runner) maxRestarts() int32 { return max(r.MaxRestarts, 0) }
