@@ -207,7 +207,7 @@ func checkRecordedAnalysis(t *testing.T, e *Env, target string) {
 	}
 }
 
-// TestSecretsNeverShown runs rollout, blue-green and canary with an
+// TestSecretsNeverShown runs rollout, blue-green, canary and analyze with an
 // --analysis whose HTTP metric sends Authorization: Bearer ${ZDD_E2E_SECRET}
 // to an endpoint on 127.0.0.1 that requires it: once passing, once failing
 // with a 500 whose body echoes the header (whole, and cut by the 200
@@ -230,7 +230,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		// target is the TYPE/NAME resume and abort take
 		target string
 		// killAt is where the kill case dies (strategy:phase) after the
-		// analysis is recorded; resume runs the rest
+		// analysis is recorded; resume runs the rest (empty: no kill case)
 		killAt string
 	}
 	strategies := map[string]strategy{
@@ -261,6 +261,20 @@ func TestSecretsNeverShown(t *testing.T) {
 			},
 			target: "deployment/web", killAt: "canary:step-1",
 		},
+		// the analysis alone, as a table and as JSON (it changes nothing, so
+		// it has no record to kill and resume)
+		"analyze": {
+			start: func(t *testing.T) *Env { e := newEnv(t); startApp(e, AppSpec{}); return e },
+			args: func(file string) []string {
+				return []string{"analyze", "-f", file, "--for", "deployment/web"}
+			},
+		},
+		"analyze-json": {
+			start: func(t *testing.T) *Env { e := newEnv(t); startApp(e, AppSpec{}); return e },
+			args: func(file string) []string {
+				return []string{"analyze", "-f", file, "--for", "deployment/web", "-o", "json"}
+			},
+		},
 	}
 	type outcome int
 	const (
@@ -268,10 +282,13 @@ func TestSecretsNeverShown(t *testing.T) {
 		fail
 		killResume
 	)
-	names := []string{"rollout", "bluegreen", "canary"}
+	names := []string{"rollout", "bluegreen", "canary", "analyze", "analyze-json"}
 	for _, name := range names {
 		for _, oc := range []outcome{pass, fail, killResume} {
 			st := strategies[name]
+			if oc == killResume && st.killAt == "" {
+				continue
+			}
 			label := map[outcome]string{pass: "passing", fail: "failing", killResume: "killed-then-resumed"}[oc]
 			t.Run(name+"/"+label, func(t *testing.T) {
 				t.Parallel()
