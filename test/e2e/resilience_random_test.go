@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,16 +70,6 @@ type randomStrategy struct {
 	name string
 	// target is the object carrying the record, as resume and abort take it
 	target string
-	// firstPhases are the phases recorded before the strategy has recorded
-	// the pod template it was asked for
-	firstPhases []string
-	// firstPhaseMayRefuse accepts that `kubectl zdd resume` of an operation
-	// killed in one of firstPhases exits 2 telling the user to run the
-	// command again, on the condition that the killed run changed nothing
-	// in the cluster; such runs are counted apart in the summary. False
-	// once the strategy records the requested template at its first phase,
-	// so that resume must finish those operations too.
-	firstPhaseMayRefuse bool
 	// setup creates the namespace and the app at registry.example/web:v1
 	setup func(t *testing.T) *Env
 	// command is the release of image; deleteOld asks blue-green to delete
@@ -168,11 +157,8 @@ func otherIs(e *Env, name string, want int32) []string {
 
 var randomStrategies = []randomStrategy{
 	{
-		name:        "rollout",
-		target:      "deployment/web",
-		firstPhases: []string{"preflight", "migrate", "apply"},
-		// ceb1b9d: resume from the first phases to the new revision
-		firstPhaseMayRefuse: false,
+		name:   "rollout",
+		target: "deployment/web",
 		setup: func(t *testing.T) *Env {
 			e := newEnv(t)
 			startApp(e, AppSpec{})
@@ -193,10 +179,8 @@ var randomStrategies = []randomStrategy{
 		},
 	},
 	{
-		name:                "bluegreen",
-		target:              "service/web",
-		firstPhases:         []string{"deploying"},
-		firstPhaseMayRefuse: true,
+		name:   "bluegreen",
+		target: "service/web",
 		setup: func(t *testing.T) *Env {
 			e := newEnv(t)
 			e.Apply(blueGreenApp("registry.example/web:v1"))
@@ -236,11 +220,9 @@ var randomStrategies = []randomStrategy{
 		},
 	},
 	{
-		name:                "canary",
-		target:              "deployment/web",
-		firstPhases:         []string{"start"},
-		firstPhaseMayRefuse: true,
-		setup:               func(t *testing.T) *Env { return canaryApp(t, randomReplicas) },
+		name:   "canary",
+		target: "deployment/web",
+		setup:  func(t *testing.T) *Env { return canaryApp(t, randomReplicas) },
 		command: func(image string, _ bool) []string {
 			return []string{"canary", "deployment/web", "--image", "app=" + image, "--steps", "50,100", "--pause", "1s", "--timeout", "2m"}
 		},
@@ -395,10 +377,11 @@ func randomRuns(t *testing.T) int {
 // replicas or deleted with --delete-old; canary: the stable on the new image
 // at full size, web-canary gone), abort the state before it (the old image,
 // the old colour with the new one at 0, the stable at full size and the
-// canary at 0); the recorded result; no Lease left. A kill that lands before
-// the operation is recorded must have changed nothing, and a kill after the
-// operation ended leaves it finished (resume says there is nothing to resume,
-// abort exits 2). For the whole loop every Service of the app is watched:
+// canary at 0), whatever phase the kill landed in (the first phases too:
+// every strategy records what it was asked for there); the recorded result;
+// no Lease left. A kill that lands before the operation is recorded must
+// have changed nothing, and a kill after the operation ended leaves it
+// finished (resume says there is nothing to resume, abort exits 2). For the whole loop every Service of the app is watched:
 // its ready endpoints never reach zero, and (replaying the Service and pod
 // events in resourceVersion order) its selector never matches zero ready
 // pods. The random delays come from a seeded generator: the seed is logged,
@@ -418,8 +401,8 @@ func TestResilienceRandomKill(t *testing.T) {
 
 // randomSummary counts what the loop did.
 type randomSummary struct {
-	runs, resumed, aborted, secondKills, refused int
-	phases                                       map[string]int
+	runs, resumed, aborted, secondKills int
+	phases                              map[string]int
 }
 
 func (s randomSummary) String() string {
@@ -432,8 +415,8 @@ func (s randomSummary) String() string {
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s:%d", k, s.phases[k]))
 	}
-	return fmt.Sprintf("%d runs: killed in phases {%s}, %d resumed (%d of them killed again during resume), %d aborted, %d resumes refused at the first phase",
-		s.runs, strings.Join(parts, " "), s.resumed, s.secondKills, s.aborted, s.refused)
+	return fmt.Sprintf("%d runs: killed in phases {%s}, %d resumed (%d of them killed again during resume), %d aborted",
+		s.runs, strings.Join(parts, " "), s.resumed, s.secondKills, s.aborted)
 }
 
 func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
@@ -558,10 +541,8 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 			sum.secondKills++
 			note = fmt.Sprintf(", resume killed again after %s (killed %v, exit %d, phase %s)", kr2.Elapsed.Round(time.Millisecond), kr2.Killed, kr2.Code, s.recordObject(e)[state.KeyPhase])
 			if !kr2.Killed && kr2.Code != 0 {
-				// it ended by itself before the kill: it is the resume
-				// whose outcome is checked (a refusal at the first phase
-				// closed the record, so another resume would say
-				// there is nothing to resume)
+				// it ended by itself, and failed, before the kill: it is
+				// the resume whose outcome is checked
 				r, final = kr2.CmdResult, false
 			}
 		}
@@ -574,15 +555,6 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 			r = e.Zdd(forced...)
 		}
 		recEnd := s.recordObject(e)
-		if kindOf == kindInFlight && action == "resume" && r.Code == 2 && slices.Contains(s.firstPhases, phase) && s.firstPhaseMayRefuse {
-			// accepted only when the killed run changed nothing
-			if diff := cmp.Diff(wlBefore, e.workload()); diff != "" {
-				t.Fatalf("run %d: killed in first phase %s, resume refused (exit 2) although the killed run changed the cluster (-before +after):\n%s\n%s", i, phase, diff, r)
-			}
-			sum.refused++
-			outcome, wantCode, wantResult = outcomeOld, 2, state.ResultFailed
-			note += ", resume refused at the first phase with nothing changed"
-		}
 		t.Logf("run %d: %s, delay %s, %s after %s in phase %s; %s -> exit %d, result %q%s",
 			i, image, delay.Round(time.Millisecond), map[bool]string{true: "killed", false: "ended"}[kr.Killed], kr.Elapsed.Round(time.Millisecond), phase, action, r.Code, recEnd[state.KeyResult], note)
 		if r.Code != wantCode {
