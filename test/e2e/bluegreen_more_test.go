@@ -390,3 +390,110 @@ func TestBlueGreenIdleColourEdited(t *testing.T) {
 		t.Errorf("web-green runs %s, want the other writer's registry.example/web:v3 (not overwritten)", got)
 	}
 }
+
+// TestBlueGreenInitKilled kills `kubectl zdd bluegreen init` with SIGKILL
+// right after it records a phase, then runs resume or abort: resume
+// finishes the conversion (the Service on blue, web-blue fully ready, the
+// original Deployment at 0) from the recorded original Deployment; abort
+// before the switch leaves the Service as it was (no colour in its
+// selector, the original fully ready) and the copy at 0. Ready endpoints
+// never below 3 throughout.
+func TestBlueGreenInitKilled(t *testing.T) {
+	tests := []struct {
+		name, phase, command string
+		// colour the Service selects at the end ("" = none)
+		colour string
+		// orig and copy are the spec replicas of web and web-blue at the end
+		orig, copy int32
+		result     string
+	}{
+		{name: "init then resume", phase: "init", command: "resume", colour: "blue", orig: 0, copy: bgReplicas, result: state.ResultSucceeded},
+		{name: "switching then resume", phase: "switching", command: "resume", colour: "blue", orig: 0, copy: bgReplicas, result: state.ResultSucceeded},
+		{name: "switching then abort", phase: "switching", command: "abort", colour: "", orig: bgReplicas, copy: 0, result: state.ResultAborted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.Apply(appManifest(AppSpec{Name: "web", Replicas: bgReplicas}))
+			e.RolloutStatus("web", 2*time.Minute)
+			e.waitEndpoints("web", map[string]string{"app": "web"}, bgReplicas)
+			dt := e.WatchDowntime("web")
+			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=bluegreen:" + tc.phase}}, "bluegreen", "init", "service/web", "--timeout", "2m")
+			if killed.Code != -1 && killed.Code != 137 {
+				t.Fatalf("init was not killed at phase %s: %s", tc.phase, killed)
+			}
+			r := e.Zdd(tc.command, "service/web", "--force-unlock", "--timeout", "2m")
+			rep := dt.Stop()
+			wantCode(t, tc.command+" of a killed init", r, 0)
+			if rep.MinReady < bgReplicas || rep.ZeroFor > 0 {
+				t.Errorf("ready endpoints fell to %d (want at least %d), %s with none", rep.MinReady, bgReplicas, rep.ZeroFor)
+			}
+			if got := e.serviceSelector("web")["version"]; got != tc.colour {
+				t.Errorf("service selects version=%q after %s, want %q", got, tc.command, tc.colour)
+			}
+			for name, want := range map[string]int32{"web": tc.orig, "web-blue": tc.copy} {
+				spec, ready := bgDeploymentState(e, name)
+				if spec != want || (want > 0 && ready != want) {
+					t.Errorf("%s: %d/%d ready after %s, want %d/%d", name, ready, spec, tc.command, want, want)
+				}
+			}
+			if got := serviceAnnotations(e, "web")[state.KeyResult]; got != tc.result {
+				t.Errorf("recorded result %q after %s, want %q", got, tc.command, tc.result)
+			}
+		})
+	}
+}
+
+// TestBlueGreenReplicasAndColours: a Service on track=a (--color-label track
+// --colors a,b) is deployed with --replicas: the new colour web-b gets that
+// many replicas and the Service moves to track=b with no dip. Then a deploy
+// with fewer --replicas (and --min-ready 2, since the guard otherwise wants
+// as many ready as the live colour has) is killed at its first phase, and
+// resume (which has no such flags) finishes it from the recorded label,
+// colours, replicas and min-ready.
+func TestBlueGreenReplicasAndColours(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, PodLabels: map[string]string{"track": "a"}})
+	d.Name = "web-a"
+	d.Spec.Selector.MatchLabels["track"] = "a"
+	e.Apply(toYAML(d, appService(AppSpec{Name: "web", ServiceSelector: map[string]string{"app": "web", "track": "a"}})))
+	e.RolloutStatus("web-a", 2*time.Minute)
+	e.waitEndpoints("web", map[string]string{"app": "web", "track": "a"}, bgReplicas)
+	colourFlags := []string{"--color-label", "track", "--colors", "a,b"}
+
+	dt, cw := e.WatchDowntime("web"), watchColours(e, "web")
+	r := e.Zdd(append([]string{"bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--replicas", "5", "--timeout", "2m"}, colourFlags...)...)
+	wantCode(t, "bluegreen deploy --replicas 5 on track a,b", r, 0)
+	assertNoDip(t, dt.Stop(), cw.Stop(), bgReplicas)
+	if got := e.serviceSelector("web")["track"]; got != "b" {
+		t.Errorf("service selects track=%q, want b", got)
+	}
+	if spec, ready := e.replicas("web-b"); spec != 5 || ready != 5 {
+		t.Errorf("web-b: %d/%d ready, want 5/5 (--replicas)", ready, spec)
+	}
+	if spec, _ := e.replicas("web-a"); spec != 0 {
+		t.Errorf("web-a has %d replicas after the switch, want 0", spec)
+	}
+
+	dt, cw = e.WatchDowntime("web"), watchColours(e, "web")
+	killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=bluegreen:deploying"}},
+		append([]string{"bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v3", "--replicas", "2", "--min-ready", "2", "--timeout", "2m"}, colourFlags...)...)
+	if killed.Code != -1 && killed.Code != 137 {
+		t.Fatalf("deploy was not killed at phase deploying: %s", killed)
+	}
+	r = e.Zdd("resume", "service/web", "--force-unlock", "--timeout", "2m")
+	assertNoDip(t, dt.Stop(), cw.Stop(), 2)
+	wantCode(t, "resume of the killed deploy", r, 0)
+	if got := e.serviceSelector("web")["track"]; got != "a" {
+		t.Errorf("service selects track=%q after resume, want a", got)
+	}
+	a := getDeployment(e, "web-a")
+	if *a.Spec.Replicas != 2 || a.Status.ReadyReplicas != 2 || imageOf(a) != "registry.example/web:v3" {
+		t.Errorf("web-a after resume: %d/%d ready, image %s; want 2/2 and registry.example/web:v3", a.Status.ReadyReplicas, *a.Spec.Replicas, imageOf(a))
+	}
+	if spec, _ := e.replicas("web-b"); spec != 0 {
+		t.Errorf("web-b has %d replicas after resume, want 0", spec)
+	}
+}

@@ -490,21 +490,9 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 	s.op.Params[ParamTarget] = to
 	// resume finishes a rollback without retiring the colour it left
 	s.op.Params[ParamOperation] = OperationRollback
-	want := replicasOf(snap.ActiveDep)
-	if cur := replicasOf(snap.IdleDep); cur > 0 {
-		want = cur
-	} else {
-		r.printf("colour %s was scaled down: scaling deployment %q to %d", to, r.Namespace+"/"+snap.IdleName, want)
-		s.op.Phase = "scaling-up"
-		if err := s.save(); err != nil {
-			return err
-		}
-		if err := r.scale(s.ctx, snap.IdleName, want); err != nil {
-			return err
-		}
-	}
-	if _, err := r.waitReady(s.ctx, snap.IdleName, to); err != nil {
-		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", to, r.key(), from, err)
+	want, err := r.bringUpIdle(s, snap, "scaling-up")
+	if err != nil {
+		return err
 	}
 	live, err := r.readyPods(s.ctx, snap.Selector(r.Colours.Label, from))
 	if err != nil {
@@ -528,6 +516,32 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 	}
 	r.printf("service %q rolled back to %s; colour %s is still up (it is now the idle colour)", r.key(), to, from)
 	return nil
+}
+
+// bringUpIdle makes the idle colour (the one a rollback or an abort goes
+// back to) fully ready: scaled, if it was retired, to the live colour's
+// replicas (phase, when not "", is recorded first), then waited for. It
+// returns its replica count.
+func (r *Runner) bringUpIdle(s *session, snap *Snapshot, phase string) (int32, error) {
+	want := replicasOf(snap.ActiveDep)
+	if cur := replicasOf(snap.IdleDep); cur > 0 {
+		want = cur
+	} else {
+		r.printf("colour %s was scaled down: scaling deployment %q to %d", snap.Idle, r.Namespace+"/"+snap.IdleName, want)
+		if phase != "" {
+			s.op.Phase = phase
+			if err := s.save(); err != nil {
+				return 0, err
+			}
+		}
+		if err := r.scale(s.ctx, snap.IdleName, want); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := r.waitReady(s.ctx, snap.IdleName, snap.Idle); err != nil {
+		return 0, exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", snap.Idle, r.key(), snap.Active, err)
+	}
+	return want, nil
 }
 
 func (r *Runner) maxRestarts() int32 { return max(r.MaxRestarts, 0) }

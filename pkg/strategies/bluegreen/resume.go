@@ -345,17 +345,9 @@ func (r *Runner) abort(s *session, snap *Snapshot, from, to string) error {
 		if snap.IdleDep == nil {
 			return exitcode.NeedsPersonf("service %q is on %s and colour %s has no deployment to go back to", r.key(), to, from)
 		}
-		want := replicasOf(snap.ActiveDep)
-		if cur := replicasOf(snap.IdleDep); cur > 0 {
-			want = cur
-		} else {
-			r.printf("colour %s was scaled down: scaling deployment %q to %d", from, r.Namespace+"/"+snap.IdleName, want)
-			if err := r.scale(s.ctx, snap.IdleName, want); err != nil {
-				return err
-			}
-		}
-		if _, err := r.waitReady(s.ctx, snap.IdleName, from); err != nil {
-			return exitcode.Failedf("colour %s of service %q did not become ready; service still on %s: %w", from, r.key(), to, err)
+		want, err := r.bringUpIdle(s, snap, "")
+		if err != nil {
+			return err
 		}
 		live, err := r.readyPods(s.ctx, snap.Selector(r.Colours.Label, to))
 		if err != nil {
