@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -16,13 +17,18 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -197,7 +203,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if !o.Watch {
 		return nil
 	}
-	return o.watch(ctx, tw)
+	return o.watch(ctx, tw, items)
 }
 
 func (o *StatusOptions) collect(ctx context.Context) ([]OperationStatus, error) {
@@ -370,66 +376,140 @@ func dash(s string) string {
 	return s
 }
 
-// watch prints a row whenever a Deployment or Service with a record changes.
-func (o *StatusOptions) watch(ctx context.Context, tw *tabwriter.Writer) error {
+// watch prints a row whenever a Deployment or Service with a record changes
+// (printed holds the rows already shown, which are not shown again). Each
+// kind is watched through an informer (watchtools.UntilWithSync) over a
+// kube.Reconnecting ListWatch, so the watch outlives the API server's
+// routine closing of a watch and a restart of the API server: it lists again
+// and watches on, and a row changed meanwhile is printed once it is back.
+func (o *StatusOptions) watch(ctx context.Context, tw *tabwriter.Writer, printed []OperationStatus) error {
 	ns := o.listNamespace()
-	opts := metav1.ListOptions{}
-	if o.Name != "" {
-		opts.FieldSelector = "metadata.name=" + o.Name
-	}
-	var dw, sw watch.Interface
-	var err error
-	if o.Kind == "" || o.Kind == "deployment" {
-		if dw, err = o.Client.AppsV1().Deployments(ns).Watch(ctx, opts); err != nil {
-			return fmt.Errorf("watching deployments: %w", err)
+	withName := func(opts metav1.ListOptions) metav1.ListOptions {
+		if o.Name != "" {
+			opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Name).String()
 		}
-		defer dw.Stop()
+		return opts
+	}
+	var mu sync.Mutex
+	last := map[string]string{}
+	key := func(it OperationStatus) string { return it.Kind + "/" + it.Namespace + "/" + it.Name }
+	for _, it := range printed {
+		b, _ := json.Marshal(it)
+		last[key(it)] = string(b)
+	}
+	show := func(it OperationStatus) error {
+		mu.Lock()
+		defer mu.Unlock()
+		b, _ := json.Marshal(it)
+		if last[key(it)] == string(b) {
+			return nil
+		}
+		last[key(it)] = string(b)
+		printStatusRow(tw, it, o.AllNamespaces, o.Now())
+		return tw.Flush()
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type watched struct {
+		what   string
+		lw     *cache.ListWatch
+		obj    runtime.Object
+		status func(runtime.Object) (OperationStatus, bool)
+	}
+	var all []watched
+	if o.Kind == "" || o.Kind == "deployment" {
+		c := o.Client.AppsV1().Deployments(ns)
+		all = append(all, watched{what: "deployments", obj: &appsv1.Deployment{}, lw: &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return c.List(ctx, withName(opts))
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				return c.Watch(ctx, withName(opts))
+			},
+		}, status: func(obj runtime.Object) (OperationStatus, bool) {
+			d, ok := obj.(*appsv1.Deployment)
+			if !ok {
+				return OperationStatus{}, false
+			}
+			return o.deploymentStatus(wctx, d)
+		}})
 	}
 	if o.Kind == "" || o.Kind == "service" {
-		if sw, err = o.Client.CoreV1().Services(ns).Watch(ctx, opts); err != nil {
-			return fmt.Errorf("watching services: %w", err)
-		}
-		defer sw.Stop()
+		c := o.Client.CoreV1().Services(ns)
+		all = append(all, watched{what: "services", obj: &corev1.Service{}, lw: &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return c.List(ctx, withName(opts))
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				return c.Watch(ctx, withName(opts))
+			},
+		}, status: func(obj runtime.Object) (OperationStatus, bool) {
+			s, ok := obj.(*corev1.Service)
+			if !ok {
+				return OperationStatus{}, false
+			}
+			return o.serviceStatus(wctx, s)
+		}})
 	}
-	result := func(w watch.Interface) <-chan watch.Event {
-		if w == nil {
-			return nil
+	// the informer retries every failed list and watch, forever: a refusal
+	// that will not go away (the Role lacks the verb) ends the command
+	// instead, naming it
+	refused := make(chan error, 2*len(all))
+	guard := func(what string, lw *cache.ListWatch) *cache.ListWatch {
+		check := func(err error) {
+			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+				refused <- fmt.Errorf("watching %s: %w", what, err)
+				cancel()
+			}
 		}
-		return w.ResultChan()
-	}
-	last := map[string]string{}
-	for {
-		var ev watch.Event
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok = <-result(dw):
-		case ev, ok = <-result(sw):
-		}
-		if !ok {
-			return exitcode.Failedf("the watch was closed by the server; run the command again")
-		}
-		var it OperationStatus
-		var has bool
-		switch obj := ev.Object.(type) {
-		case *appsv1.Deployment:
-			it, has = o.deploymentStatus(ctx, obj)
-		case *corev1.Service:
-			it, has = o.serviceStatus(ctx, obj)
-		}
-		if !has {
-			continue
-		}
-		key := it.Kind + "/" + it.Namespace + "/" + it.Name
-		b, _ := json.Marshal(it)
-		if last[key] == string(b) {
-			continue
-		}
-		last[key] = string(b)
-		printStatusRow(tw, it, o.AllNamespaces, o.Now())
-		if err := tw.Flush(); err != nil {
-			return err
+		return &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				obj, err := lw.ListWithContextFunc(ctx, opts)
+				check(err)
+				return obj, err
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				w, err := lw.WatchFuncWithContext(ctx, opts)
+				check(err)
+				return w, err
+			},
 		}
 	}
+	errs := make(chan error, len(all))
+	for _, w := range all {
+		go func() {
+			_, err := watchtools.UntilWithSync(wctx, guard(w.what, kube.Reconnecting(w.lw)), w.obj, nil, func(ev watch.Event) (bool, error) {
+				if ev.Type == watch.Deleted {
+					return false, nil
+				}
+				if it, has := w.status(ev.Object); has {
+					return false, show(it)
+				}
+				return false, nil
+			})
+			if err != nil && wctx.Err() == nil {
+				err = fmt.Errorf("watching %s: %w", w.what, err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range all {
+		err := <-errs
+		if first == nil && ctx.Err() == nil && err != nil {
+			// one watch failed for good: stop the other and say why
+			first = err
+			cancel()
+		}
+	}
+	select {
+	case err := <-refused:
+		return err
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil // Ctrl-C or the end of the command's context
+	}
+	return first
 }
