@@ -63,7 +63,9 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 		return nil, fmt.Errorf("deployment %q has an invalid selector: %w", d.Namespace+"/"+d.Name, err)
 	}
 	ns := d.Namespace
-	lw := &cache.ListWatch{
+	// Reconnecting: after an API server outage the watch is back within
+	// a second, not after client-go's backoff
+	lw := Reconnecting(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel.String()
 			return client.CoreV1().Pods(ns).List(ctx, o)
@@ -72,7 +74,7 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 			o.LabelSelector = sel.String()
 			return client.CoreV1().Pods(ns).Watch(ctx, o)
 		},
-	}
+	})
 	isNew := map[string]bool{} // ReplicaSet name -> runs template
 	newPods := map[string]corev1.Pod{}
 	var problems []string

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -411,6 +412,8 @@ func orDash(s string) string {
 // terminal, one line per change otherwise. It is also the step log, so a
 // step line never lands in the middle of the live line.
 type progressPrinter struct {
+	// mu: the step log is written from the lease's renew goroutine too
+	mu    sync.Mutex
 	w     io.Writer
 	tty   bool
 	ref   string
@@ -423,6 +426,8 @@ func newProgressPrinter(w io.Writer, tty bool, ref string) *progressPrinter {
 }
 
 func (p *progressPrinter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.clear()
 	return p.w.Write(b)
 }
@@ -436,6 +441,8 @@ func (p *progressPrinter) clear() {
 
 // Update shows a progress change of the new revision.
 func (p *progressPrinter) Update(pr kube.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	line := fmt.Sprintf("deployment %q: %s (%s)", p.ref, pr.String(), pr.Reason)
 	if p.tty {
 		fmt.Fprint(p.w, "\r\033[K"+line)
@@ -451,6 +458,8 @@ func (p *progressPrinter) Update(pr kube.Progress) {
 
 // Finish ends a live line.
 func (p *progressPrinter) Finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.tty && p.drawn {
 		fmt.Fprintln(p.w)
 		p.drawn = false

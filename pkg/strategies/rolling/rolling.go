@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -109,6 +110,8 @@ type Rollout struct {
 	NewID func(time.Time) string
 	// NoDowntimeWatch turns off the endpoint watch (unit tests).
 	NoDowntimeWatch bool
+
+	logMu sync.Mutex
 }
 
 // Step is one line of a plan.
@@ -162,6 +165,9 @@ func (r *Rollout) now() time.Time {
 
 func (r *Rollout) logf(format string, a ...any) {
 	if r.Log != nil {
+		// the lease's renew goroutine logs too (OnContact)
+		r.logMu.Lock()
+		defer r.logMu.Unlock()
 		fmt.Fprintf(r.Log, format+"\n", a...)
 	}
 }
@@ -211,7 +217,8 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// The Lease for the whole operation.
-	lock := &state.Lock{Client: r.Kube.CoordinationV1(), Namespace: cfg.Namespace, Name: state.LeaseName("deployment", cfg.Name), Holder: state.Identity(rel.op.ID)}
+	lock := &state.Lock{Client: r.Kube.CoordinationV1(), Namespace: cfg.Namespace, Name: state.LeaseName("deployment", cfg.Name), Holder: state.Identity(rel.op.ID),
+		OnContact: func(ev state.ContactEvent) { r.logf("%s", ev) }}
 	if err := lock.Acquire(ctx, cfg.ForceUnlock); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -229,7 +236,11 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	go func() {
 		select {
 		case <-lock.Lost():
-			cancel(errLockLost)
+			if why := lock.Err(); why != nil {
+				cancel(fmt.Errorf("%w: %w", errLockLost, why))
+			} else {
+				cancel(errLockLost)
+			}
 		case <-ctx.Done():
 		}
 	}()
@@ -430,10 +441,17 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 			rel.op.ToRevision = res.ToRevision
 		}
 	}
-	if errors.Is(failure, errLockLost) {
+	if errors.Is(failure, errLockLost) || errors.Is(context.Cause(ctx), errLockLost) {
+		// the lease is gone (contact with the API server lost, or another
+		// run took it): the record keeps the phase, nothing is rolled back
+		why := failure
+		var lost *state.LostError
+		if errors.As(failure, &lost) || errors.As(context.Cause(ctx), &lost) {
+			why = lost
+		}
 		res.Result = state.ResultFailed
-		res.Reason = failure.Error()
-		return res, exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was, check it with 'kubectl zdd status'", rel.ref, failure)
+		res.Reason = why.Error()
+		return res, exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was: %s", rel.ref, why, state.StoppedHint("deployment", cfg.Namespace, cfg.Name, rel.op.Phase))
 	}
 	if failure == nil {
 		failure = r.record(ctx, rel, PhaseDone, state.ResultSucceeded, "")
