@@ -61,7 +61,14 @@ func Reconnecting(lw *cache.ListWatch) *cache.ListWatch {
 	}
 	if w := lw.WatchFuncWithContext; w != nil {
 		out.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return retryUnreachable(ctx, func() (watch.Interface, error) { return w(ctx, o) })
+			wi, err := retryUnreachable(ctx, func() (watch.Interface, error) { return w(ctx, o) })
+			if err != nil && ctx.Err() != nil {
+				// the caller is stopping: a watch that stays open until
+				// stopped ends the reflector quietly, where the error of
+				// the cut request would be logged on the user's terminal
+				return watch.NewFake(), nil
+			}
+			return wi, err
 		}
 	}
 	return &out

@@ -108,7 +108,19 @@ func TestNameScopedReconnects(t *testing.T) {
 				time.AfterFunc(ReconnectEvery*3/2, cancel)
 			}
 			w, watchErr := lw.WatchWithContext(ctx, metav1.ListOptions{})
-			if w != nil {
+			if tc.ctxEnds {
+				// the caller stopped: a quiet watch that stays open until
+				// Stop, not the error of the cut request
+				if watchErr != nil || w == nil {
+					t.Errorf("watch after the context ended: %v, %v; want an open watch", w, watchErr)
+				} else {
+					w.Stop()
+					if _, open := <-w.ResultChan(); open {
+						t.Errorf("the watch given after the context ended is still open after Stop")
+					}
+				}
+				watchErr = errors.New("stopped")
+			} else if w != nil {
 				w.Stop()
 			}
 			got := struct {
