@@ -3,6 +3,7 @@ package rolling
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,9 +14,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
@@ -251,5 +256,71 @@ func TestRollbackRefusesAnotherWritersTemplate(t *testing.T) {
 	live, _ := client.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
 	if got := live.Spec.Template.Spec.Containers[0].Image; got != "shop:v2" {
 		t.Errorf("image %q after the refused rollback, want shop:v2", got)
+	}
+}
+
+// TestRecordWriterConflict: a record write that meets a Conflict re-reads
+// the Deployment and judges it: a scale by someone else is accepted and the
+// write retried with the new resourceVersion; a template change stops it
+// with a ForeignChangeError, and saveAnyway still records (with the
+// resourceVersion of the version read).
+func TestRecordWriterConflict(t *testing.T) {
+	tests := []struct {
+		name string
+		// meanwhile is what another writer did before the first write
+		meanwhile   func(d *appsv1.Deployment)
+		anyway      bool
+		wantForeign bool
+		// wantRVs are the resourceVersions the patches carried
+		wantRVs []string
+	}{
+		{name: "scale: retried", meanwhile: func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](5) }, wantRVs: []string{"100", "200"}},
+		{name: "status only: retried", meanwhile: func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 2 }, wantRVs: []string{"100", "200"}},
+		{name: "template: stopped", meanwhile: func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "shop:v9" }, wantForeign: true, wantRVs: []string{"100"}},
+		{name: "template, anyway: recorded", meanwhile: func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "shop:v9" }, anyway: true, wantRVs: []string{"100", "200"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := fixtures()
+			base := objs[0].(*appsv1.Deployment).DeepCopy()
+			live := objs[0].(*appsv1.Deployment)
+			tc.meanwhile(live)
+			live.ResourceVersion = "200"
+			if live.Spec.Replicas != nil && *live.Spec.Replicas != 3 || live.Spec.Template.Spec.Containers[0].Image != base.Spec.Template.Spec.Containers[0].Image {
+				live.Generation = base.Generation + 1
+			}
+			client := fake.NewClientset(objs...)
+			var rvs []string
+			client.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				var body struct {
+					Metadata struct {
+						ResourceVersion string `json:"resourceVersion"`
+					} `json:"metadata"`
+				}
+				_ = json.Unmarshal(a.(k8stesting.PatchAction).GetPatch(), &body)
+				rvs = append(rvs, body.Metadata.ResourceVersion)
+				if body.Metadata.ResourceVersion != "200" {
+					return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", errors.New("the object has been modified"))
+				}
+				return false, nil, nil
+			})
+			w := &recordWriter{kube: client, ns: "shop", name: "web", guard: &guard{ref: "shop/web", base: base, while: "while the rollout watched it"}}
+			op := &state.Operation{ID: "op1", Strategy: Strategy, Phase: PhaseWatch}
+			var err error
+			if tc.anyway {
+				err = w.saveAnyway(context.Background(), op)
+			} else {
+				err = w.save(context.Background(), op)
+			}
+			if got := IsForeignChange(err); got != tc.wantForeign {
+				t.Fatalf("foreign change %t (err %v), want %t", got, err, tc.wantForeign)
+			}
+			if !tc.wantForeign && err != nil {
+				t.Fatalf("save: %v", err)
+			}
+			if diff := cmp.Diff(tc.wantRVs, rvs); diff != "" {
+				t.Errorf("resourceVersions of the patches (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
