@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,7 +145,7 @@ func (e *Env) assertNoCanaryLease(what string) {
 
 // TestCanaryInterrupted sends SIGINT (Ctrl-C) to `kubectl zdd canary`, once
 // during the pause after step 1 and once while step 1 is scaling (the
-// canary's pods take 4s to become ready). Either way the run finishes step 1
+// canary's pods take 4s to become ready), and SIGTERM once in the pause. Either way the run finishes step 1
 // to a consistent state (2 canary pods ready before the stable shrinks to
 // 1), records phase step-1 with result "interrupted", releases the Lease and
 // exits 3 naming resume and abort. Then resume reaches 100% (the stable on
@@ -158,13 +159,21 @@ func TestCanaryInterrupted(t *testing.T) {
 		name string
 		// slow gives the canary's pods a 4s readiness delay and interrupts
 		// while step 1 scales; otherwise the interrupt comes in the pause.
-		slow    bool
+		slow bool
+		// router splits by a Gateway API HTTPRoute: after the interrupt it
+		// must route 50% to each side, both with ready pods
+		router  bool
+		sig     os.Signal
 		then    string
 		wantEnd canarySplit
 	}{
-		{name: "during the pause then resume", then: "resume",
+		{name: "during the pause then resume", sig: os.Interrupt, then: "resume",
 			wantEnd: canarySplit{Phase: "done", Result: state.ResultSucceeded, StableSpec: n, StableReady: n, CanarySpec: -1, CanaryReady: -1, Canary: -1, StableImage: canaryV2}},
-		{name: "during the scale then abort", slow: true, then: "abort",
+		{name: "during the scale then abort", slow: true, sig: os.Interrupt, then: "abort",
+			wantEnd: canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: v1}},
+		{name: "gateway-api during the scale then resume", slow: true, router: true, sig: os.Interrupt, then: "resume",
+			wantEnd: canarySplit{Phase: "done", Result: state.ResultSucceeded, StableSpec: n, StableReady: n, CanarySpec: -1, CanaryReady: -1, Canary: -1, StableImage: canaryV2}},
+		{name: "SIGTERM during the pause then abort", sig: syscall.SIGTERM, then: "abort",
 			wantEnd: canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: v1}},
 	}
 	for _, tc := range tests {
@@ -179,6 +188,26 @@ func TestCanaryInterrupted(t *testing.T) {
 			} else {
 				args = append(args, "deployment/web", "--image", "app="+canaryV2)
 			}
+			name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
+			route := func() []string {
+				return weightsOf(e.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
+			}
+			if tc.router {
+				e.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
+				e.Apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  parentRefs:
+  - name: shop-gateway
+  rules:
+  - backendRefs:
+    - name: web
+      port: 80
+`)
+				args = append(args, "--traffic-router", "gateway-api", "--route", "web")
+			}
 			run := e.startCanaryBg(nil, args...)
 			if tc.slow {
 				// the canary exists and is scaling, none of its pods ready yet
@@ -186,7 +215,7 @@ func TestCanaryInterrupted(t *testing.T) {
 			} else {
 				e.waitForPhase("web", "step-1")
 			}
-			run.signal(os.Interrupt)
+			run.signal(tc.sig)
 			r := run.wait()
 			t.Logf("interrupted canary: %s", r)
 			if r.Code != 3 {
@@ -205,6 +234,11 @@ func TestCanaryInterrupted(t *testing.T) {
 				t.Errorf("after Ctrl-C (-want +got):\n%s", diff)
 			}
 			e.assertNoCanaryLease("after Ctrl-C")
+			if tc.router {
+				if diff := cmp.Diff([]string{"web-stable=50", "web-canary=50"}, route()); diff != "" {
+					t.Errorf("httproute backendRefs after Ctrl-C (-want +got):\n%s", diff)
+				}
+			}
 
 			after := e.Zdd(tc.then, "deployment/web", "--timeout", "2m")
 			rep := w.Stop()
@@ -213,6 +247,11 @@ func TestCanaryInterrupted(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantEnd, e.canarySplit()); diff != "" {
 				t.Errorf("after %s (-want +got):\n%s", tc.then, diff)
+			}
+			if tc.router {
+				if diff := cmp.Diff([]string{"web-stable=100", "web-canary=0"}, route()); diff != "" {
+					t.Errorf("httproute backendRefs after %s (-want +got):\n%s", tc.then, diff)
+				}
 			}
 			e.assertNoCanaryLease("after " + tc.then)
 			if rep.MinReady < n || rep.ZeroFor != 0 {
@@ -420,4 +459,44 @@ spec:
 			t.Logf("%s", rep.Summary())
 		})
 	}
+}
+
+// TestCanaryAbortAfterThePromotionStarted kills `kubectl zdd canary` with
+// SIGKILL once its promotion has rolled the stable to the canary's pod
+// template (record still at phase promote, pods of the new version slow to
+// become ready), then aborts: the stable goes back to the pod template of
+// its from-revision at its 3 replicas, all ready, the canary to 0, result
+// aborted, exit 0; the ready endpoints never fall below 3.
+func TestCanaryAbortAfterThePromotionStarted(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	e := canaryApp(t, n)
+	file := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: n, Image: canaryV2, ReadyDelay: "3s", MaxUnavailable: "25%", MaxSurge: "25%"}))
+	w := e.WatchDowntime("web")
+	run := e.startCanaryBg(nil, "canary", "-f", file, "--steps", "50,100", "--pause", "0", "--timeout", "3m")
+	e.waitCanaryDeploy("web", "rolled to the canary's template by the promotion", func(d *appsv1.Deployment) bool {
+		return d.Annotations[state.KeyPhase] == "promote" && d.Spec.Template.Spec.Containers[0].Image == canaryV2
+	})
+	run.signal(os.Kill)
+	if killed := run.wait(); killed.Code != -1 {
+		t.Fatalf("the canary was not killed during its promotion: %s", killed)
+	}
+	r := e.Zdd("abort", "deployment/web", "--force-unlock", "--timeout", "2m")
+	rep := w.Stop()
+	t.Logf("abort: %s", r)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "back to the pod template of revision") {
+		t.Fatalf("abort of a promotion that changed the stable: want exit 0 restoring the from-revision, got %s", r)
+	}
+	want := canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: "registry.example/web:v1"}
+	if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+		t.Errorf("after abort (-want +got):\n%s", diff)
+	}
+	if d := e.deployment("web"); d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.String() != "25%" {
+		t.Errorf("the stable's own strategy was not put back: %+v", d.Spec.Strategy)
+	}
+	e.assertNoCanaryLease("after abort")
+	if rep.MinReady < n || rep.ZeroFor != 0 {
+		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+	}
+	t.Logf("%s", rep.Summary())
 }

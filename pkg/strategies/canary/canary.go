@@ -446,7 +446,8 @@ func (c *Canary) recorder(stable *appsv1.Deployment) *state.Recorder {
 
 // lock takes the operation's Lease; the returned context ends if it is lost.
 func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context, func(), error) {
-	l := &state.Lock{Client: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Name: state.LeaseName("deployment", p.stable.Name), Holder: state.Identity(p.op.ID)}
+	l := &state.Lock{Client: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Name: state.LeaseName("deployment", p.stable.Name), Holder: state.Identity(p.op.ID),
+		OnContact: func(ev state.ContactEvent) { c.printf("%s", ev) }}
 	if err := l.Acquire(ctx, force); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -457,18 +458,51 @@ func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context
 	if l.Previous != "" {
 		c.printf("took over lease %q from %q", l.Namespace+"/"+l.Name, l.Previous)
 	}
-	lctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancelCause(ctx)
 	go func() {
 		select {
 		case <-l.Lost():
-			cancel()
+			cause := l.Err()
+			if cause == nil {
+				cause = fmt.Errorf("lease %q was lost", l.Namespace+"/"+l.Name)
+			}
+			cancel(cause)
 		case <-lctx.Done():
 		}
 	}()
 	return lctx, func() {
-		cancel()
+		cancel(nil)
 		_ = l.Release(context.Background())
 	}, nil
+}
+
+// lostLease returns why ctx ended when the run lost its Lease (contact with
+// the API server lost, taken over, deleted), nil when ctx is live or ended
+// by --timeout or Ctrl-C.
+func lostLease(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(ctx)
+	var lost *state.LostError
+	switch {
+	case errors.As(cause, &lost):
+		return cause
+	case errors.Is(cause, context.DeadlineExceeded), errors.Is(cause, context.Canceled):
+		return nil
+	}
+	return cause // resume's own lease watch
+}
+
+// stopLost ends a run that lost its Lease without one more write: the record
+// keeps the phase (in flight) for resume or abort, and the error (exit 3)
+// says so. nil when the Lease is not lost.
+func (c *Canary) stopLost(ctx context.Context, p *plan) error {
+	lost := lostLease(ctx)
+	if lost == nil {
+		return nil
+	}
+	return exitcode.NeedsPersonf("canary of deployment %q: %v; %s", p.ref(), lost, state.StoppedHint("deployment", p.stable.Namespace, p.stable.Name, p.op.Phase))
 }
 
 func (c *Canary) save(ctx context.Context, p *plan) error {

@@ -30,6 +30,7 @@ const (
 	actPromote  = "promote"   // finish the promotion
 	actAbort    = "abort"     // stable back to N, canary to 0
 	actNoCanary = "no-canary" // abort with no canary deployment: stable only
+	actRestore  = "restore"   // abort a promotion that already changed the stable
 )
 
 // resumeAction decides what resume does with op; from is the 0-based index
@@ -74,7 +75,11 @@ func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string,
 		return actNothing, exitcode.Usagef("canary %s already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback' goes back a revision", op.ID, op.Phase, op.Result)
 	}
 	if op.Phase == "promote" && stableChanged {
-		return "", exitcode.Usagef("canary %s: the promotion already changed the stable's pod template (revision %s -> newer): run 'kubectl zdd resume' to finish it, or 'kubectl zdd rollback' afterwards", op.ID, op.FromRevision)
+		if !canaryExists {
+			return "", exitcode.Usagef("canary %s: the promotion already changed the stable's pod template (revision %s -> newer) and removed the canary: run 'kubectl zdd resume' to finish it, or 'kubectl zdd rollback' afterwards", op.ID, op.FromRevision)
+		}
+		// the stable goes back to its from-revision template first
+		return actRestore, nil
 	}
 	if !canaryExists {
 		return actNoCanary, nil
@@ -261,6 +266,14 @@ func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Tar
 	}
 	p.op = op
 	defer c.watchDowntime(ctx, p)()
+	if action == actRestore {
+		if err := c.restoreStable(ctx, p); err != nil {
+			if stop := c.stopLost(ctx, p); stop != nil {
+				return stop
+			}
+			return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
+		}
+	}
 	if err := c.abort(ctx, p); err != nil {
 		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
 	}

@@ -85,7 +85,8 @@ func TestAbortAction(t *testing.T) {
 		{"step in flight", record("step-2", ""), true, false, want{actAbort, 0}},
 		{"start without the canary", record("start", ""), false, false, want{actNoCanary, 0}},
 		{"promote before the stable changed", record("promote", ""), true, false, want{actAbort, 0}},
-		{"promote after the stable changed", record("promote", ""), true, true, want{"", exitcode.Usage}},
+		{"promote after the stable changed restores it first", record("promote", ""), true, true, want{actRestore, 0}},
+		{"promote after the stable changed and the canary was removed", record("promote", ""), false, true, want{"", exitcode.Usage}},
 		{"held", record("step-1", state.ResultPaused), true, false, want{actAbort, 0}},
 		{"failed", record("step-1", state.ResultFailed), true, false, want{actAbort, 0}},
 		{"interrupted", record("step-1", ResultInterrupted), true, false, want{actAbort, 0}},
@@ -176,6 +177,34 @@ func TestRecordedTemplate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if _, err := decodeTemplate(bad); err == nil || !strings.Contains(err.Error(), ParamTemplate) {
 				t.Errorf("decodeTemplate(%q) = %v, want an error naming the %s param", bad, err, ParamTemplate)
+			}
+		})
+	}
+}
+
+func TestLostLease(t *testing.T) {
+	lost := &state.LostError{Lease: "shop/zdd-deployment-web", Contact: true, Err: errors.New("connection refused")}
+	resumeLost := errors.New("the lease was lost (another run took it, or it could not be renewed)")
+	tests := []struct {
+		name  string
+		cause error // nil: the context is live
+		want  error
+	}{
+		{"live", nil, nil},
+		{"--timeout is not a lost lease", context.DeadlineExceeded, nil},
+		{"ctrl-c is not a lost lease", context.Canceled, nil},
+		{"contact with the API server lost", lost, lost},
+		{"resume's lease watch", resumeLost, resumeLost},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			if tc.cause != nil {
+				cancel(tc.cause)
+			}
+			if got := lostLease(ctx); got != tc.want {
+				t.Errorf("lostLease = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -155,6 +155,9 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 		p.op.Phase = fmt.Sprintf("step-%d", i+1)
 		p.op.Params[ParamWeight] = strconv.Itoa(w)
 		if err := c.save(ctx, p); err != nil {
+			if stop := c.stopLost(ctx, p); stop != nil {
+				return stop
+			}
 			return err
 		}
 		if err := c.report(ctx, p, i); err != nil {
@@ -283,6 +286,9 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 	if exitcode.Of(err) == exitcode.Usage {
 		return err
 	}
+	if stop := c.stopLost(ctx, p); stop != nil {
+		return stop
+	}
 	if stop := c.stopForWriter(ctx, p, err); stop != nil {
 		return stop
 	}
@@ -296,6 +302,9 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
 	if exitcode.Of(cause) == exitcode.Usage {
 		return cause
+	}
+	if stop := c.stopLost(ctx, p); stop != nil {
+		return stop
 	}
 	if stop := c.stopForWriter(ctx, p, cause); stop != nil {
 		return stop
@@ -456,7 +465,7 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 	ns := p.service.Namespace
 	svcSel := labels.Set{discoveryv1.LabelServiceName: p.service.Name}.String()
 	canarySel := labels.Set(p.stableSel).String() + "," + p.trackKey + "=" + p.trackVal
-	lw := &cache.ListWatch{
+	lw := kube.Reconnecting(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = svcSel
 			return c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
@@ -465,7 +474,7 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 			o.LabelSelector = svcSel
 			return c.Client.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
 		},
-	}
+	})
 	var store cache.Store
 	var gotCanary, gotAll int
 	count := func() (bool, error) {
@@ -639,6 +648,53 @@ func (c *Canary) abort(ctx context.Context, p *plan) error {
 	}
 	c.printf("aborted: deployment %q at %d replicas, deployment %q at 0", p.ref(), p.replicas, p.canaryRef())
 	return nil
+}
+
+// restoreStable rolls the stable back to the pod template of the record's
+// from-revision (maxUnavailable 0), at its N replicas, waits until they are
+// all ready, and puts its own strategy back: the first move of an abort of a
+// promotion that had already rolled the stable to the canary's template.
+func (c *Canary) restoreStable(ctx context.Context, p *plan) error {
+	d, err := c.Client.AppsV1().Deployments(p.stable.Namespace).Get(ctx, p.stable.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %q: %w", p.ref(), err)
+	}
+	rss, err := kube.ReplicaSetsOf(ctx, c.Client, d)
+	if err != nil {
+		return err
+	}
+	var from *appsv1.ReplicaSet
+	for i := range rss {
+		if rss[i].Annotations[kube.RevisionAnnotation] == p.op.FromRevision {
+			from = &rss[i]
+		}
+	}
+	if from == nil {
+		return fmt.Errorf("the replica set of revision %s of deployment %q is gone, so its pod template cannot be restored: run 'kubectl zdd resume deployment/%s' to finish the promotion instead", p.op.FromRevision, p.ref(), p.stable.Name)
+	}
+	tmpl := from.Spec.Template.DeepCopy()
+	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	var orig appsv1.DeploymentStrategy
+	if s := p.op.Params[ParamStrategy]; s != "" {
+		_ = json.Unmarshal([]byte(s), &orig)
+	} else {
+		orig = d.Spec.Strategy
+	}
+	zero, one := intOrString("0"), intOrString("1")
+	c.printf("aborting: rolling deployment %q back to the pod template of revision %s (maxUnavailable 0)", p.ref(), p.op.FromRevision)
+	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
+		d.Spec.Template = *tmpl
+		d.Spec.Replicas = &p.replicas
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one}}
+	}); err != nil {
+		return err
+	}
+	if _, err := c.waitSettled(ctx, p.stable.Namespace, p.stable.Name); err != nil {
+		return err
+	}
+	_, err = c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) { d.Spec.Strategy = orig })
+	return err
 }
 
 // releaseStableService drops the pod-template-hash from SERVICE-stable.
