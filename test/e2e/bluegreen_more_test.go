@@ -201,50 +201,84 @@ func (a *analysisServer) file(t *testing.T, count int) string {
 }
 
 // TestBlueGreenInterrupted sends SIGINT (Ctrl-C) or SIGTERM to `kubectl zdd
-// bluegreen deploy` at three moments: while the new colour scales up (slow
-// pods), during the post-switch analysis, and during --scale-down-delay.
-// Each run stops with exit 3 and a message naming resume and abort, the
+// bluegreen deploy`, `promote` or `rollback` at these moments: while the new
+// colour scales up (slow pods), during the post-switch analysis, during
+// --scale-down-delay, and while a rollback scales the retired colour back
+// up. Each run stops with exit 3 and a message naming resume and abort, the
 // phase recorded with result "interrupted", the Service wholly on one colour
-// and no Lease left; then resume (without --force-unlock) reaches green
-// live with blue retired, or abort blue live with green at 0. Over the whole
+// and no Lease left; then resume (without --force-unlock) reaches the
+// command's end (green live with blue retired; for the rollback blue live
+// with green still up), or abort blue live with green at 0. Over the whole
 // sequence the Service's ready endpoints never fall below 3 and its selector
 // never matches zero ready pods.
 func TestBlueGreenInterrupted(t *testing.T) {
 	tests := []struct {
 		name string
 		sig  os.Signal
-		// slow makes the new colour's pods take 8s to become ready
-		slow bool
-		// analysis runs deploy with a long passing --analysis
+		// slow makes the pods take 8s to become ready: of the new colour
+		// (deploy -f), or of every colour (slowAll)
+		slow, slowAll bool
+		// before runs first: "manual" deploy --manual-promote, "deployed" a
+		// whole deploy (green live, blue at 0)
+		before string
+		// cmd is the interrupted command (default deploy); analysis adds a
+		// passing --analysis of 8 measurements
+		cmd      []string
 		analysis bool
 		args     []string
 		phase    string
+		// waitFor is the Deployment to wait for before the signal
+		waitFor string
 		// colour the Service selects after the interrupt
 		colour  string
 		command string
 		want    string // colour after resume/abort
+		// otherUp: the colour not live after resume/abort stays up
+		otherUp    bool
+		wantResult string
 	}{
-		{name: "scaling up then resume", sig: os.Interrupt, slow: true, phase: "deploying", colour: "blue", command: "resume", want: "green"},
-		{name: "scaling up then abort", sig: syscall.SIGTERM, slow: true, phase: "deploying", colour: "blue", command: "abort", want: "blue"},
+		{name: "scaling up then resume", sig: os.Interrupt, slow: true, phase: "deploying", waitFor: "web-green", colour: "blue", command: "resume", want: "green"},
+		{name: "scaling up then abort", sig: syscall.SIGTERM, slow: true, phase: "deploying", waitFor: "web-green", colour: "blue", command: "abort", want: "blue"},
 		{name: "analysis then resume", sig: os.Interrupt, analysis: true, phase: "analysis", colour: "green", command: "resume", want: "green"},
 		{name: "scale-down-delay then abort", sig: syscall.SIGTERM, args: []string{"--scale-down-delay", "5m"}, phase: "scale-down-delay", colour: "green", command: "abort", want: "blue"},
-		{name: "scale-down-delay then resume", sig: os.Interrupt, args: []string{"--scale-down-delay", "5m"}, phase: "scale-down-delay", colour: "green", command: "resume", want: "green"},
+		{name: "scale-down-delay then resume", sig: os.Interrupt, args: []string{"--scale-down-delay", "15s"}, phase: "scale-down-delay", colour: "green", command: "resume", want: "green"},
+		{name: "promote analysis then abort", sig: os.Interrupt, before: "manual", cmd: []string{"bluegreen", "promote", "service/web", "--timeout", "2m"}, analysis: true,
+			phase: "analysis", colour: "green", command: "abort", want: "blue"},
+		{name: "rollback scaling up then resume", sig: os.Interrupt, slowAll: true, before: "deployed", cmd: []string{"bluegreen", "rollback", "service/web", "--timeout", "2m"},
+			phase: "scaling-up", waitFor: "web-blue", colour: "green", command: "resume", want: "blue", otherUp: true, wantResult: state.ResultRolledBack},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			e.Apply(blueGreenApp("registry.example/web:v1"))
+			if tc.slowAll {
+				d := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, ReadyDelay: "8s", PodLabels: map[string]string{"version": "blue"}})
+				d.Name = "web-blue"
+				d.Spec.Selector.MatchLabels["version"] = "blue"
+				e.Apply(toYAML(d, appService(AppSpec{Name: "web", ServiceSelector: map[string]string{"app": "web", "version": "blue"}})))
+			} else {
+				e.Apply(blueGreenApp("registry.example/web:v1"))
+			}
 			e.RolloutStatus("web-blue", 2*time.Minute)
 			e.waitEndpoints("web", map[string]string{"app": "web", "version": "blue"}, bgReplicas)
 			dt, cw := e.WatchDowntime("web"), watchColours(e, "web")
 
-			args := []string{"bluegreen", "deploy", "service/web", "--timeout", "2m"}
+			deploy := []string{"bluegreen", "deploy", "service/web", "--timeout", "2m"}
 			if tc.slow {
 				v2 := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, Image: "registry.example/web:v2", ReadyDelay: "8s"})
-				args = append(args, "-f", writeTemp(t, "web-v2.yaml", toYAML(v2)))
+				deploy = append(deploy, "-f", writeTemp(t, "web-v2.yaml", toYAML(v2)))
 			} else {
-				args = append(args, "--image", "app=registry.example/web:v2")
+				deploy = append(deploy, "--image", "app=registry.example/web:v2")
+			}
+			switch tc.before {
+			case "manual":
+				wantCode(t, "bluegreen deploy --manual-promote", e.Zdd(append(deploy, "--manual-promote")...), 0)
+			case "deployed":
+				wantCode(t, "bluegreen deploy", e.Zdd(deploy...), 0)
+			}
+			args := append([]string{}, deploy...)
+			if tc.cmd != nil {
+				args = append([]string{}, tc.cmd...)
 			}
 			var srv *analysisServer
 			if tc.analysis {
@@ -253,15 +287,15 @@ func TestBlueGreenInterrupted(t *testing.T) {
 			}
 			run := e.zddStart(nil, append(args, tc.args...)...)
 			e.waitService("web", "phase "+tc.phase, phaseIs(tc.phase))
-			if tc.slow {
-				// the new colour exists and is scaling up
-				e.waitDeployment("web-green", "created", func(*appsv1.Deployment) bool { return true })
+			if tc.waitFor != "" {
+				// the colour exists and is scaling up
+				e.waitDeployment(tc.waitFor, "scaling up", func(d *appsv1.Deployment) bool { return d.Spec.Replicas != nil && *d.Spec.Replicas > 0 })
 			}
 			r := run.signal(t, tc.sig)
 			checkInterrupted(t, e, r, tc.phase, tc.colour)
-			if tc.slow {
-				if _, ready := e.replicas("web-green"); ready == bgReplicas {
-					t.Errorf("web-green was already fully ready when interrupted: the test did not interrupt the scale-up")
+			if tc.waitFor != "" {
+				if _, ready := e.replicas(tc.waitFor); ready == bgReplicas {
+					t.Errorf("%s was already fully ready when interrupted: the test did not interrupt the scale-up", tc.waitFor)
 				}
 			}
 			asked := 0
@@ -280,15 +314,25 @@ func TestBlueGreenInterrupted(t *testing.T) {
 			if spec, ready := e.replicas("web-" + tc.want); spec != bgReplicas || ready != bgReplicas {
 				t.Errorf("web-%s: %d/%d ready after %s, want %d/%d", tc.want, ready, spec, tc.command, bgReplicas, bgReplicas)
 			}
-			if spec, _ := e.replicas("web-" + other); spec != 0 {
-				t.Errorf("web-%s has %d replicas after %s, want 0", other, spec, tc.command)
+			wantOther := int32(0)
+			if tc.otherUp {
+				wantOther = bgReplicas
+			}
+			if spec, _ := e.replicas("web-" + other); spec != wantOther {
+				t.Errorf("web-%s has %d replicas after %s, want %d", other, spec, tc.command, wantOther)
 			}
 			wantResult := map[string]string{"resume": state.ResultSucceeded, "abort": state.ResultAborted}[tc.command]
+			if tc.wantResult != "" {
+				wantResult = tc.wantResult
+			}
 			if got := serviceAnnotations(e, "web")[state.KeyResult]; got != wantResult {
 				t.Errorf("recorded result %q after %s, want %q", got, tc.command, wantResult)
 			}
 			if srv != nil && tc.command == "resume" && srv.count("green") <= asked {
 				t.Errorf("resume did not run the recorded analysis again (%d queries about green before, %d after)", asked, srv.count("green"))
+			}
+			if tc.phase == "scale-down-delay" && tc.command == "resume" && !strings.Contains(after.Stdout, "(--scale-down-delay)") {
+				t.Errorf("resume did not keep the old colour up for the rest of --scale-down-delay:\n%s", after)
 			}
 		})
 	}
