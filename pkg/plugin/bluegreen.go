@@ -41,7 +41,18 @@ right before the patch, and the patch carries the Service's resourceVersion so
 a concurrent change fails the switch instead of being overwritten. The old
 colour is retired only after the Service's endpoints list nothing but the new
 colour's ready pods, the post-switch analysis passed and --scale-down-delay
-ran out; a failing post-switch analysis switches straight back.`
+ran out; a failing post-switch analysis switches straight back.
+
+What each command was asked (the new pod template and replicas, colours,
+analyses, delays) is recorded on the Service from its first step. Ctrl-C
+(or SIGTERM) finishes the API write in progress (a switch of several
+Services is all or none), records the step with result "interrupted",
+releases the Lease and exits 3: 'kubectl zdd resume service/NAME' carries
+the operation on (analyses run again, the rest of a delay is waited) and
+'kubectl zdd abort service/NAME' goes back to the colour that was live.
+A change by someone else to a Service selector or to the new colour's
+Deployment stops the operation, naming it; other changes to a Service (an
+annotation, a label) are read again and the switch retried.`
 
 // BlueGreenFlags are the flags every bluegreen subcommand shares.
 type BlueGreenFlags struct {
