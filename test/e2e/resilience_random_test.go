@@ -571,8 +571,8 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 			}
 			note += fmt.Sprintf(", the killed run's record (operation %s) landed after the kill", recEnd[state.KeyOperationID])
 		}
-		t.Logf("run %d: %s, delay %s, %s after %s in phase %s; %s -> exit %d, result %q%s",
-			i, image, delay.Round(time.Millisecond), map[bool]string{true: "killed", false: "ended"}[kr.Killed], kr.Elapsed.Round(time.Millisecond), phase, action, r.Code, recEnd[state.KeyResult], note)
+		t.Logf("run %d: kubectl zdd %s: delay %s, %s after %s in phase %s; %s -> exit %d, result %q%s",
+			i, strings.Join(args, " "), delay.Round(time.Millisecond), map[bool]string{true: "killed", false: "ended"}[kr.Killed], kr.Elapsed.Round(time.Millisecond), phase, action, r.Code, recEnd[state.KeyResult], note)
 		if r.Code != wantCode {
 			t.Fatalf("run %d (%s, phase %s): %s: want exit %d, got %s\nkilled run: %s", i, kindOf, phase, action, wantCode, r, kr.CmdResult)
 		}
