@@ -8,7 +8,8 @@
 #   hack/cluster.sh up              start the cluster, or reuse the running one
 #   hack/cluster.sh down            delete it
 #   hack/cluster.sh status          say whether it is up
-#   hack/cluster.sh apiserver-stop  stop kube-apiserver alone (the rest keeps running)
+#   hack/cluster.sh apiserver-stop  stop kube-apiserver alone (the rest keeps running);
+#                                   --kill: SIGKILL at once, as a crash
 #   hack/cluster.sh apiserver-start start it again with the same command line
 #
 # The kubeconfig is written to .cluster/kubeconfig. Several people may share
@@ -175,9 +176,10 @@ apiserver_stop() {
 		readlink "/proc/$p/cwd" >"$records/$c.cwd"
 	done
 	# SIGTERM, as an orderly shutdown; SIGKILL after 5s (its graceful
-	# shutdown drains watches and can take longer)
+	# shutdown drains watches and can take longer). --kill: SIGKILL at
+	# once, as a crash.
 	log "kube-apiserver (pid $pid) stopping at $(date +%s.%3N)"
-	kill "$pid"
+	if [ "${1:-}" = --kill ]; then kill -9 "$pid"; else kill "$pid"; fi
 	local deadline=$((SECONDS + 5))
 	while alive "$pid"; do
 		[ $SECONDS -lt $deadline ] || { kill -9 "$pid" 2>/dev/null || true; }
@@ -236,7 +238,7 @@ case "${1:-}" in
 up) lock; up ;;
 down) lock; down ;;
 status) status ;;
-apiserver-stop) apiserver_stop ;;
+apiserver-stop) apiserver_stop "${2:-}" ;;
 apiserver-start) apiserver_start ;;
 *) echo "usage: $0 up|down|status|apiserver-stop|apiserver-start" >&2; exit 2 ;;
 esac
