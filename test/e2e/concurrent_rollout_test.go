@@ -142,29 +142,43 @@ func TestRolloutAnotherWriter(t *testing.T) {
 }
 
 // TestRolloutResumeAbortAfterAnotherWriter kills `kubectl zdd rollout` at
-// phase watch, lets `kubectl set image` put another image in the template,
-// then runs resume or abort: both refuse to write over the other writer's
-// change (exit 1, naming spec.template and "kubectl-set"), record result
-// failed, and leave the other writer's image in place.
+// a phase boundary, lets `kubectl set image` put another image in the
+// template, then runs resume or abort. After the apply (phase watch) both
+// refuse to write over the other writer's change (exit 1, naming
+// spec.template and "kubectl-set", result failed). Before it (phase
+// preflight) resume refuses to apply the recorded release over it (exit 1,
+// result failed), and abort, which has nothing to undo, marks the operation
+// aborted (exit 0). The other writer's image stays in every case.
 func TestRolloutResumeAbortAfterAnotherWriter(t *testing.T) {
 	const v2, v3 = "registry.example/web:v2", "registry.example/web:v3"
-	for _, command := range []string{"resume", "abort"} {
-		t.Run(command, func(t *testing.T) {
+	tests := []struct {
+		phase, command string
+		wantCode       int
+		wantResult     string
+		wantErr        []string
+	}{
+		{phase: "watch", command: "resume", wantCode: 1, wantResult: state.ResultFailed, wantErr: []string{`spec.template changed by "kubectl-set" after the rollout applied it`, "resume does not write over it"}},
+		{phase: "watch", command: "abort", wantCode: 1, wantResult: state.ResultFailed, wantErr: []string{`spec.template changed by "kubectl-set" after the rollout applied it`, "abort does not write over it"}},
+		{phase: "preflight", command: "resume", wantCode: 1, wantResult: state.ResultFailed, wantErr: []string{`spec.template changed by "kubectl-set" after the rollout started`, "nothing was changed"}},
+		{phase: "preflight", command: "abort", wantCode: 0, wantResult: state.ResultAborted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.phase+" then "+tc.command, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			startApp(e, AppSpec{})
 			w := e.WatchDowntime("web")
-			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=rollout:watch"}}, "rollout", "deployment/web", "--image", "app="+v2, "--timeout", "2m")
+			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=rollout:" + tc.phase}}, "rollout", "deployment/web", "--image", "app="+v2, "--timeout", "2m")
 			if killed.Code != -1 {
-				t.Fatalf("the rollout was not killed at phase watch: %s", killed)
+				t.Fatalf("the rollout was not killed at phase %s: %s", tc.phase, killed)
 			}
 			e.MustKubectl("set", "image", "deployment/web", "app="+v3)
-			r := e.Zdd(command, "deployment/web", "--force-unlock", "--timeout", "2m")
-			t.Logf("%s:\n%s", command, r)
-			if r.Code != 1 {
-				t.Fatalf("%s after another writer: want exit 1, got %s", command, r)
+			r := e.Zdd(tc.command, "deployment/web", "--force-unlock", "--timeout", "2m")
+			t.Logf("%s:\n%s", tc.command, r)
+			if r.Code != tc.wantCode {
+				t.Fatalf("%s after another writer: want exit %d, got %s", tc.command, tc.wantCode, r)
 			}
-			for _, s := range []string{`spec.template changed by "kubectl-set"`, command + " does not write over it"} {
+			for _, s := range tc.wantErr {
 				if !strings.Contains(r.Stderr, s) {
 					t.Errorf("stderr does not say %q", s)
 				}
@@ -173,10 +187,13 @@ func TestRolloutResumeAbortAfterAnotherWriter(t *testing.T) {
 			rep := w.Stop()
 			d := getDeployment(e, "web")
 			if got := imageOf(d); got != v3 {
-				t.Errorf("image %q after %s, want the other writer's %q", got, command, v3)
+				t.Errorf("image %q after %s, want the other writer's %q", got, tc.command, v3)
 			}
-			if d.Annotations[state.KeyResult] != state.ResultFailed || !strings.Contains(d.Annotations[state.KeyMessage], "kubectl-set") {
-				t.Errorf("record: result %q message %q; want failed, naming kubectl-set", d.Annotations[state.KeyResult], d.Annotations[state.KeyMessage])
+			if got := d.Annotations[state.KeyResult]; got != tc.wantResult {
+				t.Errorf("recorded result %q, want %q (message %q)", got, tc.wantResult, d.Annotations[state.KeyMessage])
+			}
+			if tc.wantCode != 0 && !strings.Contains(d.Annotations[state.KeyMessage], "kubectl-set") {
+				t.Errorf("recorded message %q does not name kubectl-set", d.Annotations[state.KeyMessage])
 			}
 			if rep.MinReady == 0 || rep.ZeroFor != 0 {
 				t.Errorf("ready endpoints fell to %d (none for %s), want never 0", rep.MinReady, rep.ZeroFor)

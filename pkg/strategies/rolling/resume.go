@@ -191,8 +191,17 @@ func (r *Rollout) resumeApply(ctx context.Context, rel *release) (*appsv1.Deploy
 		rel.op.Params[ParamTemplate] = templateFingerprint(&live.Spec.Template)
 		return live, nil
 	}
-	if rev := revString(kube.Revision(live)); rel.op.FromRevision != "" && rev != rel.op.FromRevision {
-		fc := &ForeignChangeError{Deployment: rel.ref, Fields: []string{fieldTemplate}, Manager: writerOf(live, []string{fieldTemplate}), While: fmt.Sprintf("after the rollout started (it is on revision %s, not the from-revision %s, and is not the recorded release)", rev, rel.op.FromRevision), Object: live}
+	// the template the operation started from is recorded (its
+	// fingerprint); the revision annotation is the fallback for older
+	// records (the controller sets it a moment after a change, so it can lag)
+	changed := false
+	if from := rel.op.Params[ParamFromTemplate]; from != "" {
+		changed = templateFingerprint(&live.Spec.Template) != from
+	} else if rev := revString(kube.Revision(live)); rel.op.FromRevision != "" && rev != rel.op.FromRevision {
+		changed = true
+	}
+	if changed {
+		fc := &ForeignChangeError{Deployment: rel.ref, Fields: []string{fieldTemplate}, Manager: writerOf(live, []string{fieldTemplate}), While: "after the rollout started (it is neither the template the release started from nor the recorded release)", Object: live}
 		_, err := r.stoppedBeforeApply(ctx, rel, fc)
 		return nil, err
 	}
