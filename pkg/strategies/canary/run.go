@@ -477,20 +477,28 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 	})
 	var store cache.Store
 	var gotCanary, gotAll int
+	// Only endpoints of pods that exist count: after an API server outage
+	// the EndpointSlice controller can list deleted pods as ready for minutes.
+	svcPods := labels.SelectorFromSet(p.service.Spec.Selector).String()
+	isCanary, err := labels.Parse(canarySel)
+	if err != nil {
+		return 0, 0, fmt.Errorf("the canary's pod selector %q: %w", canarySel, err)
+	}
 	count := func() (bool, error) {
-		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: canarySel})
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: svcPods})
 		if err != nil {
 			return false, err
 		}
-		canary := map[string]bool{}
+		exists, canary := map[string]bool{}, map[string]bool{}
 		for _, pod := range pods.Items {
-			canary[pod.Name] = true
+			exists[pod.Name] = true
+			canary[pod.Name] = isCanary.Matches(labels.Set(pod.Labels))
 		}
 		gotCanary, gotAll = 0, 0
 		for _, obj := range store.List() {
 			es := obj.(*discoveryv1.EndpointSlice)
 			for _, ep := range es.Endpoints {
-				if ep.Conditions.Ready == nil || !*ep.Conditions.Ready || ep.TargetRef == nil {
+				if ep.Conditions.Ready == nil || !*ep.Conditions.Ready || ep.TargetRef == nil || !exists[ep.TargetRef.Name] {
 					continue
 				}
 				gotAll++
@@ -501,7 +509,7 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 		}
 		return gotCanary == wantCanary && gotAll == wantAll, nil
 	}
-	_, err := watchtools.UntilWithSync(ctx, lw, &discoveryv1.EndpointSlice{}, func(s cache.Store) (bool, error) {
+	_, err = watchtools.UntilWithSync(ctx, lw, &discoveryv1.EndpointSlice{}, func(s cache.Store) (bool, error) {
 		store = s
 		return count()
 	}, func(watch.Event) (bool, error) { return count() })
