@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -121,7 +122,7 @@ func PrintStatus(w io.Writer, st *Status, asJSON bool, now time.Time) error {
 		}
 		fmt.Fprintf(w, "Operation: %s (%s), phase %s, %s", op.ID, op.Strategy, op.Phase, result)
 		for _, k := range op.ParamKeys() {
-			fmt.Fprintf(w, ", %s=%s", k, op.Params[k])
+			fmt.Fprintf(w, ", %s=%s", k, paramText(k, op.Params[k]))
 		}
 		fmt.Fprintln(w)
 		if op.Message != "" {
@@ -140,4 +141,28 @@ func PrintStatus(w io.Writer, st *Status, asJSON bool, now time.Time) error {
 		fmt.Fprintln(w, "Lease:     free")
 	}
 	return nil
+}
+
+// paramText is how the status table shows a recorded param: the recorded
+// pod template as its images and an analysis as its file (-o json|yaml
+// give them whole), any other long or structured value as its size.
+func paramText(key, v string) string {
+	switch key {
+	case ParamTemplate:
+		t := &corev1.PodTemplateSpec{}
+		if err := json.Unmarshal([]byte(v), t); err == nil {
+			return Images(t)
+		}
+	case ParamAnalysis, ParamPreAnalysis:
+		var f struct {
+			File string `json:"file"`
+		}
+		if err := json.Unmarshal([]byte(v), &f); err == nil && f.File != "" {
+			return f.File
+		}
+	}
+	if len(v) <= 40 && !strings.ContainsAny(v, "\n\t{[") {
+		return v
+	}
+	return fmt.Sprintf("<%d bytes>", len(v))
 }
