@@ -67,8 +67,8 @@ failing analysis is, since nobody may be watching it.
 Every write carries the resourceVersion kubectl zdd last saw. When another
 writer changed what the canary manages (the replicas it set on either
 Deployment, the canary's pod template, the selectors of the Service and of
-SERVICE-stable/SERVICE-canary, the weights of a gateway-api, istio or smi
-router), the release stops with exit 1 without overwriting it, naming the
+SERVICE-stable/SERVICE-canary, a router's weights: gateway-api, istio, smi,
+or the nginx canary-weight), the release stops with exit 1 without overwriting it, naming the
 object, the field and the writer; the phase stays recorded (result failed)
 for 'kubectl zdd resume' or 'kubectl zdd abort'. A change to anything else
 (an annotation, a label, the status) is read again and the write retried.`

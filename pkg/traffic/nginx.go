@@ -33,6 +33,11 @@ var ingressGVR = schema.GroupVersionResource{Group: "networking.k8s.io", Version
 type nginxRouter struct {
 	cfg RouterConfig
 	dyn dynamic.Interface
+	// wroteWeight is the canary-weight this router last wrote to the
+	// canary Ingress ("" before its first write): a different value found
+	// there is another writer's, and SetWeight stops instead of
+	// overwriting it.
+	wroteWeight string
 }
 
 // NGINXCanaryIngressName is the name of the canary Ingress of an Ingress.
@@ -175,6 +180,7 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 			if _, err := r.ingresses().Create(ctx, obj, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
 				return fmt.Errorf("creating canary ingress %q: %w", r.cfg.Namespace+"/"+name, err)
 			}
+			r.wroteWeight = strconv.Itoa(weight)
 			return nil
 		}
 		if err != nil {
@@ -184,6 +190,11 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 		if a == nil {
 			a = map[string]string{}
 		}
+		if r.wroteWeight != "" && a[NGINXCanaryWeightAnnotation] != r.wroteWeight {
+			return &ChangedError{Object: fmt.Sprintf("ingress %q", r.cfg.Namespace+"/"+name), Field: "metadata.annotations[" + NGINXCanaryWeightAnnotation + "]",
+				From: r.wroteWeight, To: a[NGINXCanaryWeightAnnotation],
+				Manager: FieldManagerOf(cur, fieldManager, "f:metadata", "f:annotations", "f:"+NGINXCanaryWeightAnnotation)}
+		}
 		for k, v := range ann {
 			a[k] = v.(string)
 		}
@@ -192,6 +203,9 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 		_, err = r.ingresses().Update(ctx, cur, metav1.UpdateOptions{FieldManager: fieldManager})
 		if err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("setting weight %d%% on canary ingress %q: %w", weight, r.cfg.Namespace+"/"+name, err)
+		}
+		if err == nil {
+			r.wroteWeight = strconv.Itoa(weight)
 		}
 		return err
 	})

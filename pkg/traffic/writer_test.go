@@ -114,3 +114,61 @@ func TestSetWeightAnotherWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestNGINXSetWeightAnotherWriter: the canary Ingress's canary-weight edited
+// by someone else since the last SetWeight stops the next one; another
+// annotation does not.
+func TestNGINXSetWeightAnotherWriter(t *testing.T) {
+	tests := []struct {
+		name       string
+		annotation string // set on web-canary to "x" (or 90 for the weight) between the writes
+		wantErr    bool
+		wantWeight string
+	}{
+		{"an unrelated annotation", "example.com/note", false, "60"},
+		{"the canary weight edited", NGINXCanaryWeightAnnotation, true, "90"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ing := &unstructured.Unstructured{Object: mustJSON(t, `{"spec":{"ingressClassName":"nginx","rules":[{"host":"shop.example","http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}}`)}
+			ing.SetAPIVersion("networking.k8s.io/v1")
+			ing.SetKind("Ingress")
+			ing.SetNamespace("shop")
+			ing.SetName("web")
+			dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), ing)
+			cfg := testCfg
+			cfg.Kind, cfg.Name = RouterNGINX, "web"
+			r, _ := NewWeightRouter(cfg, dyn, nil)
+			ctx := context.Background()
+			if err := r.SetWeight(ctx, 30); err != nil {
+				t.Fatal(err)
+			}
+			canaries := dyn.Resource(ingressGVR).Namespace("shop")
+			cur, err := canaries.Get(ctx, "web-canary", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := cur.GetAnnotations()
+			a[tt.annotation] = "x"
+			if tt.annotation == NGINXCanaryWeightAnnotation {
+				a[tt.annotation] = "90"
+			}
+			cur.SetAnnotations(a)
+			if _, err := canaries.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			err = r.SetWeight(ctx, 60)
+			var changed *ChangedError
+			if got := errors.As(err, &changed); got != tt.wantErr {
+				t.Fatalf("SetWeight(60) after the edit: %v, want a ChangedError: %v", err, tt.wantErr)
+			}
+			if changed != nil && (changed.From != "30" || changed.To != "90") {
+				t.Errorf("ChangedError %+v, want from 30 to 90", changed)
+			}
+			cur, _ = canaries.Get(ctx, "web-canary", metav1.GetOptions{})
+			if got := cur.GetAnnotations()[NGINXCanaryWeightAnnotation]; got != tt.wantWeight {
+				t.Errorf("canary-weight %q, want %q", got, tt.wantWeight)
+			}
+		})
+	}
+}
