@@ -121,12 +121,15 @@ func stopped(ctx context.Context, r *Runner, op *state.Operation, result, msg st
 	return exitcode.Usagef("%s", msg)
 }
 
-// Resume continues a blue-green deploy or promote from its recorded phase:
-// before the switch it waits until the new colour is fully ready and makes
-// the guarded switch; after it, it waits until the new colour is ready and
-// the endpoints list only its pods, then retires the old colour. A paused
-// deploy (--manual-promote) is promoted. Analyses of the killed run are not
-// run again (their files are not recorded): resume says so.
+// Resume continues a blue-green init, deploy, promote or rollback (killed,
+// interrupted, or a deploy paused by --manual-promote) from its recorded
+// phase, with the options the command recorded at its first phase. Before
+// the switch, a deploy applies the recorded pod template and replicas again
+// if the new colour was not finished, waits until it is fully ready, runs
+// the pre-switch analysis again and makes the guarded switch; after it, it
+// waits until the new colour is ready and the endpoints list only its pods,
+// runs the post-switch analysis again (a failure switches back, exit 1),
+// waits what is left of --scale-down-delay and retires the old colour.
 func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
 	r, err := runnerFor(ctx, env, t, op)
 	if err != nil {
