@@ -67,11 +67,12 @@ failing analysis is, since nobody may be watching it.
 Every write carries the resourceVersion kubectl zdd last saw. When another
 writer changed what the canary manages (the replicas it set on either
 Deployment, the canary's pod template, the selectors of the Service and of
-SERVICE-stable/SERVICE-canary, a router's weights: gateway-api, istio, smi,
-or the nginx canary-weight), the release stops with exit 1 without overwriting it, naming the
-object, the field and the writer; the phase stays recorded (result failed)
-for 'kubectl zdd resume' or 'kubectl zdd abort'. A change to anything else
-(an annotation, a label, the status) is read again and the write retried.`
+SERVICE-stable/SERVICE-canary, a router's weights: gateway-api, istio, smi, or
+the nginx canary-weight), the release stops with exit 1 without overwriting
+it, naming the object, the field and the writer; the phase stays recorded
+(result failed) for 'kubectl zdd resume' or 'kubectl zdd abort'. A change to
+anything else (an annotation, a label, the status) is read again and the write
+retried.`
 
 const canaryExample = `  # Send about 10% of the traffic to the new image by replica ratio
   kubectl zdd canary deployment/web --image app=registry.example/web:v2 --weight 10
