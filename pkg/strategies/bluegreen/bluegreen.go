@@ -232,8 +232,9 @@ func (s *session) end(err error) error {
 		}
 		return exitcode.NeedsPersonf("service %q: %v; %s", s.r.key(), cause, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
 	}
-	if err != nil && s.interrupted() {
-		// Ctrl-C: no undo. The write in progress was finished, the phase
+	if err != nil && s.interrupted() && s.op.Result == "" {
+		// Ctrl-C (unless the operation already reached an end, e.g. a
+		// switch back that finished after it): no undo. The write in progress was finished, the phase
 		// stays recorded, the Lease is released, and a person chooses.
 		s.op.Result = ResultInterrupted
 		s.op.Message = "interrupted in phase " + s.op.Phase
