@@ -396,7 +396,15 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) error {
 		fmt.Fprintf(o.Out, "deployment %q rolled back: revision %s restored in %.1fs\n", res.Deployment, res.RestoredRevision, res.DurationSeconds)
 	}
 	for _, d := range res.Downtime {
-		fmt.Fprintf(o.Out, "downtime: service %q: minimum ready endpoints %d, %.1fs with none ready, watched for %.1fs\n", d.Service, d.MinReady, d.ZeroForSeconds, d.ObservedSeconds)
+		blind := ""
+		if d.Lost > 0 {
+			times := "once"
+			if d.Lost > 1 {
+				times = fmt.Sprintf("%d times", d.Lost)
+			}
+			blind = fmt.Sprintf("; the watch lost the API server %s, for %.1fs in all (not counted: the endpoints then are unknown)", times, d.BlindForSeconds)
+		}
+		fmt.Fprintf(o.Out, "downtime: service %q: minimum ready endpoints %d, %.1fs with none ready, watched for %.1fs%s\n", d.Service, d.MinReady, d.ZeroForSeconds, d.ObservedSeconds, blind)
 	}
 	return err
 }

@@ -128,6 +128,11 @@ type Downtime struct {
 	MinReady        int     `json:"minReady"`
 	ZeroForSeconds  float64 `json:"zeroForSeconds"`
 	ObservedSeconds float64 `json:"observedSeconds"`
+	// BlindForSeconds is how long the watch was cut off from the API
+	// server (Lost times): what the Service looked like then is unknown,
+	// and not counted in MinReady or ZeroForSeconds.
+	BlindForSeconds float64 `json:"blindForSeconds,omitempty"`
+	Lost            int     `json:"lost,omitempty"`
 }
 
 // Result is what a release did; -o json prints it.
@@ -250,7 +255,8 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	finishDowntime := func() {
 		for _, w := range watchers {
 			rep := w.Stop()
-			res.Downtime = append(res.Downtime, Downtime{Service: rep.Service, MinReady: rep.MinReady, ZeroForSeconds: rep.ZeroFor.Seconds(), ObservedSeconds: rep.Stopped.Sub(rep.Started).Seconds()})
+			res.Downtime = append(res.Downtime, Downtime{Service: rep.Service, MinReady: rep.MinReady, ZeroForSeconds: rep.ZeroFor.Seconds(), ObservedSeconds: rep.Stopped.Sub(rep.Started).Seconds(),
+				BlindForSeconds: rep.BlindFor().Seconds(), Lost: len(rep.Gaps)})
 		}
 		watchers = nil
 	}
