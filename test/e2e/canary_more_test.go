@@ -500,3 +500,42 @@ func TestCanaryAbortAfterThePromotionStarted(t *testing.T) {
 	}
 	t.Logf("%s", rep.Summary())
 }
+
+// TestCanaryResumeAtStartOverAnOldCanary: a canary of an earlier release
+// (aborted: web-canary kept at 0 replicas with its old image) is still there
+// when a new release is killed right after it records phase start; resume
+// must give web-canary the pod template the new release recorded, so the
+// stable ends on the new image, not the aborted one.
+func TestCanaryResumeAtStartOverAnOldCanary(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	const old = "registry.example/web:v1-aborted"
+	e := canaryApp(t, n)
+	killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:step-1"}},
+		"canary", "deployment/web", "--image", "app="+old, "--steps", "50,100", "--pause", "1s", "--timeout", "2m")
+	if killed.Code != -1 {
+		t.Fatalf("the first release was not killed at step-1: %s", killed)
+	}
+	e.mustZdd("abort", "deployment/web", "--force-unlock", "--timeout", "2m")
+	if img := e.deployment("web-canary").Spec.Template.Spec.Containers[0].Image; img != old {
+		t.Fatalf("the aborted canary runs %q, want %q kept for inspection", img, old)
+	}
+	w := e.WatchDowntime("web")
+	killed = e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:start"}},
+		"canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "1s", "--timeout", "2m")
+	if killed.Code != -1 {
+		t.Fatalf("the second release was not killed at start: %s", killed)
+	}
+	r := e.Zdd("resume", "deployment/web", "--force-unlock", "--timeout", "2m")
+	rep := w.Stop()
+	if r.Code != 0 {
+		t.Fatalf("resume: %s", r)
+	}
+	want := canarySplit{Phase: "done", Result: state.ResultSucceeded, StableSpec: n, StableReady: n, CanarySpec: -1, CanaryReady: -1, Canary: -1, StableImage: canaryV2}
+	if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+		t.Errorf("after resume (-want +got):\n%s", diff)
+	}
+	if rep.MinReady < n || rep.ZeroFor != 0 {
+		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+	}
+}

@@ -195,7 +195,7 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 		op.Params[ParamWeight] = "100"
 		return c.recorder(d).Save(context.WithoutCancel(ctx), op)
 	}
-	p, err := c.loadWith(ctx, t.Namespace, t.Name, action == actRestart)
+	p, err := c.loadWith(ctx, t.Namespace, t.Name, op.Phase == "start")
 	if err != nil {
 		return err
 	}

@@ -525,9 +525,11 @@ func (c *Canary) load(ctx context.Context, ns, name string) (*plan, error) {
 	return c.loadWith(ctx, ns, name, false)
 }
 
-// loadWith is load; with restart the canary deployment does not exist yet
-// and is built from the pod template recorded at phase start.
-func (c *Canary) loadWith(ctx context.Context, ns, name string, restart bool) (*plan, error) {
+// loadWith is load; fromStart (a record at phase start) builds the canary
+// from the pod template recorded there, whether the canary deployment does
+// not exist yet or is left from an earlier release with another template:
+// its first step then sets that template.
+func (c *Canary) loadWith(ctx context.Context, ns, name string, fromStart bool) (*plan, error) {
 	stable, err := c.getStable(ctx, ns, name)
 	if err != nil {
 		return nil, err
@@ -546,7 +548,7 @@ func (c *Canary) loadWith(ctx context.Context, ns, name string, restart bool) (*
 	kind, object, _ := strings.Cut(op.Params[ParamRouter], "/")
 	cfg := Config{Namespace: ns, Name: name, Steps: steps, Pauses: pauses, Manual: op.Params[ParamManual] == "true",
 		TrackKey: key, TrackValue: val, Service: op.Params[ParamService], RouterKind: kind, RouterObject: object}
-	if restart {
+	if fromStart && op.Params[ParamTemplate] != "" {
 		tmpl, err := decodeTemplate(op.Params[ParamTemplate])
 		if err != nil {
 			return nil, exitcode.Usagef("deployment %q: canary record: %w", ref, err)
@@ -557,10 +559,7 @@ func (c *Canary) loadWith(ctx context.Context, ns, name string, restart bool) (*
 	if err != nil {
 		return nil, err
 	}
-	if restart {
-		if p.existing != nil {
-			return nil, exitcode.Usagef("deployment %q: canary deployment %q appeared while resuming: run 'kubectl zdd resume' again", ref, p.canaryRef())
-		}
+	if fromStart && cfg.Template != nil {
 		return p, nil
 	}
 	if p.existing == nil {
