@@ -49,6 +49,9 @@ const (
 	ResultRolledBack = "rolled-back"
 	ResultAborted    = "aborted"
 	ResultPaused     = "paused"
+	// ResultInterrupted: Ctrl-C (SIGINT) or SIGTERM stopped the run at a
+	// consistent point; resume or abort finishes it.
+	ResultInterrupted = "interrupted"
 )
 
 // Operation is the record of one release operation.
@@ -68,6 +71,21 @@ type Operation struct {
 
 // InFlight reports whether the operation has not ended.
 func (o *Operation) InFlight() bool { return o != nil && o.ID != "" && o.Result == "" }
+
+// Unfinished reports whether the operation left its objects between two
+// safe states for a person to finish with resume or abort: in flight (or
+// killed), interrupted, paused, or failed part-way. Another strategy must
+// not start over it.
+func (o *Operation) Unfinished() bool {
+	if o == nil || o.ID == "" {
+		return false
+	}
+	switch o.Result {
+	case "", ResultInterrupted, ResultPaused, ResultFailed:
+		return true
+	}
+	return false
+}
 
 // NewOperation starts a record with a fresh id.
 func NewOperation(strategy string, now time.Time) *Operation {

@@ -573,6 +573,9 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 		return nil, fmt.Errorf("reading deployment %q: %w", rel.ref, err)
 	}
 	rel.live = live
+	if other, ok := state.FromAnnotations(annotationsOf(live)); ok && other.Strategy != Strategy && other.Unfinished() {
+		return nil, exitcode.Usagef("deployment %q has an unfinished %s operation (%s, phase %s, %s): run 'kubectl zdd resume deployment/%s' or 'kubectl zdd abort deployment/%s' first", rel.ref, other.Strategy, other.ID, other.Phase, resultText(other), cfg.Name, cfg.Name)
+	}
 
 	if cfg.Manifest != nil {
 		d := &appsv1.Deployment{}
@@ -617,6 +620,20 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 		return nil, err
 	}
 	return rel, nil
+}
+
+func annotationsOf(d *appsv1.Deployment) map[string]string {
+	if d == nil {
+		return nil
+	}
+	return d.Annotations
+}
+
+func resultText(op *state.Operation) string {
+	if op.Result == "" {
+		return "in flight"
+	}
+	return op.Result
 }
 
 func revString(n int64) string {

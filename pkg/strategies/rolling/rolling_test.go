@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -212,5 +215,46 @@ func TestRollbackClientDryRunPicksPreviousRevision(t *testing.T) {
 	_, err = Rollback(context.Background(), client, RollbackConfig{Namespace: "shop", Name: "web", ToRevision: 7, Timeout: time.Minute, DryRun: DryRunClient})
 	if exitcode.Of(err) != exitcode.Usage {
 		t.Errorf("missing revision: exit %d (%v), want 2", exitcode.Of(err), err)
+	}
+}
+
+func TestRefusesOverAnotherStrategysUnfinishedOperation(t *testing.T) {
+	for _, tc := range []struct {
+		name, strategy, result string
+		refused                bool
+	}{
+		{"canary in flight", "canary", "", true},
+		{"canary interrupted by Ctrl-C", "canary", state.ResultInterrupted, true},
+		{"canary paused for a person", "canary", state.ResultPaused, true},
+		{"canary failed part-way", "canary", state.ResultFailed, true},
+		{"canary aborted", "canary", state.ResultAborted, false},
+		{"canary succeeded", "canary", state.ResultSucceeded, false},
+		{"earlier rollout failed", Strategy, state.ResultFailed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := fixtures()
+			d := objs[0].(*appsv1.Deployment)
+			op := &state.Operation{ID: "20261127-060000-000001", Strategy: tc.strategy, Phase: "step-1", Result: tc.result}
+			for k, v := range op.Annotations() {
+				if v != nil {
+					d.Annotations[k] = *v
+				}
+			}
+			client := fake.NewClientset(objs...)
+			_, err := fixedRollout(client, nil).Run(context.Background(), Config{Namespace: "shop", Name: "web", Images: map[string]string{"app": "shop:v3"}, Timeout: time.Minute, DryRun: DryRunClient})
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			want := `deployment "shop/web" has an unfinished canary operation (20261127-060000-000001, phase step-1, `
+			if exitcode.Of(err) != exitcode.Usage || !strings.HasPrefix(fmt.Sprint(err), want) || !strings.Contains(err.Error(), "'kubectl zdd abort deployment/web'") {
+				t.Fatalf("got %v (exit %d), want exit 2 starting %q and naming abort", err, exitcode.Of(err), want)
+			}
+			if w := writes(client); len(w) > 0 {
+				t.Errorf("a refused rollout wrote to the cluster: %v", w)
+			}
+		})
 	}
 }
