@@ -234,6 +234,14 @@ spec:
 				t.Errorf("after Ctrl-C (-want +got):\n%s", diff)
 			}
 			e.assertNoCanaryLease("after Ctrl-C")
+			// A plain rollout must not start over the interrupted canary.
+			if ro := e.Zdd("rollout", "deployment/web", "--image", "app="+canaryV2, "--timeout", "30s"); ro.Code != 2 ||
+				!strings.Contains(ro.Stderr, "unfinished canary operation") || !strings.Contains(ro.Stderr, "kubectl zdd abort deployment/web") {
+				t.Errorf("rollout over the interrupted canary: want exit 2 naming the unfinished canary and abort, got %s", ro)
+			}
+			if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+				t.Errorf("after the refused rollout (-want +got):\n%s", diff)
+			}
 			if tc.router {
 				if diff := cmp.Diff([]string{"web-stable=50", "web-canary=50"}, route()); diff != "" {
 					t.Errorf("httproute backendRefs after Ctrl-C (-want +got):\n%s", diff)
