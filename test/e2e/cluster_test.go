@@ -399,10 +399,19 @@ func TestStageTerminating(t *testing.T) {
 			env.MustKubectl("scale", "deployment/term", "--replicas=0")
 			var deleting, gone time.Time
 			watchPods(t, env, "app=term", time.Minute, func(pods []*corev1.Pod, ev watch.Event) (bool, error) {
+				present := false
 				for _, p := range pods {
-					if p.Name == pod && p.DeletionTimestamp != nil && deleting.IsZero() {
-						deleting = time.Now()
+					if p.Name == pod {
+						present = true
+						if p.DeletionTimestamp != nil && deleting.IsZero() {
+							deleting = time.Now()
+						}
 					}
+				}
+				if ev.Type == "" && !present {
+					// gone before the watch listed (grace 0 can be that quick)
+					gone = time.Now()
+					return true, nil
 				}
 				if ev.Type == watch.Deleted {
 					if p, ok := ev.Object.(*corev1.Pod); ok && p.Name == pod {
