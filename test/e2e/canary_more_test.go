@@ -477,36 +477,51 @@ spec:
 // aborted, exit 0; the ready endpoints never fall below 3.
 func TestCanaryAbortAfterThePromotionStarted(t *testing.T) {
 	t.Parallel()
-	const n = 3
-	e := canaryApp(t, n)
-	file := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: n, Image: canaryV2, ReadyDelay: "3s", MaxUnavailable: "25%", MaxSurge: "25%"}))
-	w := e.WatchDowntime("web")
-	run := e.startCanaryBg(nil, "canary", "-f", file, "--steps", "50,100", "--pause", "0", "--timeout", "3m")
-	e.waitCanaryDeploy("web", "rolled to the canary's template by the promotion", func(d *appsv1.Deployment) bool {
-		return d.Annotations[state.KeyPhase] == "promote" && d.Spec.Template.Spec.Containers[0].Image == canaryV2
-	})
-	run.signal(os.Kill)
-	if killed := run.wait(); killed.Code != -1 {
-		t.Fatalf("the canary was not killed during its promotion: %s", killed)
+	for _, removed := range []bool{false, true} {
+		name := map[bool]string{false: "canary still there", true: "canary already removed"}[removed]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const n = 3
+			e := canaryApp(t, n)
+			file := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: n, Image: canaryV2, ReadyDelay: "3s", MaxUnavailable: "25%", MaxSurge: "25%"}))
+			w := e.WatchDowntime("web")
+			run := e.startCanaryBg(nil, "canary", "-f", file, "--steps", "50,100", "--pause", "0", "--timeout", "3m")
+			e.waitCanaryDeploy("web", "rolled to the canary's template by the promotion", func(d *appsv1.Deployment) bool {
+				return d.Annotations[state.KeyPhase] == "promote" && d.Spec.Template.Spec.Containers[0].Image == canaryV2
+			})
+			run.signal(os.Kill)
+			if killed := run.wait(); killed.Code != -1 {
+				t.Fatalf("the canary was not killed during its promotion: %s", killed)
+			}
+			if removed {
+				// where a kill between the promotion's removal of the
+				// canary and its record of done leaves things
+				e.waitCanaryDeploy("web", "promoted to all its replicas", func(d *appsv1.Deployment) bool {
+					return d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == n && d.Status.ReadyReplicas == n && d.Status.Replicas == n
+				})
+				e.MustKubectl("scale", "deployment/web-canary", "--replicas=0")
+				e.MustKubectl("delete", "deployment/web-canary", "--wait")
+			}
+			r := e.Zdd("abort", "deployment/web", "--force-unlock", "--timeout", "2m")
+			rep := w.Stop()
+			t.Logf("abort: %s", r)
+			if r.Code != 0 || !strings.Contains(r.Stdout, "back to the pod template of revision") {
+				t.Fatalf("abort of a promotion that changed the stable: want exit 0 restoring the from-revision, got %s", r)
+			}
+			want := canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: "registry.example/web:v1"}
+			if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
+				t.Errorf("after abort (-want +got):\n%s", diff)
+			}
+			if d := e.deployment("web"); d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.String() != "25%" {
+				t.Errorf("the stable's own strategy was not put back: %+v", d.Spec.Strategy)
+			}
+			e.assertNoCanaryLease("after abort")
+			if rep.MinReady < n || rep.ZeroFor != 0 {
+				t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
+			}
+			t.Logf("%s", rep.Summary())
+		})
 	}
-	r := e.Zdd("abort", "deployment/web", "--force-unlock", "--timeout", "2m")
-	rep := w.Stop()
-	t.Logf("abort: %s", r)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "back to the pod template of revision") {
-		t.Fatalf("abort of a promotion that changed the stable: want exit 0 restoring the from-revision, got %s", r)
-	}
-	want := canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: "registry.example/web:v1"}
-	if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
-		t.Errorf("after abort (-want +got):\n%s", diff)
-	}
-	if d := e.deployment("web"); d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.String() != "25%" {
-		t.Errorf("the stable's own strategy was not put back: %+v", d.Spec.Strategy)
-	}
-	e.assertNoCanaryLease("after abort")
-	if rep.MinReady < n || rep.ZeroFor != 0 {
-		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
-	}
-	t.Logf("%s", rep.Summary())
 }
 
 // TestCanaryResumeAtStartOverAnOldCanary: a canary of an earlier release

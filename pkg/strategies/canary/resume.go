@@ -75,10 +75,10 @@ func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string,
 		return actNothing, exitcode.Usagef("canary %s already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback' goes back a revision", op.ID, op.Phase, op.Result)
 	}
 	if op.Phase == "promote" && stableChanged {
-		if !canaryExists {
-			return "", exitcode.Usagef("canary %s: the promotion already changed the stable's pod template (revision %s -> newer) and removed the canary: run 'kubectl zdd resume' to finish it, or 'kubectl zdd rollback' afterwards", op.ID, op.FromRevision)
-		}
-		// the stable goes back to its from-revision template first
+		// the stable goes back to its from-revision template first; when
+		// the promotion had removed the canary too (killed just before it
+		// recorded done), the canary comes back at 0 from the recorded
+		// template, as after any abort
 		return actRestore, nil
 	}
 	if !canaryExists {
@@ -260,7 +260,7 @@ func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Tar
 		op.Params[ParamWeight] = "0"
 		return c.recorder(stable).Save(context.WithoutCancel(ctx), op)
 	}
-	p, err := c.load(ctx, t.Namespace, t.Name)
+	p, err := c.loadWith(ctx, t.Namespace, t.Name, action == actRestore && !exists)
 	if err != nil {
 		return err
 	}

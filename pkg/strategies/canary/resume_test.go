@@ -86,7 +86,7 @@ func TestAbortAction(t *testing.T) {
 		{"start without the canary", record("start", ""), false, false, want{actNoCanary, 0}},
 		{"promote before the stable changed", record("promote", ""), true, false, want{actAbort, 0}},
 		{"promote after the stable changed restores it first", record("promote", ""), true, true, want{actRestore, 0}},
-		{"promote after the stable changed and the canary was removed", record("promote", ""), false, true, want{"", exitcode.Usage}},
+		{"promote after the stable changed and the canary was removed", record("promote", ""), false, true, want{actRestore, 0}},
 		{"held", record("step-1", state.ResultPaused), true, false, want{actAbort, 0}},
 		{"failed", record("step-1", state.ResultFailed), true, false, want{actAbort, 0}},
 		{"interrupted", record("step-1", ResultInterrupted), true, false, want{actAbort, 0}},
