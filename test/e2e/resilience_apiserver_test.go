@@ -448,7 +448,10 @@ func outageStrategies() []outageStrategy {
 				kubectlApply(e, toYAML(d, appService(AppSpec{ServiceSelector: map[string]string{"app": "web", "version": "blue"}})))
 			},
 			release: func(image string) []string {
-				return []string{"bluegreen", "deploy", "service/web", "--image", "app=" + image, "--timeout", "3m"}
+				// --scale-down-delay keeps the run going past a Lease renewal
+				// after the short outage (its pods are ready in 8s, before
+				// the first renewal at 10s), so the renewal can be checked
+				return []string{"bluegreen", "deploy", "service/web", "--image", "app=" + image, "--timeout", "3m", "--scale-down-delay", "12s"}
 			},
 			waiting: func(e *Env, image string, round int) {
 				waitDeploymentIn(e, "web-"+colour(round), time.Minute, func(d *appsv1.Deployment) bool {
