@@ -194,18 +194,7 @@ func TestCanaryInterrupted(t *testing.T) {
 			}
 			if tc.router {
 				e.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
-				e.Apply(`apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: web
-spec:
-  parentRefs:
-  - name: shop-gateway
-  rules:
-  - backendRefs:
-    - name: web
-      port: 80
-`)
+				e.Apply(webHTTPRoute)
 				args = append(args, "--traffic-router", "gateway-api", "--route", "web")
 			}
 			run := e.startCanaryBg(nil, args...)
@@ -387,18 +376,7 @@ func TestCanaryResumeRunsTheRecordedAnalysis(t *testing.T) {
 // In every case the ready endpoints of the Service never fall below 3.
 func TestCanaryAnotherWriter(t *testing.T) {
 	const n = 3
-	routeYAML := `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: web
-spec:
-  parentRefs:
-  - name: shop-gateway
-  rules:
-  - backendRefs:
-    - name: web
-      port: 80
-`
+	routeYAML := webHTTPRoute
 	tests := []struct {
 		name     string
 		router   bool

@@ -400,11 +400,10 @@ func weightsOf(u *unstructured.Unstructured, outer []string, inner string, name 
 	return out
 }
 
-func TestCanaryGatewayAPI(t *testing.T) {
-	const n = 4
-	env := canaryApp(t, n)
-	env.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
-	env.Apply(`apiVersion: gateway.networking.k8s.io/v1
+// webHTTPRoute is an HTTPRoute sending all of the gateway's traffic to
+// Service web, as a user has it before a canary with --traffic-router
+// gateway-api.
+const webHTTPRoute = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: web
@@ -415,7 +414,13 @@ spec:
   - backendRefs:
     - name: web
       port: 80
-`)
+`
+
+func TestCanaryGatewayAPI(t *testing.T) {
+	const n = 4
+	env := canaryApp(t, n)
+	env.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
+	env.Apply(webHTTPRoute)
 	watch := env.WatchDowntime("web")
 	name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
 	route := func() []string {

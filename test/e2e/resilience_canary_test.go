@@ -206,18 +206,7 @@ func TestResilienceCanaryGatewayAPIKilledAtPhase(t *testing.T) {
 			t.Parallel()
 			e := canaryApp(t, n)
 			e.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
-			e.Apply(`apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: web
-spec:
-  parentRefs:
-  - name: shop-gateway
-  rules:
-  - backendRefs:
-    - name: web
-      port: 80
-`)
+			e.Apply(webHTTPRoute)
 			name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
 			route := func() []string {
 				return weightsOf(e.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
