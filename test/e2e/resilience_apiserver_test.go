@@ -55,6 +55,9 @@ var clusterTools = []string{"etcd", "kube-apiserver", "kube-controller-manager",
 // startPrivateCluster brings up a cluster of its own and registers its
 // deletion. Without the programs in bin/ it skips (saying why), except on
 // CI (CI=true), where that is a failure.
+// privateClusters serialises the tests that run a private cluster.
+var privateClusters sync.Mutex
+
 func startPrivateCluster(t *testing.T) *privateCluster {
 	t.Helper()
 	for _, b := range clusterTools {
@@ -66,6 +69,12 @@ func startPrivateCluster(t *testing.T) *privateCluster {
 			t.Skip("SKIPPED: " + msg)
 		}
 	}
+	// One private cluster at a time: kwokctl gives a new cluster free
+	// ports, and the port of an apiserver stopped by another test is free
+	// then, so the stopped one could not start again (seen in CI: "not
+	// ready 60s after restart").
+	privateClusters.Lock()
+	t.Cleanup(privateClusters.Unlock) // registered first, so it runs after down
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
 	c := &privateCluster{t: t, name: "apisrv-" + hex.EncodeToString(suffix)}
