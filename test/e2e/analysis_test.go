@@ -5,8 +5,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -163,6 +165,7 @@ const errorRateQuery = `sum(rate(http_requests_total{code=~"5..",version="{{.Ver
 // is rolled back by itself (old image back, exit 1, the failing measurement
 // printed); with a healthy error rate the same release completes.
 func TestAnalysisRolloutRollsBackOnErrorRate(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		errorRate float64 // 5xx per second for v2, beside 20 good ones
@@ -233,6 +236,7 @@ metrics:
 // Prometheus, with the version read from the Deployment by --for; it changes
 // nothing in the cluster.
 func TestAnalysisAnalyzePrometheus(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	exp := startExporter(t)
 	prom := startPrometheus(t, strings.TrimPrefix(exp.URL, "http://"))
@@ -262,10 +266,23 @@ metrics:
 	if res.Code != 3 {
 		t.Errorf("exit code = %d, want 3 (inconclusive)", res.Code)
 	}
-	for _, w := range []string{`"verdict": "inconclusive"`, `"metric": "error-rate"`, `"value": 0.5`, `"verdict": "failed"`, "the query returned no data"} {
+	for _, w := range []string{`"verdict": "inconclusive"`, `"metric": "error-rate"`, `"verdict": "failed"`, "the query returned no data"} {
 		if !strings.Contains(res.Stdout, w) {
 			t.Errorf("stdout lacks %q", w)
 		}
+	}
+	// Prometheus' rate() may give 0.49999999999999994 for 0.5
+	var got struct {
+		Measurements []struct {
+			Metric string   `json:"metric"`
+			Value  *float64 `json:"value"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
+		t.Fatalf("analyze -o json: %v", err)
+	}
+	if len(got.Measurements) == 0 || got.Measurements[0].Metric != "error-rate" || got.Measurements[0].Value == nil || math.Abs(*got.Measurements[0].Value-0.5) > 1e-9 {
+		t.Errorf("the first measurement is not error-rate = 0.5: %+v", got.Measurements)
 	}
 	after, err := env.Client.AppsV1().Deployments(env.NS).Get(env.Ctx, "web", metav1.GetOptions{})
 	if err != nil {
@@ -279,6 +296,7 @@ metrics:
 // TestAnalysisJobSmoke: job metrics on the real cluster, the Job's end
 // decided by kwok's job-result stage.
 func TestAnalysisJobSmoke(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name        string
 		result      string
@@ -339,6 +357,7 @@ func TestAnalysisJobSmoke(t *testing.T) {
 // the server but appears nowhere in the output or in the annotations the
 // operation leaves on the Deployment.
 func TestAnalysisSecretHeaderNeverShown(t *testing.T) {
+	t.Parallel()
 	const token = "e2e-secret-7f3a9c1d"
 	var mu sync.Mutex
 	var seen []string

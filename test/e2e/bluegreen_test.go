@@ -285,6 +285,7 @@ func wantCode(t *testing.T, what string, r CmdResult, code int) {
 // retirement, with the Service's ready endpoints and its selected colour
 // watched at every moment.
 func TestBlueGreenLifecycle(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	env.Apply(appManifest(AppSpec{Name: "web", Replicas: bgReplicas}))
 	env.RolloutStatus("web", 2*time.Minute)
@@ -359,6 +360,7 @@ func TestBlueGreenLifecycle(t *testing.T) {
 // TestBlueGreenNeverReady: a new colour that never becomes ready is never
 // switched to, and the live colour is not touched.
 func TestBlueGreenNeverReady(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
@@ -397,6 +399,7 @@ func TestBlueGreenNeverReady(t *testing.T) {
 // judged broken as soon as a pod shows it (well before --timeout): no switch,
 // exit 1.
 func TestBlueGreenCrashLoopFailsFast(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
@@ -423,6 +426,7 @@ func TestBlueGreenCrashLoopFailsFast(t *testing.T) {
 // metric served by this test process on 127.0.0.1) switches straight back to
 // the old colour, which was still running, and exits 1.
 func TestBlueGreenAnalysisSwitchesBack(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
@@ -485,6 +489,7 @@ metrics:
 // 127.0.0.1) stops the release before the switch: exit 1, the Service never
 // selects the new colour.
 func TestBlueGreenPreAnalysisBlocksSwitch(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
@@ -528,6 +533,7 @@ func TestBlueGreenPreAnalysisBlocksSwitch(t *testing.T) {
 // new selector, instead of overwriting the edit. (An edit that leaves the
 // selector alone is switched over again: TestBlueGreenConcurrentEditRetried.)
 func TestBlueGreenConcurrentEdit(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	env.Apply(blueGreenApp("registry.example/web:v1"))
 	env.RolloutStatus("web-blue", 2*time.Minute)
@@ -581,6 +587,7 @@ waiting:
 // promote switches both Services that select the app (web, and web-admin
 // found by its selector) and --delete-old deletes the old colour.
 func TestBlueGreenManualPromoteTwoServices(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	admin := appService(AppSpec{Name: "web", ServiceSelector: map[string]string{"app": "web", "version": "blue"}})
 	admin.Name = "web-admin"

@@ -152,6 +152,7 @@ func canaryApp(t *testing.T, n int32) *Env {
 }
 
 func TestCanaryReplicaRatioProgression(t *testing.T) {
+	t.Parallel()
 	const n = 5
 	env := canaryApp(t, n)
 	watch := env.WatchDowntime("web")
@@ -218,6 +219,7 @@ func failingAtSecondCall(t *testing.T) (url string, calls *atomic.Int32) {
 }
 
 func TestCanaryFailingAnalysisAborts(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	url, calls := failingAtSecondCall(t)
@@ -256,6 +258,7 @@ func TestCanaryFailingAnalysisAborts(t *testing.T) {
 }
 
 func TestCanaryManualPromoteFullFromTheMiddle(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	watch := env.WatchDowntime("web")
@@ -289,6 +292,7 @@ func TestCanaryManualPromoteFullFromTheMiddle(t *testing.T) {
 }
 
 func TestCanaryAbortFromTheMiddle(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	watch := env.WatchDowntime("web")
@@ -417,6 +421,7 @@ spec:
 `
 
 func TestCanaryGatewayAPI(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	env.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
@@ -474,6 +479,7 @@ func TestCanaryGatewayAPI(t *testing.T) {
 }
 
 func TestCanaryNGINXIngress(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	env.Apply(`apiVersion: networking.k8s.io/v1
@@ -515,6 +521,7 @@ spec:
 }
 
 func TestCanaryIstioAndSMI(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	env.installCRDs([]string{"testdata/crds/istio-virtualservice.yaml", "testdata/crds/smi-trafficsplit.yaml"}, []string{"virtualservices.networking.istio.io", "trafficsplits.split.smi-spec.io"})
@@ -658,6 +665,7 @@ func TestCanaryBadInputChangesNothing(t *testing.T) {
 }
 
 func TestCanaryThatNeverBecomesReadyIsPulledBack(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	env := canaryApp(t, n)
 	// The new version's pods run but never become Ready: a bad release.

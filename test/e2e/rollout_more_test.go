@@ -36,6 +36,7 @@ func assertNoLease(e *Env, name string) {
 // not rolled back; the new template stays, the record says failed, and the
 // old pods keep serving (maxUnavailable 0).
 func TestRolloutNoRollbackLeavesTheFailedRelease(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	bad := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: "registry.example/web:v2", NeverReady: true}))
@@ -78,6 +79,7 @@ func TestRolloutNoRollbackLeavesTheFailedRelease(t *testing.T) {
 // --force. The Recreate case also shows the finding was real: the Service
 // had no ready endpoint during the forced release.
 func TestRolloutForce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// start is the app as it runs; release, when set, is the manifest
@@ -157,6 +159,7 @@ func TestRolloutForce(t *testing.T) {
 // maxUnavailable 0 and maxSurge 25%, and the ready endpoints never dip. Both
 // ways of giving the change (--image and -f) are checked.
 func TestRolloutFixStrategy(t *testing.T) {
+	t.Parallel()
 	const replicas = 4
 	risky := AppSpec{Replicas: replicas, MaxUnavailable: "25%", MaxSurge: "0"}
 	tests := []struct {
@@ -211,6 +214,7 @@ func TestRolloutFixStrategy(t *testing.T) {
 // sets Progressing=False (ProgressDeadlineExceeded) well before the timeout;
 // the tool detects it and rolls back.
 func TestRolloutProgressDeadlineExceeded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	withDeadline := func(s AppSpec) string {
 		s.Replicas = rolloutReplicas
@@ -261,6 +265,7 @@ func TestRolloutProgressDeadlineExceeded(t *testing.T) {
 // --max-restarts says, so the tool stops at the first crash and names
 // CrashLoopBackOff, not the restart count; then it rolls back.
 func TestRolloutMaxRestarts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	bad := writeTemp(t, "web-v2.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: "registry.example/web:v2", CrashLoop: true}))
@@ -293,6 +298,7 @@ func TestRolloutMaxRestarts(t *testing.T) {
 // new image stays, the record says paused (phase analysis) and the message
 // says what to do next.
 func TestRolloutAnalysisInconclusive(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		hits.Add(1)

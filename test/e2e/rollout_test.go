@@ -61,6 +61,7 @@ func getDeployment(e *Env, name string) *appsv1.Deployment {
 func imageOf(d *appsv1.Deployment) string { return d.Spec.Template.Spec.Containers[0].Image }
 
 func TestRolloutGoodReleaseAndRollback(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	w := e.WatchDowntime("web")
@@ -120,6 +121,7 @@ func TestRolloutGoodReleaseAndRollback(t *testing.T) {
 }
 
 func TestRolloutRollsBackBadReleases(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		spec    AppSpec
@@ -169,6 +171,7 @@ func TestRolloutRollsBackBadReleases(t *testing.T) {
 }
 
 func TestRolloutMigrationJob(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	before := getDeployment(e, "web")
@@ -240,6 +243,7 @@ func TestRolloutMigrationJob(t *testing.T) {
 }
 
 func TestMigrateContractGuard(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	job := writeTemp(t, "contract.yaml", jobManifest(JobSpec{Name: "contract", Result: "succeed"}))
@@ -285,6 +289,7 @@ func TestMigrateContractGuard(t *testing.T) {
 }
 
 func TestRolloutDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	rvs := func() map[string]string {
@@ -338,6 +343,7 @@ func TestRolloutDryRunChangesNothing(t *testing.T) {
 }
 
 func TestRolloutSecondRunRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startApp(e, AppSpec{})
 	slow := writeTemp(t, "slow.yaml", appManifest(AppSpec{Replicas: rolloutReplicas, Image: "registry.example/web:v2", ReadyDelay: "4s"}))
