@@ -19,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,6 +33,13 @@ const rbacSA = "release"
 
 // zddRole reads the Role of deploy/rbac.yaml.
 func zddRole(t *testing.T) *rbacv1.Role {
+	var role rbacv1.Role
+	rbacObject(t, "Role", &role)
+	return &role
+}
+
+// rbacObject decodes the first object of kind in deploy/rbac.yaml into out.
+func rbacObject(t *testing.T, kind string, out any) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "rbac.yaml"))
 	if err != nil {
@@ -39,20 +47,22 @@ func zddRole(t *testing.T) *rbacv1.Role {
 	}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
 	for {
-		var role rbacv1.Role
-		err := dec.Decode(&role)
+		var obj map[string]any
+		err := dec.Decode(&obj)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			t.Fatalf("deploy/rbac.yaml: %v", err)
 		}
-		if role.Kind == "Role" {
-			return &role
+		if obj["kind"] == kind {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, out); err != nil {
+				t.Fatalf("deploy/rbac.yaml: %s: %v", kind, err)
+			}
+			return
 		}
 	}
-	t.Fatal("deploy/rbac.yaml holds no Role")
-	return nil
+	t.Fatalf("deploy/rbac.yaml holds no %s", kind)
 }
 
 // withoutVerb returns a copy of role in which no rule grants verb on resource.
@@ -319,27 +329,9 @@ func TestRBACMissingVerb(t *testing.T) {
 
 // zddClusterRole reads the ClusterRole of deploy/rbac.yaml.
 func zddClusterRole(t *testing.T) *rbacv1.ClusterRole {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		var cr rbacv1.ClusterRole
-		err := dec.Decode(&cr)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("deploy/rbac.yaml: %v", err)
-		}
-		if cr.Kind == "ClusterRole" {
-			return &cr
-		}
-	}
-	t.Fatal("deploy/rbac.yaml holds no ClusterRole")
-	return nil
+	var cr rbacv1.ClusterRole
+	rbacObject(t, "ClusterRole", &cr)
+	return &cr
 }
 
 // TestRBACAllNamespaces binds the ClusterRole of deploy/rbac.yaml (under a
