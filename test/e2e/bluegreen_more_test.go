@@ -27,21 +27,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
-// waitService watches the namespace's Services until cond holds for the one
-// named name.
+// waitService watches Service name until cond holds for it.
 func (e *Env) waitService(name, what string, cond func(*corev1.Service) bool) {
 	e.T.Helper()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return e.Client.CoreV1().Services(e.NS).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return e.Client.CoreV1().Services(e.NS).Watch(ctx, o)
-		},
-	}
+	lw := kube.NameScoped(e.Client.CoreV1().Services(e.NS), name)
 	has := func(obj any) bool {
 		s, ok := obj.(*corev1.Service)
 		return ok && s.Name == name && cond(s)
@@ -49,18 +42,10 @@ func (e *Env) waitService(name, what string, cond func(*corev1.Service) bool) {
 	e.waitUntil(lw, &corev1.Service{}, has, fmt.Sprintf("service %q: %s", name, what))
 }
 
-// waitDeployment watches the namespace's Deployments until cond holds for
-// the one named name.
+// waitDeployment watches Deployment name until cond holds for it.
 func (e *Env) waitDeployment(name, what string, cond func(*appsv1.Deployment) bool) {
 	e.T.Helper()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return e.Client.AppsV1().Deployments(e.NS).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return e.Client.AppsV1().Deployments(e.NS).Watch(ctx, o)
-		},
-	}
+	lw := kube.NameScoped(e.Client.AppsV1().Deployments(e.NS), name)
 	has := func(obj any) bool {
 		d, ok := obj.(*appsv1.Deployment)
 		return ok && d.Name == name && cond(d)
