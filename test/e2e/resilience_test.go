@@ -20,12 +20,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -174,17 +174,7 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 // waitForPhase watches Deployment name until its record shows phase.
 func (e *Env) waitForPhase(name, phase string) {
 	e.T.Helper()
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return e.Client.AppsV1().Deployments(e.NS).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return e.Client.AppsV1().Deployments(e.NS).Watch(ctx, o)
-		},
-	}
+	lw := kube.NameScoped(e.Client.AppsV1().Deployments(e.NS), name)
 	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
 	defer cancel()
 	has := func(obj runtime.Object) bool {

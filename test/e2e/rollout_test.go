@@ -17,12 +17,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -386,17 +384,7 @@ func TestRolloutSecondRunRefused(t *testing.T) {
 // waitForLease watches until the Lease exists (the first run holds it).
 func waitForLease(e *Env, name string) {
 	e.T.Helper()
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return e.Client.CoordinationV1().Leases(e.NS).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return e.Client.CoordinationV1().Leases(e.NS).Watch(ctx, o)
-		},
-	}
+	lw := kube.NameScoped(e.Client.CoordinationV1().Leases(e.NS), name)
 	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
 	defer cancel()
 	_, err := watchtools.UntilWithSync(ctx, lw, &coordinationv1.Lease{}, nil, func(ev watch.Event) (bool, error) {
