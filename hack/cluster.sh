@@ -2,8 +2,10 @@
 # The local test cluster: a real control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler built by hack/build-tools.sh) with
 # simulated nodes and pod lifecycles (kwok, stages in hack/kwok/stages),
-# orchestrated by `kwokctl --runtime binary`. Everything lives under the
-# repo's ignored .cluster/ directory; every port is on 127.0.0.1.
+# orchestrated by `kwokctl --runtime binary`, and one real node (containerd,
+# kubelet, kube-proxy: hack/node.sh) for the tests that send requests.
+# Everything lives under the repo's ignored .cluster/ directory; every port
+# of the control plane is on 127.0.0.1.
 #
 #   hack/cluster.sh up              start the cluster, or reuse the running one
 #   hack/cluster.sh down            delete it
@@ -15,6 +17,11 @@
 # The kubeconfig is written to .cluster/kubeconfig. Several people may share
 # one cluster: `up` never restarts a healthy cluster. ZDD_CLUSTER_NAME=other
 # manages a second, private cluster (kubeconfig .cluster/kubeconfig-other).
+#
+# ZDD_REAL_NODE=0 leaves the real node out. Otherwise `up` brings it up when
+# the machine can run one (root, containerd and the rest: hack/node.sh check);
+# when it cannot, the cluster comes up without it, says why, and records the
+# reason in .cluster/node-NAME/unavailable for the tests that need it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
@@ -40,6 +47,10 @@ k() { "$(kubectl_bin)" --kubeconfig "$kubeconfig" "$@"; }
 # fd 9 holds the lock (see lock below): the cluster's processes, started by
 # kwokctl, must not inherit it
 kwokctl() { "$bin/kwokctl" --name "$name" "$@" 9>&-; }
+node() { ZDD_CLUSTER_NAME="$name" "$root/hack/node.sh" "$@" 9>&-; }
+real_node=true
+[ "${ZDD_REAL_NODE:-1}" != 0 ] || real_node=false
+nodedir="$state/node-$name"
 
 healthy() {
 	[ -f "$kubeconfig" ] && k get --raw /readyz --request-timeout=3s >/dev/null 2>&1
@@ -55,11 +66,12 @@ wait_healthy() {
 
 ensure_nodes() {
 	local have
-	have=$(k get nodes -o name 2>/dev/null | wc -l)
+	# the simulated nodes (the real node carries zdd.dev/real-node)
+	have=$(k get nodes -l '!zdd.dev/real-node' -o name 2>/dev/null | wc -l)
 	if [ "$have" -lt "$nodes" ]; then
 		kwokctl scale node --replicas "$nodes" >/dev/null
 	fi
-	k wait --for=condition=Ready node --all --timeout=60s >/dev/null
+	k wait --for=condition=Ready node -l '!zdd.dev/real-node' --timeout=60s >/dev/null
 	# pods are rejected until the controller-manager has made the default
 	# ServiceAccount; wait for it so the first test does not race it
 	local deadline=$((SECONDS + 60))
@@ -78,6 +90,12 @@ create() {
 	for f in "$root"/hack/kwok/stages/*.yaml; do configs+=("$f"); done
 	local config_flags=()
 	for f in "${configs[@]}"; do config_flags+=(--config "$f"); done
+	# the Services' addresses are this cluster's own range, routed to its
+	# real node (hack/node.sh alloc); without a real node, kwokctl's default
+	local service_args=()
+	if $real_node && [ "$(id -u)" = 0 ]; then
+		service_args=(--extra-args "kube-apiserver=service-cluster-ip-range=$(node alloc)")
+	fi
 	log "creating kwok cluster $name (workdir $KWOK_WORKDIR)"
 	kwokctl "${config_flags[@]}" create cluster \
 		--runtime binary \
@@ -90,6 +108,7 @@ create() {
 		`# single instances: no leader election, so they outlive an apiserver restart` \
 		--extra-args kube-controller-manager=leader-elect=false \
 		--extra-args kube-scheduler=leader-elect=false \
+		"${service_args[@]}" \
 		--kubeconfig "$kubeconfig" \
 		--wait 90s >&2
 }
@@ -98,6 +117,7 @@ up() {
 	local start=$SECONDS
 	if healthy; then
 		ensure_nodes
+		real_node_up
 		log "reusing running cluster $name ($kubeconfig)"
 		return
 	fi
@@ -118,10 +138,35 @@ up() {
 	fi
 	wait_healthy 60 || die "kube-apiserver not ready after 60s"
 	ensure_nodes
+	real_node_up
 	log "cluster $name up in $((SECONDS - start))s; export KUBECONFIG=$kubeconfig"
 }
 
+# real_node_up brings up (or repairs) the cluster's real node. It never fails
+# the cluster: when the node cannot run, the reason is logged and recorded
+# in $nodedir/unavailable, where the tests that need the node read it.
+real_node_up() {
+	if ! $real_node; then
+		mkdir -p "$nodedir"
+		echo "ZDD_REAL_NODE=0: the cluster was brought up without its real node" >"$nodedir/unavailable"
+		return
+	fi
+	if [ ! -s "$nodedir/index" ]; then
+		mkdir -p "$nodedir"
+		echo "cluster $name was created without a real node (before hack/node.sh, or not as root): recreate it with hack/cluster.sh down; hack/cluster.sh up" >"$nodedir/unavailable"
+		log "$(cat "$nodedir/unavailable")"
+		return
+	fi
+	"$root/hack/build-tools.sh" images >&2 || true
+	if ! node up; then
+		log "cluster $name runs WITHOUT its real node; the tests that send requests need it"
+		[ -s "$nodedir/unavailable" ] || echo "hack/node.sh up failed; see its output and $nodedir/logs" >"$nodedir/unavailable"
+	fi
+}
+
 down() {
+	node down || true
+	rm -rf "$nodedir"
 	if [ -d "$clusterdir" ]; then
 		kwokctl delete cluster --kubeconfig "$kubeconfig" >&2
 	fi
@@ -219,6 +264,7 @@ apiserver_start() {
 status() {
 	if healthy; then
 		log "cluster $name is up: $(k get nodes --no-headers 2>/dev/null | wc -l) nodes; KUBECONFIG=$kubeconfig"
+		node status || true
 	elif [ -d "$clusterdir" ]; then
 		log "cluster $name exists but its apiserver does not answer"; return 1
 	else

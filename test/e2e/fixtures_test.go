@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,7 +66,25 @@ type AppSpec struct {
 	NoService bool
 	// ServiceSelector replaces the Service's selector (default app=Name).
 	ServiceSelector map[string]string
+
+	// Real runs the app on the cluster's real node (realnode_test.go): the
+	// test server image (Image defaults to zdd.local/testserver:v1, never
+	// pulled), a readiness probe on /readyz every second, a preStop sleep of
+	// PreStop seconds (default 5) and a grace of 30 s unless set.
+	Real bool
+	// Shutdown is the test server's SHUTDOWN_MODE on the real node: "drain"
+	// (default), "exit" or "ignore".
+	Shutdown string
+	// PreStop is the preStop sleep in seconds; 0 leaves the hook out on the
+	// real node (NoPreStop does the same).
+	PreStop *int64
+	// Env adds environment variables to the container (the real node's test
+	// server reads FAIL_EVERY, READY_DELAY, DRAIN_DELAY).
+	Env map[string]string
 }
+
+// realImage is the test server image of version v on the real node.
+func realImage(v string) string { return "zdd.local/testserver:" + v }
 
 func (s AppSpec) withDefaults() AppSpec {
 	if s.Name == "" {
@@ -76,6 +95,9 @@ func (s AppSpec) withDefaults() AppSpec {
 	}
 	if s.Image == "" {
 		s.Image = "registry.example/web:v1"
+		if s.Real {
+			s.Image = realImage("v1")
+		}
 	}
 	if s.MaxUnavailable == "" {
 		s.MaxUnavailable = "0"
@@ -85,6 +107,15 @@ func (s AppSpec) withDefaults() AppSpec {
 	}
 	if s.GracePeriod == nil {
 		s.GracePeriod = ptr.To[int64](5)
+		if s.Real {
+			s.GracePeriod = ptr.To[int64](30)
+		}
+	}
+	if s.Real && s.Shutdown == "" {
+		s.Shutdown = "drain"
+	}
+	if s.Real && s.PreStop == nil {
+		s.PreStop = ptr.To[int64](5)
 	}
 	return s
 }
@@ -129,8 +160,15 @@ func appDeployment(s AppSpec) *appsv1.Deployment {
 		}
 	}
 	// the preStop sleep may not exceed the grace period: min(2s, grace)
-	if sleep := min(int64(2), *s.GracePeriod); !s.NoPreStop && sleep > 0 {
+	sleep := min(int64(2), *s.GracePeriod)
+	if s.PreStop != nil {
+		sleep = *s.PreStop
+	}
+	if !s.NoPreStop && sleep > 0 {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: sleep}}}
+	}
+	if s.Real {
+		realContainer(&c, s)
 	}
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -147,6 +185,9 @@ func appDeployment(s AppSpec) *appsv1.Deployment {
 				},
 			},
 		},
+	}
+	if s.Real {
+		realPod(&d.Spec.Template.Spec)
 	}
 	if s.Recreate {
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
@@ -227,6 +268,35 @@ func jobManifest(s JobSpec) string {
 		},
 	}
 	return toYAML(j)
+}
+
+// realContainer makes c the test server on the real node.
+func realContainer(c *corev1.Container, s AppSpec) {
+	c.ImagePullPolicy = corev1.PullNever
+	env := []corev1.EnvVar{
+		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "SHUTDOWN_MODE", Value: s.Shutdown},
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
+	}
+	c.Env = env
+	if c.ReadinessProbe != nil {
+		c.ReadinessProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
+			PeriodSeconds:    1,
+			FailureThreshold: 1,
+		}
+	}
+}
+
+// realPod puts a pod on the cluster's real node, which is tainted so that
+// no other test's pods land there.
+func realPod(p *corev1.PodSpec) {
+	p.NodeSelector = map[string]string{realNodeLabel: "true"}
+	p.Tolerations = []corev1.Toleration{{Key: realNodeLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+	p.AutomountServiceAccountToken = ptr.To(false)
+	p.EnableServiceLinks = ptr.To(false)
 }
 
 func toYAML(objs ...any) string {
