@@ -108,6 +108,9 @@ func TestPodProblems(t *testing.T) {
 			want: []string{`pod "a" container "app": CrashLoopBackOff: back-off 10s restarting failed container`}},
 		{name: "image pull errors", pods: []corev1.Pod{pod("b", waiting("app", "ImagePullBackOff", "", 0)), pod("a", waiting("app", "ErrImagePull", "not found", 0))},
 			want: []string{`pod "a" container "app": ErrImagePull: not found`, `pod "b" container "app": ImagePullBackOff`}},
+		// what a real kubelet reports (seen on the test cluster's real node)
+		{name: "image never pulled and invalid name", pods: []corev1.Pod{pod("a", waiting("app", "ErrImageNeverPull", `Container image "zdd.local/testserver:nope" is not present with pull policy of Never`, 0)), pod("b", waiting("app", "InvalidImageName", "", 0))},
+			want: []string{`pod "a" container "app": ErrImageNeverPull: Container image "zdd.local/testserver:nope" is not present with pull policy of Never`, `pod "b" container "app": InvalidImageName`}},
 		{name: "init container config error", pods: []corev1.Pod{initPod},
 			want: []string{`pod "web-init" container "migrate": CreateContainerConfigError: secret "db" not found`}},
 		{name: "restarts above the limit", pods: []corev1.Pod{pod("a", running("app", 2), running("sidecar", 1))}, maxRestarts: 1,

@@ -16,12 +16,26 @@ import (
 )
 
 // BadWaitingReasons are the container waiting reasons that mean a pod will
-// not become Ready without a person fixing something.
+// not become Ready without a person fixing something. ErrImageNeverPull and
+// InvalidImageName are what a real kubelet reports for an image that is not
+// on the node under imagePullPolicy Never, and for a malformed image name.
 var BadWaitingReasons = map[string]bool{
 	"CrashLoopBackOff":           true,
 	"ImagePullBackOff":           true,
 	"ErrImagePull":               true,
+	"ErrImageNeverPull":          true,
+	"InvalidImageName":           true,
 	"CreateContainerConfigError": true,
+}
+
+// BadWaitingReasonList is BadWaitingReasons, sorted.
+func BadWaitingReasonList() []string {
+	out := make([]string, 0, len(BadWaitingReasons))
+	for r := range BadWaitingReasons {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // PodProblems lists, one line each, the containers of pods that are stuck in

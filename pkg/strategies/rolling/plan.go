@@ -99,7 +99,7 @@ func (r *Rollout) dryRun(ctx context.Context, rel *release) error {
 		}
 	}
 	add(PhaseWatch, fmt.Sprintf("watch deployment %q until %d of %d replicas of the new revision (expected %d) are updated, ready and available (timeout %s); fail on ProgressDeadlineExceeded, new pods not ready in time, more than %d restarts, or %s",
-		rel.ref, desired, desired, next, cfg.Timeout, cfg.MaxRestarts, strings.Join(badReasons(), ", ")), "")
+		rel.ref, desired, desired, next, cfg.Timeout, cfg.MaxRestarts, strings.Join(kube.BadWaitingReasonList(), ", ")), "")
 	if cfg.Analysis != nil {
 		when := "after the rollout completes"
 		if cfg.AnalysisDuring {
@@ -135,10 +135,6 @@ func (r *Rollout) dryRun(ctx context.Context, rel *release) error {
 	}
 	add("report", svc, "")
 	return nil
-}
-
-func badReasons() []string {
-	return []string{"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"}
 }
 
 // PrintPlan writes a dry run's plan, one numbered step each, patches
