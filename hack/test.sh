@@ -28,6 +28,9 @@ echo "== build"
 make build
 hack/build-tools.sh
 
+echo "== the kind path (test/kind, a module of its own: unit tests; kind itself needs Docker)"
+(cd test/kind && go vet ./... && go test -count=1 ./...)
+
 echo "== release archives and krew (test/krew: cross-builds once, krew v0.4.3 validates and installs offline)"
 (cd test/krew && go test -count=1 -timeout 40m ./...)
 
@@ -41,6 +44,9 @@ if [ -z "${KUBECONFIG:-}" ]; then
 	fi
 	hack/cluster.sh up
 	export KUBECONFIG="$root/.cluster/kubeconfig"
+	# the traffic tests need the real node: say loudly when it is missing
+	# (on CI they fail, naming the reason)
+	hack/node.sh status || echo "WARNING: no real node; the traffic tests (TestTraffic*) will fail on CI and skip elsewhere"
 fi
 # the tests mostly wait on the cluster: run more of them at once than cores;
 # one package (not ./test/e2e/...) so go test streams its output as it runs

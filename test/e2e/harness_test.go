@@ -135,7 +135,9 @@ func (e *Env) run(stdin string, extraEnv []string, name string, args ...string) 
 	ctx, cancel := context.WithTimeout(e.Ctx, commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = commandEnv(extraEnv...)
+	// an Env of a private cluster runs its commands there (a later
+	// KUBECONFIG in extraEnv still wins)
+	cmd.Env = commandEnv(append([]string{"KUBECONFIG=" + e.Kubeconfig}, extraEnv...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

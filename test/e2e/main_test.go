@@ -47,7 +47,16 @@ func setup(m *testing.M) (int, error) {
 	}
 	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
 
-	if kc := os.Getenv("KUBECONFIG"); kc != "" {
+	if os.Getenv("ZDD_E2E_CLUSTER") == "kind" {
+		// a kind cluster of the suite's own (Docker needed; untested on the
+		// machines this project is built on): the traffic suite runs there
+		kc, cleanup, err := createKindCluster()
+		if err != nil {
+			return 0, err
+		}
+		defer cleanup()
+		kubeconfigPath = kc
+	} else if kc := os.Getenv("KUBECONFIG"); kc != "" {
 		// a cluster chosen by the caller (kind on a laptop, or the shared
 		// local one); it is never started or stopped here
 		kubeconfigPath = kc
@@ -110,4 +119,35 @@ func commandEnv(extra ...string) []string {
 		env = append(env, "TMPDIR="+tmp)
 	}
 	return append(env, extra...)
+}
+
+// createKindCluster creates the kind cluster of ZDD_E2E_CLUSTER=kind through
+// test/kind (kind's Go API, a module of its own), with the test images
+// loaded and the real-node facts published; it is deleted at the end unless
+// ZDD_KEEP_KIND=1.
+func createKindCluster() (kubeconfig string, cleanup func(), err error) {
+	images := exec.Command(filepath.Join(repoRoot, "hack", "build-tools.sh"), "images")
+	images.Stdout, images.Stderr = os.Stderr, os.Stderr
+	if err := images.Run(); err != nil {
+		return "", nil, fmt.Errorf("building the test images: %w", err)
+	}
+	const name = "zdd-e2e-kind"
+	kubeconfig = filepath.Join(repoRoot, ".cluster", "kubeconfig-kind")
+	kind := func(args ...string) error {
+		cmd := exec.Command("go", append([]string{"run", "."}, args...)...)
+		cmd.Dir = filepath.Join(repoRoot, "test", "kind")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		return cmd.Run()
+	}
+	if err := kind("create", "-name", name, "-images", filepath.Join(repoRoot, "bin", "images.tar"), "-kubeconfig", kubeconfig); err != nil {
+		return "", nil, fmt.Errorf("creating the kind cluster: %w", err)
+	}
+	return kubeconfig, func() {
+		if os.Getenv("ZDD_KEEP_KIND") == "1" {
+			return
+		}
+		if err := kind("delete", "-name", name, "-kubeconfig", kubeconfig); err != nil {
+			fmt.Fprintf(os.Stderr, "deleting the kind cluster: %v\n", err)
+		}
+	}, nil
 }

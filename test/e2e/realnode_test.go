@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
@@ -37,6 +38,10 @@ type RealNode struct {
 	// ServiceCIDR and PodCIDR are routed from this machine to the node:
 	// the meter may send only there.
 	ServiceCIDR, PodCIDR netip.Prefix
+	// NodePortHost is set on a kind cluster (ZDD_E2E_CLUSTER=kind), whose
+	// ClusterIPs this machine cannot reach: the meter goes to a NodePort
+	// on this address instead.
+	NodePortHost netip.Addr
 }
 
 // realNodeMu lets one traffic test at a time use the real node: it has the
@@ -83,6 +88,12 @@ func findRealNode(t *testing.T, client kubernetes.Interface, clusterName string)
 		return nil, fmt.Sprintf("reading ConfigMap kube-system/zdd-real-node: %v", err)
 	}
 	node = &RealNode{Name: cm.Data["node"]}
+	if h := cm.Data["nodePortHost"]; h != "" {
+		if node.NodePortHost, err = netip.ParseAddr(h); err != nil {
+			return nil, fmt.Sprintf("ConfigMap kube-system/zdd-real-node: nodePortHost: %v", err)
+		}
+		return node, ""
+	}
 	if node.ServiceCIDR, err = netip.ParsePrefix(cm.Data["serviceCIDR"]); err != nil {
 		return nil, fmt.Sprintf("ConfigMap kube-system/zdd-real-node: serviceCIDR: %v", err)
 	}
@@ -135,27 +146,49 @@ func (e *Env) StartTraffic(node *RealNode, svc string, o meter.Options) *Traffic
 	if err != nil {
 		e.T.Fatalf("reading service %s: %v", svc, err)
 	}
-	ip, err := netip.ParseAddr(s.Spec.ClusterIP)
-	if err != nil || !node.ServiceCIDR.Contains(ip) {
-		e.T.Fatalf("service %s has ClusterIP %q, outside the real node's Service range %s", svc, s.Spec.ClusterIP, node.ServiceCIDR)
-	}
 	path := "/"
 	if o.URL != "" {
 		path = o.URL // a path on the Service
 	}
-	tr := &Traffic{e: e, svc: svc, node: node, url: fmt.Sprintf("http://%s:%d%s", ip, s.Spec.Ports[0].Port, path)}
-	tr.waitServing(tr.url)
+	tr := &Traffic{e: e, svc: svc, node: node}
+	var base string
+	if node.NodePortHost.IsValid() {
+		base = fmt.Sprintf("http://%s:%d", node.NodePortHost, e.nodePort(s))
+		o.Allowed = []netip.Prefix{netip.PrefixFrom(node.NodePortHost, node.NodePortHost.BitLen())}
+	} else {
+		ip, err := netip.ParseAddr(s.Spec.ClusterIP)
+		if err != nil || !node.ServiceCIDR.Contains(ip) {
+			e.T.Fatalf("service %s has ClusterIP %q, outside the real node's Service range %s", svc, s.Spec.ClusterIP, node.ServiceCIDR)
+		}
+		base = fmt.Sprintf("http://%s:%d", ip, s.Spec.Ports[0].Port)
+		o.Allowed = []netip.Prefix{node.ServiceCIDR, node.PodCIDR}
+	}
+	tr.url = base + path
+	tr.waitServing(base + "/")
 	o.URL = tr.url
 	if o.Rate == 0 {
 		o.Rate = trafficRate
 	}
-	o.Allowed = []netip.Prefix{node.ServiceCIDR, node.PodCIDR}
 	if tr.m, err = meter.Start(e.Ctx, o); err != nil {
 		e.T.Fatal(err)
 	}
 	e.T.Cleanup(func() { tr.m.Stop() })
 	e.T.Logf("traffic: %d requests/s to service %s at %s", o.Rate, svc, tr.url)
 	return tr
+}
+
+// nodePort makes Service s a NodePort Service (on kind) and returns its
+// port.
+func (e *Env) nodePort(s *corev1.Service) int32 {
+	e.T.Helper()
+	if s.Spec.Type != corev1.ServiceTypeNodePort {
+		patched, err := e.Client.CoreV1().Services(e.NS).Patch(e.Ctx, s.Name, types.MergePatchType, []byte(`{"spec":{"type":"NodePort"}}`), metav1.PatchOptions{})
+		if err != nil {
+			e.T.Fatalf("making service %s a NodePort: %v", s.Name, err)
+		}
+		s = patched
+	}
+	return s.Spec.Ports[0].NodePort
 }
 
 // waitServing waits until url has answered 200 twenty times in a row: the
@@ -276,5 +309,7 @@ func startRealApp(e *Env, s AppSpec) {
 	e.Apply(appManifest(s))
 	s = s.withDefaults()
 	e.RolloutStatus(s.Name, 2*time.Minute)
-	waitReadyEndpoints(e.T, e, s.Name, int(s.Replicas))
+	if !s.NoService {
+		waitReadyEndpoints(e.T, e, s.Name, int(s.Replicas))
+	}
 }

@@ -47,6 +47,8 @@ type privateCluster struct {
 	kubeconfig string
 	client     kubernetes.Interface
 	dynamic    dynamic.Interface
+	// realNode: the cluster has a real node of its own
+	realNode bool
 }
 
 // clusterTools are the programs hack/cluster.sh needs in bin/.
@@ -59,6 +61,13 @@ var clusterTools = []string{"etcd", "kube-apiserver", "kube-controller-manager",
 var privateClusters sync.Mutex
 
 func startPrivateCluster(t *testing.T) *privateCluster {
+	t.Helper()
+	return startPrivateClusterWith(t, false)
+}
+
+// startPrivateClusterWith is startPrivateCluster, with the cluster's own
+// real node (hack/node.sh) when realNode is true.
+func startPrivateClusterWith(t *testing.T, realNode bool) *privateCluster {
 	t.Helper()
 	for _, b := range clusterTools {
 		if !isExecutable(filepath.Join(repoRoot, "bin", b)) {
@@ -77,7 +86,7 @@ func startPrivateCluster(t *testing.T) *privateCluster {
 	t.Cleanup(privateClusters.Unlock) // registered first, so it runs after down
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
-	c := &privateCluster{t: t, name: "apisrv-" + hex.EncodeToString(suffix)}
+	c := &privateCluster{t: t, name: "apisrv-" + hex.EncodeToString(suffix), realNode: realNode}
 	c.kubeconfig = filepath.Join(repoRoot, ".cluster", "kubeconfig-"+c.name)
 	t.Cleanup(func() {
 		// the apiserver may have been left stopped by a failure: down
@@ -105,7 +114,7 @@ func startPrivateCluster(t *testing.T) *privateCluster {
 
 func (c *privateCluster) script(args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), args...)
-	cmd.Env = append(os.Environ(), "ZDD_CLUSTER_NAME="+c.name)
+	cmd.Env = append(os.Environ(), "ZDD_CLUSTER_NAME="+c.name, fmt.Sprintf("ZDD_REAL_NODE=%d", map[bool]int{false: 0, true: 1}[c.realNode]))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
