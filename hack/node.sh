@@ -199,6 +199,9 @@ start() {
 	shift
 	mkdir -p "$nodedir/logs" "$nodedir/pids"
 	if pid_of "$c" >/dev/null; then return; fi
+	if [ -f "$nodedir/pids/$c.pid" ]; then
+		log "$c (pid $(cat "$nodedir/pids/$c.pid")) had stopped; starting it again (its log: $nodedir/logs/$c.log)"
+	fi
 	(exec setsid "$@" >>"$nodedir/logs/$c.log" 2>&1 </dev/null 8>&- 9>&-) &
 	echo "$!" >"$nodedir/pids/$c.pid"
 }
