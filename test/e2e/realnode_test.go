@@ -229,6 +229,11 @@ func (tr *Traffic) Stop(minFor time.Duration) *meter.Report {
 	if d := minFor - tr.m.Since(); d > 0 {
 		time.Sleep(d)
 	}
+	// on a loaded machine the meter may have sent fewer than its rate
+	// promises: measure on until it has sent minRequests (within limits)
+	for deadline := time.Now().Add(time.Minute); minFor >= minTrafficDuration && tr.m.Sent() < minRequests && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
 	// a moment more: a failure as the last pod went would still arrive
 	time.Sleep(2 * time.Second)
 	rep := tr.m.Stop()

@@ -131,6 +131,9 @@ type Report struct {
 	Streams []StreamEnd `json:"streams,omitempty"`
 	// StreamsByKind counts Streams by Kind.
 	StreamsByKind map[string]int `json:"streamsByKind,omitempty"`
+	// Behind counts the new-connection requests the meter did not send
+	// because it was starved of CPU for more than a second (not failures).
+	Behind int `json:"behind,omitempty"`
 }
 
 // Sent and Failed add up both request clients.
@@ -143,6 +146,9 @@ func (r *Report) String() string {
 		r.Failed(), r.Sent(), r.Duration.Seconds(), r.NewConn.summary(), r.KeepAlive.summary())
 	if len(r.Streams) > 0 {
 		s += fmt.Sprintf("; streams %s", kinds(r.StreamsByKind))
+	}
+	if r.Behind > 0 {
+		s += fmt.Sprintf("; %d not sent (the meter was starved of CPU)", r.Behind)
 	}
 	return s
 }
@@ -186,6 +192,7 @@ type Meter struct {
 	stopOnce sync.Once
 
 	mu        sync.Mutex
+	behind    int
 	newConn   ClientReport
 	keepAlive ClientReport
 	streams   []StreamEnd
@@ -282,7 +289,7 @@ func (m *Meter) Stop() *Report {
 		m.cancel()
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		r := &Report{URL: m.o.URL, Duration: time.Since(m.start), NewConn: m.newConn, KeepAlive: m.keepAlive, Streams: m.streams}
+		r := &Report{URL: m.o.URL, Duration: time.Since(m.start), NewConn: m.newConn, KeepAlive: m.keepAlive, Streams: m.streams, Behind: m.behind}
 		r.NewConn.finish()
 		r.KeepAlive.finish()
 		if len(r.Streams) > 0 {
@@ -298,6 +305,13 @@ func (m *Meter) Stop() *Report {
 
 // Since is the time since the meter started, on the meter's clock.
 func (m *Meter) Since() time.Duration { return time.Since(m.start) }
+
+// Sent is how many new-connection requests have been sent so far.
+func (m *Meter) Sent() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.newConn.Sent
+}
 
 func (c *ClientReport) finish() {
 	if len(c.latencies) == 0 {
@@ -407,19 +421,35 @@ func (m *Meter) runNewConn(ctx context.Context) {
 	defer m.wg.Done()
 	client := m.newClient(false)
 	defer client.CloseIdleConnections()
-	tick := time.NewTicker(time.Second / time.Duration(m.o.Rate))
-	defer tick.Stop()
 	// in flight at most twice what the rate sends in one timeout
 	limit := make(chan struct{}, 2*m.o.Rate*int(m.o.Timeout/time.Second+1))
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	// requests go out on a schedule (the n-th at start + n/rate), not on a
+	// ticker, which drops ticks when this process is starved of CPU: a
+	// late request is sent as soon as the meter runs again, so the rate
+	// holds on average; a meter more than a second behind skips ahead and
+	// counts what it skipped in Behind (not failures: nothing was sent)
+	interval := time.Second / time.Duration(m.o.Rate)
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
+		next = next.Add(interval)
+		if late := time.Since(next); late > time.Second {
+			skipped := int(late / interval)
+			next = next.Add(time.Duration(skipped) * interval)
+			m.mu.Lock()
+			m.behind += skipped
+			m.mu.Unlock()
+		}
+		timer.Reset(max(0, time.Until(next)))
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.stopping:
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 		select {
 		case limit <- struct{}{}:
