@@ -41,10 +41,13 @@ name="${ZDD_CLUSTER_NAME:-zdd-e2e}"
 kubeconfig="$state/kubeconfig"
 [ "$name" = zdd-e2e ] || kubeconfig="$state/kubeconfig-$name"
 nodedir="$state/node-$name"
-# sockets: short paths (a unix socket path has at most 107 bytes)
-run="/run/zdd/$name"
-netns="zdd-$name"
-nsexec=(nsenter "--net=/run/netns/$netns")
+# set by addresses, from the cluster's index K (unique on this machine even
+# for clusters of the same name in two checkouts): the network namespace
+# zdd-nK and the sockets' directory /run/zdd/nK (short: a unix socket path
+# has at most 107 bytes)
+netns=
+run=
+nsexec=()
 images="$bin/images.tar"
 pause_image=zdd.local/pause:1
 taint_key=zdd.dev/real-node
@@ -146,6 +149,9 @@ addresses() {
 	pod_cidr="10.201.$K.0/24"
 	pod_gw="10.201.$K.1"
 	service_cidr="10.202.$K.0/24"
+	netns="zdd-n$K"
+	run="/run/zdd/n$K"
+	nsexec=(nsenter "--net=/run/netns/$netns")
 }
 
 env_out() {
@@ -412,6 +418,7 @@ up() {
 	fi
 	rm -f "$nodedir/unavailable"
 	local t0=$SECONDS
+	addresses
 	network_up
 	relay_up
 	containerd_up
@@ -430,6 +437,10 @@ up() {
 
 down() {
 	[ -d "$nodedir" ] || return 0
+	if [ ! -s "$nodedir/index" ]; then
+		rm -rf "$nodedir"
+		return 0
+	fi
 	addresses
 	stop kube-proxy
 	stop kubelet
