@@ -168,6 +168,10 @@ func (c *check) add(sev Severity, container, field, message, hint string) {
 		hint = c.r.Hint
 	}
 	o := c.it.obj
+	loc := Location{File: o.Source.File, Line: o.Source.Line}
+	if o.doc != nil {
+		loc = o.doc.locate(field, container)
+	}
 	c.a.findings = append(c.a.findings, Finding{
 		Rule:      c.r.ID,
 		Severity:  sev,
@@ -178,8 +182,9 @@ func (c *check) add(sev Severity, container, field, message, hint string) {
 		Field:     field,
 		Message:   message,
 		Hint:      hint,
-		File:      o.Source.File,
-		Line:      o.Source.Line,
+		File:      loc.File,
+		Line:      loc.Line,
+		FieldLine: loc.FieldLine,
 	})
 }
 

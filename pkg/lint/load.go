@@ -140,32 +140,70 @@ func LoadFiles(opts LoadOptions) (*Loaded, error) {
 			}
 		}
 	}
-	if len(remote) > 0 || opts.Kustomize != "" {
+	if len(remote) > 0 {
 		b := resource.NewLocalBuilder().Unstructured().ContinueOnError()
 		if opts.Namespace != "" {
 			b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
 		}
-		if len(remote) > 0 {
-			b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: remote})
+		b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: remote})
+		if err := out.visit(b, nil); err != nil {
+			return nil, err
 		}
-		if opts.Kustomize != "" {
-			b = b.FilenameParam(false, &resource.FilenameOptions{Kustomize: opts.Kustomize})
-		}
-		err := b.Do().Visit(func(info *resource.Info, err error) error {
-			if err != nil {
-				return err
-			}
-			return out.add(info.Object, info.Source, nil)
-		})
+	}
+	if opts.Kustomize != "" {
+		// Rendered here rather than by the builder's own kustomize visitor,
+		// so that kustomize records where each object came from; the
+		// builder then reads the rendered stream as it reads kubectl's.
+		rendered, err := buildKustomization(opts.Kustomize)
 		if err != nil {
-			var ee *exitcode.Error
-			if errors.As(err, &ee) {
-				return nil, err
-			}
 			return nil, exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
+		}
+		b := resource.NewLocalBuilder().Unstructured().ContinueOnError().Stream(bytes.NewReader(rendered), opts.Kustomize)
+		if opts.Namespace != "" {
+			b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
+		}
+		if err := out.visit(b, newKustomizeSources(opts.Kustomize)); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// visit adds the objects a builder reads; ks, when set, gives each object of
+// a kustomize build the file and line it came from.
+func (l *Loaded) visit(b *resource.Builder, ks *kustomizeSources) error {
+	err := b.Do().Visit(func(info *resource.Info, err error) error {
+		if err != nil {
+			return err
+		}
+		if ks == nil {
+			return l.add(info.Object, info.Source, nil)
+		}
+		var items []unstructured.Unstructured
+		switch o := info.Object.(type) {
+		case *unstructured.Unstructured:
+			items = []unstructured.Unstructured{*o}
+		case *unstructured.UnstructuredList:
+			items = o.Items
+		default:
+			return exitcode.Usagef("%s: unexpected object %T", info.Source, info.Object)
+		}
+		for i := range items {
+			src, ref := ks.source(&items[i])
+			if err := l.addOne(&items[i], src, ref); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		var ee *exitcode.Error
+		if errors.As(err, &ee) {
+			return err
+		}
+		return exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
+	}
+	return nil
 }
 
 // expandPath lists the files a -f argument names, as kubectl does: a glob
@@ -297,9 +335,15 @@ func (l *Loaded) add(obj any, src string, doc *document) error {
 	if doc != nil {
 		line = doc.line
 	}
+	ref := func(line int) *docRef {
+		if doc == nil {
+			return nil
+		}
+		return &docRef{file: file, data: doc.data, startLine: doc.startLine, line: line}
+	}
 	switch o := obj.(type) {
 	case *unstructured.Unstructured:
-		return l.addOne(o, Source{File: file, Line: line})
+		return l.addOne(o, Source{File: file, Line: line}, ref(line))
 	case *unstructured.UnstructuredList:
 		var itemLines []int
 		if doc != nil {
@@ -310,7 +354,7 @@ func (l *Loaded) add(obj any, src string, doc *document) error {
 			if i < len(itemLines) {
 				itemLine = itemLines[i]
 			}
-			if err := l.addOne(&o.Items[i], Source{File: file, Line: itemLine}); err != nil {
+			if err := l.addOne(&o.Items[i], Source{File: file, Line: itemLine}, ref(itemLine)); err != nil {
 				return err
 			}
 		}
@@ -320,7 +364,7 @@ func (l *Loaded) add(obj any, src string, doc *document) error {
 	return nil
 }
 
-func (l *Loaded) addOne(u *unstructured.Unstructured, src Source) error {
+func (l *Loaded) addOne(u *unstructured.Unstructured, src Source, doc *docRef) error {
 	if l.namespace != "" && u.GetNamespace() == "" && !clusterScoped[u.GetKind()] {
 		u.SetNamespace(l.namespace)
 	}
@@ -349,6 +393,7 @@ func (l *Loaded) addOne(u *unstructured.Unstructured, src Source) error {
 		obj.Raw = u
 	}
 	obj.Source = src
+	obj.doc = doc
 	l.Objects = append(l.Objects, obj)
 	return nil
 }

@@ -62,7 +62,7 @@ func LoadLive(ctx context.Context, builder *resource.Builder, client kubernetes.
 		if !ok {
 			continue
 		}
-		if err := out.addOne(u, Source{}); err != nil {
+		if err := out.addOne(u, Source{}, nil); err != nil {
 			return nil, err
 		}
 		have[id{u.GetKind(), u.GetNamespace(), u.GetName()}] = true

@@ -104,9 +104,9 @@ func TestLoadFiles(t *testing.T) {
 			},
 		},
 		{
-			name:     "kustomize folder: rendered by the builder, source is the folder",
+			name:     "kustomize folder: each object names the file and line it came from",
 			opts:     LoadOptions{Kustomize: "testdata/load/kustomize"},
-			wantObjs: []loadedObj{{"Service", "kust", "kust-svc", "testdata/load/kustomize", 0}},
+			wantObjs: []loadedObj{{"Service", "kust", "kust-svc", "testdata/load/kustomize/svc.yaml", 1}},
 		},
 	}
 	for _, tt := range tests {

@@ -1,9 +1,12 @@
 package lint
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -34,6 +37,55 @@ type Report struct {
 	FailOn Severity
 	// ToolVersion is the version printed in SARIF's driver.
 	ToolVersion string
+	// Root is the absolute folder that file paths are written relative to,
+	// in every format (SARIF's %SRCROOT%); WorkDir is the absolute folder
+	// that relative paths of findings are relative to (the current
+	// directory). Either may be empty: paths are then written as they are.
+	Root    string
+	WorkDir string
+}
+
+// RelPath is how a report writes a finding's file: relative to root when
+// the file is under it, whatever form it was given in; otherwise as it was
+// given when root is the working directory, else absolute. Standard input
+// ("-") and URLs are kept.
+func RelPath(file, root, workDir string) string {
+	if file == "" || file == "-" || strings.HasPrefix(file, "http://") || strings.HasPrefix(file, "https://") || root == "" {
+		return file
+	}
+	abs := file
+	if !filepath.IsAbs(file) {
+		if workDir == "" {
+			workDir = root
+		}
+		abs = filepath.Join(workDir, file)
+	}
+	if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return rel
+	}
+	if !filepath.IsAbs(file) && (workDir == "" || workDir == root) {
+		return filepath.Clean(file)
+	}
+	return abs
+}
+
+// relative returns the findings and skipped objects with their files
+// written relative to the report's root.
+func (r *Report) relative() ([]Finding, []Skipped) {
+	if r.Root == "" {
+		return r.Findings, r.Skipped
+	}
+	fs := make([]Finding, len(r.Findings))
+	for i, f := range r.Findings {
+		f.File = RelPath(f.File, r.Root, r.WorkDir)
+		fs[i] = f
+	}
+	sk := make([]Skipped, len(r.Skipped))
+	for i, s := range r.Skipped {
+		s.Source.File = RelPath(s.Source.File, r.Root, r.WorkDir)
+		sk[i] = s
+	}
+	return fs, sk
 }
 
 // Failed reports whether a finding is at or above FailOn.
@@ -83,7 +135,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	var groups []*group
 	index := map[string]*group{}
-	for _, f := range r.Findings {
+	findings, _ := r.relative()
+	for _, f := range findings {
 		key := f.Kind + "\x00" + f.Namespace + "\x00" + f.Name + "\x00" + f.File
 		g, ok := index[key]
 		if !ok {
@@ -209,6 +262,7 @@ type JSONSkipped struct {
 // JSON returns the report as its JSON document.
 func (r *Report) JSON() JSONReport {
 	e, wn, in := r.Counts()
+	findings, skipped := r.relative()
 	out := JSONReport{
 		APIVersion: "zdd.dev/v1",
 		Kind:       "LintReport",
@@ -217,12 +271,12 @@ func (r *Report) JSON() JSONReport {
 			Errors: e, Warnings: wn, Infos: in, FailOn: r.FailOn, Failed: r.Failed(),
 		},
 		Skipped:  []JSONSkipped{},
-		Findings: r.Findings,
+		Findings: findings,
 	}
 	if out.Findings == nil {
 		out.Findings = []Finding{}
 	}
-	for _, s := range r.Skipped {
+	for _, s := range skipped {
 		out.Skipped = append(out.Skipped, JSONSkipped{
 			APIVersion: s.APIVersion, Kind: s.Kind, Namespace: s.Namespace, Name: s.Name,
 			File: s.Source.File, Line: s.Source.Line, Reason: s.Reason,
@@ -255,8 +309,9 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool               sarifTool                `json:"tool"`
+	OriginalURIBaseIDs map[string]sarifArtifact `json:"originalUriBaseIds,omitempty"`
+	Results            []sarifResult            `json:"results"`
 }
 
 type sarifTool struct {
@@ -287,11 +342,12 @@ type sarifRuleLevel struct {
 }
 
 type sarifResult struct {
-	RuleID    string          `json:"ruleId"`
-	RuleIndex *int            `json:"ruleIndex,omitempty"`
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations"`
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           *int              `json:"ruleIndex,omitempty"`
+	Level               string            `json:"level"`
+	Message             sarifText         `json:"message"`
+	Locations           []sarifLocation   `json:"locations"`
+	PartialFingerprints map[string]string `json:"partialFingerprints"`
 }
 
 type sarifLocation struct {
@@ -305,7 +361,9 @@ type sarifPhysical struct {
 }
 
 type sarifArtifact struct {
-	URI string `json:"uri"`
+	URI         string     `json:"uri,omitempty"`
+	URIBaseID   string     `json:"uriBaseId,omitempty"`
+	Description *sarifText `json:"description,omitempty"`
 }
 
 type sarifRegion struct {
@@ -328,20 +386,46 @@ func sarifLevel(s Severity) string {
 	return "note"
 }
 
-// sarifURI is a file's artifact URI: a relative path with forward slashes,
-// or a file:// URI for an absolute path.
-func sarifURI(file string) string {
-	if file == "-" {
-		return "stdin"
+// srcRoot is the uriBaseId of the files under the report's root.
+const srcRoot = "%SRCROOT%"
+
+// FingerprintKey names the partialFingerprints entry of each result.
+const FingerprintKey = "zddFinding/v1"
+
+// sarifArtifactOf is a file's artifact location: a path relative to
+// %SRCROOT% (the report's root) for a file under it, a file:// URI for one
+// elsewhere, the URL of a remote file, "stdin" for standard input.
+func sarifArtifactOf(file string, root string) sarifArtifact {
+	switch {
+	case file == "-":
+		return sarifArtifact{URI: "stdin"}
+	case strings.HasPrefix(file, "http://") || strings.HasPrefix(file, "https://"):
+		return sarifArtifact{URI: file}
+	case filepath.IsAbs(file):
+		return sarifArtifact{URI: fileURI(file)}
 	}
-	if strings.HasPrefix(file, "http://") || strings.HasPrefix(file, "https://") {
-		return file
+	rel := strings.TrimPrefix(filepath.ToSlash(filepath.Clean(file)), "./")
+	if root == "" || !strings.HasPrefix(rel, "../") {
+		return sarifArtifact{URI: (&url.URL{Path: rel}).EscapedPath(), URIBaseID: srcRoot}
 	}
-	slash := filepath.ToSlash(file)
-	if filepath.IsAbs(file) {
-		return "file://" + slash
+	return sarifArtifact{URI: fileURI(filepath.Join(root, file))}
+}
+
+// fileURI is the file:// URI of an absolute path (a folder's ends in /).
+func fileURI(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // C:/x on Windows
 	}
-	return strings.TrimPrefix(slash, "./")
+	return "file://" + (&url.URL{Path: p}).EscapedPath()
+}
+
+// Fingerprint identifies a finding across commits, whatever its line: a
+// hash of the rule, the object (kind, namespace, name), the container and
+// the field.
+func Fingerprint(f Finding) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{f.Rule, f.Kind, f.Namespace, f.Name, f.Container, f.Field}, "\x00")))
+	return hex.EncodeToString(h[:16])
 }
 
 // WriteSARIF prints the report as a SARIF 2.1.0 log whose rules are every
@@ -367,7 +451,14 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 		})
 	}
 	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}
-	for _, f := range r.Findings {
+	base := sarifArtifact{Description: &sarifText{Text: "the folder file paths are relative to (--sarif-root; by default the repository holding the current directory)"}}
+	if r.Root != "" {
+		base.URI = strings.TrimSuffix(fileURI(r.Root), "/") + "/"
+	}
+	run.OriginalURIBaseIDs = map[string]sarifArtifact{srcRoot: base}
+	findings, _ := r.relative()
+	seen := map[string]int{}
+	for _, f := range findings {
 		res := sarifResult{
 			RuleID:  f.Rule,
 			Level:   sarifLevel(f.Severity),
@@ -379,12 +470,22 @@ func (r *Report) WriteSARIF(w io.Writer) error {
 		}
 		loc := sarifLocation{LogicalLocations: []sarifLogical{{FullyQualifiedName: logicalName(f), Kind: "object"}}}
 		if f.File != "" {
-			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(f.File)}}
-			if f.Line > 0 {
-				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Line}
+			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifactOf(f.File, r.Root)}
+			line := f.FieldLine
+			if line == 0 {
+				line = f.Line
+			}
+			if line > 0 {
+				loc.PhysicalLocation.Region = &sarifRegion{StartLine: line}
 			}
 		}
 		res.Locations = []sarifLocation{loc}
+		// Two findings with the same identity (rule, object, container,
+		// field) are told apart by their order, as code scanning's own
+		// line hashes are.
+		fp := Fingerprint(f)
+		seen[fp]++
+		res.PartialFingerprints = map[string]string{FingerprintKey: fp + ":" + strconv.Itoa(seen[fp])}
 		run.Results = append(run.Results, res)
 	}
 	enc := json.NewEncoder(w)

@@ -45,18 +45,23 @@ func sampleReport() *Report {
 		Findings: []Finding{
 			{Rule: "max-unavailable-nonzero", Severity: Error, Kind: "Deployment", Namespace: "shop", Name: "web",
 				Field: "spec.strategy.rollingUpdate.maxUnavailable", Message: `Deployment "shop/web" updates with maxUnavailable 1, which is all 1 of its pods`,
-				Hint: "set rollingUpdate maxUnavailable: 0 and maxSurge: 1", File: "deploy/app.yaml", Line: 2},
+				Hint: "set rollingUpdate maxUnavailable: 0 and maxSurge: 1", File: "deploy/app.yaml", Line: 2, FieldLine: 14},
 			{Rule: "prestop-missing", Severity: Warning, Kind: "Deployment", Namespace: "shop", Name: "web", Container: "web",
 				Field: "spec.template.spec.containers[0].lifecycle.preStop", Message: `container "web" of Deployment "shop/web" has no preStop hook`,
 				Hint: "add a preStop sleep", File: "deploy/app.yaml", Line: 2},
 			{Rule: "session-affinity", Severity: Info, Kind: "Service", Namespace: "shop", Name: "web",
 				Field: "spec.sessionAffinity", Message: `Service "shop/web" sets sessionAffinity ClientIP`,
-				Hint: "remove sessionAffinity", File: "/abs/deploy/svc.yaml", Line: 12},
+				Hint: "remove sessionAffinity", File: "/src/repo/deploy/svc.yaml", Line: 12, FieldLine: 20},
+			{Rule: "pdb-missing", Severity: Warning, Kind: "Deployment", Namespace: "other", Name: "tool",
+				Field: "spec.template.metadata.labels", Message: `no PodDisruptionBudget in the input selects the pod template labels of Deployment "other/tool"`,
+				Hint: "add a PodDisruptionBudget", File: "/elsewhere/tool.yaml", Line: 1, FieldLine: 9},
 			{Rule: "too-few-replicas", Severity: Warning, Kind: "Deployment", Namespace: "live", Name: "api",
 				Field: "spec.replicas", Message: `Deployment "live/api" has replicas 1`, Hint: "set spec.replicas to at least 2"},
 		},
 		FailOn:      Error,
 		ToolVersion: "v1.2.3",
+		Root:        "/src/repo",
+		WorkDir:     "/src/repo",
 	}
 }
 
@@ -129,7 +134,7 @@ func TestJSONSchema(t *testing.T) {
 		t.Errorf("apiVersion/kind = %v/%v, want zdd.dev/v1/LintReport", doc["apiVersion"], doc["kind"])
 	}
 	summary := doc["summary"].(map[string]any)
-	wantSummary := map[string]any{"objects": 3.0, "skipped": 1.0, "findings": 4.0, "errors": 1.0, "warnings": 2.0, "infos": 1.0, "failOn": "error", "failed": true}
+	wantSummary := map[string]any{"objects": 3.0, "skipped": 1.0, "findings": 5.0, "errors": 1.0, "warnings": 3.0, "infos": 1.0, "failOn": "error", "failed": true}
 	if diff := cmp.Diff(wantSummary, summary); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
 	}
@@ -236,10 +241,11 @@ func TestSARIFFields(t *testing.T) {
 		got = append(got, l)
 	}
 	want := []loc{
-		{"max-unavailable-nonzero", "error", "deploy/app.yaml", 2},
-		{"prestop-missing", "warning", "deploy/app.yaml", 2},
-		{"session-affinity", "note", "file:///abs/deploy/svc.yaml", 12},
-		{"too-few-replicas", "warning", "", 0}, // live: a logical location only
+		{"max-unavailable-nonzero", "error", "deploy/app.yaml", 14},  // the field's line
+		{"prestop-missing", "warning", "deploy/app.yaml", 2},         // no field line: the object's
+		{"session-affinity", "note", "deploy/svc.yaml", 20},          // absolute under the root: relative
+		{"pdb-missing", "warning", "file:///elsewhere/tool.yaml", 9}, // outside the root: absolute
+		{"too-few-replicas", "warning", "", 0},                       // live: a logical location only
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)

@@ -83,6 +83,10 @@ type Object struct {
 	// mode, the namespace's Services, PDBs and HPAs around the objects asked
 	// for): Audit reads it but reports nothing on it.
 	Context bool
+
+	// doc is the document the object was read from, when it is known: a
+	// finding then names the line of its field (see locate.go).
+	doc *docRef
 }
 
 // Ref is "Kind namespace/name" (or "Kind name" without a namespace).
@@ -107,6 +111,9 @@ type Finding struct {
 	Hint      string   `json:"hint"`
 	File      string   `json:"file,omitempty"`
 	Line      int      `json:"line,omitempty"`
+	// FieldLine is the line, in File, of the field at fault (or of its
+	// closest parent written there, when the field is left to its default).
+	FieldLine int `json:"fieldLine,omitempty"`
 }
 
 // Options tune an audit.

@@ -1,0 +1,485 @@
+package lint
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// The annotations kustomize writes when a kustomization asks for them with
+// buildMetadata: [originAnnotations, transformerAnnotations].
+const (
+	originAnnotation         = "config.kubernetes.io/origin"
+	transformationAnnotation = "alpha.config.kubernetes.io/transformations"
+)
+
+// buildKustomization renders the kustomization folder dir as kubectl's
+// builder does (krusty, legacy resource order), with the origin and
+// transformer annotations turned on whatever the kustomization says, so that
+// each object names the file it came from and the kustomizations whose
+// patches ran over it.
+func buildKustomization(dir string) ([]byte, error) {
+	opts := krusty.MakeDefaultOptions()
+	opts.Reorder = krusty.ReorderOptionLegacy
+	m, err := krusty.MakeKustomizer(opts).Run(originFS{filesys.MakeFsOnDisk()}, dir)
+	if err != nil {
+		return nil, err
+	}
+	return m.AsYaml()
+}
+
+// originFS is the disk, except that every kustomization file read from it
+// asks for origin and transformer annotations.
+type originFS struct{ filesys.FileSystem }
+
+func (fs originFS) ReadFile(path string) ([]byte, error) {
+	data, err := fs.FileSystem.ReadFile(path)
+	if err != nil || !isKustomizationFile(path) {
+		return data, err
+	}
+	return withBuildMetadata(data), nil
+}
+
+func isKustomizationFile(path string) bool {
+	base := filepath.Base(path)
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		if base == n {
+			return true
+		}
+	}
+	return false
+}
+
+// withBuildMetadata adds originAnnotations and transformerAnnotations to a
+// kustomization's buildMetadata. A file that cannot be parsed is returned as
+// it is, for kustomize to report.
+func withBuildMetadata(data []byte) []byte {
+	var k map[string]any
+	if err := sigsyaml.Unmarshal(data, &k); err != nil || k == nil {
+		return data
+	}
+	have := map[string]bool{}
+	list, _ := k["buildMetadata"].([]any)
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			have[s] = true
+		}
+	}
+	for _, want := range []string{"originAnnotations", "transformerAnnotations"} {
+		if !have[want] {
+			list = append(list, want)
+		}
+	}
+	k["buildMetadata"] = list
+	out, err := sigsyaml.Marshal(k)
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+// kustOrigin is the value of the origin annotation (and of each entry of
+// the transformations annotation).
+type kustOrigin struct {
+	Path         string `json:"path,omitempty"`
+	Repo         string `json:"repo,omitempty"`
+	ConfiguredIn string `json:"configuredIn,omitempty"`
+	ConfiguredBy struct {
+		Kind string `json:"kind,omitempty"`
+	} `json:"configuredBy,omitempty"`
+}
+
+// kustSource is where an object of a kustomize build came from, for
+// locating its findings: the patches that may have set a field, in the order
+// kustomize applied them.
+type kustSource struct {
+	patches []*patchDoc
+}
+
+// patchDoc is one patch document: a strategic-merge patch (an object) or a
+// JSON 6902 patch (a list of operations).
+type patchDoc struct {
+	file      string // the patch file, or the kustomization of an inline patch
+	startLine int    // file line of data's first line
+	line      int    // file line the patch starts on
+	data      []byte
+	json6902  bool
+
+	parsed bool
+	node   *kyaml.Node
+}
+
+// kustomizeSources reads the origin annotations kustomize left on the
+// objects of a build of root and removes them. It caches the files it reads.
+type kustomizeSources struct {
+	root  string
+	files map[string]*kustFile
+	kusts map[string]*kustPatches
+}
+
+func newKustomizeSources(root string) *kustomizeSources {
+	return &kustomizeSources{root: root, files: map[string]*kustFile{}, kusts: map[string]*kustPatches{}}
+}
+
+// kustFile is a file a resource came from, split into documents.
+type kustFile struct {
+	docs []kustDoc
+}
+
+type kustDoc struct {
+	kind, name string
+	doc        document
+}
+
+// kustPatches are the patches one kustomization file declares, in the
+// order its transformers apply them.
+type kustPatches struct {
+	patches []kustPatch
+}
+
+type kustPatch struct {
+	targetKind, targetName string // from target:, or the patch's own kind and name
+	doc                    *patchDoc
+}
+
+// source returns the source of u (its file and line, the document to
+// locate fields in) and removes the annotations kustomize added. The
+// source is the kustomize folder with no line when the origin is unknown or
+// remote.
+func (k *kustomizeSources) source(u *unstructured.Unstructured) (Source, *docRef) {
+	src := Source{File: k.root}
+	ann := u.GetAnnotations()
+	originText, hasOrigin := ann[originAnnotation]
+	transText := ann[transformationAnnotation]
+	if hasOrigin || transText != "" {
+		delete(ann, originAnnotation)
+		delete(ann, transformationAnnotation)
+		if len(ann) == 0 {
+			ann = nil
+		}
+		u.SetAnnotations(ann)
+	}
+	var origin kustOrigin
+	if !hasOrigin || sigsyaml.Unmarshal([]byte(originText), &origin) != nil || origin.Repo != "" {
+		return src, nil
+	}
+	ref := &docRef{file: k.root}
+	if origin.Path != "" {
+		file := filepath.Clean(filepath.Join(k.root, origin.Path))
+		src.File, ref.file = file, file
+		if d, ok := k.find(file, u.GetKind(), u.GetName()); ok {
+			src.Line = d.line
+			ref.data, ref.startLine, ref.line = d.data, d.startLine, d.line
+		}
+	} else if origin.ConfiguredIn != "" {
+		// Made by a generator: the kustomization that configures it.
+		file := filepath.Clean(filepath.Join(k.root, origin.ConfiguredIn))
+		src.File, ref.file = file, file
+	}
+	var trans []kustOrigin
+	if transText != "" {
+		_ = sigsyaml.Unmarshal([]byte(transText), &trans)
+	}
+	ks := &kustSource{}
+	seen := map[string]bool{}
+	for _, t := range trans {
+		if !strings.HasPrefix(t.ConfiguredBy.Kind, "Patch") || t.ConfiguredIn == "" || t.Repo != "" || seen[t.ConfiguredIn] {
+			continue
+		}
+		seen[t.ConfiguredIn] = true
+		kp := k.patchesOf(filepath.Clean(filepath.Join(k.root, t.ConfiguredIn)))
+		for _, p := range kp.patches {
+			if p.targets(u.GetKind(), u.GetName(), ref) {
+				ks.patches = append(ks.patches, p.doc)
+			}
+		}
+	}
+	if len(ks.patches) > 0 {
+		ref.kust = ks
+	}
+	return src, ref
+}
+
+// find returns the document of file that holds the object kind/name: the
+// one of that kind and name, else the one of that kind whose name the
+// object's name contains (kustomize adds prefixes and suffixes), longest
+// first, else the first of that kind.
+func (k *kustomizeSources) find(file, kind, name string) (document, bool) {
+	f, ok := k.files[file]
+	if !ok {
+		f = &kustFile{}
+		k.files[file] = f
+		if data, err := os.ReadFile(file); err == nil {
+			for _, d := range splitDocuments(data) {
+				var id struct {
+					Kind     string `json:"kind"`
+					Metadata struct {
+						Name string `json:"name"`
+					} `json:"metadata"`
+				}
+				_ = sigsyaml.Unmarshal(d.data, &id)
+				f.docs = append(f.docs, kustDoc{kind: id.Kind, name: id.Metadata.Name, doc: d})
+			}
+		}
+	}
+	best := -1
+	for i, d := range f.docs {
+		if d.kind != kind {
+			continue
+		}
+		switch {
+		case d.name == name:
+			return d.doc, true
+		case best < 0:
+			best = i
+		case d.name != "" && strings.Contains(name, d.name) && len(d.name) > len(f.docs[best].name):
+			best = i
+		}
+	}
+	if best < 0 {
+		return document{}, false
+	}
+	return f.docs[best].doc, true
+}
+
+// names reports whether a patch that names name (at its kustomization's
+// level) is about the object called final, read from a document called
+// original.
+func names(name, final, original string) bool {
+	return name == "" || name == final || name == original || strings.Contains(final, name)
+}
+
+func (p kustPatch) targets(kind, name string, ref *docRef) bool {
+	if p.targetKind != "" && p.targetKind != kind {
+		return false
+	}
+	original := ""
+	if ref.data != nil {
+		var id struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		_ = sigsyaml.Unmarshal(ref.data, &id)
+		original = id.Metadata.Name
+	}
+	if p.targetName != "" && !names(p.targetName, name, original) {
+		// target names are regular expressions
+		re, err := regexp.Compile("^(?:" + p.targetName + ")$")
+		if err != nil || !(re.MatchString(name) || re.MatchString(original)) {
+			return false
+		}
+	}
+	return true
+}
+
+// patchesOf reads the patches a kustomization file declares:
+// patchesStrategicMerge, then patches, then patchesJson6902 (the order of
+// kustomize's transformers), from files or inline.
+func (k *kustomizeSources) patchesOf(kustomization string) *kustPatches {
+	if kp, ok := k.kusts[kustomization]; ok {
+		return kp
+	}
+	kp := &kustPatches{}
+	k.kusts[kustomization] = kp
+	data, err := os.ReadFile(kustomization)
+	if err != nil {
+		return kp
+	}
+	rn, err := kyaml.Parse(string(data))
+	if err != nil {
+		return kp
+	}
+	root := rn.YNode()
+	dir := filepath.Dir(kustomization)
+	// fromFile adds every document of a patch file; inline adds the text
+	// of a scalar of the kustomization.
+	add := func(doc *patchDoc, kind, name string) {
+		if kind == "" || name == "" {
+			var id struct {
+				Kind     string `json:"kind"`
+				Metadata struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+			}
+			if !doc.json6902 && sigsyaml.Unmarshal(doc.data, &id) == nil {
+				if kind == "" {
+					kind = id.Kind
+				}
+				if name == "" {
+					name = id.Metadata.Name
+				}
+			}
+		}
+		kp.patches = append(kp.patches, kustPatch{targetKind: kind, targetName: name, doc: doc})
+	}
+	fromFile := func(path string, json6902 bool, kind, name string) {
+		file := filepath.Clean(filepath.Join(dir, path))
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return
+		}
+		for _, d := range splitDocuments(data) {
+			add(&patchDoc{file: file, startLine: d.startLine, line: d.line, data: d.data, json6902: json6902 || isJSONPatch(d.data)}, kind, name)
+		}
+	}
+	inline := func(n *kyaml.Node, json6902 bool, kind, name string) {
+		text := n.Value
+		start := n.Line
+		if n.Style == kyaml.LiteralStyle || n.Style == kyaml.FoldedStyle {
+			start++ // a block scalar's text starts on the next line
+		}
+		for _, d := range splitDocuments([]byte(text)) {
+			line := start
+			if n.Style == kyaml.LiteralStyle {
+				line = start + d.line - 1
+			}
+			add(&patchDoc{file: kustomization, startLine: start + d.startLine - 1, line: line, data: d.data, json6902: json6902 || isJSONPatch(d.data)}, kind, name)
+		}
+	}
+	target := func(entry *kyaml.Node) (string, string) {
+		t := mapValue(entry, "target")
+		if t == nil {
+			return "", ""
+		}
+		kind, name := "", ""
+		if v := mapValue(t, "kind"); v != nil {
+			kind = v.Value
+		}
+		if v := mapValue(t, "name"); v != nil {
+			name = v.Value
+		}
+		return kind, name
+	}
+	if list := mapValue(root, "patchesStrategicMerge"); list != nil && list.Kind == kyaml.SequenceNode {
+		for _, e := range list.Content {
+			if e.Kind != kyaml.ScalarNode {
+				continue
+			}
+			if strings.Contains(e.Value, "\n") || strings.Contains(e.Value, ":") {
+				inline(e, false, "", "")
+			} else {
+				fromFile(e.Value, false, "", "")
+			}
+		}
+	}
+	for _, field := range []string{"patches", "patchesJson6902"} {
+		list := mapValue(root, field)
+		if list == nil || list.Kind != kyaml.SequenceNode {
+			continue
+		}
+		for _, e := range list.Content {
+			kind, name := target(e)
+			json6902 := field == "patchesJson6902"
+			if p := mapValue(e, "path"); p != nil {
+				fromFile(p.Value, json6902, kind, name)
+			} else if p := mapValue(e, "patch"); p != nil {
+				inline(p, json6902, kind, name)
+			}
+		}
+	}
+	return kp
+}
+
+// isJSONPatch reports whether a patch document is a list of JSON 6902
+// operations rather than a strategic-merge patch.
+func isJSONPatch(doc []byte) bool {
+	t := bytes.TrimSpace(doc)
+	for len(t) > 0 && t[0] == '#' {
+		if i := bytes.IndexByte(t, '\n'); i >= 0 {
+			t = bytes.TrimSpace(t[i+1:])
+		} else {
+			t = nil
+		}
+	}
+	return len(t) > 0 && (t[0] == '-' || t[0] == '[')
+}
+
+// locatePatch finds the last patch that writes field, and where.
+func (k *kustSource) locatePatch(field, container string) (Location, bool) {
+	path := parseFieldPath(field)
+	for i := len(k.patches) - 1; i >= 0; i-- {
+		p := k.patches[i]
+		if line, ok := p.find(path, container); ok {
+			return Location{File: p.file, Line: p.line, FieldLine: p.startLine + line - 1}, true
+		}
+	}
+	return Location{}, false
+}
+
+// find returns the line (relative to the patch text) where the patch writes
+// the whole of path.
+func (p *patchDoc) find(path []pathSeg, container string) (int, bool) {
+	if !p.parsed {
+		p.parsed = true
+		if rn, err := kyaml.Parse(string(p.data)); err == nil {
+			p.node = rn.YNode()
+		}
+	}
+	if p.node == nil {
+		return 0, false
+	}
+	if !p.json6902 {
+		return walkField(p.node, path, container)
+	}
+	// A JSON patch writes a field when an operation's path is the field or
+	// a parent of it whose value holds the rest.
+	ops := deref(p.node)
+	if ops.Kind != kyaml.SequenceNode {
+		return 0, false
+	}
+	for i := len(ops.Content) - 1; i >= 0; i-- {
+		op := deref(ops.Content[i])
+		opPath := mapValue(op, "path")
+		kind := mapValue(op, "op")
+		if opPath == nil || kind == nil || (kind.Value != "add" && kind.Value != "replace" && kind.Value != "copy" && kind.Value != "move") {
+			continue
+		}
+		segs := pointerSegs(opPath.Value)
+		if len(segs) > len(path) || !samePrefix(segs, path) {
+			continue
+		}
+		if len(segs) == len(path) {
+			return opPath.Line, true
+		}
+		if v := mapValue(op, "value"); v != nil {
+			if line, ok := walkField(v, path[len(segs):], container); ok {
+				return line, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// pointerSegs splits a JSON pointer (/spec/template/spec/containers/0).
+func pointerSegs(p string) []pathSeg {
+	var segs []pathSeg
+	for _, part := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		if n, err := strconv.Atoi(part); err == nil {
+			segs = append(segs, pathSeg{index: n})
+		} else {
+			segs = append(segs, pathSeg{key: part, index: -1})
+		}
+	}
+	return segs
+}
+
+func samePrefix(prefix, path []pathSeg) bool {
+	for i, s := range prefix {
+		if s != path[i] {
+			return false
+		}
+	}
+	return true
+}
