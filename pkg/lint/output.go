@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -512,4 +513,20 @@ func logicalName(f Finding) string {
 		name += "/" + f.Container
 	}
 	return name
+}
+
+// RepositoryRoot is the top of the git work tree that holds dir (the
+// nearest folder, dir itself or a parent, with a .git entry), or dir when
+// there is none. dir must be absolute.
+func RepositoryRoot(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return dir
+		}
+		d = parent
+	}
 }

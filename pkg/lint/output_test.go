@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/zdd-dev/kubectl-zdd/internal/sariftest"
 )
 
 var ioUpdate = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -71,6 +73,11 @@ func TestReportGolden(t *testing.T) {
 			var buf bytes.Buffer
 			if err := sampleReport().Write(&buf, format); err != nil {
 				t.Fatal(err)
+			}
+			if format == FormatSARIF {
+				if err := sariftest.Validate(buf.Bytes()); err != nil {
+					t.Errorf("not valid SARIF 2.1.0: %v", err)
+				}
 			}
 			ioGolden(t, "output/report."+format, buf.Bytes())
 		})

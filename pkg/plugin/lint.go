@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -35,6 +36,14 @@ namespaces are read too, for the rules that look across objects.
 
 An object can silence rules with the annotation zdd.dev/ignore: "rule-id,rule-id".
 
+Every finding names its file, the line its object (or, with -k, the
+kustomize patch that set the field) starts on, and the line of the field.
+Paths are relative to --sarif-root, by default the top of the git checkout
+holding the current directory (else the current directory), in every format,
+so a CI step gets the same paths from any folder. With -k, kustomize is
+asked to record where each object came from (originAnnotations), and the
+patches of the kustomizations are searched for the field at fault.
+
 --fix rewrites the mechanical problems (maxUnavailable 0 with a maxSurge of
 at least 1, a preStop sleep, a long enough terminationGracePeriodSeconds,
 revisionHistoryLimit, progressDeadlineSeconds): in files it keeps comments and
@@ -50,6 +59,9 @@ const lintExample = `  # Lint a folder of manifests, recursively
 
   # Lint what kustomize renders, as SARIF for code scanning
   kubectl zdd lint -k overlays/prod -o sarif > zdd.sarif
+
+  # In CI, with an absolute path: SARIF paths stay relative to the checkout
+  kubectl zdd lint -R -f "$WORKSPACE/deploy" -o sarif --sarif-root "$WORKSPACE"
 
   # Fail on warnings too, and skip a rule
   kubectl zdd lint -f app.yaml --fail-on warning --disable mutable-image-tag
@@ -83,6 +95,10 @@ type LintOptions struct {
 	Fix           bool
 	InPlace       bool
 	DryRun        string
+	// SARIFRoot is the folder file paths are written relative to
+	// (--sarif-root); by default the repository holding the current
+	// directory, else the current directory.
+	SARIFRoot string
 
 	Args      []string
 	Namespace string
@@ -91,6 +107,9 @@ type LintOptions struct {
 	namespaceSet bool
 	failOn       lint.Severity
 	outputSet    bool
+	// root and workDir are absolute: the folder paths are written relative
+	// to, and the current directory.
+	root, workDir string
 
 	// NewBuilder and Client are set by Complete for live mode.
 	NewBuilder func() *resource.Builder
@@ -138,6 +157,7 @@ func NewCmdLint(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	fl.BoolVar(&o.InPlace, "in-place", o.InPlace, "With --fix on files, write the fixed files back instead of printing them")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --fix on live objects: "none" patches, "client" prints the patch, "server" has the API server check it without saving`)
 	fl.Lookup("dry-run").NoOptDefVal = "client"
+	fl.StringVar(&o.SARIFRoot, "sarif-root", o.SARIFRoot, "Folder that file paths in the report are relative to, in every format (SARIF's %SRCROOT%); default: the top of the git repository holding the current directory, else the current directory")
 	return cmd
 }
 
@@ -145,6 +165,19 @@ func NewCmdLint(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 func (o *LintOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
 	o.outputSet = flagChanged(cmd.Flags(), "output")
+	wd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("reading the current directory: %w", err)
+	}
+	o.workDir = wd
+	o.root = lint.RepositoryRoot(wd)
+	if o.SARIFRoot != "" {
+		o.root = o.SARIFRoot
+		if !filepath.IsAbs(o.root) {
+			o.root = filepath.Join(wd, o.root)
+		}
+		o.root = filepath.Clean(o.root)
+	}
 	if f == nil {
 		return nil
 	}
@@ -196,6 +229,11 @@ func (o *LintOptions) Validate(cmd *cobra.Command) error {
 	case lint.FormatTable, lint.FormatJSON, lint.FormatSARIF:
 	default:
 		return usageErrorf(cmd, "--output %q: want table, json or sarif", o.Output)
+	}
+	if o.SARIFRoot != "" {
+		if st, err := os.Stat(o.SARIFRoot); err != nil || !st.IsDir() {
+			return usageErrorf(cmd, "--sarif-root %s: not a folder", o.SARIFRoot)
+		}
 	}
 	if o.DrainSeconds < 0 {
 		return usageErrorf(cmd, "--drain-seconds %d: must be 0 or more", o.DrainSeconds)
@@ -308,6 +346,8 @@ func (o *LintOptions) report(loaded *lint.Loaded, findings []lint.Finding) error
 		Findings:    findings,
 		FailOn:      o.failOn,
 		ToolVersion: version.Get().Version,
+		Root:        o.root,
+		WorkDir:     o.workDir,
 	}
 	if err := rep.Write(o.Out, o.Output); err != nil {
 		return err
