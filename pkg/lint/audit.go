@@ -147,10 +147,18 @@ type service struct {
 }
 
 type pdbItem struct {
-	it        *item
-	p         *policyv1.PodDisruptionBudget
-	sel       labels.Selector
-	workloads []*item
+	it  *item
+	p   *policyv1.PodDisruptionBudget
+	sel labels.Selector
+	// covered are the expected pods of each workload of the input it
+	// selects.
+	covered []coveredPods
+}
+
+// coveredPods is what a workload's expected() said.
+type coveredPods struct {
+	n  int32
+	ok bool
 }
 
 // check is what a rule's check function sees: the object, the audit, and a
@@ -189,13 +197,34 @@ func (c *check) add(sev Severity, container, field, message, hint string) {
 }
 
 type auditor struct {
-	opts     Options
-	items    []*item
+	opts    Options
+	enabled []*rule
+	// context are the Services, PDBs and HPAs: kept to the end, since every
+	// workload is linked to them and their own rules need every workload.
+	context  []*item
 	findings []Finding
 	// havePDBs is true when the input holds at least one PDB (or is live):
 	// only then is a missing PDB a finding.
 	havePDBs bool
+
+	byNS map[string]*nsIndex
+	hpas map[target]*autoscalingv2.HorizontalPodAutoscaler
 }
+
+// nsIndex is what the cross-object rules know of one namespace.
+type nsIndex struct {
+	svcs    []*service
+	svcIdx  *selIndex
+	pdbs    []*pdbItem
+	pdbIdx  *selIndex
+	svcSels []map[string]string
+	pdbSels []map[string]string
+	// workloads is set once a workload of the namespace is seen.
+	workloads bool
+}
+
+// target is what an HPA scales.
+type target struct{ ns, kind, name string }
 
 func (a *auditor) drain() int64 {
 	if a.opts.DrainSeconds > 0 {
@@ -210,35 +239,128 @@ func (a *auditor) drain() int64 {
 // separated ids, or "*" for all) is not run on that object. Objects marked
 // Context are read by the cross-object rules but not reported on.
 func Audit(objs []Object, opts Options) []Finding {
-	a := &auditor{opts: opts, havePDBs: opts.Live}
-	a.items = make([]*item, 0, len(objs))
+	a := newAuditor(opts)
+	var workloads []*Object
 	for i := range objs {
-		if it := newItem(&objs[i]); it != nil {
-			a.items = append(a.items, it)
-			if it.pdb != nil {
-				a.havePDBs = true
-			}
+		if isWorkload(&objs[i]) {
+			workloads = append(workloads, &objs[i])
+		} else {
+			a.addContext(&objs[i])
 		}
 	}
-	a.link()
+	a.index()
+	for _, o := range workloads {
+		a.auditWorkload(o)
+	}
+	return a.finish()
+}
 
-	enabled := enabledRules(opts)
-	c := &check{a: a}
-	for _, it := range a.items {
-		if it.obj.Context || it.owned {
-			continue
+// The audit in three steps, so that a big input can be audited as it is
+// read (see LintFiles): every Service, PDB and HPA first (addContext), then
+// index, then each workload (auditWorkload: linked, audited, and nothing of
+// it kept but what the Services' and PDBs' own rules need), then finish.
+
+func newAuditor(opts Options) *auditor {
+	return &auditor{opts: opts, havePDBs: opts.Live, enabled: enabledRules(opts),
+		byNS: map[string]*nsIndex{}, hpas: map[target]*autoscalingv2.HorizontalPodAutoscaler{}}
+}
+
+// isWorkload reports whether an object has a pod template (a Deployment,
+// StatefulSet, DaemonSet, ReplicaSet or Job): those are audited one at a
+// time; everything else is context.
+func isWorkload(o *Object) bool {
+	switch o.Typed.(type) {
+	case *appsv1.Deployment, *appsv1.StatefulSet, *appsv1.DaemonSet, *appsv1.ReplicaSet, *batchv1.Job:
+		return true
+	}
+	return false
+}
+
+// addContext adds an object that is not a workload; it must stay unchanged
+// until finish.
+func (a *auditor) addContext(o *Object) {
+	it := newItem(o)
+	if it == nil {
+		return
+	}
+	a.context = append(a.context, it)
+	switch {
+	case it.svc != nil:
+		// A Service without a selector has its endpoints managed by
+		// hand; an ExternalName Service has none.
+		if len(it.svc.s.Spec.Selector) == 0 || it.svc.s.Spec.Type == corev1.ServiceTypeExternalName {
+			return
 		}
-		c.it = it
-		for _, r := range enabled {
-			if it.ignores(r.ID) {
-				continue
-			}
-			c.r = r
-			r.check(c)
+		n := a.ns(o.Namespace)
+		n.svcs = append(n.svcs, it.svc)
+		n.svcSels = append(n.svcSels, it.svc.s.Spec.Selector)
+	case it.pdb != nil:
+		a.havePDBs = true
+		n := a.ns(o.Namespace)
+		n.pdbs = append(n.pdbs, it.pdb)
+		var ml map[string]string
+		if s := it.pdb.p.Spec.Selector; s != nil {
+			ml = s.MatchLabels
+		}
+		n.pdbSels = append(n.pdbSels, ml)
+	case it.hpa != nil:
+		ref := it.hpa.Spec.ScaleTargetRef
+		a.hpas[target{o.Namespace, ref.Kind, ref.Name}] = it.hpa
+	}
+}
+
+func (a *auditor) ns(name string) *nsIndex {
+	n := a.byNS[name]
+	if n == nil {
+		n = &nsIndex{}
+		a.byNS[name] = n
+	}
+	return n
+}
+
+// index builds the selector indexes once every context object is added.
+func (a *auditor) index() {
+	for _, n := range a.byNS {
+		n.svcIdx = newSelIndex(n.svcSels)
+		n.pdbIdx = newSelIndex(n.pdbSels)
+	}
+}
+
+// auditWorkload links a workload to the context and runs the rules on it.
+// The object is not kept.
+func (a *auditor) auditWorkload(o *Object) {
+	it := newItem(o)
+	if it == nil {
+		return
+	}
+	a.link(it)
+	if it.obj.Context || it.owned {
+		return
+	}
+	a.run(it)
+}
+
+// finish runs the rules on the context objects and returns every finding,
+// sorted.
+func (a *auditor) finish() []Finding {
+	for _, it := range a.context {
+		if !it.obj.Context {
+			a.run(it)
 		}
 	}
 	SortFindings(a.findings)
 	return a.findings
+}
+
+func (a *auditor) run(it *item) {
+	c := &check{a: a, it: it}
+	for _, r := range a.enabled {
+		if it.ignores(r.ID) {
+			continue
+		}
+		c.r = r
+		r.check(c)
+	}
 }
 
 // enabledRules is the rules that run: on by default or enabled, and not
@@ -402,95 +524,46 @@ func subset(sel, lbls map[string]string) bool {
 	return true
 }
 
-// link computes the cross-object facts: which Services and PDBs of the input
-// select each workload's pods, which HPA scales it, and which of its
-// containers receive Service traffic.
-func (a *auditor) link() {
-	type nsIndex struct {
-		svcs    []*service
-		svcIdx  *selIndex
-		pdbs    []*pdbItem
-		pdbIdx  *selIndex
-		svcSels []map[string]string
-		pdbSels []map[string]string
-		// workloads is set once a workload of the namespace is seen.
-		workloads bool
+// link computes the cross-object facts of a workload: which Services and
+// PDBs of the input select its pods, which HPA scales it, and which of its
+// containers receive Service traffic; and, the other way, that its
+// Services select something and what its PDBs cover.
+func (a *auditor) link(it *item) {
+	w := it.w
+	if w == nil {
+		return
 	}
-	byNS := map[string]*nsIndex{}
-	get := func(ns string) *nsIndex {
-		n := byNS[ns]
-		if n == nil {
-			n = &nsIndex{}
-			byNS[ns] = n
-		}
-		return n
+	if w.hasScale {
+		w.hpa = a.hpas[target{it.obj.Namespace, w.kind, it.obj.Name}]
 	}
-	type target struct{ ns, kind, name string }
-	hpas := map[target]*autoscalingv2.HorizontalPodAutoscaler{}
-	for _, it := range a.items {
-		switch {
-		case it.svc != nil:
-			// A Service without a selector has its endpoints managed by
-			// hand; an ExternalName Service has none.
-			if len(it.svc.s.Spec.Selector) == 0 || it.svc.s.Spec.Type == corev1.ServiceTypeExternalName {
-				continue
-			}
-			n := get(it.obj.Namespace)
-			n.svcs = append(n.svcs, it.svc)
-			n.svcSels = append(n.svcSels, it.svc.s.Spec.Selector)
-		case it.pdb != nil:
-			n := get(it.obj.Namespace)
-			n.pdbs = append(n.pdbs, it.pdb)
-			var ml map[string]string
-			if s := it.pdb.p.Spec.Selector; s != nil {
-				ml = s.MatchLabels
-			}
-			n.pdbSels = append(n.pdbSels, ml)
-		case it.hpa != nil:
-			ref := it.hpa.Spec.ScaleTargetRef
-			hpas[target{it.obj.Namespace, ref.Kind, ref.Name}] = it.hpa
+	w.traffic = make([]bool, len(w.tmpl.Spec.Containers))
+	n := a.byNS[it.obj.Namespace]
+	if n == nil || w.job != nil {
+		return
+	}
+	if !n.workloads {
+		n.workloads = true
+		for _, s := range n.svcs {
+			s.workloads = true
 		}
 	}
-	for _, n := range byNS {
-		n.svcIdx = newSelIndex(n.svcSels)
-		n.pdbIdx = newSelIndex(n.pdbSels)
-	}
-	for _, it := range a.items {
-		w := it.w
-		if w == nil {
-			continue
+	lbls := w.tmpl.Labels
+	n.svcIdx.candidates(lbls, func(i int) {
+		s := n.svcs[i]
+		if subset(s.s.Spec.Selector, lbls) {
+			s.matched = true
+			w.services = append(w.services, s)
+			markTraffic(w, s.s)
 		}
-		if w.hasScale {
-			w.hpa = hpas[target{it.obj.Namespace, w.kind, it.obj.Name}]
+	})
+	n.pdbIdx.candidates(lbls, func(i int) {
+		p := n.pdbs[i]
+		if p.sel.Matches(labels.Set(lbls)) {
+			w.pdbs = append(w.pdbs, p)
+			pods, ok := w.expected()
+			p.covered = append(p.covered, coveredPods{pods, ok})
 		}
-		w.traffic = make([]bool, len(w.tmpl.Spec.Containers))
-		n := byNS[it.obj.Namespace]
-		if n == nil || w.job != nil {
-			continue
-		}
-		if !n.workloads {
-			n.workloads = true
-			for _, s := range n.svcs {
-				s.workloads = true
-			}
-		}
-		lbls := w.tmpl.Labels
-		n.svcIdx.candidates(lbls, func(i int) {
-			s := n.svcs[i]
-			if subset(s.s.Spec.Selector, lbls) {
-				s.matched = true
-				w.services = append(w.services, s)
-				markTraffic(w, s.s)
-			}
-		})
-		n.pdbIdx.candidates(lbls, func(i int) {
-			p := n.pdbs[i]
-			if p.sel.Matches(labels.Set(lbls)) {
-				w.pdbs = append(w.pdbs, p)
-				p.workloads = append(p.workloads, it)
-			}
-		})
-	}
+	})
 }
 
 // markTraffic marks the containers of w that a port of Service s reaches:

@@ -31,9 +31,9 @@ func checkPDBBlocks(c *check) {
 	// total is the number of pods the PDB covers among the workloads of the
 	// input; known is false when that cannot be told.
 	var total int32
-	known := len(p.workloads) > 0
-	for _, it := range p.workloads {
-		n, ok := it.w.expected()
+	known := len(p.covered) > 0
+	for _, c := range p.covered {
+		n, ok := c.n, c.ok
 		if !ok {
 			known = false
 			break
