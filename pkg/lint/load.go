@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/resource"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -251,26 +250,46 @@ func expandPath(name string, recursive bool) ([]string, error) {
 }
 
 // decodeFile decodes every document of one file (or of stdin) and adds its
-// objects, in order, with their lines. Documents are decoded in parallel,
-// each by its own local builder.
+// objects, in order, with their lines. Documents are decoded in parallel.
 func (l *Loaded) decodeFile(src string, data []byte, namespace string) error {
 	l.Files[src] = data
 	if err := checkSeparators(src, data); err != nil {
 		return exitcode.UsageError(err)
 	}
+	file := src
+	if src == stdinSource {
+		file = "-"
+	}
 	docs := splitDocuments(data)
-	// Each document is decoded and converted on a worker into its own
-	// partial result, so no unstructured form outlives its document.
-	parts := make([]Loaded, len(docs))
-	decodeErrs := make([]error, len(docs))
-	addErrs := make([]error, len(docs))
+	type part struct {
+		objs    []Object
+		skipped []Skipped
+		err     error
+	}
+	parts := make([]part, len(docs))
+	dd := &docDecoder{namespace: namespace, keepRaw: !l.dropRaw}
+	parallel(len(docs), func(i int) {
+		parts[i].objs, parts[i].skipped, parts[i].err = dd.decode(&docs[i], file)
+	})
+	for i := range parts {
+		if parts[i].err != nil {
+			return explainLoadError(parts[i].err, src, data)
+		}
+		l.Objects = append(l.Objects, parts[i].objs...)
+		l.Skipped = append(l.Skipped, parts[i].skipped...)
+	}
+	return nil
+}
+
+// parallel calls f(0) ... f(n-1) on every CPU.
+func parallel(n int, f func(i int)) {
 	workers := runtime.GOMAXPROCS(0)
-	if workers > len(docs) {
-		workers = len(docs)
+	if workers > n {
+		workers = n
 	}
 	var wg sync.WaitGroup
-	next := make(chan int, len(docs))
-	for i := range docs {
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
 		next <- i
 	}
 	close(next)
@@ -279,50 +298,11 @@ func (l *Loaded) decodeFile(src string, data []byte, namespace string) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				objs, err := decodeDocument(docs[i].data, src, namespace)
-				if err != nil {
-					decodeErrs[i] = err
-					continue
-				}
-				parts[i].dropRaw, parts[i].namespace = l.dropRaw, l.namespace
-				for _, obj := range objs {
-					if err := parts[i].add(obj, src, &docs[i]); err != nil {
-						addErrs[i] = err
-						break
-					}
-				}
+				f(i)
 			}
 		}()
 	}
 	wg.Wait()
-	for i := range docs {
-		if decodeErrs[i] != nil {
-			return explainLoadError(decodeErrs[i], src, data)
-		}
-		if addErrs[i] != nil {
-			return addErrs[i]
-		}
-		l.Objects = append(l.Objects, parts[i].Objects...)
-		l.Skipped = append(l.Skipped, parts[i].Skipped...)
-	}
-	return nil
-}
-
-// decodeDocument decodes one document with a local, unstructured builder.
-func decodeDocument(doc []byte, src, namespace string) ([]kruntime.Object, error) {
-	b := resource.NewLocalBuilder().Unstructured().Stream(bytes.NewReader(doc), src)
-	if namespace != "" {
-		b = b.NamespaceParam(namespace).DefaultNamespace()
-	}
-	var objs []kruntime.Object
-	err := b.Do().Visit(func(info *resource.Info, err error) error {
-		if err != nil {
-			return err
-		}
-		objs = append(objs, info.Object)
-		return nil
-	})
-	return objs, err
 }
 
 // add appends one decoded document (an object or a list) to the result.
@@ -537,6 +517,10 @@ var yamlLineRE = regexp.MustCompile(`line (\d+): `)
 // file and the line of the problem: the decoder's own messages give lines
 // relative to the document, or none at all.
 func explainLoadError(err error, src string, data []byte) error {
+	var loc located
+	if errors.As(err, &loc) {
+		return exitcode.UsageError(err)
+	}
 	if perr := checkDocuments(src, data); perr != nil {
 		return exitcode.UsageError(perr)
 	}

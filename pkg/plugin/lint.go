@@ -295,22 +295,32 @@ func (o *LintOptions) load(ctx context.Context) (*lint.Loaded, error) {
 			Args: o.Args, Namespace: o.Namespace, AllNamespaces: o.AllNamespaces, Selector: o.Selector,
 		})
 	} else {
-		ns := ""
-		if o.namespaceSet {
-			ns = o.Namespace
-		}
-		loaded, err = lint.LoadFiles(lint.LoadOptions{
-			Filenames: o.Filenames, Recursive: o.Recursive, Kustomize: o.Kustomize,
-			Stdin: o.In, Namespace: ns, DropRaw: true,
-		})
+		loaded, err = lint.LoadFiles(o.loadOptions())
 	}
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range loaded.Skipped {
+	o.notes(loaded.Skipped)
+	return loaded, nil
+}
+
+// loadOptions are the options of LoadFiles and LintFiles for -f and -k.
+func (o *LintOptions) loadOptions() lint.LoadOptions {
+	ns := ""
+	if o.namespaceSet {
+		ns = o.Namespace
+	}
+	return lint.LoadOptions{
+		Filenames: o.Filenames, Recursive: o.Recursive, Kustomize: o.Kustomize,
+		Stdin: o.In, Namespace: ns, DropRaw: true,
+	}
+}
+
+// notes prints a note for every skipped object.
+func (o *LintOptions) notes(skipped []lint.Skipped) {
+	for _, s := range skipped {
 		fmt.Fprintf(o.ErrOut, "note: %s\n", s)
 	}
-	return loaded, nil
 }
 
 // Run loads, audits and prints; with --fix it rewrites or patches.
@@ -324,6 +334,15 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		// a soft limit keeps the peak near the live heap.
 		debug.SetMemoryLimit(lintMemoryLimit)
 	}
+	if !live && !o.Fix {
+		// Files: read and audited as a stream, one workload at a time.
+		res, err := lint.LintFiles(o.loadOptions(), o.lintOptions(false))
+		if err != nil {
+			return err
+		}
+		o.notes(res.Skipped)
+		return o.report(res.Objects, res.Skipped, res.Findings)
+	}
 	loaded, err := o.load(ctx)
 	if err != nil {
 		return err
@@ -335,14 +354,14 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		}
 		return o.fixFiles(loaded, findings)
 	}
-	return o.report(loaded, findings)
+	return o.report(audited(loaded.Objects), loaded.Skipped, findings)
 }
 
 // report prints the findings and turns a failing report into exit 1.
-func (o *LintOptions) report(loaded *lint.Loaded, findings []lint.Finding) error {
+func (o *LintOptions) report(objects int, skipped []lint.Skipped, findings []lint.Finding) error {
 	rep := &lint.Report{
-		Objects:     audited(loaded.Objects),
-		Skipped:     loaded.Skipped,
+		Objects:     objects,
+		Skipped:     skipped,
 		Findings:    findings,
 		FailOn:      o.failOn,
 		ToolVersion: version.Get().Version,
@@ -419,7 +438,7 @@ func (o *LintOptions) fixFiles(loaded *lint.Loaded, findings []lint.Finding) err
 		if err != nil {
 			return err
 		}
-		return o.report(again, lint.Audit(again.Objects, o.lintOptions(false)))
+		return o.report(audited(again.Objects), again.Skipped, lint.Audit(again.Objects, o.lintOptions(false)))
 	}
 	for i, ff := range fixes {
 		if i > 0 {

@@ -1,0 +1,196 @@
+package lint
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	sigsjson "sigs.k8s.io/json"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// Documents of local files and stdin are decoded here directly, without a
+// resource builder: the YAML is turned into JSON (fastjson.go, or
+// sigs.k8s.io/yaml for what that does not take), and the JSON is decoded
+// case-sensitively, as the API machinery decodes it, straight into the typed
+// object of its kind. Objects of old API versions and kind Lists go through
+// the unstructured form as before.
+
+// peek is what is read of a document before its kind is known.
+type peek struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+	// Items makes a document with items a list, as the builder's
+	// unstructured decoder does.
+	Items []rawJSON `json:"items"`
+}
+
+// rawJSON keeps the bytes of a JSON value (json.RawMessage for
+// sigs.k8s.io/json).
+type rawJSON []byte
+
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	*r = append((*r)[:0], b...)
+	return nil
+}
+
+// docDecoder decodes the documents of local files.
+type docDecoder struct {
+	// namespace is given to namespaced objects that name none (-n).
+	namespace string
+	keepRaw   bool
+}
+
+// decode decodes one document into its objects (several for a list) and
+// the objects it skips. file is the name findings carry.
+func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, error) {
+	j, err := documentJSON(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	var p peek
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &p); err != nil {
+		return nil, nil, err
+	}
+	if p.Items == nil {
+		if err := checkKind(p.APIVersion, p.Kind); err != nil {
+			return nil, nil, err
+		}
+		ref := &docRef{file: file, data: d.data, startLine: d.startLine, line: d.line}
+		o, sk, err := dd.object(j, &p, Source{File: file, Line: d.line}, ref)
+		return o, sk, err
+	}
+	var lines []int
+	if !d.json {
+		lines = listItemLines(d)
+	}
+	var objs []Object
+	var skipped []Skipped
+	for i, item := range p.Items {
+		line := d.line
+		if i < len(lines) {
+			line = lines[i]
+		}
+		var ip peek
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(item, &ip); err != nil {
+			return nil, nil, err
+		}
+		if ip.Kind == "" && ip.APIVersion == "" {
+			// As the builder does: an item without a kind is of the
+			// list's kind without "List".
+			var m map[string]any
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(item, &m); err != nil {
+				return nil, nil, err
+			}
+			ip.Kind, ip.APIVersion = strings.TrimSuffix(p.Kind, "List"), p.APIVersion
+			m["kind"], m["apiVersion"] = ip.Kind, ip.APIVersion
+			var err error
+			if item, err = jsonMarshal(m); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := checkKind(ip.APIVersion, ip.Kind); err != nil {
+			return nil, nil, err
+		}
+		ref := &docRef{file: file, data: d.data, startLine: d.startLine, line: line}
+		o, sk, err := dd.object(item, &ip, Source{File: file, Line: line}, ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		objs = append(objs, o...)
+		skipped = append(skipped, sk...)
+	}
+	return objs, skipped, nil
+}
+
+func checkKind(apiVersion, kind string) error {
+	switch {
+	case kind == "":
+		return errors.New("object has no kind")
+	case apiVersion == "":
+		return fmt.Errorf("%s has no apiVersion", kind)
+	}
+	return nil
+}
+
+// object decodes one object whose identity p has been read.
+func (dd *docDecoder) object(j []byte, p *peek, src Source, ref *docRef) ([]Object, []Skipped, error) {
+	gv, err := schema.ParseGroupVersion(p.APIVersion)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %q: bad apiVersion %q: %w", p.Kind, p.Metadata.Name, p.APIVersion, err)
+	}
+	gvk := gv.WithKind(p.Kind)
+	m, known := modern[gvk.GroupKind()]
+	if !known || !m.versions[gvk.Version] {
+		ns := p.Metadata.Namespace
+		if ns == "" && dd.namespace != "" && !clusterScoped[p.Kind] {
+			ns = dd.namespace
+		}
+		return nil, []Skipped{{APIVersion: p.APIVersion, Kind: p.Kind, Namespace: ns, Name: p.Metadata.Name,
+			Source: src, Reason: "not a kind kubectl zdd lint audits"}}, nil
+	}
+	where := src.File
+	if src.Line > 0 {
+		where += ":" + strconv.Itoa(src.Line)
+	}
+	if gv.String() != m.apiVersion || dd.keepRaw {
+		// Old API versions are converted from the unstructured form.
+		var content map[string]any
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &content); err != nil {
+			return nil, nil, err
+		}
+		u := &unstructured.Unstructured{Object: content}
+		if dd.namespace != "" && u.GetNamespace() == "" {
+			u.SetNamespace(dd.namespace)
+		}
+		obj, err := FromTyped(u)
+		if err != nil {
+			return nil, nil, located{fmt.Errorf("%s: %w", where, err)}
+		}
+		if !dd.keepRaw {
+			obj.Raw = nil
+		}
+		obj.Source, obj.doc = src, ref
+		return []Object{obj}, nil, nil
+	}
+	typed := m.new()
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, typed); err != nil {
+		name := p.Metadata.Name
+		if p.Metadata.Namespace != "" {
+			name = p.Metadata.Namespace + "/" + name
+		}
+		return nil, nil, located{fmt.Errorf("%s: decoding %s %s (%s): %w", where, p.Kind, name, p.APIVersion, err)}
+	}
+	acc, err := meta.Accessor(typed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dd.namespace != "" && acc.GetNamespace() == "" {
+		acc.SetNamespace(dd.namespace)
+	}
+	return []Object{{Kind: p.Kind, Namespace: acc.GetNamespace(), Name: acc.GetName(), Typed: typed, Source: src, doc: ref}}, nil, nil
+}
+
+// located is an error that already names its file and line.
+type located struct{ error }
+
+func (e located) Unwrap() error { return e.error }
+
+// documentJSON is a document as JSON.
+func documentJSON(d *document) ([]byte, error) {
+	if d.json {
+		return d.data, nil
+	}
+	if j, ok := fastYAMLToJSON(d.data); ok {
+		return j, nil
+	}
+	return sigsyaml.YAMLToJSON(d.data)
+}
