@@ -52,7 +52,7 @@ type docDecoder struct {
 // decode decodes one document into its objects (several for a list) and
 // the objects it skips. file is the name findings carry.
 func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, error) {
-	j, err := documentJSON(d)
+	j, fast, err := documentJSON(d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,7 +64,7 @@ func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, err
 		if err := checkKind(p.APIVersion, p.Kind); err != nil {
 			return nil, nil, err
 		}
-		ref := &docRef{file: file, data: d.data, startLine: d.startLine, line: d.line}
+		ref := &docRef{file: file, data: d.data, startLine: d.startLine, line: d.line, fast: fast}
 		o, sk, err := dd.object(j, &p, Source{File: file, Line: d.line}, ref)
 		return o, sk, err
 	}
@@ -185,12 +185,14 @@ type located struct{ error }
 func (e located) Unwrap() error { return e.error }
 
 // documentJSON is a document as JSON.
-func documentJSON(d *document) ([]byte, error) {
+// fast is true when fastYAMLToJSON took it.
+func documentJSON(d *document) (j []byte, fast bool, err error) {
 	if d.json {
-		return d.data, nil
+		return d.data, false, nil
 	}
 	if j, ok := fastYAMLToJSON(d.data); ok {
-		return j, nil
+		return j, true, nil
 	}
-	return sigsyaml.YAMLToJSON(d.data)
+	j, err = sigsyaml.YAMLToJSON(d.data)
+	return j, false, err
 }

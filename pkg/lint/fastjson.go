@@ -708,3 +708,139 @@ func appendJSONString(out []byte, s string) []byte {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// fastFieldLine is fieldLine for a document fastYAMLToJSON takes, without
+// building a node tree: it follows path through the block structure by
+// indentation and returns the (1-based) line of the deepest step found.
+func fastFieldLine(doc []byte, path []pathSeg, container string) int {
+	p := fastParser{doc: doc}
+	p.splitLines()
+	i := p.nextSignificant(0)
+	if i >= len(p.lines) {
+		return 0
+	}
+	col := p.lines[i].indent
+	line := 0
+	prevKey := ""
+	for si, s := range path {
+		var k int
+		if s.index < 0 {
+			k = p.findKey(i, col, s.key)
+		} else {
+			k = p.findItem(i, col, s.index, prevKey, container)
+		}
+		if k < 0 {
+			return line
+		}
+		line = k + 1
+		if si == len(path)-1 {
+			return line
+		}
+		// Step into the value.
+		t := p.text(k, col)
+		if s.index >= 0 {
+			rest := bytes.TrimLeft(t[1:], " ")
+			if _, _, isKey := splitKey(rest); isKey && len(rest) > 0 {
+				i, col = k, col+(len(t)-len(rest))
+				prevKey = ""
+				continue
+			}
+			if len(rest) > 0 && rest[0] != '#' {
+				return line
+			}
+		} else {
+			_, rest, _ := splitKey(t)
+			if len(rest) > 0 && rest[0] != '#' {
+				return line // a scalar or flow value: no deeper step is written in block form
+			}
+			prevKey = s.key
+		}
+		j := p.nextSignificant(k + 1)
+		switch {
+		case j < len(p.lines) && p.lines[j].indent > col:
+			i, col = j, p.lines[j].indent
+		case j < len(p.lines) && s.index < 0 && p.lines[j].indent == col && isDash(p.text(j, col)):
+			i = j
+		default:
+			return line
+		}
+	}
+	return line
+}
+
+// siblings calls f with each line at column col of the collection that
+// starts on line i, until f returns false.
+func (p *fastParser) siblings(i, col int, dash bool, f func(k int) bool) {
+	for k := i; k < len(p.lines); {
+		if !f(k) {
+			return
+		}
+		k = p.nextSignificant(k + 1)
+		for k < len(p.lines) && (p.lines[k].indent > col || (!dash && p.lines[k].indent == col && isDash(p.text(k, col)))) {
+			k = p.nextSignificant(k + 1)
+		}
+		if k >= len(p.lines) || p.lines[k].indent < col || isDash(p.text(k, col)) != dash {
+			return
+		}
+	}
+}
+
+// findKey is the line of key in the mapping whose first key is on line i
+// at column col, or -1.
+func (p *fastParser) findKey(i, col int, key string) int {
+	want := appendJSONString(nil, key)
+	found := -1
+	p.siblings(i, col, false, func(k int) bool {
+		if got, _, ok := splitKey(p.text(k, col)); ok && bytes.Equal(got, want) {
+			found = k
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// findItem is the line of an item of the sequence whose first dash is on
+// line i at column col: the container named container for an item of
+// containers or initContainers, else the index-th; -1 when there is none.
+func (p *fastParser) findItem(i, col, index int, prevKey, container string) int {
+	if !isDash(p.text(i, col)) {
+		return -1
+	}
+	byName := container != "" && (prevKey == "containers" || prevKey == "initContainers")
+	want := appendJSONString(nil, container)
+	found, n := -1, 0
+	p.siblings(i, col, true, func(k int) bool {
+		if !byName {
+			if n == index {
+				found = k
+				return false
+			}
+			n++
+			return true
+		}
+		t := p.text(k, col)
+		rest := bytes.TrimLeft(t[1:], " ")
+		if _, _, isKey := splitKey(rest); !isKey {
+			return true
+		}
+		itemCol := col + (len(t) - len(rest))
+		if nk := p.findKey(k, itemCol, "name"); nk >= 0 {
+			_, v, _ := splitKey(p.text(nk, itemCol))
+			var got []byte
+			if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+				if s, _, ok := quoted(v); ok {
+					got = appendJSONString(nil, s)
+				}
+			} else {
+				got = appendJSONString(nil, string(plainEnd(v)))
+			}
+			if bytes.Equal(got, want) {
+				found = k
+				return false
+			}
+		}
+		return true
+	})
+	return found
+}

@@ -3,6 +3,7 @@ package lint
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -134,4 +136,70 @@ func FuzzFastYAMLToJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		sameAsSigsYAML(t, doc)
 	})
+}
+
+// TestFastFieldLine checks that fastFieldLine finds every field of every
+// manifest of the test data on the line the YAML parser gives it (and, for
+// a field that is not written, the same closest parent).
+func TestFastFieldLine(t *testing.T) {
+	var checked int
+	for _, root := range []string{"testdata", "../../examples", "../plugin/testdata"} {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+				return nil
+			}
+			data, _ := os.ReadFile(p)
+			for _, doc := range splitYAML(bytes.TrimPrefix(data, bom), significant) {
+				if _, ok := fastYAMLToJSON(doc.data); !ok {
+					continue
+				}
+				node := objectNode(doc.data, firstSignificantLine(doc.data)+1)
+				if node == nil {
+					continue
+				}
+				var paths []string
+				var walk func(n *kyaml.Node, path string, depth int)
+				walk = func(n *kyaml.Node, path string, depth int) {
+					n = deref(n)
+					if depth > 12 || n == nil {
+						return
+					}
+					switch n.Kind {
+					case kyaml.MappingNode:
+						for i := 0; i+1 < len(n.Content); i += 2 {
+							sub := n.Content[i].Value
+							if path != "" {
+								sub = path + "." + sub
+							}
+							paths = append(paths, sub, sub+".notWritten")
+							walk(n.Content[i+1], sub, depth+1)
+						}
+					case kyaml.SequenceNode:
+						for i, it := range n.Content {
+							sub := fmt.Sprintf("%s[%d]", path, i)
+							paths = append(paths, sub)
+							walk(it, sub, depth+1)
+						}
+						paths = append(paths, fmt.Sprintf("%s[%d]", path, len(n.Content)))
+					}
+				}
+				walk(node, "", 0)
+				for _, path := range paths {
+					for _, container := range []string{"", "web", "app", "api"} {
+						want := fieldLine(node, path, container)
+						got := fastFieldLine(doc.data, parseFieldPath(path), container)
+						if got != want {
+							t.Errorf("%s:%d: %s (container %q): fast line %d, want %d", p, doc.line, path, container, got, want)
+						}
+						checked++
+					}
+				}
+			}
+			return nil
+		})
+	}
+	t.Logf("%d lookups", checked)
+	if checked < 1000 {
+		t.Errorf("only %d lookups", checked)
+	}
 }

@@ -28,6 +28,10 @@ type docRef struct {
 	startLine int
 	line      int
 
+	// fast is set when the document is plain block YAML (fastYAMLToJSON
+	// took it): its fields are then found without parsing it again.
+	fast bool
+
 	// kust is set for objects of a kustomize build: the patches that may
 	// have set a field are searched before the resource's own file.
 	kust *kustSource
@@ -46,6 +50,12 @@ func (d *docRef) locate(field, container string) Location {
 	}
 	loc := Location{File: d.file, Line: d.line, FieldLine: d.line}
 	if d.data == nil {
+		return loc
+	}
+	if d.fast && d.line == d.startLine+firstSignificantLine(d.data) {
+		if l := fastFieldLine(d.data, parseFieldPath(field), container); l > 0 {
+			loc.FieldLine = d.startLine + l - 1
+		}
 		return loc
 	}
 	if n := d.object(); n != nil {
