@@ -1,54 +1,77 @@
 #!/usr/bin/env bash
-# Times `kubectl zdd lint -o json` against `kube-score score` on the same
-# generated corpus (realistic Deployments, Services and PDBs), in the same
-# run, and prints both times, the ratio and the peak memory of each.
+# Times `kubectl zdd lint -f CORPUS -o json` against `kube-score score
+# CORPUS -o json` side by side on two 10,000-object corpora, in the same
+# run: RUNS pairs (A B A B ...), median wall time and median peak memory of
+# each, and the ratio taken pair by pair (median). Prints a markdown table.
+#   corpusgen     bench/corpusgen's generated apps (Deployments, Services, PDBs)
+#   microservices bench/testdata/microservices-demo.yaml (a public release
+#                 manifest: Deployments, Services, ServiceAccounts) repeated
 #   OBJECTS  corpus size (default 10000)
-#   RUNS     runs of each tool; the best wall time counts (default 1)
-# Targets: at least 5x faster than kube-score, under 200 MB peak.
+#   RUNS     pairs per corpus (default 5)
+# Targets (issue 18): at least 10x faster than kube-score in wall time and
+# at most 100 MiB peak, on both corpora; the script exits 1 when one is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 objects=${OBJECTS:-10000}
-runs=${RUNS:-1}
+runs=${RUNS:-5}
+kube_score_version=v1.20.0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 [ -x bin/kubectl-zdd ] || make build >/dev/null
-if [ ! -x bin/kube-score ]; then
-	echo "installing kube-score into bin/ (once)"
-	GOBIN=$root/bin go install github.com/zegl/kube-score/cmd/kube-score@latest
+if [ ! -x bin/kube-score ] || [ "$(cat bin/.kube-score-version 2>/dev/null)" != "$kube_score_version" ]; then
+	echo "installing kube-score $kube_score_version into bin/ (once)"
+	GOBIN=$root/bin go install "github.com/zegl/kube-score/cmd/kube-score@$kube_score_version"
+	echo "$kube_score_version" >bin/.kube-score-version
 fi
 
-# Peak memory: /usr/bin/time -v when present, else a tiny Go wrapper that
-# reads the child's rusage.
+# measure CMD...: "wall_seconds peak_KiB" of one run (output thrown away).
 if [ -x /usr/bin/time ]; then
-	measure() { /usr/bin/time -v "$@" 2>"$work/time.err" >/dev/null || true
-		local wall rss
-		wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.err")
-		rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.err")
-		# h:mm:ss or m:ss.cc -> seconds
-		echo "$(echo "$wall" | awk -F: '{s=0; for (i=1;i<=NF;i++) s=s*60+$i; printf "%.2f", s}') $rss"; }
+	measure() {
+		/usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>&1 || true
+		tail -1 "$work/time"
+	}
 else
 	go build -o "$work/rusage" ./bench/rusage
 	measure() { "$work/rusage" "$@"; }
 fi
 
-echo "generating a corpus of $objects objects"
-go run ./bench/corpusgen -objects "$objects" > "$work/corpus.yaml"
-echo "corpus: $(wc -c < "$work/corpus.yaml") bytes, $(grep -c '^kind:' "$work/corpus.yaml") objects"
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-best() { # best wall time and its peak RSS over $runs runs of "$@"
-	local b="" brss=""
+go run ./bench/corpusgen -objects "$objects" >"$work/corpusgen.yaml"
+go run ./bench/corpusgen -objects "$objects" -repeat bench/testdata/microservices-demo.yaml >"$work/microservices.yaml"
+
+fail=0
+rows=()
+for corpus in corpusgen microservices; do
+	f=$work/$corpus.yaml
+	n=$(grep -c '^kind:' "$f")
+	mb=$(awk -v b="$(wc -c <"$f")" 'BEGIN{printf "%.1f", b/1e6}')
+	: >"$work/z" ; : >"$work/k"; : >"$work/r"
 	for _ in $(seq "$runs"); do
-		read -r t rss < <(measure "$@")
-		if [ -z "$b" ] || awk -v a="$t" -v b="$b" 'BEGIN{exit !(a<b)}'; then b=$t; brss=$rss; fi
+		read -r zt zm < <(measure bin/kubectl-zdd lint -f "$f" -o json)
+		read -r kt km < <(measure bin/kube-score score "$f" -o json)
+		echo "$zt $zm" >>"$work/z"
+		echo "$kt $km" >>"$work/k"
+		awk -v k="$kt" -v z="$zt" 'BEGIN{ if (z > 0) printf "%.2f\n", k/z; else print 0 }' >>"$work/r"
 	done
-	echo "$b $brss"
-}
-read -r zt zrss < <(best bin/kubectl-zdd lint -o json -f "$work/corpus.yaml")
-read -r kt krss < <(best bin/kube-score score "$work/corpus.yaml")
-printf '%-40s %8ss %8d MB peak\n' "kubectl zdd lint -o json -f corpus.yaml" "$zt" $((zrss / 1024))
-printf '%-40s %8ss %8d MB peak\n' "kube-score score corpus.yaml" "$kt" $((krss / 1024))
-ratio=$(awk -v k="$kt" -v z="$zt" 'BEGIN{ if (z > 0) printf "%.1f", k/z; else print "inf" }')
-echo "ratio: kubectl zdd lint is ${ratio}x faster than kube-score (target >= 5x); peak $((zrss / 1024)) MB (target < 200 MB)"
-uptime | sed 's/^/load: /'
+	zt=$(cut -d' ' -f1 "$work/z" | median); zm=$(cut -d' ' -f2 "$work/z" | median)
+	kt=$(cut -d' ' -f1 "$work/k" | median); km=$(cut -d' ' -f2 "$work/k" | median)
+	ratio=$(median <"$work/r")
+	zmib=$(awk -v k="$zm" 'BEGIN{printf "%.0f", k/1024}')
+	kmib=$(awk -v k="$km" 'BEGIN{printf "%.0f", k/1024}')
+	verdict=ok
+	if awk -v r="$ratio" 'BEGIN{exit !(r < 10)}'; then verdict="MISSED: under 10x"; fail=1; fi
+	if [ "$zmib" -gt 100 ]; then verdict="MISSED: over 100 MiB"; fail=1; fi
+	rows+=("| $corpus | $n | $mb MB | $zt s | $zmib MiB | $kt s | $kmib MiB | ${ratio}x | $verdict |")
+done
+
+echo
+echo "kubectl zdd lint -o json vs kube-score $kube_score_version score -o json, $runs pairs each, medians:"
+echo
+echo "| corpus | objects | size | zdd wall | zdd peak | kube-score wall | kube-score peak | kube-score/zdd (wall, per pair) | target 10x, 100 MiB |"
+echo "|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+uptime | sed 's/^/load:/'
+exit "$fail"

@@ -4,6 +4,12 @@
 // output is deterministic for a given -seed.
 //
 //	go run ./bench/corpusgen -objects 10000 > corpus.yaml
+//
+// With -repeat FILE it repeats the documents of a real manifest instead,
+// each copy in a namespace of its own (msd-0000, msd-0001, ...), until
+// -objects objects are written.
+//
+//	go run ./bench/corpusgen -repeat bench/testdata/microservices-demo.yaml > big.yaml
 package main
 
 import (
@@ -12,14 +18,24 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"regexp"
+	"strings"
 )
 
 func main() {
 	objects := flag.Int("objects", 10000, "number of objects to write")
 	seed := flag.Int64("seed", 1, "random seed")
+	repeat := flag.String("repeat", "", "repeat the documents of this manifest file instead of generating apps")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	defer w.Flush()
+	if *repeat != "" {
+		if err := repeatFile(w, *repeat, *objects); err != nil {
+			fmt.Fprintln(os.Stderr, "corpusgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	r := rand.New(rand.NewSource(*seed))
 	written := 0
 	for app := 0; written < *objects; app++ {
@@ -179,4 +195,42 @@ spec:
     matchLabels:
       app.kubernetes.io/name: %s
 `, name, ns, budget, name)
+}
+
+var (
+	separator = regexp.MustCompile(`(?m)^---.*\n`)
+	kindLine  = regexp.MustCompile(`(?m)^kind:`)
+	metadata  = regexp.MustCompile(`(?m)^metadata:\n`)
+)
+
+// repeatFile writes the object documents of file again and again, copy n
+// in namespace msd-NNNN, until objects documents are written.
+func repeatFile(w *bufio.Writer, file string, objects int) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var docs []string
+	for _, d := range separator.Split(string(data), -1) {
+		if kindLine.MatchString(d) {
+			if !strings.HasSuffix(d, "\n") {
+				d += "\n"
+			}
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) == 0 {
+		return fmt.Errorf("%s: no objects", file)
+	}
+	for n, copy := 0, 0; n < objects; copy++ {
+		for _, d := range docs {
+			if n == objects {
+				break
+			}
+			ns := fmt.Sprintf("metadata:\n  namespace: msd-%04d\n", copy)
+			fmt.Fprint(w, "---\n"+metadata.ReplaceAllLiteralString(d, ns))
+			n++
+		}
+	}
+	return nil
 }
