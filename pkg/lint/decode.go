@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -56,6 +57,13 @@ func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if fast && d.line == d.startLine+firstSignificantLine(d.data) {
+		// The common case: a typed object of a modern API version, whose
+		// kind and apiVersion are read off its lines, decoded in one go.
+		if o, ok := dd.direct(j, d, file); ok {
+			return o, nil, nil
+		}
+	}
 	var p peek
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &p); err != nil {
 		return nil, nil, err
@@ -109,6 +117,49 @@ func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, err
 		skipped = append(skipped, sk...)
 	}
 	return objs, skipped, nil
+}
+
+// direct decodes a fast document of an audited kind and modern API version
+// straight into its typed object; ok is false for anything else (a list,
+// an old version, another kind, a decoding error: decode then reads the
+// JSON's identity first and reports as usual).
+func (dd *docDecoder) direct(j []byte, d *document, file string) ([]Object, bool) {
+	if dd.keepRaw {
+		return nil, false
+	}
+	kind, ok := rootScalar(d.data, "kind")
+	if !ok {
+		return nil, false
+	}
+	apiVersion, ok := rootScalar(d.data, "apiVersion")
+	if !ok {
+		return nil, false
+	}
+	if _, hasItems := rootScalar(d.data, "items"); hasItems || bytes.Contains(d.data, []byte("\nitems:")) || bytes.HasPrefix(d.data, []byte("items:")) {
+		return nil, false
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return nil, false
+	}
+	m, known := modern[gv.WithKind(kind).GroupKind()]
+	if !known || gv.String() != m.apiVersion {
+		return nil, false
+	}
+	typed := m.new()
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, typed); err != nil {
+		return nil, false
+	}
+	acc, err := meta.Accessor(typed)
+	if err != nil {
+		return nil, false
+	}
+	if dd.namespace != "" && acc.GetNamespace() == "" {
+		acc.SetNamespace(dd.namespace)
+	}
+	src := Source{File: file, Line: d.line}
+	ref := &docRef{file: file, data: d.data, startLine: d.startLine, line: d.line, fast: true}
+	return []Object{{Kind: kind, Namespace: acc.GetNamespace(), Name: acc.GetName(), Typed: typed, Source: src, doc: ref}}, true
 }
 
 func checkKind(apiVersion, kind string) error {

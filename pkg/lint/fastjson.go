@@ -709,12 +709,60 @@ func appendJSONString(out []byte, s string) []byte {
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
+// newLineIndex splits doc into lines for fastFieldLine.
+func newLineIndex(doc []byte) *fastParser {
+	p := &fastParser{doc: doc}
+	p.splitLines()
+	return p
+}
+
+// rootScalar is the value of the top-level key of a document that
+// fastYAMLToJSON took, when it is written as a plain or simply quoted
+// string at the start of a line; ok is false otherwise (the caller then
+// reads the JSON).
+func rootScalar(doc []byte, key string) (string, bool) {
+	prefix := key + ":"
+	for data := doc; len(data) > 0; {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) == 0 || line[0] == ' ' || line[0] == '#' {
+			continue
+		}
+		if !bytes.HasPrefix(line, []byte(prefix)) {
+			if line[0] == '"' || line[0] == '\'' || line[0] == '-' {
+				return "", false // a quoted key, or not a mapping: read the JSON
+			}
+			continue
+		}
+		v := line[len(prefix):]
+		if len(v) > 0 && v[0] != ' ' {
+			return "", false
+		}
+		v = bytes.TrimLeft(v, " ")
+		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+			s, n, ok := quoted(v)
+			if !ok || !onlyComment(v[n:]) || strings.ContainsAny(s, "\\") {
+				return "", false
+			}
+			return s, true
+		}
+		s := string(plainEnd(v))
+		if s == "" || plainKind(s) != kindString {
+			return "", false
+		}
+		return s, true
+	}
+	return "", false
+}
+
 // fastFieldLine is fieldLine for a document fastYAMLToJSON takes, without
 // building a node tree: it follows path through the block structure by
 // indentation and returns the (1-based) line of the deepest step found.
-func fastFieldLine(doc []byte, path []pathSeg, container string) int {
-	p := fastParser{doc: doc}
-	p.splitLines()
+func fastFieldLine(p *fastParser, path []pathSeg, container string) int {
 	i := p.nextSignificant(0)
 	if i >= len(p.lines) {
 		return 0

@@ -187,7 +187,7 @@ func TestFastFieldLine(t *testing.T) {
 				for _, path := range paths {
 					for _, container := range []string{"", "web", "app", "api"} {
 						want := fieldLine(node, path, container)
-						got := fastFieldLine(doc.data, parseFieldPath(path), container)
+						got := fastFieldLine(newLineIndex(doc.data), parseFieldPath(path), container)
 						if got != want {
 							t.Errorf("%s:%d: %s (container %q): fast line %d, want %d", p, doc.line, path, container, got, want)
 						}

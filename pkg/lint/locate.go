@@ -30,7 +30,8 @@ type docRef struct {
 
 	// fast is set when the document is plain block YAML (fastYAMLToJSON
 	// took it): its fields are then found without parsing it again.
-	fast bool
+	fast  bool
+	lines *fastParser // the lines of a fast document, split once
 
 	// kust is set for objects of a kustomize build: the patches that may
 	// have set a field are searched before the resource's own file.
@@ -53,7 +54,10 @@ func (d *docRef) locate(field, container string) Location {
 		return loc
 	}
 	if d.fast && d.line == d.startLine+firstSignificantLine(d.data) {
-		if l := fastFieldLine(d.data, parseFieldPath(field), container); l > 0 {
+		if d.lines == nil {
+			d.lines = newLineIndex(d.data)
+		}
+		if l := fastFieldLine(d.lines, parseFieldPath(field), container); l > 0 {
 			loc.FieldLine = d.startLine + l - 1
 		}
 		return loc

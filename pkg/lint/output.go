@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -76,9 +77,15 @@ func (r *Report) relative() ([]Finding, []Skipped) {
 	if r.Root == "" {
 		return r.Findings, r.Skipped
 	}
+	rel := map[string]string{}
 	fs := make([]Finding, len(r.Findings))
 	for i, f := range r.Findings {
-		f.File = RelPath(f.File, r.Root, r.WorkDir)
+		p, ok := rel[f.File]
+		if !ok {
+			p = RelPath(f.File, r.Root, r.WorkDir)
+			rel[f.File] = p
+		}
+		f.File = p
 		fs[i] = f
 	}
 	sk := make([]Skipped, len(r.Skipped))
@@ -286,11 +293,131 @@ func (r *Report) JSON() JSONReport {
 	return out
 }
 
-// WriteJSON prints the report as indented JSON.
+// WriteJSON prints the report as indented JSON (what encoding/json's
+// indenting encoder prints for JSON()), one finding at a time, so that a
+// big report is never held in memory twice.
 func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r.JSON())
+	bw := bufio.NewWriterSize(w, 64<<10)
+	doc := r.JSON()
+	head, err := json.MarshalIndent(struct {
+		APIVersion string      `json:"apiVersion"`
+		Kind       string      `json:"kind"`
+		Summary    JSONSummary `json:"summary"`
+	}{doc.APIVersion, doc.Kind, doc.Summary}, "", "  ")
+	if err != nil {
+		return err
+	}
+	bw.Write(head[:len(head)-2]) // without "\n}"
+	writeArray := func(name string, n int, item func(i int) any) error {
+		fmt.Fprintf(bw, ",\n  %q: [", name)
+		for i := 0; i < n; i++ {
+			b, err := json.MarshalIndent(item(i), "    ", "  ")
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString("\n    ")
+			bw.Write(b)
+		}
+		if n > 0 {
+			bw.WriteString("\n  ")
+		}
+		bw.WriteByte(']')
+		return nil
+	}
+	if err := writeArray("skipped", len(doc.Skipped), func(i int) any { return doc.Skipped[i] }); err != nil {
+		return err
+	}
+	bw.WriteString(",\n  \"findings\": [")
+	var buf []byte
+	for i := range doc.Findings {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		buf = appendFindingJSON(buf[:0], &doc.Findings[i])
+		bw.Write(buf)
+	}
+	if len(doc.Findings) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	return bw.Flush()
+}
+
+// appendFindingJSON writes a finding as an element of the findings array,
+// exactly as encoding/json's indenting encoder writes it (a test compares
+// the two), without reflection.
+func appendFindingJSON(b []byte, f *Finding) []byte {
+	field := func(name, v string, omitEmpty bool) {
+		if omitEmpty && v == "" {
+			return
+		}
+		b = append(b, ",\n      \""...)
+		b = append(b, name...)
+		b = append(b, "\": "...)
+		b = appendEncodedString(b, v)
+	}
+	num := func(name string, v int) {
+		if v == 0 {
+			return
+		}
+		b = append(b, ",\n      \""...)
+		b = append(b, name...)
+		b = append(b, "\": "...)
+		b = strconv.AppendInt(b, int64(v), 10)
+	}
+	b = append(b, "\n    {\n      \"rule\": "...)
+	b = appendEncodedString(b, f.Rule)
+	field("severity", f.Severity.String(), false)
+	field("kind", f.Kind, false)
+	field("namespace", f.Namespace, true)
+	field("name", f.Name, false)
+	field("container", f.Container, true)
+	field("field", f.Field, false)
+	field("message", f.Message, false)
+	field("hint", f.Hint, false)
+	field("file", f.File, true)
+	num("line", f.Line)
+	num("fieldLine", f.FieldLine)
+	return append(b, "\n    }"...)
+}
+
+// appendEncodedString writes s as encoding/json does (HTML characters
+// escaped); strings with control or non-ASCII characters are left to
+// encoding/json itself.
+func appendEncodedString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '"':
+			esc = `\"`
+		case '\\':
+			esc = `\\`
+		case '<':
+			esc = `\u003c`
+		case '>':
+			esc = `\u003e`
+		case '&':
+			esc = `\u0026`
+		default:
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, esc...)
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/): only the

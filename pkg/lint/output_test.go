@@ -258,3 +258,25 @@ func TestSARIFFields(t *testing.T) {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
 }
+
+// TestAppendFindingJSON compares the hand-written finding encoder with
+// encoding/json's, on findings with every field set or empty and strings
+// that need escaping.
+func TestAppendFindingJSON(t *testing.T) {
+	findings := sampleReport().Findings
+	findings = append(findings,
+		Finding{Rule: "r", Severity: Info, Kind: "K", Name: "n", Field: "f", Message: `quote " backslash \ html <a href="x">&amp;</a>`, Hint: "tab\tnewline\n", File: "ünïcode/ß.yaml", Line: 1},
+		Finding{},
+		Finding{Rule: "x", Message: "ctrl \x01 and \u2028 separator and invalid \xff byte"},
+	)
+	for i, f := range findings {
+		want, err := json.MarshalIndent(f, "    ", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := appendFindingJSON(nil, &f)
+		if diff := cmp.Diff("\n    "+string(want), string(got)); diff != "" {
+			t.Errorf("finding %d (-want +got):\n%s", i, diff)
+		}
+	}
+}
