@@ -148,8 +148,17 @@ func isDash(t []byte) bool {
 // (after the colon and its spaces). ok is false when t is not a key of a
 // block mapping this parser takes.
 func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
-	if len(t) == 0 {
+	raw, rest, ok := splitRawKey(t)
+	if !ok {
 		return nil, nil, false
+	}
+	return appendJSONString(nil, raw), rest, true
+}
+
+// splitRawKey is splitKey with the key's value, not its JSON.
+func splitRawKey(t []byte) (key string, rest []byte, ok bool) {
+	if len(t) == 0 {
+		return "", nil, false
 	}
 	var raw string
 	var end int // index of the colon
@@ -157,18 +166,18 @@ func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
 	case '"', '\'':
 		s, n, ok := quoted(t)
 		if !ok || n >= len(t) || t[n] != ':' || (n+1 < len(t) && t[n+1] != ' ') {
-			return nil, nil, false
+			return "", nil, false
 		}
 		raw, end = s, n
 	default:
 		if isIndicator(t[0]) {
-			return nil, nil, false
+			return "", nil, false
 		}
 		i := 0
 		for {
 			c := bytes.IndexByte(t[i:], ':')
 			if c < 0 {
-				return nil, nil, false
+				return "", nil, false
 			}
 			c += i
 			if c+1 == len(t) || t[c+1] == ' ' {
@@ -179,18 +188,18 @@ func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
 		}
 		k := bytes.TrimRight(t[:end], " ")
 		if bytes.Contains(k, []byte(" #")) {
-			return nil, nil, false
+			return "", nil, false
 		}
 		raw = string(k)
 		if raw == "" || raw == "<<" || plainKind(raw) != kindString {
-			return nil, nil, false
+			return "", nil, false
 		}
 	}
 	if end > 1000 {
-		return nil, nil, false // YAML's simple keys are at most 1024 characters long
+		return "", nil, false // YAML's simple keys are at most 1024 characters long
 	}
 	rest = bytes.TrimLeft(t[end+1:], " ")
-	return appendJSONString(nil, raw), rest, true
+	return raw, rest, true
 }
 
 // isIndicator reports whether c cannot start a plain scalar this parser
@@ -207,14 +216,15 @@ func isIndicator(c byte) bool {
 // i (where the first key may follow a "- ").
 func (p *fastParser) mapping(i, col int) (int, bool) {
 	p.out = append(p.out, '{')
-	var keys [][]byte
+	var keysBuf [16]string
+	keys := keysBuf[:0]
 	for n := 0; ; n++ {
-		key, rest, ok := splitKey(p.text(i, col))
+		key, rest, ok := splitRawKey(p.text(i, col))
 		if !ok {
 			return 0, false
 		}
 		for _, k := range keys {
-			if bytes.Equal(k, key) {
+			if k == key {
 				return 0, false // duplicate key: left to the real parser's error
 			}
 		}
@@ -222,7 +232,7 @@ func (p *fastParser) mapping(i, col int) (int, bool) {
 		if n > 0 {
 			p.out = append(p.out, ',')
 		}
-		p.out = append(p.out, key...)
+		p.out = appendJSONString(p.out, key)
 		p.out = append(p.out, ':')
 		next, ok := p.value(i, col, rest, true)
 		if !ok {
@@ -602,6 +612,11 @@ var yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?
 
 // plainKind resolves a plain scalar as go-yaml v2 does.
 func plainKind(s string) int {
+	if s != "" {
+		if c := s[0]; (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && !strings.ContainsRune("yYnNtTfFoO", rune(c)) {
+			return kindString // no YAML 1.1 value starts with another letter
+		}
+	}
 	switch s {
 	case "", "~", "null", "Null", "NULL":
 		return kindNull
