@@ -134,7 +134,7 @@ func (p *fastParser) node(i, col, parent int) (int, bool) {
 	if isDash(t) {
 		return p.sequence(i, col)
 	}
-	if _, _, ok := splitKey(t); ok {
+	if _, _, ok := splitRawKey(t); ok {
 		return p.mapping(i, col)
 	}
 	return 0, false // a scalar on its own line as a block node
@@ -144,18 +144,9 @@ func isDash(t []byte) bool {
 	return len(t) > 0 && t[0] == '-' && (len(t) == 1 || t[1] == ' ')
 }
 
-// splitKey splits "key: rest" (or "key:") into the key's JSON and the rest
-// (after the colon and its spaces). ok is false when t is not a key of a
-// block mapping this parser takes.
-func splitKey(t []byte) (key []byte, rest []byte, ok bool) {
-	raw, rest, ok := splitRawKey(t)
-	if !ok {
-		return nil, nil, false
-	}
-	return appendJSONString(nil, raw), rest, true
-}
-
-// splitRawKey is splitKey with the key's value, not its JSON.
+// splitRawKey splits "key: rest" (or "key:") into the key's value and the
+// rest (after the colon and its spaces). ok is false when t is not a key of
+// a block mapping this parser takes.
 func splitRawKey(t []byte) (key string, rest []byte, ok bool) {
 	if len(t) == 0 {
 		return "", nil, false
@@ -269,7 +260,7 @@ func (p *fastParser) sequence(i, col int) (int, bool) {
 			if isDash(rest) {
 				return 0, false // "- - x"
 			}
-			if _, _, isKey := splitKey(rest); isKey {
+			if _, _, isKey := splitRawKey(rest); isKey {
 				next, ok = p.mapping(i, itemCol)
 			} else {
 				next, ok = p.value(i, col, rest, false)
@@ -803,7 +794,7 @@ func fastFieldLine(p *fastParser, path []pathSeg, container string) int {
 		t := p.text(k, col)
 		if s.index >= 0 {
 			rest := bytes.TrimLeft(t[1:], " ")
-			if _, _, isKey := splitKey(rest); isKey && len(rest) > 0 {
+			if _, _, isKey := splitRawKey(rest); isKey && len(rest) > 0 {
 				i, col = k, col+(len(t)-len(rest))
 				prevKey = ""
 				continue
@@ -812,7 +803,7 @@ func fastFieldLine(p *fastParser, path []pathSeg, container string) int {
 				return line
 			}
 		} else {
-			_, rest, _ := splitKey(t)
+			_, rest, _ := splitRawKey(t)
 			if len(rest) > 0 && rest[0] != '#' {
 				return line // a scalar or flow value: no deeper step is written in block form
 			}
@@ -851,10 +842,9 @@ func (p *fastParser) siblings(i, col int, dash bool, f func(k int) bool) {
 // findKey is the line of key in the mapping whose first key is on line i
 // at column col, or -1.
 func (p *fastParser) findKey(i, col int, key string) int {
-	want := appendJSONString(nil, key)
 	found := -1
 	p.siblings(i, col, false, func(k int) bool {
-		if got, _, ok := splitKey(p.text(k, col)); ok && bytes.Equal(got, want) {
+		if got, _, ok := splitRawKey(p.text(k, col)); ok && got == key {
 			found = k
 			return false
 		}
@@ -871,7 +861,6 @@ func (p *fastParser) findItem(i, col, index int, prevKey, container string) int 
 		return -1
 	}
 	byName := container != "" && (prevKey == "containers" || prevKey == "initContainers")
-	want := appendJSONString(nil, container)
 	found, n := -1, 0
 	p.siblings(i, col, true, func(k int) bool {
 		if !byName {
@@ -884,21 +873,19 @@ func (p *fastParser) findItem(i, col, index int, prevKey, container string) int 
 		}
 		t := p.text(k, col)
 		rest := bytes.TrimLeft(t[1:], " ")
-		if _, _, isKey := splitKey(rest); !isKey {
+		if _, _, isKey := splitRawKey(rest); !isKey {
 			return true
 		}
 		itemCol := col + (len(t) - len(rest))
 		if nk := p.findKey(k, itemCol, "name"); nk >= 0 {
-			_, v, _ := splitKey(p.text(nk, itemCol))
-			var got []byte
+			_, v, _ := splitRawKey(p.text(nk, itemCol))
+			var got string
 			if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
-				if s, _, ok := quoted(v); ok {
-					got = appendJSONString(nil, s)
-				}
+				got, _, _ = quoted(v)
 			} else {
-				got = appendJSONString(nil, string(plainEnd(v)))
+				got = string(plainEnd(v))
 			}
-			if bytes.Equal(got, want) {
+			if got == container {
 				found = k
 				return false
 			}
