@@ -6,10 +6,12 @@
 //	go run ./bench/corpusgen -objects 10000 > corpus.yaml
 //
 // With -repeat FILE it repeats the documents of a real manifest instead,
-// each copy in a namespace of its own (msd-0000, msd-0001, ...), until
+// each copy in a namespace of its own (rep-0000, rep-0001, ...), until
 // -objects objects are written.
 //
-//	go run ./bench/corpusgen -repeat bench/testdata/microservices-demo.yaml > big.yaml
+//	go run ./bench/corpusgen -repeat "$ISTIO/samples/bookinfo/platform/kube/bookinfo.yaml" > big.yaml
+//
+// (bench/lint.sh gets Istio's Bookinfo sample from the Go module proxy.)
 package main
 
 import (
@@ -204,7 +206,7 @@ var (
 )
 
 // repeatFile writes the object documents of file again and again, copy n
-// in namespace msd-NNNN, until objects documents are written.
+// in namespace rep-NNNN, until objects documents are written.
 func repeatFile(w *bufio.Writer, file string, objects int) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -227,7 +229,7 @@ func repeatFile(w *bufio.Writer, file string, objects int) error {
 			if n == objects {
 				break
 			}
-			ns := fmt.Sprintf("metadata:\n  namespace: msd-%04d\n", copy)
+			ns := fmt.Sprintf("metadata:\n  namespace: rep-%04d\n", copy)
 			fmt.Fprint(w, "---\n"+metadata.ReplaceAllLiteralString(d, ns))
 			n++
 		}
