@@ -41,6 +41,8 @@ pkg=github.com/zdd-dev/kubectl-zdd
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 build_date=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+# The build tags of the release binary, as `make build` sets them.
+tags=$(sed -n 's/^GOTAGS := //p' Makefile)
 ldflags="-s -w -X $pkg/pkg/version.Version=$version -X $pkg/pkg/version.Commit=$commit -X $pkg/pkg/version.BuildDate=$build_date"
 
 mkdir -p "$dist"
@@ -58,7 +60,7 @@ for p in "${platforms[@]}"; do
 	bin=kubectl-zdd complete=kubectl_complete-zdd
 	if [ "$os" = windows ]; then bin=kubectl-zdd.exe complete=kubectl_complete-zdd.cmd; fi
 	echo "== $os/$arch"
-	CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -ldflags "$ldflags" -o "$dir/$bin" ./cmd/kubectl-zdd
+	CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$dir/$bin" ./cmd/kubectl-zdd
 	install -m 0755 "plugins/$complete" "$dir/$complete"
 	install -m 0644 LICENSE "$dir/LICENSE"
 	touch -h -d "@$epoch" "$dir"/*
