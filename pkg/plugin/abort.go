@@ -3,7 +3,6 @@ package plugin
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 func init() { registerSubcommand(NewCmdAbort) }
@@ -30,7 +29,7 @@ const abortExample = `  # go back to the revision before an interrupted rollout
   kubectl zdd abort deployment/web`
 
 // NewCmdAbort builds `kubectl zdd abort`; it shares ResumeOptions with resume.
-func NewCmdAbort(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewResumeOptions(streams, true)
 	cmd := &cobra.Command{
 		Use:     "abort TYPE/NAME",

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -49,11 +48,11 @@ func NewAnalyzeOptions(streams genericiooptions.IOStreams) *AnalyzeOptions {
 }
 
 // NewCmdAnalyze builds `kubectl zdd analyze`.
-func NewCmdAnalyze(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdAnalyze(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return newCmdAnalyze(f, NewAnalyzeOptions(streams))
 }
 
-func newCmdAnalyze(f cmdutil.Factory, o *AnalyzeOptions) *cobra.Command {
+func newCmdAnalyze(f Factory, o *AnalyzeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "analyze -f FILE [--for deployment/NAME]",
 		Short: "Run a metric analysis on its own and print every measurement",
@@ -93,7 +92,7 @@ errors); 2 bad input; 3 inconclusive (no data: a person should look).`,
 }
 
 // Complete resolves the namespace and the client.
-func (o *AnalyzeOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
+func (o *AnalyzeOptions) Complete(f Factory, cmd *cobra.Command, _ []string) error {
 	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return usageErrorf(cmd, "resolving the namespace: %v", err)

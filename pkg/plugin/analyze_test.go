@@ -17,10 +17,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
-	cmdtesting "k8s.io/kubectl/pkg/cmd/testing"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
@@ -91,8 +93,9 @@ const analyzeToken = "very-secret-token-123"
 func runAnalyze(t *testing.T, client kubernetes.Interface, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	tf := cmdtesting.NewTestFactory().WithNamespace("shop")
-	defer tf.Cleanup()
+	tf := NewFactory(genericclioptions.NewTestConfigFlags().
+		WithClientConfig(clientcmd.NewDefaultClientConfig(*clientcmdapi.NewConfig(), &clientcmd.ConfigOverrides{})).
+		WithNamespace("shop"))
 	o := NewAnalyzeOptions(streams)
 	o.Clock = &analyzeClock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	o.Env = func(k string) string {

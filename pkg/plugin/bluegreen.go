@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -125,7 +124,7 @@ func serviceArg(cmd *cobra.Command, arg string) (string, error) {
 // completeRunner reads the service/NAME argument and resolves the namespace
 // and clients into a Runner: the Complete step every bluegreen subcommand
 // shares.
-func completeRunner(f cmdutil.Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, b *BlueGreenFlags, arg string) (*bluegreen.Runner, error) {
+func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, b *BlueGreenFlags, arg string) (*bluegreen.Runner, error) {
 	service, err := serviceArg(cmd, arg)
 	if err != nil {
 		return nil, err
@@ -202,7 +201,7 @@ func loadAnalysis(cmd *cobra.Command, flag, path string) (*analysis.Spec, error)
 }
 
 // NewCmdBlueGreen builds `kubectl zdd bluegreen` and its subcommands.
-func NewCmdBlueGreen(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdBlueGreen(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "bluegreen",
 		Aliases: []string{"bg"},

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
@@ -40,7 +39,7 @@ func NewBlueGreenDeployOptions(streams genericiooptions.IOStreams) *BlueGreenDep
 }
 
 // NewCmdBlueGreenDeploy builds `kubectl zdd bluegreen deploy`.
-func NewCmdBlueGreenDeploy(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdBlueGreenDeploy(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewBlueGreenDeployOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "deploy service/NAME (--image CONTAINER=IMAGE... | -f FILE)",
@@ -74,7 +73,7 @@ straight back and exits 1.`,
 }
 
 // Complete resolves the Service, the clients, the manifest and the analysis files.
-func (o *BlueGreenDeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *BlueGreenDeployOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
@@ -141,7 +140,7 @@ func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
 }
 
 // readDeployment reads exactly one Deployment from files, the way kubectl does.
-func readDeployment(f cmdutil.Factory, files []string) (*appsv1.Deployment, error) {
+func readDeployment(f Factory, files []string) (*appsv1.Deployment, error) {
 	infos, err := f.NewBuilder().Unstructured().Local().
 		FilenameParam(false, &resource.FilenameOptions{Filenames: files}).
 		Flatten().Do().Infos()

@@ -3,7 +3,6 @@ package plugin
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
@@ -23,7 +22,7 @@ func NewBlueGreenInitOptions(streams genericiooptions.IOStreams) *BlueGreenInitO
 }
 
 // NewCmdBlueGreenInit builds `kubectl zdd bluegreen init`.
-func NewCmdBlueGreenInit(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdBlueGreenInit(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewBlueGreenInitOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "init service/NAME",
@@ -45,7 +44,7 @@ then scale the original Deployment to 0.`,
 }
 
 // Complete resolves the Service and the clients.
-func (o *BlueGreenInitOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *BlueGreenInitOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
@@ -28,7 +27,7 @@ func NewBlueGreenPromoteOptions(streams genericiooptions.IOStreams) *BlueGreenPr
 }
 
 // NewCmdBlueGreenPromote builds `kubectl zdd bluegreen promote`.
-func NewCmdBlueGreenPromote(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdBlueGreenPromote(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewBlueGreenPromoteOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "promote service/NAME",
@@ -53,7 +52,7 @@ and retire the old colour.`,
 }
 
 // Complete resolves the Service, the clients and the analysis file.
-func (o *BlueGreenPromoteOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *BlueGreenPromoteOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err

@@ -3,7 +3,6 @@ package plugin
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
@@ -23,7 +22,7 @@ func NewBlueGreenRollbackOptions(streams genericiooptions.IOStreams) *BlueGreenR
 }
 
 // NewCmdBlueGreenRollback builds `kubectl zdd bluegreen rollback`.
-func NewCmdBlueGreenRollback(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdBlueGreenRollback(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewBlueGreenRollbackOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "rollback service/NAME",
@@ -43,7 +42,7 @@ restored colour's ready pods. The colour switched away from stays up.`,
 }
 
 // Complete resolves the Service and the clients.
-func (o *BlueGreenRollbackOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *BlueGreenRollbackOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err

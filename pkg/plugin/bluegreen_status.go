@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
@@ -25,7 +24,7 @@ func NewBlueGreenStatusOptions(streams genericiooptions.IOStreams) *BlueGreenSta
 }
 
 // NewCmdBlueGreenStatus builds `kubectl zdd bluegreen status`.
-func NewCmdBlueGreenStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdBlueGreenStatus(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewBlueGreenStatusOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "status service/NAME",
@@ -45,7 +44,7 @@ previous colour, and the Lease holder when one is in flight). Nothing is changed
 }
 
 // Complete resolves the Service and the clients.
-func (o *BlueGreenStatusOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *BlueGreenStatusOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0])
 	return err

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -120,7 +119,7 @@ func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
 }
 
 // NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
-func NewCmdCanary(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewCanaryOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "canary deployment/NAME (--image CONTAINER=IMAGE... | -f FILE) (--weight W | --steps W1,W2,...)",
@@ -168,7 +167,7 @@ func canaryDeploymentArg(cmd *cobra.Command, arg string) (string, error) {
 	return "", usageErrorf(cmd, "argument %q: a canary releases a deployment, not a %s", arg, kind)
 }
 
-func canaryNamespace(f cmdutil.Factory, cmd *cobra.Command) (string, error) {
+func canaryNamespace(f Factory, cmd *cobra.Command) (string, error) {
 	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return "", usageErrorf(cmd, "resolving the namespace: %v", err)
@@ -176,7 +175,7 @@ func canaryNamespace(f cmdutil.Factory, cmd *cobra.Command) (string, error) {
 	return ns, nil
 }
 
-func canaryRunner(f cmdutil.Factory, streams genericiooptions.IOStreams) func() (*canary.Canary, error) {
+func canaryRunner(f Factory, streams genericiooptions.IOStreams) func() (*canary.Canary, error) {
 	return func() (*canary.Canary, error) {
 		cs, err := f.KubernetesClientSet()
 		if err != nil {
@@ -193,7 +192,7 @@ func canaryRunner(f cmdutil.Factory, streams genericiooptions.IOStreams) func() 
 // completeCanaryTarget is the step canary promote and abort share: the
 // namespace, the deployment/NAME argument, the --timeout check and, unless
 // one is set already, the clients.
-func completeCanaryTarget(f cmdutil.Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, arg string, timeout time.Duration, runner *func() (*canary.Canary, error)) (ns, name string, err error) {
+func completeCanaryTarget(f Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, arg string, timeout time.Duration, runner *func() (*canary.Canary, error)) (ns, name string, err error) {
 	if ns, err = canaryNamespace(f, cmd); err != nil {
 		return "", "", err
 	}
@@ -210,7 +209,7 @@ func completeCanaryTarget(f cmdutil.Factory, cmd *cobra.Command, streams generic
 }
 
 // Complete resolves the namespace, the Deployment and the clients.
-func (o *CanaryOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *CanaryOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	ns, err := canaryNamespace(f, cmd)
 	if err != nil {
 		return err
@@ -401,7 +400,7 @@ type CanaryPromoteOptions struct {
 	genericiooptions.IOStreams
 }
 
-func newCmdCanaryPromote(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func newCmdCanaryPromote(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "promote deployment/NAME [--full]",
@@ -454,7 +453,7 @@ type CanaryAbortOptions struct {
 	genericiooptions.IOStreams
 }
 
-func newCmdCanaryAbort(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func newCmdCanaryAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "abort deployment/NAME",

@@ -13,7 +13,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
@@ -75,7 +74,7 @@ func NewCompletionOptions(streams genericiooptions.IOStreams) *CompletionOptions
 }
 
 // NewCmdCompletion builds `kubectl zdd completion SHELL`.
-func NewCmdCompletion(_ cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdCompletion(_ Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewCompletionOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "completion bash|zsh|fish|powershell",
@@ -192,7 +191,7 @@ var flagNameCompletions = map[string]struct {
 // setupCompletion walks the command tree once it is built and wires the
 // completion of arguments and flag values by command path, so that the
 // subcommand files need not know about it.
-func setupCompletion(root *cobra.Command, f cmdutil.Factory) {
+func setupCompletion(root *cobra.Command, f Factory) {
 	wireCompletion(root, newLister(f))
 }
 
@@ -256,7 +255,7 @@ type lister struct {
 	rawConfig func() (clientcmdapi.Config, error)
 }
 
-func newLister(f cmdutil.Factory) *lister {
+func newLister(f Factory) *lister {
 	return &lister{
 		client: func() (kubernetes.Interface, error) { return f.KubernetesClientSet() },
 		namespace: func() (string, error) {

@@ -14,7 +14,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/kubernetes"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
@@ -133,7 +132,7 @@ func NewLintOptions(streams genericiooptions.IOStreams) *LintOptions {
 }
 
 // NewCmdLint builds `kubectl zdd lint`.
-func NewCmdLint(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdLint(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewLintOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "lint (-f FILENAME | -k DIR | TYPE[/NAME] ... [-l SELECTOR])",
@@ -162,7 +161,7 @@ func NewCmdLint(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Co
 }
 
 // Complete reads the namespace and, for live objects, builds the clients.
-func (o *LintOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *LintOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
 	o.outputSet = flagChanged(cmd.Flags(), "output")
 	wd, err := os.Getwd()

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
@@ -71,7 +70,7 @@ func NewMigrateOptions(streams genericiooptions.IOStreams) *MigrateOptions {
 }
 
 // NewCmdMigrate builds `kubectl zdd migrate`.
-func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdMigrate(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewMigrateOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "migrate -f JOB.yaml --for deployment/NAME [--phase expand|contract]",
@@ -100,7 +99,7 @@ func NewCmdMigrate(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 }
 
 // Complete reads the Job file, the namespace and the client.
-func (o *MigrateOptions) Complete(f cmdutil.Factory, cmd *cobra.Command) error {
+func (o *MigrateOptions) Complete(f Factory, cmd *cobra.Command) error {
 	var err error
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)

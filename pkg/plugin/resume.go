@@ -14,7 +14,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -64,7 +63,7 @@ func NewResumeOptions(streams genericiooptions.IOStreams, abort bool) *ResumeOpt
 }
 
 // NewCmdResume builds `kubectl zdd resume`.
-func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdResume(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewResumeOptions(streams, false)
 	cmd := &cobra.Command{
 		Use:     "resume TYPE/NAME",
@@ -78,7 +77,7 @@ func NewCmdResume(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return cmd
 }
 
-func (o *ResumeOptions) runE(f cmdutil.Factory) func(*cobra.Command, []string) error {
+func (o *ResumeOptions) runE(f Factory) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := o.Complete(f, cmd, args); err != nil {
 			return err
@@ -111,7 +110,7 @@ func operationTarget(cmd *cobra.Command, arg string) (kind, name string, err err
 }
 
 // Complete resolves the namespace, the target and the clients.
-func (o *ResumeOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *ResumeOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)

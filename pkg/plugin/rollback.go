@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -62,7 +61,7 @@ func NewRollbackOptions(streams genericiooptions.IOStreams) *RollbackOptions {
 }
 
 // NewCmdRollback builds `kubectl zdd rollback`.
-func NewCmdRollback(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdRollback(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewRollbackOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "rollback deployment/NAME [--to-revision N]",
@@ -83,7 +82,7 @@ func NewCmdRollback(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 }
 
 // Complete reads the argument, the namespace and the client.
-func (o *RollbackOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *RollbackOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	if o.Name, err = parseDeploymentArg(cmd, args[0]); err != nil {
 		return err

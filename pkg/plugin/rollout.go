@@ -17,7 +17,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -150,7 +149,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // NewCmdRollout builds `kubectl zdd rollout`.
-func NewCmdRollout(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewRolloutOptions(streams)
 	cmd := &cobra.Command{
 		Use:     "rollout deployment/NAME --image CONTAINER=IMAGE... | -f FILE",
@@ -194,7 +193,7 @@ func parseDeploymentArg(cmd *cobra.Command, arg string) (string, error) {
 }
 
 // Complete resolves the namespace, reads the files and builds the clients.
-func (o *RolloutOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *RolloutOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
 	o.Namespace, o.namespaceSet, err = f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {

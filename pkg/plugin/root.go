@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
@@ -54,7 +53,7 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 
 	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
 	configFlags.AddFlags(cmd.PersistentFlags())
-	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
+	f := NewFactory(configFlags)
 
 	cmd.AddCommand(
 		NewCmdVersion(streams),
@@ -71,13 +70,13 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 
 // subcommandBuilders lets each subcommand file register itself from init(),
 // so that files added in parallel never fight over one list.
-var subcommandBuilders []func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command
+var subcommandBuilders []func(Factory, genericiooptions.IOStreams) *cobra.Command
 
-func registerSubcommand(b func(cmdutil.Factory, genericiooptions.IOStreams) *cobra.Command) {
+func registerSubcommand(b func(Factory, genericiooptions.IOStreams) *cobra.Command) {
 	subcommandBuilders = append(subcommandBuilders, b)
 }
 
-func addSubcommands(root *cobra.Command, f cmdutil.Factory, streams genericiooptions.IOStreams) {
+func addSubcommands(root *cobra.Command, f Factory, streams genericiooptions.IOStreams) {
 	for _, b := range subcommandBuilders {
 		root.AddCommand(b(f, streams))
 	}

@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -56,7 +55,7 @@ func NewStatusOptions(streams genericiooptions.IOStreams) *StatusOptions {
 }
 
 // NewCmdStatus builds `kubectl zdd status`.
-func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdStatus(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewStatusOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "status [TYPE/NAME]",
@@ -100,7 +99,7 @@ func parseTypeName(arg string) (kind, name string, err error) {
 }
 
 // Complete resolves the namespace, the client and the optional TYPE/NAME.
-func (o *StatusOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+func (o *StatusOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		kind, name, err := parseTypeName(args[0])
 		if err != nil {

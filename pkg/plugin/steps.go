@@ -4,12 +4,11 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // stepsWithCmd is the options of a command whose Run takes the command.
 type stepsWithCmd interface {
-	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
+	Complete(f Factory, cmd *cobra.Command, args []string) error
 	Validate(cmd *cobra.Command) error
 	Run(cmd *cobra.Command) error
 }
@@ -17,14 +16,14 @@ type stepsWithCmd interface {
 // stepsWithContext is the options of a command whose Run takes the
 // command's context.
 type stepsWithContext interface {
-	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
+	Complete(f Factory, cmd *cobra.Command, args []string) error
 	Validate(cmd *cobra.Command) error
 	Run(ctx context.Context) error
 }
 
 // runSteps is the RunE of a command built the DESIGN.md way: Complete, then
 // Validate, then Run, stopping at the first error.
-func runSteps(f cmdutil.Factory, o stepsWithCmd) func(*cobra.Command, []string) error {
+func runSteps(f Factory, o stepsWithCmd) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := o.Complete(f, cmd, args); err != nil {
 			return err
@@ -37,7 +36,7 @@ func runSteps(f cmdutil.Factory, o stepsWithCmd) func(*cobra.Command, []string) 
 }
 
 // runStepsContext is runSteps for options whose Run takes cmd.Context().
-func runStepsContext(f cmdutil.Factory, o stepsWithContext) func(*cobra.Command, []string) error {
+func runStepsContext(f Factory, o stepsWithContext) func(*cobra.Command, []string) error {
 	return runSteps(f, contextSteps{o})
 }
 
