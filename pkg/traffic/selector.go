@@ -21,7 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
@@ -240,11 +241,14 @@ type ConvergenceWatch struct {
 func WatchConvergence(ctx context.Context, client kubernetes.Interface, namespace, service string, podSelector map[string]string, min int) (*ConvergenceWatch, error) {
 	w := &ConvergenceWatch{key: namespace + "/" + service, sel: labels.SelectorFromSet(podSelector).String(), min: min, changed: make(chan struct{}, 1)}
 	ctx, w.cancel = context.WithCancel(ctx)
-	sf := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + service }))
-	pf := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = w.sel }))
-	si, pi := sf.Discovery().V1().EndpointSlices(), pf.Core().V1().Pods()
+	// One informer per type, built as a shared informer factory builds them
+	// (namespace index, no resync) but without the factory: its package
+	// links the informers and listers of every API group.
+	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+	si := discoveryinformers.NewFilteredEndpointSliceInformer(client, namespace, 0, indexers,
+		func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + service })
+	pi := coreinformers.NewFilteredPodInformer(client, namespace, 0, indexers,
+		func(o *metav1.ListOptions) { o.LabelSelector = w.sel })
 	notify := func() {
 		select {
 		case w.changed <- struct{}{}:
@@ -252,26 +256,29 @@ func WatchConvergence(ctx context.Context, client kubernetes.Interface, namespac
 		}
 	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: func(any) { notify() }, UpdateFunc: func(any, any) { notify() }, DeleteFunc: func(any) { notify() }}
-	if _, err := si.Informer().AddEventHandler(h); err != nil {
+	if _, err := si.AddEventHandler(h); err != nil {
 		w.cancel()
 		return nil, err
 	}
-	if _, err := pi.Informer().AddEventHandler(h); err != nil {
+	if _, err := pi.AddEventHandler(h); err != nil {
 		w.cancel()
 		return nil, err
 	}
-	w.slices, w.pods = si.Lister().EndpointSlices(namespace), pi.Lister().Pods(namespace)
-	sf.Start(ctx.Done())
-	pf.Start(ctx.Done())
-	for _, f := range []informers.SharedInformerFactory{sf, pf} {
-		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				w.cancel()
-				return nil, fmt.Errorf("watching the endpoints of service %q: %v did not sync: %w", w.key, typ, context.Cause(ctx))
-			}
+	w.slices = discoverylisters.NewEndpointSliceLister(si.GetIndexer()).EndpointSlices(namespace)
+	w.pods = corelisters.NewPodLister(pi.GetIndexer()).Pods(namespace)
+	go si.RunWithContext(ctx)
+	go pi.RunWithContext(ctx)
+	// Without polling, as the factory waits.
+	cache.WaitFor(ctx, "" /* no logging */, si.HasSyncedChecker(), pi.HasSyncedChecker())
+	for _, i := range []struct {
+		typ      string
+		informer cache.SharedIndexInformer
+	}{{"*v1.EndpointSlice", si}, {"*v1.Pod", pi}} {
+		if !i.informer.HasSynced() {
+			w.cancel()
+			return nil, fmt.Errorf("watching the endpoints of service %q: %v did not sync: %w", w.key, i.typ, context.Cause(ctx))
 		}
 	}
-	go func() { <-ctx.Done(); sf.Shutdown(); pf.Shutdown() }()
 	return w, nil
 }
 

@@ -245,4 +245,28 @@ func TestConvergenceWatchWaitsForTheNewColourOnly(t *testing.T) {
 	if r.at.Before(before) {
 		t.Errorf("converged at %s, before the last update at %s", r.at, before)
 	}
+	// Both informers list and watch only what they need, in the namespace.
+	seen := map[string]string{}
+	for _, a := range c.Actions() {
+		if a.GetVerb() != "list" && a.GetVerb() != "watch" {
+			continue
+		}
+		var sel string
+		switch a := a.(type) {
+		case k8stesting.ListAction:
+			sel = a.GetListRestrictions().Labels.String()
+		case k8stesting.WatchAction:
+			sel = a.GetWatchRestrictions().Labels.String()
+		}
+		seen[a.GetVerb()+" "+a.GetNamespace()+" "+a.GetResource().Resource] = sel
+	}
+	want := map[string]string{
+		"list shop endpointslices":  discoveryv1.LabelServiceName + "=web",
+		"watch shop endpointslices": discoveryv1.LabelServiceName + "=web",
+		"list shop pods":            "app=web,version=green",
+		"watch shop pods":           "app=web,version=green",
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("list and watch requests (-want +got):\n%s", diff)
+	}
 }
