@@ -6,35 +6,38 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/model"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestPrometheusValue(t *testing.T) {
-	sample := func(series string, v float64) *model.Sample {
-		return &model.Sample{Metric: model.Metric{"__name__": "up", "series": model.LabelValue(series)}, Value: model.SampleValue(v)}
+	sample := func(series string, v float64) promSample {
+		return promSample{metric: map[string]string{"__name__": "up", "series": series}, value: v}
 	}
 	cases := []struct {
 		name        string
-		in          model.Value
+		in          *promValue
 		wantVerdict Verdict // "" for a value
 		wantValue   float64
 		wantMsg     string
 	}{
-		{name: "scalar", in: &model.Scalar{Value: 0.25}, wantValue: 0.25},
-		{name: "one-sample vector", in: model.Vector{sample("a", 3)}, wantValue: 3},
-		{name: "empty vector is no data", in: model.Vector{}, wantVerdict: Inconclusive, wantMsg: "the query returned no data"},
-		{name: "two series is an error naming them", in: model.Vector{sample("a", 1), sample("b", 2)}, wantVerdict: Errored,
+		{name: "scalar", in: &promValue{typ: "scalar", scalar: 0.25}, wantValue: 0.25},
+		{name: "one-sample vector", in: &promValue{typ: "vector", samples: []promSample{sample("a", 3)}}, wantValue: 3},
+		{name: "empty vector is no data", in: &promValue{typ: "vector"}, wantVerdict: Inconclusive, wantMsg: "the query returned no data"},
+		{name: "two series is an error naming them", in: &promValue{typ: "vector", samples: []promSample{sample("a", 1), sample("b", 2)}}, wantVerdict: Errored,
 			wantMsg: `the query returned 2 series (up{series="a"}, up{series="b"}), want one: aggregate it, e.g. with sum()`},
-		{name: "many series are cut short", in: model.Vector{sample("a", 1), sample("b", 2), sample("c", 3), sample("d", 4)}, wantVerdict: Errored,
+		{name: "many series are cut short", in: &promValue{typ: "vector", samples: []promSample{sample("a", 1), sample("b", 2), sample("c", 3), sample("d", 4)}}, wantVerdict: Errored,
 			wantMsg: `returned 4 series (up{series="a"}, up{series="b"}, up{series="c"}, ...)`},
-		{name: "matrix is an error", in: model.Matrix{&model.SampleStream{}}, wantVerdict: Errored, wantMsg: "returned a range vector of 1 series"},
-		{name: "string is an error", in: &model.String{Value: "hi"}, wantVerdict: Errored, wantMsg: `returned a string "hi"`},
+		{name: "a native histogram is an error", in: &promValue{typ: "vector", samples: []promSample{{metric: map[string]string{"__name__": "h"}, histogram: true}}}, wantVerdict: Errored,
+			wantMsg: "the query returned a native histogram (h), want a number"},
+		{name: "matrix is an error", in: &promValue{typ: "matrix", series: 1}, wantVerdict: Errored, wantMsg: "returned a range vector of 1 series"},
+		{name: "string is an error", in: &promValue{typ: "string", str: "hi"}, wantVerdict: Errored, wantMsg: `returned a string "hi"`},
 		{name: "nothing is an error", in: nil, wantVerdict: Errored, wantMsg: "returned nothing"},
 	}
 	for _, tc := range cases {
@@ -48,6 +51,139 @@ func TestPrometheusValue(t *testing.T) {
 			}
 			if o.message != tc.wantMsg && !strings.Contains(o.message, tc.wantMsg) {
 				t.Errorf("message = %q, want %q", o.message, tc.wantMsg)
+			}
+		})
+	}
+}
+
+// TestSeriesName checks the series names quoted in messages against the
+// way Prometheus writes them (prometheus/common's model.Metric.String).
+func TestSeriesName(t *testing.T) {
+	cases := []struct {
+		in   map[string]string
+		want string
+	}{
+		{in: map[string]string{}, want: "{}"},
+		{in: map[string]string{"__name__": "up"}, want: "up"},
+		{in: map[string]string{"job": "a"}, want: `{job="a"}`},
+		{in: map[string]string{"__name__": "up", "z": "1", "a": "say \"hi\"\n"}, want: `up{a="say \"hi\"\n", z="1"}`},
+	}
+	for _, tc := range cases {
+		if got := seriesName(tc.in); got != tc.want {
+			t.Errorf("seriesName(%v) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestPrometheusClient checks the client against a fake Prometheus: the
+// request (POST of a form to /api/v1/query under the address's path, the
+// query and the timeout, no time), the GET fallback, and how each kind of
+// answer is read, errors worded as Prometheus' Go client words them.
+func TestPrometheusClient(t *testing.T) {
+	type reply struct {
+		code int
+		body string
+	}
+	cases := []struct {
+		name        string
+		replies     map[string]reply // by method; a missing method gets 405
+		wantVerdict Verdict
+		wantValue   *float64
+		wantMsg     string
+	}{
+		{name: "scalar", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"scalar","result":[1700000000.123,"0.25"]}}`}},
+			wantVerdict: Passed, wantValue: f(0.25)},
+		{name: "vector with warnings", replies: map[string]reply{"POST": {200, `{"status":"success","warnings":["w"],"data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1700000000,"0.5"]}]}}`}},
+			wantVerdict: Passed, wantValue: f(0.5)},
+		{name: "NaN is inconclusive", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}}`}},
+			wantVerdict: Inconclusive, wantMsg: "NaN"},
+		{name: "GET where POST is refused", replies: map[string]reply{"GET": {200, `{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}`}},
+			wantVerdict: Failed, wantValue: f(2), wantMsg: "2 is above max 1"},
+		{name: "matrix", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"2"]]}]}}`}},
+			wantVerdict: Errored, wantMsg: "range vector of 1 series"},
+		{name: "string", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"string","result":[1,"hello"]}}`}},
+			wantVerdict: Errored, wantMsg: `the query returned a string "hello", want a number`},
+		{name: "native histogram", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"h"},"histogram":[1,{"count":"2","sum":"3","buckets":[]}]}]}}`}},
+			wantVerdict: Errored, wantMsg: "native histogram (h)"},
+		{name: "unknown result type", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"table","result":[]}}`}},
+			wantVerdict: Errored, wantMsg: `bad_response: unexpected value type "table"`},
+		{name: "bad query", replies: map[string]reply{"POST": {400, `{"status":"error","errorType":"bad_data","error":"1:5: parse error: unclosed left parenthesis"}`}},
+			wantVerdict: Errored, wantMsg: "querying prometheus ADDR: bad_data: 1:5: parse error: unclosed left parenthesis"},
+		{name: "query timeout", replies: map[string]reply{"POST": {503, `{"status":"error","errorType":"timeout","error":"query timed out"}`}},
+			wantVerdict: Errored, wantMsg: "server_error: server error: 503"},
+		{name: "422 with no error text", replies: map[string]reply{"POST": {422, `{"status":"error"}`}},
+			wantVerdict: Errored, wantMsg: "client_error: client error: 422"},
+		{name: "400 saying success", replies: map[string]reply{"POST": {400, `{"status":"success"}`}},
+			wantVerdict: Errored, wantMsg: "bad_response: inconsistent body for response code"},
+		{name: "proxy error page", replies: map[string]reply{"POST": {502, `<html>bad gateway</html>`}},
+			wantVerdict: Errored, wantMsg: "server_error: server error: 502"},
+		{name: "not found", replies: map[string]reply{"POST": {404, `404 page not found`}},
+			wantVerdict: Errored, wantMsg: "client_error: client error: 404"},
+		{name: "not JSON", replies: map[string]reply{"POST": {200, `<html>`}},
+			wantVerdict: Errored, wantMsg: "bad_response: invalid character"},
+		{name: "error with 200", replies: map[string]reply{"POST": {200, `{"status":"error","errorType":"execution","error":"boom"}`}},
+			wantVerdict: Errored, wantMsg: "execution: boom"},
+		{name: "unquoted value", replies: map[string]reply{"POST": {200, `{"status":"success","data":{"resultType":"scalar","result":[1,2]}}`}},
+			wantVerdict: Errored, wantMsg: "sample value must be a quoted string"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var methods []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				methods = append(methods, r.Method)
+				if r.URL.Path != "/prom/api/v1/query" {
+					t.Errorf("path %s, want /prom/api/v1/query", r.URL.Path)
+				}
+				if r.Method == http.MethodPost {
+					if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+						t.Errorf("POST with Content-Type %q", ct)
+					}
+				}
+				if err := r.ParseForm(); err != nil {
+					t.Error(err)
+				}
+				want := url.Values{"query": {`sum(rate(x{v="a"}[1m]))`}, "timeout": {"7s"}}
+				if r.Method == http.MethodPost && r.URL.RawQuery != "" {
+					t.Errorf("POST with a query string %q", r.URL.RawQuery)
+				}
+				if diff := cmp.Diff(want, r.Form); diff != "" {
+					t.Errorf("%s form (-want +got):\n%s", r.Method, diff)
+				}
+				rep, ok := tc.replies[r.Method]
+				if !ok {
+					http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(rep.code)
+				fmt.Fprint(w, rep.body)
+			}))
+			defer srv.Close()
+			addr := srv.URL + "/prom"
+			spec, err := Parse([]byte(fmt.Sprintf("count: 1\nmetrics:\n- name: m\n  prometheus: {address: %q, query: %q, timeout: 7s}\n  max: 1\n", addr, `sum(rate(x{v="{{.Version}}"}[1m]))`)))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			res, err := (&Runner{}).Run(context.Background(), spec, Vars{Version: "a"})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			m := res.Measurements[0]
+			if m.Verdict != tc.wantVerdict {
+				t.Errorf("verdict = %q, want %q (%s)", m.Verdict, tc.wantVerdict, m.Message)
+			}
+			if tc.wantValue != nil && (m.Value == nil || *m.Value != *tc.wantValue) {
+				t.Errorf("value = %s, want %s", valueText(m.Value), valueText(tc.wantValue))
+			}
+			if want := strings.ReplaceAll(tc.wantMsg, "ADDR", addr); !strings.Contains(m.Message, want) {
+				t.Errorf("message = %q, want it to contain %q", m.Message, want)
+			}
+			wantMethods := []string{"POST"}
+			if _, ok := tc.replies["POST"]; !ok {
+				wantMethods = []string{"POST", "GET"}
+			}
+			if diff := cmp.Diff(wantMethods, methods); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -139,8 +275,7 @@ func TestPrometheusProviderRealServer(t *testing.T) {
 		{name: "no data is inconclusive", query: `zdd_test_gauge{series="none"}`, max: 1, wantVerdict: Inconclusive, wantMsg: "no data"},
 		{name: "two series is an error", query: `zdd_test_gauge`, max: 1, wantVerdict: Errored, wantMsg: "the query returned 2 series"},
 		{name: "range vector is an error", query: `zdd_test_gauge{series="a"}[10s]`, max: 1, wantVerdict: Errored, wantMsg: "range vector"},
-		// the client refuses to decode a string result; its error still says what came back
-		{name: "string is an error", query: `"hello"`, max: 1, wantVerdict: Errored, wantMsg: `unexpected value type "string"`},
+		{name: "string is an error", query: `"hello"`, max: 1, wantVerdict: Errored, wantMsg: `the query returned a string "hello", want a number`},
 		{name: "bad query is an error", query: `sum(`, max: 1, wantVerdict: Errored, wantMsg: "bad_data"},
 		{name: "unreachable server is an error", address: "http://127.0.0.1:1", query: `up`, max: 1, wantVerdict: Errored, wantMsg: "connection refused"},
 	}
