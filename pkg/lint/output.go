@@ -13,10 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 )
 
 // Output formats of `kubectl zdd lint -o`.
@@ -163,24 +159,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if _, err := fmt.Fprintln(w, g.title); err != nil {
 			return err
 		}
-		table := tablewriter.NewTable(w,
-			tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
-			tablewriter.WithHeaderAlignment(tw.AlignLeft),
-			tablewriter.WithRowAlignment(tw.AlignLeft),
-			tablewriter.WithRowAutoWrap(tw.WrapNone),
-			tablewriter.WithHeaderAutoFormat(tw.Off),
-		)
-		table.Header("SEVERITY", "RULE", "CONTAINER", "FIELD", "MESSAGE", "HINT")
+		rows := make([][]string, 0, len(g.findings))
 		for _, f := range g.findings {
 			container := f.Container
 			if container == "" {
 				container = "-"
 			}
-			if err := table.Append(f.Severity.String(), f.Rule, container, f.Field, f.Message, f.Hint); err != nil {
-				return err
-			}
+			rows = append(rows, []string{f.Severity.String(), f.Rule, container, f.Field, f.Message, f.Hint})
 		}
-		if err := table.Render(); err != nil {
+		if err := writeTable(w, tableHeader, rows); err != nil {
 			return err
 		}
 	}
@@ -192,6 +179,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	_, err := fmt.Fprintln(w, r.summaryLine())
 	return err
 }
+
+// tableHeader heads the table of an object's findings.
+var tableHeader = []string{"SEVERITY", "RULE", "CONTAINER", "FIELD", "MESSAGE", "HINT"}
 
 func objectTitle(f Finding) string {
 	name := f.Name
