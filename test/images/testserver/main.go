@@ -18,6 +18,10 @@
 //	        streams cleanly, finish in-flight requests, then exit
 //	ignore  keep serving until SIGKILL
 //
+// LISTEN_DELAY (default 0s) is how long the program loads before it opens
+// its port at all (a program that reads its data or warms a cache first):
+// until then every connection to it is refused, /readyz included.
+//
 // VERSION (the image sets ZDD_VERSION; VERSION overrides it) and POD_NAME
 // name what answered. PORT is the listen port (default 8080).
 package main
@@ -78,6 +82,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("DRAIN_DELAY: %w", err)
 	}
+	listenDelay, err := time.ParseDuration(env("LISTEN_DELAY", "0s"))
+	if err != nil {
+		return fmt.Errorf("LISTEN_DELAY: %w", err)
+	}
 	if s.failEvery, err = strconv.ParseInt(env("FAIL_EVERY", "0"), 10, 64); err != nil {
 		return fmt.Errorf("FAIL_EVERY: %w", err)
 	}
@@ -98,8 +106,14 @@ func run() error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe() }()
-	fmt.Printf("testserver %s (%s) listening on %s, shutdown mode %s\n", s.version, s.pod, srv.Addr, s.mode)
+	go func() {
+		if listenDelay > 0 {
+			fmt.Printf("testserver %s (%s): loading for %s before listening\n", s.version, s.pod, listenDelay)
+			time.Sleep(listenDelay)
+		}
+		fmt.Printf("testserver %s (%s) listening on %s, shutdown mode %s\n", s.version, s.pod, srv.Addr, s.mode)
+		served <- srv.ListenAndServe()
+	}()
 
 	for {
 		select {
