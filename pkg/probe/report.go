@@ -156,6 +156,10 @@ func (r *Report) FailureLines() []string {
 	return out
 }
 
+// KindsText is the failures by kind, the most frequent first:
+// "refused 2, reset 1".
+func (r *Report) KindsText() string { return kindList(r.FailedByKind) }
+
 // Within says whether the failures stay within the budget: always true
 // without one.
 func (r *Report) Within() bool { return r.MaxFailed < 0 || r.Failed <= r.MaxFailed }
