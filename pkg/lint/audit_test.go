@@ -268,7 +268,7 @@ spec:
 	}
 	want := []string{
 		"Deployment/web pdb-missing warning",
-		"Deployment/web prestop-missing warning",
+		"Deployment/web prestop-missing error",
 		"Deployment/web readiness-probe-missing error",
 	}
 	if diff := cmp.Diff(want, gotKeys); diff != "" {

@@ -35,12 +35,12 @@ var rules = []*rule{
 		check: checkLivenessBeforeReady},
 
 	// Termination (rules_termination.go).
-	{RuleInfo: RuleInfo{ID: "prestop-missing", Severity: Warning,
-		Description: "A container that receives Service traffic has no preStop hook: it gets SIGTERM while endpoints still send it requests, and in-flight and late requests fail.",
+	{RuleInfo: RuleInfo{ID: "prestop-missing", Severity: Error,
+		Description: "A container that receives Service traffic has no preStop hook that waits (none, a tcpSocket hook, a sleep of 0 s): it gets SIGTERM while endpoints and proxies still send it requests, and those fail (error; info for a container that declares ports but no Service of the input selects).",
 		Hint:        "add a preStop hook that sleeps a few seconds (lifecycle.preStop.sleep.seconds: 5) so endpoints update before shutdown"},
 		check: checkPreStopMissing},
-	{RuleInfo: RuleInfo{ID: "grace-period-too-short", Severity: Warning,
-		Description: "terminationGracePeriodSeconds (default 30) is shorter than the longest preStop sleep plus the drain budget (--drain-seconds, default 10): the container is killed while still draining (error when the preStop hook itself cannot finish).",
+	{RuleInfo: RuleInfo{ID: "grace-period-too-short", Severity: Error,
+		Description: "terminationGracePeriodSeconds (default 30) is shorter than the longest preStop sleep plus the drain budget (--drain-seconds, default 10): the container is killed while still draining (error behind a Service, or when the preStop hook itself cannot finish; warning otherwise).",
 		Hint:        "raise spec.template.spec.terminationGracePeriodSeconds to the preStop sleep plus the drain time"},
 		check: checkGracePeriod},
 

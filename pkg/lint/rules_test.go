@@ -46,13 +46,16 @@ var ruleWants = map[string][]got{
 		{Error, "Deployment", "web", "web", c0 + "livenessProbe"},
 	},
 	"prestop-missing": {
-		{Warning, "Deployment", "web", "web", c0 + "lifecycle.preStop"},
+		{Error, "Deployment", "web", "web", c0 + "lifecycle.preStop"},
 		{Info, "Deployment", "admin", "admin", c0 + "lifecycle.preStop"},
+		{Error, "Deployment", "queue", "queue", c0 + "lifecycle.preStop"},
+		{Error, "Deployment", "cart", "cart", c0 + "lifecycle.preStop"},
 	},
 	"grace-period-too-short": {
-		{Warning, "Deployment", "web", "web", "spec.template.spec.terminationGracePeriodSeconds"},
+		{Error, "Deployment", "web", "web", "spec.template.spec.terminationGracePeriodSeconds"},
 		{Error, "Deployment", "api", "api", "spec.template.spec.terminationGracePeriodSeconds"},
-		{Warning, "Deployment", "fast", "fast", "spec.template.spec.terminationGracePeriodSeconds"},
+		{Error, "Deployment", "fast", "fast", "spec.template.spec.terminationGracePeriodSeconds"},
+		{Warning, "Deployment", "worker", "", "spec.template.spec.terminationGracePeriodSeconds"},
 	},
 	"max-unavailable-nonzero": {
 		{Warning, "Deployment", "web", "", "spec.strategy.rollingUpdate.maxUnavailable"},

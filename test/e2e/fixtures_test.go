@@ -52,8 +52,10 @@ type AppSpec struct {
 	NeverReady bool
 	// CrashLoop makes the pods' container crash again and again.
 	CrashLoop bool
-	// GracePeriod is terminationGracePeriodSeconds, default 5 (the kwok
-	// stages keep a deleted pod Terminating for min(grace, 3s)).
+	// GracePeriod is terminationGracePeriodSeconds, default 12: the preStop
+	// sleep of 2 s plus lint's drain budget of 10 s, so that the preflight
+	// of kubectl zdd rollout finds no grace-period-too-short error (the kwok
+	// stages keep a deleted pod Terminating for min(grace, 3s): no slower).
 	GracePeriod *int64
 	// NoProbe leaves out the readiness probe; NoPreStop the preStop hook
 	// (a sleep of min(2s, GracePeriod), left out when the grace is 0).
@@ -106,7 +108,7 @@ func (s AppSpec) withDefaults() AppSpec {
 		s.MaxSurge = "1"
 	}
 	if s.GracePeriod == nil {
-		s.GracePeriod = ptr.To[int64](5)
+		s.GracePeriod = ptr.To[int64](12)
 		if s.Real {
 			s.GracePeriod = ptr.To[int64](30)
 		}
