@@ -43,7 +43,7 @@ func (f *ProbeFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.Headers, "probe-header", f.Headers, `a request header, "Name: value"; ${VAR} in the value is read from the environment and never printed or recorded (repeatable)`)
 	fs.StringVar(&f.Expect, "probe-expect", f.Expect, "the statuses that count as success: codes, ranges or classes separated by commas (200-399, 200,204, 2xx)")
 	fs.StringVar(&f.VersionHeader, "probe-version-header", f.VersionHeader, "a response header that names the version that answered: answers are counted per version")
-	fs.IntVar(&f.MaxFailed, "max-failed-requests", f.MaxFailed, "the failed requests tolerated; one more fails the command")
+	fs.IntVar(&f.MaxFailed, "max-failed-requests", f.MaxFailed, "the failed requests tolerated (default 0); one more fails the command")
 }
 
 // Options turns the flags into the probe's options for url; errors name

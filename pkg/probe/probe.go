@@ -49,6 +49,9 @@ const (
 	// MaxInFlight bounds the requests in flight whatever the rate and
 	// timeout.
 	MaxInFlight = 2000
+	// MaxVersions bounds the versions a report counts one by one; the
+	// answers of any more are counted under OtherVersions.
+	MaxVersions = 20
 	// NoBudget as Options.MaxFailed: no failure budget.
 	NoBudget = -1
 	// maxLag is how far behind its schedule a probe may fall before it
@@ -408,7 +411,7 @@ func (p *Probe) one(ctx context.Context, at time.Duration) {
 		resp.Body.Close()
 	}
 	lat := p.o.now().Sub(t0)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// cut short by the caller (Ctrl-C), not by the server: not judged
 		p.mu.Lock()
 		p.rep.Unfinished++
@@ -432,6 +435,9 @@ func (p *Probe) record(at, lat time.Duration, status int, version string, err er
 	if version != "" {
 		if p.rep.Versions == nil {
 			p.rep.Versions = map[string]VersionCount{}
+		}
+		if _, known := p.rep.Versions[version]; !known && len(p.rep.Versions) >= MaxVersions {
+			version = OtherVersions
 		}
 		c := p.rep.Versions[version]
 		if kind == "" {

@@ -165,6 +165,18 @@ func TestFailureGroups(t *testing.T) {
 	}
 }
 
+// TestVersionsBounded: a server that names a new version in every answer
+// does not grow the report without bound.
+func TestVersionsBounded(t *testing.T) {
+	tr := &scripted{script: func(n int64, _ *http.Request) (*http.Response, error) {
+		return answer(200, fmt.Sprintf("v%d", n)), nil
+	}}
+	rep := runFor(t, Options{URL: "http://127.0.0.1:1/", Rate: 500, Duration: 100 * time.Millisecond, Transport: tr, VersionHeader: "X-Version"})
+	if len(rep.Versions) != MaxVersions+1 || rep.Versions[OtherVersions].Succeeded != 50-MaxVersions {
+		t.Errorf("%d versions, %d answers under %s; want %d and %d", len(rep.Versions), rep.Versions[OtherVersions].Succeeded, OtherVersions, MaxVersions+1, 50-MaxVersions)
+	}
+}
+
 var (
 	errRefusedOp = &net.OpError{Op: "dial", Net: "tcp", Err: &osSyscallError{"connect", syscall.ECONNREFUSED}}
 	errResetOp   = &net.OpError{Op: "read", Net: "tcp", Err: &osSyscallError{"read", syscall.ECONNRESET}}

@@ -17,8 +17,12 @@ const (
 	EndedMaxDuration = "max-duration" // it reached Options.MaxDuration, its hard bound
 )
 
-// NoVersion is the version of an answer that lacks the version header.
-const NoVersion = "(none)"
+// NoVersion is the version of an answer that lacks the version header, and
+// OtherVersions holds the answers of the versions beyond MaxVersions.
+const (
+	NoVersion     = "(none)"
+	OtherVersions = "(others)"
+)
 
 // Report is what a probe measured. It is JSON-serialisable as it is (the
 // `-o json` of the commands that probe); every duration is in seconds.
