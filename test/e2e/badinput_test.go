@@ -136,6 +136,11 @@ func TestBadInput(t *testing.T) {
 		{"bluegreen wrong kind", with([]string{"bluegreen", "deploy", "deployment/web"}, img...), nil, 2, "service"},
 		{"bluegreen unknown container", []string{"bluegreen", "deploy", "service/shop", "--image", "nope=x:1"}, nil, 2, `"nope"`},
 		{"bluegreen init missing service", []string{"bluegreen", "init", "service/absent"}, nil, 2, `/absent" not found`},
+		// probe (nothing is sent on bad input: the URL is on no machine)
+		{"probe without URL", []string{"probe"}, nil, 2, "accepts 1 arg(s), received 0"},
+		{"probe not http", []string{"probe", "ftp://127.0.0.1/"}, nil, 2, "want http:// or https://"},
+		{"probe bad expect", []string{"probe", "http://127.0.0.1:1/", "--probe-expect", "2xx,999"}, nil, 2, "--probe-expect"},
+		{"probe unset header variable", []string{"probe", "http://127.0.0.1:1/", "--probe-header", "Authorization: Bearer ${ZDD_E2E_UNSET_TOKEN}"}, nil, 2, "ZDD_E2E_UNSET_TOKEN is not set"},
 		// status and the root
 		{"status unknown output", []string{"status", "-o", "xml"}, nil, 2, "xml"},
 		{"status missing object", []string{"status", "deployment/absent"}, nil, 2, `/absent" not found`},
