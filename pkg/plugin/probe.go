@@ -202,7 +202,7 @@ func (o *ProbeOptions) Run(ctx context.Context) error {
 	p, err := probe.Start(ctx, o.opts)
 	if err != nil {
 		// the options were checked: what is left is an unset ${VAR}
-		return exitcode.Usagef("kubectl zdd probe: --probe-header %v; nothing was sent", err)
+		return exitcode.Usagef("kubectl zdd probe: %v (--probe-header); nothing was sent", err)
 	}
 	fmt.Fprintf(o.ErrOut, "probe: %s for %s: %d requests a second, timeout %s, expecting %s, at most %d failed\n",
 		o.opts.URL, o.For, p.Snapshot().Rate, o.opts.Timeout, p.Snapshot().Expect, o.opts.MaxFailed)

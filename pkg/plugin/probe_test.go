@@ -95,7 +95,7 @@ func TestProbeCommandExitCodes(t *testing.T) {
 		{name: "--probe-expect", args: []string{ok.URL, "--probe-expect", "2xx,999"}, wantCode: 2, wantErrOut: `--probe-expect "2xx,999": "999" is not an HTTP status`, nothing: true},
 		{name: "--probe-header without a colon", args: []string{ok.URL, "--probe-header", "Authorization Bearer abc"}, wantCode: 2, wantErrOut: `--probe-header (no name): want "Name: value"`, nothing: true},
 		{name: "--probe-header malformed reference", args: []string{ok.URL, "--probe-header", "Authorization: Bearer ${TOKEN"}, wantCode: 2, wantErrOut: `--probe-header "Authorization": header Authorization: malformed ${VAR} reference`, nothing: true},
-		{name: "--probe-header unset variable", args: []string{ok.URL, "--probe-header", "Authorization: Bearer ${ZDD_TEST_PROBE_UNSET}"}, wantCode: 2, wantErrOut: "environment variable ZDD_TEST_PROBE_UNSET is not set; nothing was sent", nothing: true},
+		{name: "--probe-header unset variable", args: []string{ok.URL, "--probe-header", "Authorization: Bearer ${ZDD_TEST_PROBE_UNSET}"}, wantCode: 2, wantErrOut: "kubectl zdd probe: header Authorization: environment variable ZDD_TEST_PROBE_UNSET is not set (--probe-header); nothing was sent", nothing: true},
 		{name: "--probe-version-header", args: []string{ok.URL, "--probe-version-header", "X Version"}, wantCode: 2, wantErrOut: `--probe-version-header "X Version": not a header name`, nothing: true},
 		{name: "negative --max-failed-requests", args: []string{ok.URL, "--max-failed-requests=-1"}, wantCode: 2, wantErrOut: "--max-failed-requests -1: must not be negative", nothing: true},
 		{name: "unknown --output", args: []string{ok.URL, "-o", "yaml"}, wantCode: 2, wantErrOut: `--output "yaml": want json`, nothing: true},
