@@ -41,7 +41,7 @@ func TestLintCommandExitCodes(t *testing.T) {
 	}{
 		{name: "good examples lint clean", args: []string{"lint", "-f", examples + "/good", "-R"}, wantCode: 0, wantOut: "8 objects audited: no findings"},
 		{name: "bad examples fail", args: []string{"lint", "-f", examples + "/bad", "-R"}, wantCode: 1, wantOut: "(failing on error)", wantErrOut: `note: skipped v1 ConfigMap "shop/legacy-admin-config"`},
-		{name: "microservices-demo fails: no preStop behind Services, grace 5 s", args: []string{"lint", "-f", "../lint/testdata/microservices-demo/kubernetes-manifests.yaml"}, wantCode: 1, wantOut: "18 errors"},
+		{name: "a multi-service release fails: no preStop behind Services, grace 5 s", args: []string{"lint", "-f", "../lint/testdata/shop/release.yaml"}, wantCode: 1, wantOut: "13 errors"},
 		{name: "only warnings: pass with the default --fail-on error", args: []string{"lint", "-f", examples + "/bad/migrate.yaml"}, wantCode: 0, wantOut: "migration-job-retries"},
 		{name: "only warnings: fail with --fail-on warning", args: []string{"lint", "-f", examples + "/bad/migrate.yaml", "--fail-on", "warning"}, wantCode: 1},
 		{name: "--disable removes the rule", args: []string{"lint", "-f", examples + "/bad/migrate.yaml", "--fail-on", "info", "--disable", "migration-job-retries"}, wantCode: 0, wantOut: "1 object audited: no findings"},
