@@ -199,6 +199,22 @@ network_up() {
 
 # --- processes ---------------------------------------------------------------
 
+# put FILE: write stdin to FILE only when it differs from what FILE holds.
+# kube-proxy exits when its configuration file is written to ("content of
+# the proxy server's configuration file was updated"), even with the same
+# content: an `up` that repairs a node must not touch the files of running
+# components.
+put() {
+	local tmp
+	tmp=$(mktemp "$1.XXXXXX")
+	cat >"$tmp"
+	if cmp -s "$tmp" "$1"; then
+		rm -f "$tmp"
+	else
+		mv -f "$tmp" "$1"
+	fi
+}
+
 # start NAME CMD...: run CMD detached, logging to $nodedir/logs/NAME.log
 start() {
 	local c=$1
@@ -255,7 +271,7 @@ relay_up() {
 containerd_up() {
 	addresses
 	mkdir -p "$run" "$nodedir/containerd" "$nodedir/cni/net.d" "$nodedir/cni/ipam"
-	cat >"$nodedir/containerd/config.toml" <<EOF
+	put "$nodedir/containerd/config.toml" <<EOF
 # containerd of the real node of cluster $name (hack/node.sh)
 version = 2
 root = "$nodedir/containerd/root"
@@ -289,7 +305,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     conf_dir = "$nodedir/cni/net.d"
     max_conf_num = 1
 EOF
-	cat >"$nodedir/cni/net.d/10-zdd.conflist" <<EOF
+	put "$nodedir/cni/net.d/10-zdd.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "zdd-$name",
@@ -330,7 +346,7 @@ images_up() {
 kubelet_up() {
 	addresses
 	mkdir -p "$nodedir/kubelet"
-	cat >"$nodedir/kubelet.yaml" <<EOF
+	put "$nodedir/kubelet.yaml" <<EOF
 # kubelet of the real node of cluster $name (hack/node.sh)
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -381,7 +397,7 @@ EOF
 
 proxy_up() {
 	addresses
-	cat >"$nodedir/kube-proxy.yaml" <<EOF
+	put "$nodedir/kube-proxy.yaml" <<EOF
 # kube-proxy of the real node of cluster $name (hack/node.sh)
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -64,7 +65,29 @@ func needRealNode(t *testing.T, client kubernetes.Interface, clusterName string)
 	}
 	realNodeMu.Lock()
 	t.Cleanup(realNodeMu.Unlock)
+	if clusterName != "" {
+		repairRealNode(t, clusterName)
+	}
 	return node
+}
+
+// repairRealNode checks that the local cluster's real node has all its
+// processes (the API shows the Node Ready while kube-proxy is gone) and
+// brings back any that stopped, saying so.
+func repairRealNode(t *testing.T, clusterName string) {
+	t.Helper()
+	node := func(verb string) (string, error) {
+		cmd := exec.Command(filepath.Join(repoRoot, "hack", "node.sh"), verb)
+		cmd.Env = append(os.Environ(), "ZDD_CLUSTER_NAME="+clusterName)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := node("status"); err != nil {
+		t.Logf("the real node needs repair: %s", strings.TrimSpace(out))
+		if out, err := node("up"); err != nil {
+			t.Fatalf("repairing the real node of %s: %v\n%s", clusterName, err, out)
+		}
+	}
 }
 
 // findRealNode reads the facts hack/node.sh publishes in the ConfigMap
