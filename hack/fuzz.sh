@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-10s}
 minimizetime=${FUZZMINIMIZETIME:-100x}
+# Every func Fuzz* is found by itself; among them the decoder of the release
+# summary read from the zdd.dev/summary annotation (pkg/report FuzzDecode):
+# anyone who may patch the object writes it.
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do

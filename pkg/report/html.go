@@ -374,8 +374,14 @@ func niceTicks(lo, hi float64, n int) []float64 {
 		}
 	}
 	var out []float64
-	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9 && len(out) < 3*n; v += step {
 		out = append(out, math.Round(v/step)*step)
+		if v+step == v { // a step below the precision of v
+			break
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, lo)
 	}
 	return out
 }

@@ -374,12 +374,16 @@ var niceSteps = []time.Duration{
 // tickStep is the smallest nice interval that leaves at least minGap units
 // of room between ticks over room units.
 func tickStep(span time.Duration, room, minGap int) time.Duration {
+	room = max(room, minGap)
 	for _, s := range niceSteps {
 		if float64(span)/float64(s)*float64(minGap) <= float64(room) {
 			return s
 		}
 	}
-	return niceSteps[len(niceSteps)-1]
+	// more than days: whole days, as many as it takes
+	day := 24 * time.Hour
+	n := time.Duration(math.Ceil(float64(span) / float64(day) * float64(minGap) / float64(room)))
+	return max(n, 1) * day
 }
 
 // axisLines draws the axis under the chart and the time labels under its
