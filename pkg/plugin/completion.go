@@ -40,8 +40,9 @@ There are two ways to get completion:
 Subcommands and flags are completed, and so are names read from the cluster
 (with the usual --kubeconfig, --context and -n flags): deployments for
 rollout, rollback, canary and --for; services for the bluegreen commands
-and --service; deployments and services for status, resume and abort;
-containers for --image; namespaces and contexts for -n and --context.`
+and --service; deployments and services for status, resume, abort and
+report; containers for --image; namespaces and contexts for -n and
+--context.`
 
 const completionExample = `  # bash (needs the bash-completion package)
   source <(kubectl zdd completion bash)
@@ -174,6 +175,7 @@ var argCompletions = map[string][]string{
 	"status":             {kindDeployment, kindService},
 	"resume":             {kindDeployment, kindService},
 	"abort":              {kindDeployment, kindService},
+	"report":             {kindDeployment, kindService},
 }
 
 // flagNameCompletions names, by flag name, what a flag's value is, on every

@@ -706,7 +706,12 @@ func writeMetricSVG(b *strings.Builder, d *Data, i int, m Metric) {
 
 // metricCaption says what passing means and how the measurements went.
 func metricCaption(m Metric) string {
-	s := m.Name + ": " + limitText(m.Min, m.Max)
+	return m.Name + ": " + limitText(m.Min, m.Max) + "; " + verdictCounts(m)
+}
+
+// verdictCounts counts a metric's measurements by verdict, in the order the
+// verdicts first came: "3 passed, 1 failed".
+func verdictCounts(m Metric) string {
 	counts := map[string]int{}
 	var order []string
 	for _, p := range m.Points {
@@ -719,7 +724,10 @@ func metricCaption(m Metric) string {
 	for _, v := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
 	}
-	return s + "; " + strings.Join(parts, ", ")
+	if len(parts) == 0 {
+		return "no measurement"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func limitText(lo, hi *float64) string {
