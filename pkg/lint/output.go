@@ -13,17 +13,24 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 )
 
 // Output formats of `kubectl zdd lint -o`.
 const (
+	// FormatTable is the findings grouped by object, one block per
+	// finding, wrapped to the terminal's width.
 	FormatTable = "table"
+	// FormatWide is one table per object with a column per field, as
+	// wide as its longest message.
+	FormatWide  = "wide"
 	FormatJSON  = "json"
 	FormatSARIF = "sarif"
 )
 
 // Formats lists the accepted -o values.
-var Formats = []string{FormatTable, FormatJSON, FormatSARIF}
+var Formats = []string{FormatTable, FormatWide, FormatJSON, FormatSARIF}
 
 // Report is the result of one lint run, ready to print.
 type Report struct {
@@ -41,6 +48,11 @@ type Report struct {
 	// directory). Either may be empty: paths are then written as they are.
 	Root    string
 	WorkDir string
+	// Width is the columns the table format may take (0: 80); Color lets
+	// it colour severities and titles with ANSI escapes (a terminal that
+	// NO_COLOR does not forbid).
+	Width int
+	Color bool
 }
 
 // RelPath is how a report writes a finding's file: relative to root when
@@ -122,6 +134,8 @@ func (r *Report) Write(w io.Writer, format string) error {
 	switch format {
 	case FormatTable, "":
 		return r.WriteTable(w)
+	case FormatWide:
+		return r.WriteWide(w)
 	case FormatJSON:
 		return r.WriteJSON(w)
 	case FormatSARIF:
@@ -130,26 +144,139 @@ func (r *Report) Write(w io.Writer, format string) error {
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }
 
-// WriteTable prints the findings grouped by object, one table per object,
-// followed by a summary line.
-func (r *Report) WriteTable(w io.Writer) error {
-	type group struct {
-		title    string
-		findings []Finding
-	}
-	var groups []*group
-	index := map[string]*group{}
+// findingGroup is the findings of one object (of one file).
+type findingGroup struct {
+	title    string
+	findings []Finding
+}
+
+// groups gathers the findings by object, in the order objects first come.
+func (r *Report) groups() []*findingGroup {
+	var groups []*findingGroup
+	index := map[string]*findingGroup{}
 	findings, _ := r.relative()
 	for _, f := range findings {
 		key := f.Kind + "\x00" + f.Namespace + "\x00" + f.Name + "\x00" + f.File
 		g, ok := index[key]
 		if !ok {
-			g = &group{title: objectTitle(f)}
+			g = &findingGroup{title: objectTitle(f)}
 			index[key] = g
 			groups = append(groups, g)
 		}
 		g.findings = append(g.findings, f)
 	}
+	return groups
+}
+
+// ANSI escapes of the table format's colours.
+const (
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[1;31m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+	ansiDim    = "\x1b[2m"
+	ansiReset  = "\x1b[0m"
+)
+
+// tableIndent is where a finding's message, field and hint start: after
+// the severity column.
+const tableIndent = 11
+
+// WriteTable prints the findings grouped by object, one block per
+// finding, every line within r.Width columns (kube-score's human output is
+// the model):
+//
+//	Deployment shop/web (deploy/app.yaml:2)
+//	  error    max-unavailable-nonzero
+//	           Deployment "shop/web" updates with maxUnavailable 1, which is
+//	           all 1 of its pods
+//	           at spec.strategy.rollingUpdate.maxUnavailable (line 14)
+//	           hint: set rollingUpdate maxUnavailable: 0 and maxSurge: 1
+//
+// followed by the summary line. With r.Color the title is bold and the
+// severity coloured.
+func (r *Report) WriteTable(w io.Writer) error {
+	width := r.Width
+	if width <= 0 {
+		width = terminal.DefaultWidth
+	}
+	textW := max(width-tableIndent, 20)
+	pad := strings.Repeat(" ", tableIndent)
+	paint := func(code, s string) string {
+		if !r.Color {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	var b strings.Builder
+	for i, g := range r.groups() {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		for _, l := range terminal.Wrap(g.title, width) {
+			b.WriteString(paint(ansiBold, l) + "\n")
+		}
+		for _, f := range g.findings {
+			sev := f.Severity.String()
+			head := "  " + paint(severityColor(f.Severity), sev) + strings.Repeat(" ", max(tableIndent-2-len(sev), 1)) + f.Rule
+			headW := tableIndent + terminal.StringWidth(f.Rule)
+			at := ""
+			if f.Field != "" {
+				at = "at " + f.Field
+			}
+			if f.Container != "" {
+				if c := "  container " + f.Container; headW+terminal.StringWidth(c) <= width {
+					head += c
+				} else {
+					at = strings.TrimSpace(at + " (container " + f.Container + ")")
+				}
+			}
+			if f.FieldLine > 0 {
+				at = strings.TrimSpace(at + " (line " + strconv.Itoa(f.FieldLine) + ")")
+			}
+			b.WriteString(head + "\n")
+			block := func(text, label string) {
+				for j, l := range terminal.Wrap(label+text, textW) {
+					if j == 0 && label != "" && strings.HasPrefix(l, label) {
+						l = paint(ansiDim, strings.TrimSuffix(label, " ")) + " " + strings.TrimPrefix(l, label)
+					}
+					b.WriteString(pad + l + "\n")
+				}
+			}
+			block(f.Message, "")
+			if at != "" {
+				block(at, "")
+			}
+			if f.Hint != "" {
+				block(f.Hint, "hint: ")
+			}
+		}
+	}
+	if len(r.Findings) > 0 {
+		b.WriteByte('\n')
+	}
+	for _, l := range terminal.Wrap(r.summaryLine(), width) {
+		b.WriteString(l + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func severityColor(s Severity) string {
+	switch s {
+	case Error:
+		return ansiRed
+	case Warning:
+		return ansiYellow
+	}
+	return ansiCyan
+}
+
+// WriteWide prints the findings grouped by object, one table per object
+// (severity, rule, container, field, message, hint), followed by a summary
+// line; each table is as wide as its longest cells.
+func (r *Report) WriteWide(w io.Writer) error {
+	groups := r.groups()
 	for i, g := range groups {
 		if i > 0 {
 			if _, err := fmt.Fprintln(w); err != nil {

@@ -6,11 +6,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zdd-dev/kubectl-zdd/internal/sariftest"
+	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 )
 
 var ioUpdate = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -277,6 +280,50 @@ func TestAppendFindingJSON(t *testing.T) {
 		got := appendFindingJSON(nil, &f)
 		if diff := cmp.Diff("\n    "+string(want), string(got)); diff != "" {
 			t.Errorf("finding %d (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// TestTableFitsWidth: the table format wraps to any width, and its colours
+// are escapes around the same text.
+func TestTableFitsWidth(t *testing.T) {
+	long := sampleReport()
+	long.Findings = append(long.Findings, Finding{Rule: "prestop-missing", Severity: Warning, Kind: "Deployment", Namespace: "a-very-long-namespace-name", Name: "a-deployment-with-a-long-name",
+		Container: "a-container-with-a-name-that-takes-a-whole-line-by-itself-almost",
+		Field:     "spec.template.spec.containers[12].lifecycle.preStop.exec.command", Message: strings.Repeat("a long message ", 20),
+		Hint: "add a preStop hook that sleeps a few seconds (lifecycle.preStop.sleep.seconds: 5) so endpoints update before shutdown",
+		File: "deploy/a/deeply/nested/folder/of/manifests/with/a/long/path/deployment.yaml", Line: 120, FieldLine: 140})
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	for _, width := range []int{40, 60, 80, 100, 120, 200} {
+		for _, color := range []bool{false, true} {
+			r := long
+			r.Width, r.Color = width, color
+			var buf bytes.Buffer
+			if err := r.Write(&buf, FormatTable); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			if color {
+				if !strings.Contains(out, ansiRed+"error"+ansiReset) || !strings.Contains(out, ansiBold+"Deployment shop/web") {
+					t.Errorf("width %d: no colours:\n%s", width, out)
+				}
+				plain := *long
+				plain.Width, plain.Color = width, false
+				var pbuf bytes.Buffer
+				if err := plain.Write(&pbuf, FormatTable); err != nil {
+					t.Fatal(err)
+				}
+				if got := ansi.ReplaceAllString(out, ""); got != pbuf.String() {
+					t.Errorf("width %d: without its escapes the coloured table differs (-plain +coloured):\n%s", width, cmp.Diff(pbuf.String(), got))
+				}
+			} else if strings.Contains(out, "\x1b") {
+				t.Errorf("width %d: escapes without colour", width)
+			}
+			for i, l := range strings.Split(strings.TrimSuffix(ansi.ReplaceAllString(out, ""), "\n"), "\n") {
+				if n := terminal.StringWidth(l); n > width {
+					t.Errorf("width %d, colour %v: line %d is %d columns:\n%s", width, color, i+1, n, l)
+				}
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
+	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 	"github.com/zdd-dev/kubectl-zdd/pkg/version"
 )
 
@@ -151,7 +152,7 @@ func NewCmdLint(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	fl.StringSliceVar(&o.Disable, "disable", o.Disable, "Rule ids not to run (comma separated or repeated)")
 	fl.StringSliceVar(&o.Enable, "enable", o.Enable, "Rule ids to run that are off by default")
 	fl.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the command exit 1: error, warning or info")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or sarif")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: table (grouped by object, wrapped to the terminal), wide (a table per object, a column per field), json or sarif")
 	fl.BoolVar(&o.Fix, "fix", o.Fix, "Rewrite the mechanical problems (files: print the result; live objects: patch them)")
 	fl.BoolVar(&o.InPlace, "in-place", o.InPlace, "With --fix on files, write the fixed files back instead of printing them")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --fix on live objects: "none" patches, "client" prints the patch, "server" has the API server check it without saving`)
@@ -225,9 +226,9 @@ func (o *LintOptions) Validate(cmd *cobra.Command) error {
 	}
 	o.failOn = sev
 	switch o.Output {
-	case lint.FormatTable, lint.FormatJSON, lint.FormatSARIF:
+	case lint.FormatTable, lint.FormatWide, lint.FormatJSON, lint.FormatSARIF:
 	default:
-		return usageErrorf(cmd, "--output %q: want table, json or sarif", o.Output)
+		return usageErrorf(cmd, "--output %q: want table, wide, json or sarif", o.Output)
 	}
 	if o.SARIFRoot != "" {
 		if st, err := os.Stat(o.SARIFRoot); err != nil || !st.IsDir() {
@@ -372,6 +373,10 @@ func (o *LintOptions) report(objects int, skipped []lint.Skipped, findings []lin
 		ToolVersion: version.Get().Version,
 		Root:        o.root,
 		WorkDir:     o.workDir,
+		// the table format fits the terminal (else $COLUMNS, else 80
+		// columns), coloured on a terminal unless NO_COLOR is set
+		Width: terminal.Width(o.Out, nil),
+		Color: terminal.Color(o.Out, nil),
 	}
 	if err := rep.Write(o.Out, o.Output); err != nil {
 		return err

@@ -57,7 +57,10 @@ func TestLintLocationsGolden(t *testing.T) {
 		{"-k absolute, sarif", []string{"-k", filepath.Join(root, "kustomize/overlays/prod"), "-o", "sarif"}, "k.sarif"},
 		{"-k absolute, json", []string{"-k", filepath.Join(root, "kustomize/overlays/prod"), "-o", "json"}, "k.json"},
 		{"-k absolute, table", []string{"-k", filepath.Join(root, "kustomize/overlays/prod")}, "k.table"},
+		{"-k absolute, wide", []string{"-k", filepath.Join(root, "kustomize/overlays/prod"), "-o", "wide"}, "k.wide"},
 	}
+	// the table format takes $COLUMNS when stdout is not a terminal: 80 here
+	t.Setenv("COLUMNS", "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"lint", "--sarif-root", root}, tt.args...)

@@ -47,7 +47,7 @@ func TestLintCommandExitCodes(t *testing.T) {
 		{name: "--disable removes the rule", args: []string{"lint", "-f", examples + "/bad/migrate.yaml", "--fail-on", "info", "--disable", "migration-job-retries"}, wantCode: 0, wantOut: "1 object audited: no findings"},
 		{name: "stdin", args: []string{"lint", "-f", "-", "-o", "json"}, stdin: "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: db-migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: m:1}]\n", wantCode: 0, wantOut: `"file": "-"`},
 		{name: "malformed YAML: exit 2 naming file and line", args: []string{"lint", "-f", "-"}, stdin: "apiVersion: v1\nkind: Service\nmetadata:\n  name: [x\n", wantCode: 2, wantErrOut: "error: -:4: malformed YAML"},
-		{name: "unknown --output", args: []string{"lint", "-f", examples + "/good", "-o", "yaml"}, wantCode: 2, wantErrOut: `--output "yaml": want table, json or sarif`},
+		{name: "unknown --output", args: []string{"lint", "-f", examples + "/good", "-o", "yaml"}, wantCode: 2, wantErrOut: `--output "yaml": want table, wide, json or sarif`},
 		{name: "unknown --fail-on", args: []string{"lint", "-f", examples + "/good", "--fail-on", "fatal"}, wantCode: 2, wantErrOut: "--fail-on: unknown severity"},
 		{name: "unknown rule in --disable", args: []string{"lint", "-f", examples + "/good", "--disable", "no-such-rule"}, wantCode: 2, wantErrOut: `--disable: unknown lint rule "no-such-rule"`},
 		{name: "bad --dry-run", args: []string{"lint", "deployment/web", "--fix", "--dry-run=maybe"}, wantCode: 2, wantErrOut: `--dry-run "maybe": want none, client or server`},
