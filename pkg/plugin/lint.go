@@ -316,10 +316,23 @@ func (o *LintOptions) loadOptions() lint.LoadOptions {
 	}
 }
 
-// notes prints a note for every skipped object.
+// notes prints a note for every skipped object; on a terminal each note
+// is wrapped to its width.
 func (o *LintOptions) notes(skipped []lint.Skipped) {
+	tty := terminal.IsTerminal(o.ErrOut)
+	width := terminal.Width(o.ErrOut, nil)
 	for _, s := range skipped {
-		fmt.Fprintf(o.ErrOut, "note: %s\n", s)
+		note := fmt.Sprintf("note: %s", s)
+		if !tty {
+			fmt.Fprintln(o.ErrOut, note)
+			continue
+		}
+		for i, l := range terminal.Wrap(note, width-2) {
+			if i > 0 {
+				l = "  " + l
+			}
+			fmt.Fprintln(o.ErrOut, l)
+		}
 	}
 }
 
