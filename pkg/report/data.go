@@ -167,6 +167,14 @@ func FromDowntime(rep downtime.Report, names map[string]string) Data {
 		End:   rep.Stopped,
 		Facts: Facts{Service: rep.Service, MinReady: rep.MinReady, ZeroFor: rep.ZeroFor},
 	}
+	// the first sample is the state at Start (the watcher reads the clock
+	// twice: once for Start, once for the sample)
+	timeAt := func(i int) time.Time {
+		if i == 0 && rep.Timeline[0].Time.After(rep.Started) {
+			return rep.Started
+		}
+		return rep.Timeline[i].Time
+	}
 	type first struct {
 		hash string
 		at   int // index of the first sample with a ready endpoint
@@ -200,20 +208,20 @@ func FromDowntime(rep downtime.Report, names map[string]string) Data {
 		if n := names[o.hash]; n != "" {
 			s.Name = n
 		}
-		for _, smp := range rep.Timeline[o.at:] {
-			v := smp.ByHash[o.hash]
+		for i := o.at; i < len(rep.Timeline); i++ {
+			v := rep.Timeline[i].ByHash[o.hash]
 			if n := len(s.Points); n > 0 && s.Points[n-1].Value == v {
 				continue
 			}
-			s.Points = append(s.Points, Point{Time: smp.Time, Value: v})
+			s.Points = append(s.Points, Point{Time: timeAt(i), Value: v})
 		}
 		d.Versions = append(d.Versions, s)
 	}
-	for _, smp := range rep.Timeline {
+	for i, smp := range rep.Timeline {
 		if n := len(d.Ready); n > 0 && d.Ready[n-1].Value == smp.Ready {
 			continue
 		}
-		d.Ready = append(d.Ready, Point{Time: smp.Time, Value: smp.Ready})
+		d.Ready = append(d.Ready, Point{Time: timeAt(i), Value: smp.Ready})
 	}
 	for _, g := range rep.Gaps {
 		d.Gaps = append(d.Gaps, Span{From: g.From, To: g.To})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 )
 
@@ -169,5 +170,28 @@ func TestFormatDuration(t *testing.T) {
 		if got := formatDuration(tt.d, tt.exact); got != tt.want {
 			t.Errorf("formatDuration(%v, %v) = %q, want %q", tt.d, tt.exact, got, tt.want)
 		}
+	}
+}
+
+// TestFromDowntimeFirstSampleAtStart: the watcher's first sample is the
+// state at Start even when its clock read came a moment later.
+func TestFromDowntimeFirstSampleAtStart(t *testing.T) {
+	rep := downtime.Summarize("shop/web", []downtime.Sample{
+		{Time: t0.Add(time.Microsecond), Ready: 3, ByHash: map[string]int{"a": 3}},
+		{Time: at(5 * time.Second), Ready: 3, ByHash: map[string]int{"a": 2, "b": 1}},
+	}, t0, at(10*time.Second))
+	d := FromDowntime(rep, nil)
+	if !d.Ready[0].Time.Equal(t0) || !d.Versions[0].Points[0].Time.Equal(t0) || valueAt(d.Versions[0].Points, t0) != 3 {
+		t.Errorf("the first sample is not at the start: ready %+v, version a %+v", d.Ready, d.Versions[0].Points)
+	}
+	if !d.Versions[1].Points[0].Time.Equal(at(5 * time.Second)) {
+		t.Errorf("version b's first point %v, want +5s", d.Versions[1].Points[0].Time)
+	}
+	var buf bytes.Buffer
+	if err := Timeline(&buf, &d, TextOptions{Width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), unicodeGlyphs.zero) {
+		t.Errorf("a zero drawn at the start:\n%s", buf.String())
 	}
 }
