@@ -14,7 +14,7 @@ GOTAGS := kustomize_disable_go_plugin_support
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/version.BuildDate=$(BUILD_DATE)
 export KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
 
-.PHONY: all build test test-unit e2e fuzz bench fmt vet lint-examples tools cluster-up cluster-down demo release clean
+.PHONY: all build test test-unit e2e fuzz bench fmt vet lint-examples docs tools cluster-up cluster-down demo release clean
 
 all: build
 
@@ -47,6 +47,10 @@ vet:
 lint-examples: build ## lint the example manifests: the good set is clean, the bad set fails with findings
 	bin/kubectl-zdd lint -f examples/good -R
 	bin/kubectl-zdd lint -f examples/bad -R; test $$? -eq 1
+
+docs: ## the HTML report of a recorded release opened in headless Chromium (checked), its screenshot and page into docs/
+	ZDD_REQUIRE_BROWSER=1 ZDD_REPORT_SCREENSHOT=$(CURDIR)/docs/report.png ZDD_REPORT_HTML=$(CURDIR)/docs/report-example.html \
+		go test -count=1 -run TestBrowserDrawsReport ./pkg/report/
 
 tools: ## build the test cluster's programs into bin/ (once)
 	hack/build-tools.sh

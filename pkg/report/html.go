@@ -246,6 +246,10 @@ func orDash(s string) string {
 	return s
 }
 
+// VersionColors are the colours the HTML report draws d's versions in, in
+// the order of d.Versions ("#0072B2", ...).
+func VersionColors(d *Data) []string { return seriesColors(d.Versions) }
+
 // palette is Okabe and Ito's colour-blind safe set (without black).
 var palette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"}
 
