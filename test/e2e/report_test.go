@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/zdd-dev/kubectl-zdd/internal/browsertest"
+	"github.com/zdd-dev/kubectl-zdd/internal/tmuxtest"
 	"github.com/zdd-dev/kubectl-zdd/pkg/report"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
@@ -42,7 +43,9 @@ import (
 // recording as a terminal timeline and as the HTML report, checks the
 // report's SVG, opens it in headless Chromium when there is one (a path per
 // version and the phase labels in the DOM the browser built, the versions'
-// colours in its screenshot), and checks the summary fits its 4 KiB.
+// colours in its screenshot), and checks the summary fits its 4 KiB; then it
+// records the summary on the Deployment and runs kubectl zdd report on it,
+// in an 80-column tmux pane (no line wider) and as HTML.
 //
 // ZDD_REPORT_RECORD=FILE.json writes the recording as JSON (the fixture of
 // pkg/report's browser test, testdata/recorded/).
@@ -148,6 +151,27 @@ func TestReportOfRealCanary(t *testing.T) {
 	}
 	t.Logf("summary: %d bytes", len(enc))
 
+	// kubectl zdd report draws it back from the cluster: in an 80-column
+	// terminal (a tmux pane) every line fits; -o html is the same chart
+	e.MustKubectl("annotate", "deployment/web", report.SummaryAnnotation+"="+enc, "--overwrite")
+	pane := tmuxtest.New(t, 80, 40, []string{
+		"PATH=" + strings.Join([]string{pluginDir, filepath.Dir(kubectlPath), "/usr/local/bin", "/usr/bin", "/bin"}, string(os.PathListSeparator)),
+		"KUBECONFIG=" + e.Kubeconfig,
+	})
+	code, shown := pane.Run("kubectl zdd report deployment/web -n "+e.NS, time.Minute)
+	if code != 0 {
+		t.Errorf("kubectl zdd report in the pane: exit %d\n%s", code, strings.Join(shown, "\n"))
+	}
+	for _, l := range pane.TooWide(shown) {
+		t.Errorf("kubectl zdd report: a line wider than the 80-column pane:\n%s", l)
+	}
+	for _, want := range []string{"canary of deployment shop/web: succeeded", "ready endpoints of service shop/web", "v2 canary", "step 34%"} {
+		if !strings.Contains(strings.Join(shown, "\n"), want) {
+			t.Errorf("kubectl zdd report in the pane does not show %q:\n%s", want, strings.Join(shown, "\n"))
+		}
+	}
+	t.Logf("kubectl zdd report in an 80-column pane:\n%s", strings.Join(shown, "\n"))
+
 	// the page, and a browser's view of it
 	page := filepath.Join(t.TempDir(), "report.html")
 	f, err := os.Create(page)
@@ -173,6 +197,11 @@ func TestReportOfRealCanary(t *testing.T) {
 	}
 	if err := browsertest.CheckDOM(string(html), want); err != nil {
 		t.Errorf("the page as written: %v", err)
+	}
+	if r := e.Zdd("report", "deployment/web", "-o", "html"); r.Code != 0 {
+		t.Errorf("kubectl zdd report -o html: %s", r)
+	} else if err := browsertest.CheckDOM(r.Stdout, want); err != nil {
+		t.Errorf("kubectl zdd report -o html: %v", err)
 	}
 	if chromium, err := browsertest.Find(); err != nil {
 		if browsertest.Required() {
