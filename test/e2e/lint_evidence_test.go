@@ -237,12 +237,19 @@ func probeBeside(t *testing.T, e *Env, tr *Traffic) func(*meter.Report) {
 // sending them; with 30 s they all finish.
 func TestEvidenceGracePeriodTooShort(t *testing.T) {
 	t.Parallel()
-	slow := meter.Options{URL: "/slow?s=4", KeepAliveRate: -1, Timeout: 10 * time.Second}
+	// requests of 8 s: the ones a pod took just before its endpoint went
+	// are still in flight when the sleep ends and the program drains
+	slow := meter.Options{URL: "/slow?s=8", KeepAliveRate: -1, Timeout: 15 * time.Second}
+	// both arms sleep 5 s in preStop, long enough for the endpoint's
+	// removal to reach kube-proxy on a loaded machine (2 s was not: one
+	// connection of 3,600 went to a pod already gone); only the grace
+	// period differs: 6 s kills the 8-second requests still in flight
+	// after the sleep, 30 s lets them finish
 	short := zddApp()
-	short.PreStop, short.GracePeriod = ptr.To[int64](2), ptr.To[int64](3)
+	short.PreStop, short.GracePeriod = ptr.To[int64](5), ptr.To[int64](6)
 	fixed := zddApp()
-	fixed.PreStop, fixed.GracePeriod = ptr.To[int64](2), ptr.To[int64](30)
+	fixed.PreStop, fixed.GracePeriod = ptr.To[int64](5), ptr.To[int64](30)
 	runEvidence(t, "grace-period-too-short",
-		arm{name: "grace 3s with preStop 2s", app: short, errors: []string{"grace-period-too-short"}, lost: true, load: slow},
-		arm{name: "grace 30s with preStop 2s", app: fixed, load: slow})
+		arm{name: "grace 6s with preStop 5s", app: short, errors: []string{"grace-period-too-short"}, lost: true, load: slow},
+		arm{name: "grace 30s with preStop 5s", app: fixed, load: slow})
 }
