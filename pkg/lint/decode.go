@@ -66,15 +66,26 @@ func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, err
 	}
 	var p peek
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &p); err != nil {
+		if reason := notAnObject(j); reason != "" {
+			return nil, []Skipped{{Source: Source{File: file, Line: d.line}, Reason: reason}}, nil
+		}
 		return nil, nil, err
 	}
 	if p.Items == nil {
-		if err := checkKind(p.APIVersion, p.Kind); err != nil {
+		if reason, err := missingIdentity(p.APIVersion, p.Kind); err != nil {
 			return nil, nil, err
+		} else if reason != "" {
+			return nil, []Skipped{{APIVersion: p.APIVersion, Kind: p.Kind, Namespace: p.Metadata.Namespace, Name: p.Metadata.Name,
+				Source: Source{File: file, Line: d.line}, Reason: reason}}, nil
 		}
 		ref := &docRef{file: file, data: d.data, startLine: d.startLine, line: d.line, fast: fast}
 		o, sk, err := dd.object(j, &p, Source{File: file, Line: d.line}, ref)
 		return o, sk, err
+	}
+	if p.Kind == "" && p.APIVersion == "" {
+		// A mapping with an items list but no identity: some other YAML.
+		reason, _ := missingIdentity("", "")
+		return nil, []Skipped{{Source: Source{File: file, Line: d.line}, Reason: reason}}, nil
 	}
 	var lines []int
 	if !d.json {
@@ -170,6 +181,71 @@ func checkKind(apiVersion, kind string) error {
 		return fmt.Errorf("%s has no apiVersion", kind)
 	}
 	return nil
+}
+
+// missingIdentity says why a document without an apiVersion or a kind is
+// not a Kubernetes object, for a note: a whole repository holds YAML of all
+// sorts (CI workflows, application settings, Helm values). A document whose
+// kind is one the linter reads but that lacks its apiVersion is a broken
+// manifest rather than something else, and stays an error.
+func missingIdentity(apiVersion, kind string) (string, error) {
+	switch {
+	case kind != "" && apiVersion != "":
+		return "", nil
+	case kind == "" && apiVersion == "":
+		return "not a Kubernetes object (no apiVersion and kind)", nil
+	case kind == "":
+		return "not a Kubernetes object (apiVersion " + apiVersion + " but no kind)", nil
+	case knownKinds[kind]:
+		return "", fmt.Errorf("%s has no apiVersion", kind)
+	}
+	return "not a Kubernetes object (kind " + kind + " but no apiVersion)", nil
+}
+
+// knownKinds are the kinds the linter decodes, whatever their group.
+var knownKinds = func() map[string]bool {
+	m := map[string]bool{}
+	for gk := range modern {
+		m[gk.Kind] = true
+	}
+	return m
+}()
+
+// notAnObject says why a document is not a Kubernetes object when its JSON
+// is not a mapping, or a mapping whose apiVersion or kind is not a string;
+// "" when it is one (whose other fields may still be malformed).
+func notAnObject(j []byte) string {
+	t := bytes.TrimLeft(j, " \t\r\n")
+	if len(t) == 0 {
+		return ""
+	}
+	switch t[0] {
+	case '{':
+	case '[':
+		return "not a Kubernetes object (a list, not a mapping)"
+	default:
+		return "not a Kubernetes object (a single value, not a mapping)"
+	}
+	var id struct {
+		APIVersion any `json:"apiVersion"`
+		Kind       any `json:"kind"`
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(j, &id); err != nil {
+		return ""
+	}
+	apiVersion, ok1 := id.APIVersion.(string)
+	kind, ok2 := id.Kind.(string)
+	if ok1 && ok2 && apiVersion != "" && kind != "" {
+		return ""
+	}
+	if (id.APIVersion != nil && !ok1) || (id.Kind != nil && !ok2) {
+		return "not a Kubernetes object (apiVersion or kind is not a string)"
+	}
+	reason, err := missingIdentity(apiVersion, kind)
+	if err != nil {
+		return ""
+	}
+	return reason
 }
 
 // object decodes one object whose identity p has been read.

@@ -59,6 +59,10 @@ func (s Skipped) String() string {
 		}
 		where += ")"
 	}
+	if s.Kind == "" || s.APIVersion == "" {
+		// A document that is not a Kubernetes object.
+		return fmt.Sprintf("skipped a document%s: %s", where, s.Reason)
+	}
 	name := s.Name
 	if s.Namespace != "" {
 		name = s.Namespace + "/" + name
@@ -633,21 +637,18 @@ func checkSeparators(src string, data []byte) error {
 	return nil
 }
 
-// checkObject checks that a decoded document is a Kubernetes object.
+// checkObject checks a decoded document: only an object of a kind the
+// linter reads that lacks its apiVersion is a problem; other documents
+// without an apiVersion or a kind are skipped with a note.
 func checkObject(j []byte) error {
 	var m map[string]any
 	if err := json.Unmarshal(j, &m); err != nil {
-		return fmt.Errorf("not a Kubernetes object (want a mapping with apiVersion and kind)")
+		return nil
 	}
 	kind, _ := m["kind"].(string)
 	apiVersion, _ := m["apiVersion"].(string)
-	switch {
-	case kind == "":
-		return fmt.Errorf("object has no kind")
-	case apiVersion == "":
-		return fmt.Errorf("%s has no apiVersion", kind)
-	}
-	return nil
+	_, err := missingIdentity(apiVersion, kind)
+	return err
 }
 
 // listItemLines returns the file line of every item of a kind List document.

@@ -176,14 +176,9 @@ func TestLoadFilesErrors(t *testing.T) {
 			want: "DIR/indent.yaml:5: malformed YAML: mapping values are not allowed in this context",
 		},
 		{
-			name: "document without kind",
-			opts: LoadOptions{Filenames: []string{write("nokind.yaml", good+"---\napiVersion: v1\nmetadata:\n  name: b\n")}},
-			want: "DIR/nokind.yaml:6: object has no kind",
-		},
-		{
-			name: "not a mapping",
-			opts: LoadOptions{Filenames: []string{write("scalar.yaml", "just a string\n")}},
-			want: "DIR/scalar.yaml:1: not a Kubernetes object (want a mapping with apiVersion and kind)",
+			name: "a kind the linter reads, without apiVersion",
+			opts: LoadOptions{Filenames: []string{write("noversion.yaml", good+"---\nkind: Deployment\nmetadata:\n  name: b\n")}},
+			want: "DIR/noversion.yaml:6: Deployment has no apiVersion",
 		},
 		{
 			name: "bad document separator",
@@ -290,4 +285,60 @@ func FuzzLoadFiles(f *testing.F) {
 		}
 		_ = Audit(l.Objects, Options{})
 	})
+}
+
+// TestNotObjectsAreSkipped checks that a document that is not a Kubernetes
+// object (no apiVersion or kind, a list, a single value: what a whole
+// repository holds beside its manifests) is skipped with a note, by both
+// loaders, and that the objects around it are still read.
+func TestNotObjectsAreSkipped(t *testing.T) {
+	dir := t.TempDir()
+	svc := "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+	files := map[string]string{
+		"workflow.yaml": "name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n",
+		"mixed.yaml":    svc + "---\n# settings\nlog:\n  level: debug\n---\n- a\n- b\n---\njust text\n---\nkind: Cluster\nnodes: 3\n---\napiVersion: example.com/v1\nname: x\n---\nitems: [a, b]\n",
+		"kind.json":     `{"kind": 3, "apiVersion": "v1"}`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"skipped a document (DIR/kind.json:1): not a Kubernetes object (apiVersion or kind is not a string)",
+		"skipped a document (DIR/mixed.yaml:7): not a Kubernetes object (no apiVersion and kind)",
+		"skipped a document (DIR/mixed.yaml:10): not a Kubernetes object (a list, not a mapping)",
+		"skipped a document (DIR/mixed.yaml:13): not a Kubernetes object (a single value, not a mapping)",
+		"skipped a document (DIR/mixed.yaml:15): not a Kubernetes object (kind Cluster but no apiVersion)",
+		"skipped a document (DIR/mixed.yaml:18): not a Kubernetes object (apiVersion example.com/v1 but no kind)",
+		"skipped a document (DIR/mixed.yaml:21): not a Kubernetes object (no apiVersion and kind)",
+		"skipped a document (DIR/workflow.yaml:1): not a Kubernetes object (no apiVersion and kind)",
+	}
+	notes := func(sk []Skipped) []string {
+		var out []string
+		for _, s := range sk {
+			out = append(out, strings.ReplaceAll(s.String(), dir, "DIR"))
+		}
+		return out
+	}
+	l, err := LoadFiles(LoadOptions{Filenames: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Objects) != 1 || l.Objects[0].Name != "web" {
+		t.Errorf("LoadFiles objects %v, want the Service web", l.Objects)
+	}
+	if diff := cmp.Diff(want, notes(l.Skipped)); diff != "" {
+		t.Errorf("LoadFiles notes (-want +got):\n%s", diff)
+	}
+	res, err := LintFiles(LoadOptions{Filenames: []string{dir}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 1 {
+		t.Errorf("LintFiles audited %d objects, want 1", res.Objects)
+	}
+	if diff := cmp.Diff(want, notes(res.Skipped)); diff != "" {
+		t.Errorf("LintFiles notes (-want +got):\n%s", diff)
+	}
 }
