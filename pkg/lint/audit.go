@@ -203,11 +203,12 @@ type auditor struct {
 	// workload is linked to them and their own rules need every workload.
 	context  []*item
 	findings []Finding
-	// havePDBs is true when the input holds at least one PDB (or is live):
-	// only then is a missing PDB a finding.
-	havePDBs bool
+	// havePDBs holds the scopes (see Object.scope) of the input that hold
+	// at least one PDB: only there is a missing PDB a finding (and
+	// everywhere in live mode).
+	havePDBs map[string]bool
 
-	byNS map[string]*nsIndex
+	byNS map[string]*nsIndex // by nsKey
 	hpas map[target]*autoscalingv2.HorizontalPodAutoscaler
 }
 
@@ -223,8 +224,18 @@ type nsIndex struct {
 	workloads bool
 }
 
-// target is what an HPA scales.
+// target is what an HPA scales (ns is an nsKey).
 type target struct{ ns, kind, name string }
+
+// nsKey is the key of an object's namespace in the indexes: its scope (see
+// Object.scope) and its namespace. Cross-object rules match objects of one
+// key only.
+func nsKey(o *Object) string {
+	if o.scope == "" {
+		return o.Namespace
+	}
+	return o.scope + "\x00" + o.Namespace
+}
 
 func (a *auditor) drain() int64 {
 	if a.opts.DrainSeconds > 0 {
@@ -261,7 +272,7 @@ func Audit(objs []Object, opts Options) []Finding {
 // it kept but what the Services' and PDBs' own rules need), then finish.
 
 func newAuditor(opts Options) *auditor {
-	return &auditor{opts: opts, havePDBs: opts.Live, enabled: enabledRules(opts),
+	return &auditor{opts: opts, havePDBs: map[string]bool{}, enabled: enabledRules(opts),
 		byNS: map[string]*nsIndex{}, hpas: map[target]*autoscalingv2.HorizontalPodAutoscaler{}}
 }
 
@@ -291,12 +302,12 @@ func (a *auditor) addContext(o *Object) {
 		if len(it.svc.s.Spec.Selector) == 0 || it.svc.s.Spec.Type == corev1.ServiceTypeExternalName {
 			return
 		}
-		n := a.ns(o.Namespace)
+		n := a.ns(nsKey(o))
 		n.svcs = append(n.svcs, it.svc)
 		n.svcSels = append(n.svcSels, it.svc.s.Spec.Selector)
 	case it.pdb != nil:
-		a.havePDBs = true
-		n := a.ns(o.Namespace)
+		a.havePDBs[o.scope] = true
+		n := a.ns(nsKey(o))
 		n.pdbs = append(n.pdbs, it.pdb)
 		var ml map[string]string
 		if s := it.pdb.p.Spec.Selector; s != nil {
@@ -305,7 +316,7 @@ func (a *auditor) addContext(o *Object) {
 		n.pdbSels = append(n.pdbSels, ml)
 	case it.hpa != nil:
 		ref := it.hpa.Spec.ScaleTargetRef
-		a.hpas[target{o.Namespace, ref.Kind, ref.Name}] = it.hpa
+		a.hpas[target{nsKey(o), ref.Kind, ref.Name}] = it.hpa
 	}
 }
 
@@ -349,7 +360,9 @@ func (a *auditor) finish() []Finding {
 		}
 	}
 	SortFindings(a.findings)
-	return a.findings
+	// The same finding twice: two overlays of one base that do not change
+	// what the finding is about (same object, same file and line).
+	return slices.Compact(a.findings)
 }
 
 func (a *auditor) run(it *item) {
@@ -414,7 +427,13 @@ func SortFindings(fs []Finding) {
 				return c
 			}
 		}
-		return strings.Compare(a.Message, b.Message)
+		if c := strings.Compare(a.Message, b.Message); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.FieldLine, b.FieldLine); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Hint, b.Hint)
 	})
 }
 
@@ -534,10 +553,10 @@ func (a *auditor) link(it *item) {
 		return
 	}
 	if w.hasScale {
-		w.hpa = a.hpas[target{it.obj.Namespace, w.kind, it.obj.Name}]
+		w.hpa = a.hpas[target{nsKey(it.obj), w.kind, it.obj.Name}]
 	}
 	w.traffic = make([]bool, len(w.tmpl.Spec.Containers))
-	n := a.byNS[it.obj.Namespace]
+	n := a.byNS[nsKey(it.obj)]
 	if n == nil || w.job != nil {
 		return
 	}

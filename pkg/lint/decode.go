@@ -165,7 +165,7 @@ func (dd *docDecoder) direct(j []byte, d *document, file string) ([]Object, bool
 	if err != nil {
 		return nil, false
 	}
-	if dd.namespace != "" && acc.GetNamespace() == "" {
+	if dd.namespace != "" && acc.GetNamespace() == "" && !clusterScoped[kind] {
 		acc.SetNamespace(dd.namespace)
 	}
 	src := Source{File: file, Line: d.line}
@@ -275,7 +275,7 @@ func (dd *docDecoder) object(j []byte, p *peek, src Source, ref *docRef) ([]Obje
 			return nil, nil, err
 		}
 		u := &unstructured.Unstructured{Object: content}
-		if dd.namespace != "" && u.GetNamespace() == "" {
+		if dd.namespace != "" && u.GetNamespace() == "" && !clusterScoped[p.Kind] {
 			u.SetNamespace(dd.namespace)
 		}
 		obj, err := FromTyped(u)
@@ -300,7 +300,7 @@ func (dd *docDecoder) object(j []byte, p *peek, src Source, ref *docRef) ([]Obje
 	if err != nil {
 		return nil, nil, err
 	}
-	if dd.namespace != "" && acc.GetNamespace() == "" {
+	if dd.namespace != "" && acc.GetNamespace() == "" && !clusterScoped[p.Kind] {
 		acc.SetNamespace(dd.namespace)
 	}
 	return []Object{{Kind: p.Kind, Namespace: acc.GetNamespace(), Name: acc.GetName(), Typed: typed, Source: src, doc: ref}}, nil, nil

@@ -286,10 +286,14 @@ func FixFiles(loaded *Loaded, findings []Finding, drainSeconds int) ([]FileFix, 
 	}
 	var order []string
 	seen := map[string]bool{}
+	renderedBy := map[string]string{}
 	for _, o := range loaded.Objects {
 		if o.Source.File != "" && !seen[o.Source.File] {
 			seen[o.Source.File] = true
 			order = append(order, o.Source.File)
+		}
+		if o.rendered != "" && o.Source.File != "" {
+			renderedBy[o.Source.File] = o.rendered
 		}
 	}
 	var out []FileFix
@@ -300,6 +304,18 @@ func FixFiles(loaded *Loaded, findings []Finding, drainSeconds int) ([]FileFix, 
 		}
 		data, ok := loaded.Files[src]
 		ff := FileFix{File: file, Content: data}
+		if by := renderedBy[file]; by != "" && !ok {
+			// A Helm template or a kustomize resource: what the linter read
+			// is not the file. Only worth a note when it has findings.
+			for k := range byObject {
+				if k.file == file {
+					ff.Notes = append(ff.Notes, renderedNote(file, by))
+					break
+				}
+			}
+			out = append(out, ff)
+			continue
+		}
 		if !ok {
 			ff.Notes = append(ff.Notes, fmt.Sprintf("%s: not a local file, not rewritten", file))
 			out = append(out, ff)

@@ -28,10 +28,14 @@ const (
 // transformer annotations turned on whatever the kustomization says, so that
 // each object names the file it came from and the kustomizations whose
 // patches ran over it.
-func buildKustomization(dir string) ([]byte, error) {
+func buildKustomization(dir string) ([]byte, error) { return buildKustomizationReads(dir, nil) }
+
+// buildKustomizationReads is buildKustomization that also records, in
+// reads (when not nil), the absolute path of every file the build read.
+func buildKustomizationReads(dir string, reads map[string]bool) ([]byte, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.Reorder = krusty.ReorderOptionLegacy
-	m, err := krusty.MakeKustomizer(opts).Run(originFS{filesys.MakeFsOnDisk()}, dir)
+	m, err := krusty.MakeKustomizer(opts).Run(originFS{FileSystem: filesys.MakeFsOnDisk(), reads: reads}, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -39,11 +43,18 @@ func buildKustomization(dir string) ([]byte, error) {
 }
 
 // originFS is the disk, except that every kustomization file read from it
-// asks for origin and transformer annotations.
-type originFS struct{ filesys.FileSystem }
+// asks for origin and transformer annotations, and that the files read are
+// recorded in reads when it is set.
+type originFS struct {
+	filesys.FileSystem
+	reads map[string]bool
+}
 
 func (fs originFS) ReadFile(path string) ([]byte, error) {
 	data, err := fs.FileSystem.ReadFile(path)
+	if err == nil && fs.reads != nil {
+		fs.reads[absClean(path)] = true
+	}
 	if err != nil || !isKustomizationFile(path) {
 		return data, err
 	}

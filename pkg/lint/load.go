@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -36,6 +34,8 @@ type LoadOptions struct {
 	// takes; the rules and --fix on files read only the typed form and the
 	// file bytes.
 	DropRaw bool
+	// Helm are the values given to the Helm charts found in folders.
+	Helm HelmOptions
 }
 
 // Skipped is an object the linter cannot audit (an unknown kind): it is
@@ -77,6 +77,9 @@ type Loaded struct {
 	Skipped []Skipped
 	// Files maps a source name (a path, or "STDIN") to the bytes read.
 	Files map[string][]byte
+	// Notes are what the user should know beside the skipped objects: a
+	// chart dependency that could not be rendered, what Helm warned about.
+	Notes []string
 
 	dropRaw bool
 	// namespace is given to namespaced objects that name none.
@@ -99,56 +102,42 @@ const stdinSource = "STDIN"
 // kubectl reads them. Folders are walked as kubectl walks them: files ending
 // in .json, .yaml or .yml, subfolders only with Recursive.
 func LoadFiles(opts LoadOptions) (*Loaded, error) {
-	if len(opts.Filenames) == 0 && opts.Kustomize == "" {
-		return nil, exitcode.Usagef("no input: give -f FILE|DIR|URL|- or -k DIR")
-	}
-	if len(opts.Filenames) > 0 && opts.Kustomize != "" {
-		return nil, exitcode.Usagef("-f and -k cannot be used together")
+	if err := checkLoadOptions(opts); err != nil {
+		return nil, err
 	}
 	out := &Loaded{Files: map[string][]byte{}, dropRaw: opts.DropRaw, namespace: opts.Namespace}
-	stdinUsed := false
-	var remote []string // URLs, read by the builder itself
-	for _, name := range opts.Filenames {
-		switch {
-		case name == "-":
-			if stdinUsed {
-				return nil, exitcode.Usagef("-f -: standard input can be read only once")
-			}
-			stdinUsed = true
-			if opts.Stdin == nil {
-				return nil, exitcode.Usagef("-f -: no standard input")
-			}
-			data, err := io.ReadAll(opts.Stdin)
-			if err != nil {
-				return nil, exitcode.Usagef("reading standard input: %w", err)
-			}
-			if err := out.decodeFile(stdinSource, data, opts.Namespace); err != nil {
-				return nil, err
-			}
-		case strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
-			remote = append(remote, name)
-		default:
-			paths, err := expandPath(name, opts.Recursive)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range paths {
-				data, err := os.ReadFile(p)
-				if err != nil {
-					return nil, exitcode.Usagef("reading %s: %w", p, err)
-				}
-				if err := out.decodeFile(p, data, opts.Namespace); err != nil {
-					return nil, err
-				}
-			}
+	w, err := walk(opts)
+	if err != nil {
+		return nil, err
+	}
+	// Kustomizations and charts found in folders first: the files their
+	// builds read are not read again.
+	units := &Loaded{Files: map[string][]byte{}, dropRaw: opts.DropRaw, namespace: opts.Namespace}
+	built, err := w.units(units, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range w.inputs {
+		if !in.stdin && built[absClean(in.path)] {
+			continue
+		}
+		src, data, err := readInput(in, opts.Stdin)
+		if err != nil {
+			return nil, err
+		}
+		if err := out.decodeFile(src, data, opts.Namespace); err != nil {
+			return nil, err
 		}
 	}
-	if len(remote) > 0 {
+	out.Objects = append(out.Objects, units.Objects...)
+	out.Skipped = append(out.Skipped, units.Skipped...)
+	out.Notes = append(out.Notes, units.Notes...)
+	if len(w.remote) > 0 {
 		b := resource.NewLocalBuilder().Unstructured().ContinueOnError()
 		if opts.Namespace != "" {
 			b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
 		}
-		b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: remote})
+		b = b.FilenameParam(false, &resource.FilenameOptions{Filenames: w.remote})
 		if err := out.visit(b, nil); err != nil {
 			return nil, err
 		}
@@ -161,12 +150,12 @@ func LoadFiles(opts LoadOptions) (*Loaded, error) {
 		if err != nil {
 			return nil, exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
 		}
-		b := resource.NewLocalBuilder().Unstructured().ContinueOnError().Stream(bytes.NewReader(rendered), opts.Kustomize)
-		if opts.Namespace != "" {
-			b = b.NamespaceParam(opts.Namespace).DefaultNamespace()
-		}
-		if err := out.visit(b, newKustomizeSources(opts.Kustomize)); err != nil {
+		first := len(out.Objects)
+		if err := out.addKustomize(opts.Kustomize, rendered, opts.Namespace); err != nil {
 			return nil, err
+		}
+		for k := first; k < len(out.Objects); k++ {
+			out.Objects[k].rendered = "the kustomization " + opts.Kustomize
 		}
 	}
 	return out, nil
@@ -207,50 +196,6 @@ func (l *Loaded) visit(b *resource.Builder, ks *kustomizeSources) error {
 		return exitcode.UsageError(fmt.Errorf("reading manifests: %w", err))
 	}
 	return nil
-}
-
-// expandPath lists the files a -f argument names, as kubectl does: a glob
-// pattern is expanded, a folder is walked (its subfolders only when
-// recursive) for .json, .yaml and .yml files, and a file named explicitly is
-// read whatever its extension.
-func expandPath(name string, recursive bool) ([]string, error) {
-	matches := []string{name}
-	if _, err := os.Stat(name); os.IsNotExist(err) {
-		m, gerr := filepath.Glob(name)
-		if gerr != nil {
-			return nil, exitcode.Usagef("-f %s: bad pattern: %w", name, gerr)
-		}
-		if len(m) == 0 {
-			return nil, exitcode.Usagef("-f %s: no such file or folder", name)
-		}
-		matches = m
-	}
-	var files []string
-	for _, root := range matches {
-		err := filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
-			if err != nil {
-				return err
-			}
-			if fi.IsDir() {
-				if path != root && !recursive {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if path != root {
-				ext := filepath.Ext(path)
-				if ext != ".json" && ext != ".yaml" && ext != ".yml" {
-					return nil
-				}
-			}
-			files = append(files, path)
-			return nil
-		})
-		if err != nil {
-			return nil, exitcode.Usagef("-f %s: %w", name, err)
-		}
-	}
-	return files, nil
 }
 
 // decodeFile decodes every document of one file (or of stdin) and adds its

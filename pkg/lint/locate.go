@@ -39,11 +39,23 @@ type docRef struct {
 
 	parsed bool
 	node   *kyaml.Node // the object's mapping, nil when the document cannot be parsed
+
+	// lineMap, when set, turns a line of data's file into a line of another
+	// file: a Helm template's output into the template's own lines.
+	lineMap func(int) int
 }
 
 // locate returns where a finding on field (of container, when the field is
 // under a container) is reported.
 func (d *docRef) locate(field, container string) Location {
+	loc := d.locateIn(field, container)
+	if d.lineMap != nil {
+		loc.Line, loc.FieldLine = d.lineMap(loc.Line), d.lineMap(loc.FieldLine)
+	}
+	return loc
+}
+
+func (d *docRef) locateIn(field, container string) Location {
 	if d.kust != nil {
 		if loc, ok := d.kust.locatePatch(field, container); ok {
 			return loc

@@ -12,7 +12,7 @@ import (
 
 func checkPDBMissing(c *check) {
 	w := c.it.w
-	if !c.a.havePDBs || w == nil || !w.hasScale || len(w.pdbs) > 0 {
+	if !(c.a.opts.Live || c.a.havePDBs[c.it.obj.scope]) || w == nil || !w.hasScale || len(w.pdbs) > 0 {
 		return
 	}
 	if n, _ := w.expected(); n == 0 {

@@ -2,8 +2,6 @@ package lint
 
 import (
 	"bytes"
-	"io"
-	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -18,6 +16,9 @@ type Result struct {
 	Objects  int
 	Skipped  []Skipped
 	Findings []Finding
+	// Notes are what the user should know beside the skipped objects (see
+	// Loaded.Notes).
+	Notes []string
 }
 
 // workloadKinds are the kinds with a pod template, as a document's top-level
@@ -38,52 +39,42 @@ var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "Da
 // Kustomize output and URLs are read whole by the resource builder and
 // audited the same way.
 func LintFiles(opts LoadOptions, aopts Options) (*Result, error) {
-	if len(opts.Filenames) == 0 && opts.Kustomize == "" {
-		return nil, exitcode.Usagef("no input: give -f FILE|DIR|URL|- or -k DIR")
-	}
-	if len(opts.Filenames) > 0 && opts.Kustomize != "" {
-		return nil, exitcode.Usagef("-f and -k cannot be used together")
+	if err := checkLoadOptions(opts); err != nil {
+		return nil, err
 	}
 	s := &streamer{a: newAuditor(aopts), dd: &docDecoder{namespace: opts.Namespace}}
-	var remote []string
-	stdinUsed := false
-	for _, name := range opts.Filenames {
-		switch {
-		case name == "-":
-			if stdinUsed {
-				return nil, exitcode.Usagef("-f -: standard input can be read only once")
-			}
-			stdinUsed = true
-			if opts.Stdin == nil {
-				return nil, exitcode.Usagef("-f -: no standard input")
-			}
-			data, err := io.ReadAll(opts.Stdin)
-			if err != nil {
-				return nil, exitcode.Usagef("reading standard input: %w", err)
-			}
-			if err := s.addFile(stdinSource, data); err != nil {
-				return nil, err
-			}
-		case strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
-			remote = append(remote, name)
-		default:
-			paths, err := expandPath(name, opts.Recursive)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range paths {
-				data, err := os.ReadFile(p)
-				if err != nil {
-					return nil, exitcode.Usagef("reading %s: %w", p, err)
-				}
-				if err := s.addFile(p, data); err != nil {
-					return nil, err
-				}
-			}
+	w, err := walk(opts)
+	if err != nil {
+		return nil, err
+	}
+	// Kustomizations and charts found in folders are built first: the
+	// files their builds read are not read again as plain files.
+	units := &Loaded{Files: map[string][]byte{}, dropRaw: true, namespace: opts.Namespace}
+	built, err := w.units(units, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range w.inputs {
+		if !in.stdin && built[absClean(in.path)] {
+			continue
+		}
+		src, data, err := readInput(in, opts.Stdin)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.addFile(src, data); err != nil {
+			return nil, err
 		}
 	}
+	remote := w.remote
 	if err := s.firstPass(); err != nil {
 		return nil, err
+	}
+	for i := range units.Objects {
+		s.take(&units.Objects[i])
+	}
+	for _, sk := range units.Skipped {
+		s.skipped = append(s.skipped, keyedSkipped{key: docKey{len(s.files), 0, len(s.skipped)}, s: sk})
 	}
 	if len(remote) > 0 || opts.Kustomize != "" {
 		// Read whole by the builder, as LoadFiles reads them.
@@ -107,7 +98,7 @@ func LintFiles(opts LoadOptions, aopts Options) (*Result, error) {
 		return nil, err
 	}
 	sort.Slice(s.skipped, func(i, j int) bool { return s.skipped[i].key.less(s.skipped[j].key) })
-	res := &Result{Objects: s.objects, Findings: s.a.finish()}
+	res := &Result{Objects: s.objects, Findings: s.a.finish(), Notes: units.Notes}
 	for _, k := range s.skipped {
 		res.Skipped = append(res.Skipped, k.s)
 	}

@@ -58,6 +58,10 @@ func TestLintFilesSameAsAudit(t *testing.T) {
 		{Filenames: []string{"testdata/rules"}, Recursive: true},
 		{Filenames: []string{"-"}, Stdin: strings.NewReader(mixed.String()), Namespace: "given"},
 		{Kustomize: "testdata/load/kustomize"},
+		// A repository: plain files, a Helm chart, kustomizations.
+		{Filenames: []string{"../plugin/testdata/lint/monorepo"}, Recursive: true},
+		{Filenames: []string{"../plugin/testdata/lint/monorepo"}, Recursive: true, Namespace: "given",
+			Helm: HelmOptions{ValueFiles: []string{"../plugin/testdata/lint/monorepo/charts/api/values-prod.yaml"}, Values: []string{"pdb.enabled=false"}}},
 	}
 	for _, in := range inputs {
 		t.Run(strings.Join(in.Filenames, ",")+in.Kustomize, func(t *testing.T) {
@@ -79,7 +83,7 @@ func TestLintFilesSameAsAudit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &Result{Objects: len(loaded.Objects), Skipped: loaded.Skipped, Findings: Audit(loaded.Objects, aopts)}
+			want := &Result{Objects: len(loaded.Objects), Skipped: loaded.Skipped, Findings: Audit(loaded.Objects, aopts), Notes: loaded.Notes}
 			if len(want.Findings) == 0 && in.Kustomize == "" {
 				t.Fatal("no findings: the test proves nothing")
 			}

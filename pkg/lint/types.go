@@ -87,6 +87,15 @@ type Object struct {
 	// doc is the document the object was read from, when it is known: a
 	// finding then names the line of its field (see locate.go).
 	doc *docRef
+	// scope separates objects that are deployed apart: the output of each
+	// kustomization and of each Helm chart found in a folder is audited on
+	// its own (its Services, PDBs, HPAs... are matched only with its
+	// workloads); "" is the plain files, URLs and standard input.
+	scope string
+	// rendered names what rendered the object ("the Helm chart DIR", "the
+	// kustomization DIR") when it was not read from a file as it is: --fix
+	// does not rewrite it.
+	rendered string
 }
 
 // Ref is "Kind namespace/name" (or "Kind name" without a namespace).

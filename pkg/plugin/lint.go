@@ -99,6 +99,12 @@ type LintOptions struct {
 	// (--sarif-root); by default the repository holding the current
 	// directory, else the current directory.
 	SARIFRoot string
+	// HelmValues, HelmSet and HelmSetString are given to every Helm chart
+	// found in the folders (--values, --set, --set-string), as helm
+	// template takes them.
+	HelmValues    []string
+	HelmSet       []string
+	HelmSetString []string
 
 	Args      []string
 	Namespace string
@@ -157,6 +163,9 @@ func NewCmdLint(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	fl.BoolVar(&o.InPlace, "in-place", o.InPlace, "With --fix on files, write the fixed files back instead of printing them")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `With --fix on live objects: "none" patches, "client" prints the patch, "server" has the API server check it without saving`)
 	fl.Lookup("dry-run").NoOptDefVal = "client"
+	fl.StringArrayVar(&o.HelmValues, "values", o.HelmValues, "Values file given to the Helm charts found in the folders of -f, over their default values (repeatable; later files win)")
+	fl.StringArrayVar(&o.HelmSet, "set", o.HelmSet, "Value given to the Helm charts found in the folders of -f, as helm's --set (key1=val1,key2=val2; repeatable)")
+	fl.StringArrayVar(&o.HelmSetString, "set-string", o.HelmSetString, "String value given to the Helm charts found in the folders of -f, as helm's --set-string (repeatable)")
 	fl.StringVar(&o.SARIFRoot, "sarif-root", o.SARIFRoot, "Folder that file paths in the report are relative to, in every format (SARIF's %SRCROOT%); default: the top of the git repository holding the current directory, else the current directory")
 	return cmd
 }
@@ -219,6 +228,8 @@ func (o *LintOptions) Validate(cmd *cobra.Command) error {
 		return usageErrorf(cmd, "-A/--all-namespaces applies to live objects only")
 	case o.Recursive && len(o.Filenames) == 0:
 		return usageErrorf(cmd, "-R/--recursive applies to -f only")
+	case len(o.Filenames) == 0 && (len(o.HelmValues) > 0 || len(o.HelmSet) > 0 || len(o.HelmSetString) > 0):
+		return usageErrorf(cmd, "--values, --set and --set-string apply to the Helm charts found in the folders of -f")
 	}
 	sev, err := lint.ParseSeverity(o.FailOn)
 	if err != nil {
@@ -300,7 +311,7 @@ func (o *LintOptions) load(ctx context.Context) (*lint.Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.notes(loaded.Skipped)
+	o.notes(loaded.Skipped, loaded.Notes)
 	return loaded, nil
 }
 
@@ -313,16 +324,23 @@ func (o *LintOptions) loadOptions() lint.LoadOptions {
 	return lint.LoadOptions{
 		Filenames: o.Filenames, Recursive: o.Recursive, Kustomize: o.Kustomize,
 		Stdin: o.In, Namespace: ns, DropRaw: true,
+		Helm: lint.HelmOptions{ValueFiles: o.HelmValues, Values: o.HelmSet, StringValues: o.HelmSetString},
 	}
 }
 
-// notes prints a note for every skipped object; on a terminal each note
-// is wrapped to its width.
-func (o *LintOptions) notes(skipped []lint.Skipped) {
+// notes prints a note for every skipped object, and the other notes of a
+// load; on a terminal each note is wrapped to its width.
+func (o *LintOptions) notes(skipped []lint.Skipped, other []string) {
 	tty := terminal.IsTerminal(o.ErrOut)
 	width := terminal.Width(o.ErrOut, nil)
+	lines := make([]string, 0, len(other)+len(skipped))
+	for _, n := range other {
+		lines = append(lines, "note: "+n)
+	}
 	for _, s := range skipped {
-		note := fmt.Sprintf("note: %s", s)
+		lines = append(lines, fmt.Sprintf("note: %s", s))
+	}
+	for _, note := range lines {
 		if !tty {
 			fmt.Fprintln(o.ErrOut, note)
 			continue
@@ -359,7 +377,7 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		o.notes(res.Skipped)
+		o.notes(res.Skipped, res.Notes)
 		return o.report(res.Objects, res.Skipped, res.Findings)
 	}
 	loaded, err := o.load(ctx)
@@ -463,10 +481,15 @@ func (o *LintOptions) fixFiles(loaded *lint.Loaded, findings []lint.Finding) err
 		}
 		return o.report(audited(again.Objects), again.Skipped, lint.Audit(again.Objects, o.lintOptions(false)))
 	}
-	for i, ff := range fixes {
-		if i > 0 {
+	printed := 0
+	for _, ff := range fixes {
+		if len(ff.Content) == 0 {
+			continue // rendered (Helm, kustomize) or remote: see its note
+		}
+		if printed > 0 {
 			fmt.Fprintln(o.Out, "---")
 		}
+		printed++
 		content := ff.Content
 		if _, err := o.Out.Write(content); err != nil {
 			return err
