@@ -13,9 +13,12 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -94,6 +97,14 @@ type item struct {
 	svc *service
 	pdb *pdbItem
 	hpa *autoscalingv2.HorizontalPodAutoscaler
+
+	// Read by the traffic, RBAC and mesh rules (context.go).
+	ing   *networkingv1.Ingress
+	route *GatewayRoute
+	rbac  runtime.Object // Role, ClusterRole, RoleBinding, ClusterRoleBinding
+	nsObj *corev1.Namespace
+	bc    *BackendConfig
+	tgb   *TargetGroupBinding
 }
 
 // workload is an object with a pod template.
@@ -144,6 +155,17 @@ type service struct {
 	// workloads is true when the input holds a workload (other than a
 	// Job) in the Service's namespace.
 	workloads bool
+
+	// Set by index from the Service and the Ingresses, routes and
+	// TargetGroupBindings that send it traffic (context.go).
+	//
+	// longLived says why its connections last long (WebSockets, read
+	// timeouts above 60 s); awsIP why an AWS load balancer sends traffic
+	// straight to its pods' IPs; neg is set when GKE load-balances to its
+	// pods through network endpoint groups.
+	longLived []string
+	awsIP     []string
+	neg       bool
 }
 
 type pdbItem struct {
@@ -210,6 +232,16 @@ type auditor struct {
 
 	byNS map[string]*nsIndex // by nsKey
 	hpas map[target]*autoscalingv2.HorizontalPodAutoscaler
+
+	// The traffic objects and RBAC of the input (context.go).
+	ingresses  []*item
+	routes     []*item
+	tgbs       []*item
+	rbacItems  []*item
+	namespaces map[string]*corev1.Namespace // by nsKey of the namespace's own name
+	// leaseGrants are the grants to update Leases, by ServiceAccount (see
+	// saKey) or group of ServiceAccounts.
+	leaseGrants map[string][]leaseGrant
 }
 
 // nsIndex is what the cross-object rules know of one namespace.
@@ -222,6 +254,12 @@ type nsIndex struct {
 	pdbSels []map[string]string
 	// workloads is set once a workload of the namespace is seen.
 	workloads bool
+
+	// byName are all the Services of the namespace, with or without a
+	// selector, for Ingresses and routes to name.
+	byName map[string]*service
+	// backendConfigs are the GKE BackendConfigs by name.
+	backendConfigs map[string]*BackendConfig
 }
 
 // target is what an HPA scales (ns is an nsKey).
@@ -273,7 +311,8 @@ func Audit(objs []Object, opts Options) []Finding {
 
 func newAuditor(opts Options) *auditor {
 	return &auditor{opts: opts, havePDBs: map[string]bool{}, enabled: enabledRules(opts),
-		byNS: map[string]*nsIndex{}, hpas: map[target]*autoscalingv2.HorizontalPodAutoscaler{}}
+		byNS: map[string]*nsIndex{}, hpas: map[target]*autoscalingv2.HorizontalPodAutoscaler{},
+		namespaces: map[string]*corev1.Namespace{}, leaseGrants: map[string][]leaseGrant{}}
 }
 
 // isWorkload reports whether an object has a pod template (a Deployment,
@@ -297,6 +336,7 @@ func (a *auditor) addContext(o *Object) {
 	a.context = append(a.context, it)
 	switch {
 	case it.svc != nil:
+		a.ns(nsKey(o)).byName[o.Name] = it.svc
 		// A Service without a selector has its endpoints managed by
 		// hand; an ExternalName Service has none.
 		if len(it.svc.s.Spec.Selector) == 0 || it.svc.s.Spec.Type == corev1.ServiceTypeExternalName {
@@ -317,24 +357,30 @@ func (a *auditor) addContext(o *Object) {
 	case it.hpa != nil:
 		ref := it.hpa.Spec.ScaleTargetRef
 		a.hpas[target{nsKey(o), ref.Kind, ref.Name}] = it.hpa
+	default:
+		a.addTrafficContext(it)
 	}
 }
 
 func (a *auditor) ns(name string) *nsIndex {
 	n := a.byNS[name]
 	if n == nil {
-		n = &nsIndex{}
+		n = &nsIndex{byName: map[string]*service{}, backendConfigs: map[string]*BackendConfig{}}
 		a.byNS[name] = n
 	}
 	return n
 }
 
-// index builds the selector indexes once every context object is added.
+// index builds the selector indexes once every context object is added,
+// and what the traffic and RBAC objects say of the Services and
+// ServiceAccounts.
 func (a *auditor) index() {
 	for _, n := range a.byNS {
 		n.svcIdx = newSelIndex(n.svcSels)
 		n.pdbIdx = newSelIndex(n.pdbSels)
 	}
+	a.indexTraffic()
+	a.indexRBAC()
 }
 
 // auditWorkload links a workload to the context and runs the rules on it.
@@ -473,6 +519,29 @@ func newItem(o *Object) *item {
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		it.meta = &t.ObjectMeta
 		it.hpa = t
+	case *networkingv1.Ingress:
+		it.meta = &t.ObjectMeta
+		it.ing = t
+	case *GatewayRoute:
+		it.meta = &t.ObjectMeta
+		it.route = t
+	case *rbacv1.Role:
+		it.meta, it.rbac = &t.ObjectMeta, t
+	case *rbacv1.ClusterRole:
+		it.meta, it.rbac = &t.ObjectMeta, t
+	case *rbacv1.RoleBinding:
+		it.meta, it.rbac = &t.ObjectMeta, t
+	case *rbacv1.ClusterRoleBinding:
+		it.meta, it.rbac = &t.ObjectMeta, t
+	case *corev1.Namespace:
+		it.meta = &t.ObjectMeta
+		it.nsObj = t
+	case *BackendConfig:
+		it.meta = &t.ObjectMeta
+		it.bc = t
+	case *TargetGroupBinding:
+		it.meta = &t.ObjectMeta
+		it.tgb = t
 	default:
 		return nil
 	}

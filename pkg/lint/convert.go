@@ -12,8 +12,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	extensionsv1beta1 "k8s.io/api/extensions/v1beta1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	policyv1beta1 "k8s.io/api/policy/v1beta1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,6 +38,19 @@ var modern = map[schema.GroupKind]struct {
 	{Group: "", Kind: "Service"}:                            {"v1", set("v1"), func() runtime.Object { return &corev1.Service{} }},
 	{Group: "policy", Kind: "PodDisruptionBudget"}:          {"policy/v1", set("v1", "v1beta1"), func() runtime.Object { return &policyv1.PodDisruptionBudget{} }},
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: {"autoscaling/v2", set("v2", "v1", "v2beta1", "v2beta2"), func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscaler{} }},
+
+	// Read by the cross-object rules only (traffic, RBAC, namespaces).
+	{Group: "networking.k8s.io", Kind: "Ingress"}:                    {"networking.k8s.io/v1", set("v1", "v1beta1"), func() runtime.Object { return &networkingv1.Ingress{} }},
+	{Group: "extensions", Kind: "Ingress"}:                           {"networking.k8s.io/v1", set("v1beta1"), func() runtime.Object { return &networkingv1.Ingress{} }},
+	{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"}:          {"gateway.networking.k8s.io/v1", set("v1", "v1beta1", "v1alpha2"), func() runtime.Object { return &GatewayRoute{} }},
+	{Group: "gateway.networking.k8s.io", Kind: "GRPCRoute"}:          {"gateway.networking.k8s.io/v1", set("v1", "v1alpha2"), func() runtime.Object { return &GatewayRoute{} }},
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:               {"rbac.authorization.k8s.io/v1", set("v1", "v1beta1"), func() runtime.Object { return &rbacv1.Role{} }},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:        {"rbac.authorization.k8s.io/v1", set("v1", "v1beta1"), func() runtime.Object { return &rbacv1.ClusterRole{} }},
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:        {"rbac.authorization.k8s.io/v1", set("v1", "v1beta1"), func() runtime.Object { return &rbacv1.RoleBinding{} }},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: {"rbac.authorization.k8s.io/v1", set("v1", "v1beta1"), func() runtime.Object { return &rbacv1.ClusterRoleBinding{} }},
+	{Group: "", Kind: "Namespace"}:                                   {"v1", set("v1"), func() runtime.Object { return &corev1.Namespace{} }},
+	{Group: "cloud.google.com", Kind: "BackendConfig"}:               {"cloud.google.com/v1", set("v1", "v1beta1"), func() runtime.Object { return &BackendConfig{} }},
+	{Group: "elbv2.k8s.aws", Kind: "TargetGroupBinding"}:             {"elbv2.k8s.aws/v1beta1", set("v1beta1"), func() runtime.Object { return &TargetGroupBinding{} }},
 }
 
 func set(vs ...string) map[string]bool {
@@ -91,6 +106,18 @@ func typedGVK(obj runtime.Object) (schema.GroupVersionKind, bool) {
 		return gv("extensions", "v1beta1", "ReplicaSet")
 	case *policyv1beta1.PodDisruptionBudget:
 		return gv("policy", "v1beta1", "PodDisruptionBudget")
+	case *networkingv1.Ingress:
+		return gv("networking.k8s.io", "v1", "Ingress")
+	case *rbacv1.Role:
+		return gv("rbac.authorization.k8s.io", "v1", "Role")
+	case *rbacv1.ClusterRole:
+		return gv("rbac.authorization.k8s.io", "v1", "ClusterRole")
+	case *rbacv1.RoleBinding:
+		return gv("rbac.authorization.k8s.io", "v1", "RoleBinding")
+	case *rbacv1.ClusterRoleBinding:
+		return gv("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding")
+	case *corev1.Namespace:
+		return gv("", "v1", "Namespace")
 	}
 	return schema.GroupVersionKind{}, false
 }
@@ -237,10 +264,54 @@ func convertOld(gvk schema.GroupVersionKind, content map[string]interface{}) {
 				delete(spec, "selector")
 			}
 		}
+	case gvk.Kind == "Ingress":
+		convertIngressV1beta1(spec)
 	case gvk.Kind == "HorizontalPodAutoscaler":
 		for k := range spec {
 			if k != "scaleTargetRef" && k != "minReplicas" && k != "maxReplicas" {
 				delete(spec, k)
+			}
+		}
+	}
+}
+
+// convertIngressV1beta1 rewrites the backends of an extensions/v1beta1 or
+// networking.k8s.io/v1beta1 Ingress in the networking.k8s.io/v1 form:
+// spec.backend becomes spec.defaultBackend, and serviceName/servicePort
+// become service.name and service.port.number or .name.
+func convertIngressV1beta1(spec map[string]interface{}) {
+	backend := func(b map[string]interface{}) {
+		name, hasName := b["serviceName"]
+		port, hasPort := b["servicePort"]
+		if !hasName && !hasPort {
+			return
+		}
+		delete(b, "serviceName")
+		delete(b, "servicePort")
+		svc := map[string]interface{}{"name": name}
+		switch p := port.(type) {
+		case string:
+			svc["port"] = map[string]interface{}{"name": p}
+		case nil:
+		default:
+			svc["port"] = map[string]interface{}{"number": p}
+		}
+		b["service"] = svc
+	}
+	if b, ok := spec["backend"].(map[string]interface{}); ok {
+		backend(b)
+		spec["defaultBackend"] = b
+		delete(spec, "backend")
+	}
+	rules, _ := spec["rules"].([]interface{})
+	for _, r := range rules {
+		rule, _ := r.(map[string]interface{})
+		http, _ := rule["http"].(map[string]interface{})
+		paths, _ := http["paths"].([]interface{})
+		for _, p := range paths {
+			path, _ := p.(map[string]interface{})
+			if b, ok := path["backend"].(map[string]interface{}); ok {
+				backend(b)
 			}
 		}
 	}

@@ -32,6 +32,8 @@ var fixableRules = map[string]bool{
 	"grace-period-too-short":  true,
 	"revision-history-zero":   true,
 	"progress-deadline":       true,
+	// --fix raises the grace period to LongLivedGraceSeconds.
+	"long-lived-grace-too-short": true,
 }
 
 // Fixable reports whether --fix can rewrite a finding of this rule.
@@ -69,6 +71,9 @@ type fixer struct {
 	kind    string
 	drain   int64
 	changes []string
+	// minGrace is the least terminationGracePeriodSeconds another rule
+	// asks for (long-lived connections).
+	minGrace int64
 }
 
 // FixNode applies the mechanical fixes for findings (all of the object node
@@ -95,6 +100,9 @@ func FixNode(node *kyaml.RNode, kind string, findings []Finding, drainSeconds in
 			err = f.preStop(fd)
 			graceCheck = true
 		case "grace-period-too-short":
+			graceCheck = true
+		case "long-lived-grace-too-short":
+			f.minGrace = LongLivedGraceSeconds
 			graceCheck = true
 		case "revision-history-zero":
 			err = f.set([]string{"spec"}, "revisionHistoryLimit", strconv.Itoa(FixRevisionHistoryLimit))
@@ -228,7 +236,7 @@ func (f *fixer) preStop(fd Finding) error {
 }
 
 // grace makes terminationGracePeriodSeconds at least the longest preStop
-// sleep plus the drain budget.
+// sleep plus the drain budget, and at least minGrace.
 func (f *fixer) grace() error {
 	specNode, err := f.node.Pipe(kyaml.Lookup(f.podSpecPath()...))
 	if err != nil || specNode == nil {
@@ -253,6 +261,9 @@ func (f *fixer) grace() error {
 		}
 	}
 	need := longest + f.drain
+	if need < f.minGrace {
+		need = f.minGrace
+	}
 	if probes.GracePeriod(&spec) >= need {
 		return nil
 	}

@@ -186,6 +186,22 @@ func TestFixNode(t *testing.T) {
 			changes:  []string{"set spec.template.spec.terminationGracePeriodSeconds to 50"},
 		},
 		{
+			name:     "long-lived connections: grace raised to 120",
+			kind:     "Deployment",
+			in:       "spec:\n  template:\n    spec:\n      terminationGracePeriodSeconds: 30\n      containers:\n      - name: a\n        lifecycle:\n          preStop:\n            sleep:\n              seconds: 5\n",
+			findings: []Finding{{Rule: "long-lived-grace-too-short"}},
+			want:     "spec:\n  template:\n    spec:\n      terminationGracePeriodSeconds: 120\n      containers:\n      - name: a\n        lifecycle:\n          preStop:\n            sleep:\n              seconds: 5\n",
+			changes:  []string{"set spec.template.spec.terminationGracePeriodSeconds to 120"},
+		},
+		{
+			name:     "long-lived connections and a longer preStop: the longer need wins",
+			kind:     "Deployment",
+			in:       "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        lifecycle:\n          preStop:\n            sleep:\n              seconds: 115\n",
+			findings: []Finding{{Rule: "long-lived-grace-too-short"}, {Rule: "grace-period-too-short"}},
+			want:     "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        lifecycle:\n          preStop:\n            sleep:\n              seconds: 115\n      terminationGracePeriodSeconds: 125\n",
+			changes:  []string{"set spec.template.spec.terminationGracePeriodSeconds to 125"},
+		},
+		{
 			name:     "revision history and progress deadline",
 			kind:     "Deployment",
 			in:       "spec:\n  revisionHistoryLimit: 0\n  progressDeadlineSeconds: 7200\n",
@@ -281,5 +297,36 @@ spec:
 	}
 	if fmt.Sprint(u.Object["spec"].(map[string]any)["revisionHistoryLimit"]) != "0" {
 		t.Errorf("FixLive changed the loaded object: %v", u.Object["spec"])
+	}
+}
+
+// TestFixLongLivedGrace fixes the long-lived-grace-too-short fixture: the
+// fixed file has no finding of the rule left.
+func TestFixLongLivedGrace(t *testing.T) {
+	loaded, err := LoadFiles(LoadOptions{Filenames: []string{"testdata/rules/long-lived-grace-too-short/bad.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings := Audit(loaded.Objects, Options{})
+	if len(ofRule(findings, "long-lived-grace-too-short")) != 3 {
+		t.Fatalf("want 3 findings to fix, got %v", ofRule(findings, "long-lived-grace-too-short"))
+	}
+	fixes, err := FixFiles(loaded, findings, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := filepath.Join(t.TempDir(), "fixed.yaml")
+	if err := os.WriteFile(fixed, fixes[0].Content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadFiles(LoadOptions{Filenames: []string{fixed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := ofRule(Audit(again.Objects, Options{}), "long-lived-grace-too-short"); len(left) > 0 {
+		t.Errorf("findings left after --fix: %v", left)
+	}
+	if n := strings.Count(string(fixes[0].Content), "terminationGracePeriodSeconds: 120"); n != 3 {
+		t.Errorf("%d graces set to 120, want 3:\n%s", n, fixes[0].Content)
 	}
 }

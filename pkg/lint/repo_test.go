@@ -49,8 +49,8 @@ func TestRepositoryKustomizations(t *testing.T) {
 	dir := writeTree(t, map[string]string{
 		"base/kustomization.yaml":       "resources: [deployment.yaml]\n",
 		"base/deployment.yaml":          repoDeployment,
-		"overlays/a/kustomization.yaml": "resources: [../../base]\ncommonLabels: {overlay: a}\n",
-		"overlays/b/kustomization.yaml": "resources: [../../base]\ncommonLabels: {overlay: b}\n",
+		"overlays/a/kustomization.yaml": "resources: [../../base]\nlabels: [{pairs: {overlay: a}}]\n",
+		"overlays/b/kustomization.yaml": "resources: [../../base]\nlabels: [{pairs: {overlay: b}}]\n",
 		// A file in a kustomization's folder that the build does not read
 		// is a plain file.
 		"overlays/b/extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n",

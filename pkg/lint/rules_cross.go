@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -109,8 +110,18 @@ const (
 )
 
 func checkLBDraining(c *check) {
+	if c.it.ing != nil {
+		checkAGICDraining(c)
+		return
+	}
 	s := c.it.svc
-	if s == nil || s.s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+	if s == nil {
+		return
+	}
+	if s.s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if s.neg {
+			checkNEGDraining(c, s)
+		}
 		return
 	}
 	ann := s.s.Annotations
@@ -133,6 +144,7 @@ func checkLBDraining(c *check) {
 			fmt.Sprintf("annotate %s: \"true\" (classic ELB) or %s: deregistration_delay.timeout_seconds=30 (NLB)", awsDraining, awsTargetGroupAttrs))
 	case gke:
 		if ann[gkeBackendConfig] != "" || ann[gkeBackendConfigOld] != "" {
+			checkBackendConfigDraining(c, s)
 			return
 		}
 		c.add(Warning, "", "metadata.annotations",
@@ -179,5 +191,70 @@ func checkMigrationJob(c *check) {
 		c.add(Warning, "", podSpecField("restartPolicy"),
 			fmt.Sprintf("migration %s has restartPolicy %s: the kubelet re-runs a failed migration in place", ref(c.it), value),
 			"set spec.template.spec.restartPolicy: Never")
+	}
+}
+
+// checkNEGDraining is lb-no-connection-draining for a Service that a GKE
+// container-native load balancer (a network endpoint group) sends traffic
+// to: its BackendConfig must set connectionDraining (the default is 0 s).
+func checkNEGDraining(c *check, s *service) {
+	ann := s.s.Annotations
+	if ann[gkeBackendConfig] != "" || ann[gkeBackendConfigOld] != "" {
+		checkBackendConfigDraining(c, s)
+		return
+	}
+	c.add(Warning, "", "metadata.annotations",
+		fmt.Sprintf("%s is the backend of a GKE container-native load balancer (%s) and its annotations name no BackendConfig: connection draining is off (0 s), and open connections are cut when a pod leaves", ref(c.it), gkeNEG),
+		fmt.Sprintf("annotate %s with a BackendConfig that sets connectionDraining.drainingTimeoutSec", gkeBackendConfig))
+}
+
+// backendConfigNames are the BackendConfigs a backend-config annotation
+// names: {"default": "name"} and {"ports": {"80": "name"}}.
+func backendConfigNames(v string) []string {
+	var bc struct {
+		Default string            `json:"default"`
+		Ports   map[string]string `json:"ports"`
+	}
+	if json.Unmarshal([]byte(v), &bc) != nil {
+		return nil
+	}
+	var names []string
+	if bc.Default != "" {
+		names = append(names, bc.Default)
+	}
+	ports := make([]string, 0, len(bc.Ports))
+	for p := range bc.Ports {
+		ports = append(ports, p)
+	}
+	sortStrings(ports)
+	for _, p := range ports {
+		if n := bc.Ports[p]; n != "" && !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// checkBackendConfigDraining reports a BackendConfig of the input, named by
+// the Service, that leaves connection draining off. A BackendConfig that
+// is not in the input is taken to set it.
+func checkBackendConfigDraining(c *check, s *service) {
+	v := s.s.Annotations[gkeBackendConfig]
+	if v == "" {
+		v = s.s.Annotations[gkeBackendConfigOld]
+	}
+	n := c.a.byNS[nsKey(c.it.obj)]
+	if n == nil {
+		return
+	}
+	for _, name := range backendConfigNames(v) {
+		bc := n.backendConfigs[name]
+		if bc == nil || (bc.Spec.ConnectionDraining != nil && bc.Spec.ConnectionDraining.DrainingTimeoutSec > 0) {
+			continue
+		}
+		c.add(Warning, "", "metadata.annotations",
+			fmt.Sprintf("%s names BackendConfig %q in its annotations, which sets no connectionDraining.drainingTimeoutSec: connection draining is off (0 s), and open connections are cut when a pod leaves", ref(c.it), name),
+			fmt.Sprintf("set spec.connectionDraining.drainingTimeoutSec (e.g. 30) in BackendConfig %q", name))
+		return
 	}
 }

@@ -110,6 +110,36 @@ var ruleWants = map[string][]got{
 	"lb-no-connection-draining": {
 		{Warning, "Service", "web", "", "metadata.annotations"},
 		{Warning, "Service", "gke", "", "metadata.annotations"},
+		{Warning, "Service", "neg", "", "metadata.annotations"},
+		{Warning, "Service", "negcfg", "", "metadata.annotations"},
+		{Warning, "Ingress", "azure", "", "metadata.annotations"},
+	},
+	"long-lived-grace-too-short": {
+		{Warning, "Deployment", "chat", "", "spec.template.spec.terminationGracePeriodSeconds"},
+		{Warning, "Deployment", "feed", "", "spec.template.spec.terminationGracePeriodSeconds"},
+		{Warning, "Deployment", "events", "", "spec.template.spec.terminationGracePeriodSeconds"},
+	},
+	"leader-election-handoff": {
+		{Warning, "Deployment", "controller", "", "spec.replicas"},
+		{Warning, "Deployment", "operator", "", "spec.strategy.type"},
+		{Warning, "Deployment", "agent", "", "spec.replicas"},
+	},
+	"cookie-session-affinity": {
+		{Warning, "Ingress", "web", "", "metadata.annotations"},
+		{Warning, "Ingress", "api", "", "metadata.annotations"},
+		{Warning, "Service", "admin", "", "metadata.annotations"},
+		{Warning, "HTTPRoute", "shop", "", "spec.rules[1].sessionPersistence"},
+	},
+	"lb-readiness-gate-missing": {
+		{Warning, "Deployment", "web", "", "spec.template.spec.readinessGates"},
+		{Warning, "Deployment", "api", "", "spec.template.spec.readinessGates"},
+		{Warning, "Deployment", "worker", "", "spec.template.spec.readinessGates"},
+	},
+	"mesh-sidecar-no-drain": {
+		{Warning, "Deployment", "web", "", "spec.template.metadata.annotations"},
+		{Warning, "Deployment", "api", "", "spec.template.metadata.annotations"},
+		{Warning, "Deployment", "worker", "", "spec.template.metadata.annotations"},
+		{Warning, "Deployment", "gateway", "", "spec.template.metadata.annotations"},
 	},
 	"migration-job-retries": {
 		{Warning, "Job", "db-migrate", "", "spec.backoffLimit"},
@@ -219,7 +249,8 @@ func TestRulesCatalogue(t *testing.T) {
 		"liveness-before-ready", "prestop-missing", "grace-period-too-short", "max-unavailable-nonzero", "rollout-cannot-progress",
 		"recreate-strategy", "too-few-replicas", "pdb-missing", "pdb-blocks-eviction", "service-selects-nothing", "session-affinity",
 		"mutable-image-tag", "revision-history-zero", "progress-deadline", "hpa-replicas-conflict", "migration-job-retries",
-		"lb-no-connection-draining"} {
+		"lb-no-connection-draining", "long-lived-grace-too-short", "leader-election-handoff", "cookie-session-affinity",
+		"lb-readiness-gate-missing", "mesh-sidecar-no-drain"} {
 		if _, ok := ruleByID[id]; !ok {
 			t.Errorf("rule %q is missing", id)
 		}

@@ -96,6 +96,34 @@ type Object struct {
 	// kustomization DIR") when it was not read from a file as it is: --fix
 	// does not rewrite it.
 	rendered string
+	// live is what LoadLive learnt from the cluster about a workload's pods,
+	// beyond the object itself (nil for files).
+	live *liveFacts
+}
+
+// liveFacts are facts of a live workload's running pods.
+type liveFacts struct {
+	// pods are the workload's pods (those its selector matches).
+	pods []podFacts
+	// leases are the Leases its pods hold (holderIdentity names a pod).
+	leases []string
+	// leaseWriter is set when the API server said (LocalSubjectAccessReview)
+	// whether the pods' ServiceAccount may update Leases.
+	leaseWriter *bool
+}
+
+// podFacts are the facts the rules read of one pod, as the cluster runs it
+// (with what admission webhooks added: mesh sidecars, readiness gates).
+type podFacts struct {
+	name string
+	// containers and sidecars (init containers that keep running, native
+	// sidecars) by name.
+	containers []string
+	sidecars   []string
+	// readinessGates are the condition types of its readiness gates.
+	readinessGates []string
+	// env of the mesh proxy container, when there is one.
+	proxyEnv map[string]string
 }
 
 // Ref is "Kind namespace/name" (or "Kind name" without a namespace).
