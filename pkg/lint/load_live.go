@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -23,6 +24,10 @@ type LiveOptions struct {
 	Namespace     string
 	AllNamespaces bool
 	Selector      string
+	// Dynamic, when set, reads the custom resources the rules look at
+	// (Gateway API routes, GKE BackendConfigs, AWS TargetGroupBindings)
+	// where their CRDs are served.
+	Dynamic dynamic.Interface
 }
 
 // LoadLive reads the objects the arguments name from the cluster through
@@ -114,6 +119,12 @@ func LoadLive(ctx context.Context, builder *resource.Builder, client kubernetes.
 			h := &hpas.Items[i]
 			addContext(h, "HorizontalPodAutoscaler", ns, h.Name)
 		}
+		if err := readTrafficContext(ctx, client, opts.Dynamic, ns, out, addContext); err != nil {
+			return nil, err
+		}
+	}
+	if err := readPodFacts(ctx, client, out, nsList); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

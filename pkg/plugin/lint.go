@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -120,6 +121,9 @@ type LintOptions struct {
 	// NewBuilder and Client are set by Complete for live mode.
 	NewBuilder func() *resource.Builder
 	Client     kubernetes.Interface
+	// Dynamic reads the custom resources live mode looks at (routes,
+	// BackendConfigs, TargetGroupBindings).
+	Dynamic dynamic.Interface
 	// WriteFile writes a file for --in-place (os.WriteFile).
 	WriteFile func(name string, data []byte, perm os.FileMode) error
 
@@ -204,6 +208,11 @@ func (o *LintOptions) Complete(f Factory, cmd *cobra.Command, args []string) err
 		if o.Client == nil {
 			if o.Client, err = f.KubernetesClientSet(); err != nil {
 				return fmt.Errorf("building the kubernetes client: %w", err)
+			}
+		}
+		if o.Dynamic == nil {
+			if o.Dynamic, err = f.DynamicClient(); err != nil {
+				return fmt.Errorf("building the dynamic client: %w", err)
 			}
 		}
 	}
@@ -304,6 +313,7 @@ func (o *LintOptions) load(ctx context.Context) (*lint.Loaded, error) {
 	if len(o.Args) > 0 {
 		loaded, err = lint.LoadLive(ctx, o.NewBuilder(), o.Client, lint.LiveOptions{
 			Args: o.Args, Namespace: o.Namespace, AllNamespaces: o.AllNamespaces, Selector: o.Selector,
+			Dynamic: o.Dynamic,
 		})
 	} else {
 		loaded, err = lint.LoadFiles(o.loadOptions())

@@ -186,11 +186,17 @@ func TestRBACEveryStrategyAsServiceAccount(t *testing.T) {
 		kc := e.asServiceAccount(role)
 		startApp(e, AppSpec{})
 
-		if r := e.zddAs(kc, "lint", "deployment/web"); r.Code != 0 {
-			t.Errorf("lint deployment/web as the service account: %s", r)
-		}
-		if r := e.zddAs(kc, "lint", "deployments,services"); r.Code != 0 {
-			t.Errorf("lint deployments,services as the service account: %s", r)
+		// lint reads, beside the workloads, their Ingresses, routes, pods
+		// and Leases, and asks whether their ServiceAccounts may update
+		// Leases: the Role allows all of it (no "cannot list" note).
+		for _, args := range [][]string{{"lint", "deployment/web"}, {"lint", "deployments,services"}} {
+			r := e.zddAs(kc, args...)
+			if r.Code != 0 {
+				t.Errorf("%s as the service account: %s", strings.Join(args, " "), r)
+			}
+			if strings.Contains(r.Stderr, "cannot ") {
+				t.Errorf("%s as the service account was refused a read:\n%s", strings.Join(args, " "), r.Stderr)
+			}
 		}
 
 		w := e.WatchDowntime("web")
@@ -373,7 +379,7 @@ func TestRBACAllNamespaces(t *testing.T) {
 	if r.Code != 0 && r.Code != 1 || !strings.Contains(r.Stdout, e.NS) {
 		t.Errorf("lint deployments -A with the ClusterRole: want findings or none (exit 0 or 1) naming %s, got %s", e.NS, r)
 	}
-	if strings.Contains(r.Stderr, "forbidden") {
+	if strings.Contains(r.Stderr, "forbidden") || strings.Contains(r.Stderr, "cannot ") {
 		t.Errorf("lint -A was refused something:\n%s", r.Stderr)
 	}
 	before := e.snapshot()
@@ -383,5 +389,35 @@ func TestRBACAllNamespaces(t *testing.T) {
 	}
 	if diff := diffSnapshots(before, e.snapshot()); diff != "" {
 		t.Errorf("objects changed (-before +after):\n%s", diff)
+	}
+}
+
+// TestRBACLintOlderRole: a user bound to an older Role, without the reads
+// live lint added for issue 17 (Ingresses, LocalSubjectAccessReviews),
+// still lints: exit 0 with the findings it can make, and a note for each
+// read it was refused.
+func TestRBACLintOlderRole(t *testing.T) {
+	e := newEnv(t)
+	role := withoutVerb(t, zddRole(t), "ingresses", "list")
+	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.Resources, "localsubjectaccessreviews")
+	})
+	kc := e.asServiceAccount(role)
+	e.Apply(gotchaDeployment("single", 1, "default", "", ""))
+	e.RolloutStatus("single", 2*time.Minute)
+	r := e.zddAs(kc, "lint", "deployment/single")
+	if r.Code != 0 {
+		t.Fatalf("lint with an older Role: %s", r)
+	}
+	for _, want := range []string{
+		`note: cannot list ingresses in namespace "` + e.NS + `" (Forbidden)`,
+		`note: cannot ask the API server whether ServiceAccount "default" may update Leases`,
+	} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.Stderr)
+		}
+	}
+	if !strings.Contains(r.Stdout, "too-few-replicas") {
+		t.Errorf("the findings it can make are missing:\n%s", r.Stdout)
 	}
 }
