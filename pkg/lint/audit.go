@@ -105,6 +105,7 @@ type item struct {
 	nsObj *corev1.Namespace
 	bc    *BackendConfig
 	tgb   *TargetGroupBinding
+	pods  *PodLabels
 }
 
 // workload is an object with a pod template.
@@ -236,6 +237,7 @@ type auditor struct {
 	// The traffic objects and RBAC of the input (context.go).
 	ingresses  []*item
 	routes     []*item
+	podLabels  []*item
 	tgbs       []*item
 	rbacItems  []*item
 	namespaces map[string]*corev1.Namespace // by nsKey of the namespace's own name
@@ -381,6 +383,32 @@ func (a *auditor) index() {
 	}
 	a.indexTraffic()
 	a.indexRBAC()
+	// Pods of bare Pods and ReplicationControllers: their Services select
+	// something.
+	for _, it := range a.podLabels {
+		n := a.byNS[nsKey(it.obj)]
+		if n == nil {
+			continue
+		}
+		a.seeWorkload(n)
+		lbls := it.pods.Labels
+		n.svcIdx.candidates(lbls, func(i int) {
+			if s := n.svcs[i]; subset(s.s.Spec.Selector, lbls) {
+				s.matched = true
+			}
+		})
+	}
+}
+
+// seeWorkload records that a namespace holds pods: its Services are then
+// judged by service-selects-nothing.
+func (a *auditor) seeWorkload(n *nsIndex) {
+	if !n.workloads {
+		n.workloads = true
+		for _, s := range n.svcs {
+			s.workloads = true
+		}
+	}
 }
 
 // auditWorkload links a workload to the context and runs the rules on it.
@@ -542,6 +570,9 @@ func newItem(o *Object) *item {
 	case *TargetGroupBinding:
 		it.meta = &t.ObjectMeta
 		it.tgb = t
+	case *PodLabels:
+		it.meta = &t.ObjectMeta
+		it.pods = t
 	default:
 		return nil
 	}
@@ -629,12 +660,7 @@ func (a *auditor) link(it *item) {
 	if n == nil || w.job != nil {
 		return
 	}
-	if !n.workloads {
-		n.workloads = true
-		for _, s := range n.svcs {
-			s.workloads = true
-		}
-	}
+	a.seeWorkload(n)
 	lbls := w.tmpl.Labels
 	n.svcIdx.candidates(lbls, func(i int) {
 		s := n.svcs[i]

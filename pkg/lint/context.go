@@ -42,6 +42,8 @@ func (a *auditor) addTrafficContext(it *item) {
 		a.namespaces[keyOf(o.scope, o.Name)] = it.nsObj
 	case it.bc != nil:
 		a.ns(nsKey(o)).backendConfigs[o.Name] = it.bc
+	case it.pods != nil:
+		a.podLabels = append(a.podLabels, it)
 	}
 }
 
@@ -71,6 +73,9 @@ const (
 // ("300s", "5m").
 func timeoutSeconds(v string) (int64, bool) {
 	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		return n, true
 	}
@@ -132,6 +137,9 @@ func (s *service) ownFacts() {
 		}
 	}
 	ann := s.s.Annotations
+	if len(ann) == 0 {
+		return
+	}
 	if n, ok := timeoutSeconds(ann[awsIdleTimeout]); ok && n > proxyDefaultTimeout {
 		s.longLived = append(s.longLived, fmt.Sprintf("Service %q sets %s %d", s.it.obj.Name, awsIdleTimeout, n))
 	}

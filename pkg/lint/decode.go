@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	sigsjson "sigs.k8s.io/json"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -53,8 +54,56 @@ type docDecoder struct {
 // decode decodes one document into its objects (several for a list) and
 // the objects it skips. file is the name findings carry.
 func (dd *docDecoder) decode(d *document, file string) ([]Object, []Skipped, error) {
+	objs, skipped, err := dd.decodeDoc(d, file)
+	if err != nil {
+		if sk, ok := templateDoc(d, file); ok {
+			return nil, []Skipped{sk}, nil
+		}
+	}
+	return objs, skipped, err
+}
+
+// templatePlaceholder is what a template that is not a Helm chart leaves
+// in its text: envsubst's ${VAR}, or a {{ }} action of a script's template.
+func templatePlaceholder(data []byte) bool {
+	return bytes.Contains(data, []byte("${")) || bytes.Contains(data, []byte("{{"))
+}
+
+// templateDoc skips a document that is well-formed YAML (or JSON) but
+// cannot be decoded because placeholders stand where values go (a port of
+// ${PORT}, a label key {{cell}}): a template a script fills in, linted once
+// rendered. Malformed YAML stays an error, and so does a document without
+// placeholders.
+func templateDoc(d *document, file string) (Skipped, bool) {
+	if !templatePlaceholder(d.data) {
+		return Skipped{}, false
+	}
+	rn, err := kyaml.Parse(string(d.data))
+	if err != nil {
+		return Skipped{}, false
+	}
+	kind, apiVersion, name := nodeIdentity(rn.YNode())
+	return Skipped{APIVersion: apiVersion, Kind: kind, Name: name, Source: Source{File: file, Line: d.line},
+		Reason: "a template with ${...} or {{...}} placeholders, not yet a Kubernetes object: lint what it renders"}, true
+}
+
+// nodeIdentity reads kind, apiVersion and metadata.name of a YAML mapping.
+func nodeIdentity(root *kyaml.Node) (kind, apiVersion, name string) {
+	str := func(m *kyaml.Node, key string) string {
+		if v := mapValue(m, key); v != nil && v.Kind == kyaml.ScalarNode {
+			return v.Value
+		}
+		return ""
+	}
+	return str(root, "kind"), str(root, "apiVersion"), str(mapValue(root, "metadata"), "name")
+}
+
+func (dd *docDecoder) decodeDoc(d *document, file string) ([]Object, []Skipped, error) {
 	j, fast, err := documentJSON(d)
 	if err != nil {
+		if sk, ok := unconvertible(d, file); ok {
+			return nil, []Skipped{sk}, nil
+		}
 		return nil, nil, err
 	}
 	if fast && d.line == d.startLine+firstSignificantLine(d.data) {
@@ -261,8 +310,13 @@ func (dd *docDecoder) object(j []byte, p *peek, src Source, ref *docRef) ([]Obje
 		if ns == "" && dd.namespace != "" && !clusterScoped[p.Kind] {
 			ns = dd.namespace
 		}
-		return nil, []Skipped{{APIVersion: p.APIVersion, Kind: p.Kind, Namespace: ns, Name: p.Metadata.Name,
-			Source: src, Reason: "not a kind kubectl zdd lint audits"}}, nil
+		sk := []Skipped{{APIVersion: p.APIVersion, Kind: p.Kind, Namespace: ns, Name: p.Metadata.Name,
+			Source: src, Reason: "not a kind kubectl zdd lint audits"}}
+		if o, ok := podLabelsOf(gvk, j, ns); ok {
+			o.Source = src
+			return []Object{o}, sk, nil
+		}
+		return nil, sk, nil
 	}
 	where := src.File
 	if src.Line > 0 {
@@ -322,4 +376,38 @@ func documentJSON(d *document) (j []byte, fast bool, err error) {
 	}
 	j, err = sigsyaml.YAMLToJSON(d.data)
 	return j, false, err
+}
+
+// unconvertible skips a document that is valid YAML but has no JSON form
+// (a mapping used as a key) when it is not an object of a kind the linter
+// reads (templates are templateDoc's). Malformed YAML, and objects of the
+// kinds the linter reads, stay errors.
+func unconvertible(d *document, file string) (Skipped, bool) {
+	if d.json {
+		return Skipped{}, false
+	}
+	if sk, ok := templateDoc(d, file); ok {
+		return sk, true
+	}
+	rn, err := kyaml.Parse(string(d.data))
+	if err != nil {
+		return Skipped{}, false
+	}
+	root := rn.YNode()
+	if root.Kind != kyaml.MappingNode {
+		return Skipped{}, false
+	}
+	kind, apiVersion, name := nodeIdentity(root)
+	if knownKinds[kind] {
+		return Skipped{}, false
+	}
+	reason, err := missingIdentity(apiVersion, kind)
+	if err != nil {
+		return Skipped{}, false
+	}
+	if reason == "" {
+		reason = "not a kind kubectl zdd lint audits"
+	}
+	return Skipped{APIVersion: apiVersion, Kind: kind, Name: name, Source: Source{File: file, Line: d.line},
+		Reason: reason + " (its YAML has no JSON form: a mapping is used as a key)"}, true
 }

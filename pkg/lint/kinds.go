@@ -5,6 +5,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Kinds that are not in k8s.io/api and that the rules read: only the
@@ -106,4 +107,52 @@ func deepCopyJSON[T runtime.Object](in T, out T) runtime.Object {
 		return nil
 	}
 	return out
+}
+
+// PodLabels are the labels of the pods of an object the linter does not
+// audit but whose pods a Service may select: a bare Pod, a
+// ReplicationController. It is read as context (Object.Context), so that
+// such a Service is not reported as selecting nothing.
+type PodLabels struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Labels            map[string]string `json:"podLabels,omitempty"`
+}
+
+// DeepCopyObject implements runtime.Object.
+func (p *PodLabels) DeepCopyObject() runtime.Object { return deepCopyJSON(p, &PodLabels{}) }
+
+// podLabelsOf reads the pod labels of a core/v1 Pod or
+// ReplicationController document (j, its JSON) as a context object.
+func podLabelsOf(gvk schema.GroupVersionKind, j []byte, namespace string) (Object, bool) {
+	if gvk.Group != "" || gvk.Version != "v1" || (gvk.Kind != "Pod" && gvk.Kind != "ReplicationController") {
+		return Object{}, false
+	}
+	var doc struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     struct {
+			Template *struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if json.Unmarshal(j, &doc) != nil {
+		return Object{}, false
+	}
+	lbl := doc.Metadata.Labels
+	if gvk.Kind == "ReplicationController" {
+		if doc.Spec.Template == nil {
+			return Object{}, false
+		}
+		lbl = doc.Spec.Template.Metadata.Labels
+	}
+	if len(lbl) == 0 {
+		return Object{}, false
+	}
+	ns := doc.Metadata.Namespace
+	if ns == "" {
+		ns = namespace
+	}
+	pl := &PodLabels{ObjectMeta: metav1.ObjectMeta{Name: doc.Metadata.Name, Namespace: ns}, Labels: lbl}
+	return Object{Kind: gvk.Kind, Namespace: ns, Name: doc.Metadata.Name, Typed: pl, Context: true}, true
 }

@@ -125,6 +125,10 @@ func LoadFiles(opts LoadOptions) (*Loaded, error) {
 		if err != nil {
 			return nil, err
 		}
+		if sk, ok := jsoncSkip(src, data); ok {
+			out.Skipped = append(out.Skipped, sk)
+			continue
+		}
 		if err := out.decodeFile(src, data, opts.Namespace); err != nil {
 			return nil, err
 		}
@@ -304,6 +308,12 @@ func (l *Loaded) addOne(u *unstructured.Unstructured, src Source, doc *docRef) e
 			Namespace: u.GetNamespace(), Name: u.GetName(),
 			Source: src, Reason: "not a kind kubectl zdd lint audits",
 		})
+		if j, err := u.MarshalJSON(); err == nil {
+			if o, ok := podLabelsOf(u.GroupVersionKind(), j, u.GetNamespace()); ok {
+				o.Source, o.scope = src, ""
+				l.Objects = append(l.Objects, o)
+			}
+		}
 		return nil
 	}
 	if err != nil {
@@ -536,6 +546,9 @@ func checkDocuments(src string, data []byte) error {
 	}
 	for _, d := range splitYAML(data, func([]byte) bool { return true }) {
 		j, err := sigsyaml.YAMLToJSON(d.data)
+		if _, skipped := unconvertible(&d, name); err != nil && skipped {
+			continue
+		}
 		if err != nil {
 			line := d.line
 			text := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")

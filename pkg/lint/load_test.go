@@ -176,6 +176,21 @@ func TestLoadFilesErrors(t *testing.T) {
 			want: "DIR/indent.yaml:5: malformed YAML: mapping values are not allowed in this context",
 		},
 		{
+			name: "a manifest in JSON with comments",
+			opts: LoadOptions{Filenames: []string{write("commented.json", "{\n  // a Service\n  \"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"x\"}\n}\n")}},
+			want: "DIR/commented.json:",
+		},
+		{
+			name: "malformed YAML with placeholders",
+			opts: LoadOptions{Filenames: []string{write("badtemplate.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .name }\n")}},
+			want: "DIR/badtemplate.yaml:4: malformed YAML",
+		},
+		{
+			name: "a placeholder-free document of a wrong type",
+			opts: LoadOptions{Filenames: []string{write("port.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n  - port: http\n")}},
+			want: "DIR/port.yaml:1: ",
+		},
+		{
 			name: "a kind the linter reads, without apiVersion",
 			opts: LoadOptions{Filenames: []string{write("noversion.yaml", good+"---\nkind: Deployment\nmetadata:\n  name: b\n")}},
 			want: "DIR/noversion.yaml:6: Deployment has no apiVersion",
@@ -298,6 +313,11 @@ func TestNotObjectsAreSkipped(t *testing.T) {
 		"workflow.yaml": "name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n",
 		"mixed.yaml":    svc + "---\n# settings\nlog:\n  level: debug\n---\n- a\n- b\n---\njust text\n---\nkind: Cluster\nnodes: 3\n---\napiVersion: example.com/v1\nname: x\n---\nitems: [a, b]\n",
 		"kind.json":     `{"kind": 3, "apiVersion": "v1"}`,
+		// JSON with comments, as TypeScript and editors write it
+		"tsconfig.json": "{\n  // the compiler's settings\n  \"compilerOptions\": {\"strict\": true, /* and more */ \"target\": \"es2022\",},\n}\n",
+		// templates a script fills in: envsubst, and {{ }} outside a chart
+		"svc-template.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: ${APP}\nspec:\n  ports:\n  - port: ${PORT}\n",
+		"rc-template.yaml":  "kind: Service\napiVersion: v1\nmetadata:\n  name: etcd-{{cell}}\n  labels:\n    cell: {{cell}}\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
@@ -312,6 +332,9 @@ func TestNotObjectsAreSkipped(t *testing.T) {
 		"skipped a document (DIR/mixed.yaml:15): not a Kubernetes object (kind Cluster but no apiVersion)",
 		"skipped a document (DIR/mixed.yaml:18): not a Kubernetes object (apiVersion example.com/v1 but no kind)",
 		"skipped a document (DIR/mixed.yaml:21): not a Kubernetes object (no apiVersion and kind)",
+		`skipped v1 Service "etcd-{{cell}}" (DIR/rc-template.yaml:1): a template with ${...} or {{...}} placeholders, not yet a Kubernetes object: lint what it renders`,
+		`skipped v1 Service "${APP}" (DIR/svc-template.yaml:1): a template with ${...} or {{...}} placeholders, not yet a Kubernetes object: lint what it renders`,
+		"skipped a document (DIR/tsconfig.json:1): not a Kubernetes object (JSON with comments, as tsconfig.json and editor settings are)",
 		"skipped a document (DIR/workflow.yaml:1): not a Kubernetes object (no apiVersion and kind)",
 	}
 	notes := func(sk []Skipped) []string {

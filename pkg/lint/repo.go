@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -247,4 +248,93 @@ func checkLoadOptions(opts LoadOptions) error {
 // fmtNote is a note about a file that --fix cannot rewrite.
 func renderedNote(file, by string) string {
 	return fmt.Sprintf("%s: rendered by %s, not rewritten (fix the source the finding names)", file, by)
+}
+
+// jsoncSkip skips a .json file that is JSON with comments (or trailing
+// commas), as tsconfig.json, VS Code and devcontainer settings are: not
+// JSON, so not a manifest kubectl could read, and found in most
+// repositories. One that holds an apiVersion and a kind is a manifest
+// written wrong, and stays an error.
+func jsoncSkip(src string, data []byte) (Skipped, bool) {
+	if !strings.HasSuffix(src, ".json") || json.Valid(data) {
+		return Skipped{}, false
+	}
+	plain := stripJSONC(data)
+	if !json.Valid(plain) {
+		return Skipped{}, false
+	}
+	var id struct {
+		APIVersion any `json:"apiVersion"`
+		Kind       any `json:"kind"`
+	}
+	if json.Unmarshal(plain, &id) == nil && id.APIVersion != nil && id.Kind != nil {
+		return Skipped{}, false
+	}
+	return Skipped{Source: Source{File: src, Line: 1}, Reason: "not a Kubernetes object (JSON with comments, as tsconfig.json and editor settings are)"}, true
+}
+
+// stripJSONC removes the comments (// and /* */) and trailing commas of
+// JSON with comments, leaving strings as they are.
+func stripJSONC(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case c == '"':
+			j := i + 1
+			for j < len(data) && data[j] != '"' {
+				if data[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(data) {
+				return append(out, data[i:]...)
+			}
+			out = append(out, data[i:j+1]...)
+			i = j
+		case c == '/' && i+1 < len(data) && data[i+1] == '/':
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			if i < len(data) {
+				out = append(out, '\n')
+			}
+		case c == '/' && i+1 < len(data) && data[i+1] == '*':
+			end := bytes.Index(data[i+2:], []byte("*/"))
+			if end < 0 {
+				return out
+			}
+			i += end + 3
+		case c == ',':
+			// A comma followed, past blanks and comments, by } or ] is
+			// dropped.
+			j := i + 1
+			for j < len(data) {
+				switch {
+				case data[j] == ' ' || data[j] == '\t' || data[j] == '\r' || data[j] == '\n':
+					j++
+					continue
+				case data[j] == '/' && j+1 < len(data) && data[j+1] == '/':
+					for j < len(data) && data[j] != '\n' {
+						j++
+					}
+					continue
+				case data[j] == '/' && j+1 < len(data) && data[j+1] == '*':
+					if end := bytes.Index(data[j+2:], []byte("*/")); end >= 0 {
+						j += end + 4
+						continue
+					}
+				}
+				break
+			}
+			if j < len(data) && (data[j] == '}' || data[j] == ']') {
+				continue
+			}
+			out = append(out, c)
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }

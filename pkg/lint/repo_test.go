@@ -1,8 +1,10 @@
 package lint
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -106,4 +108,74 @@ func TestRepositoryCharts(t *testing.T) {
 	if len(res.Findings) == 0 || res.Findings[0].Name != "release-name-app" || res.Findings[0].Namespace != "default" {
 		t.Errorf("findings %+v, want release-name-app's in the default namespace", res.Findings)
 	}
+}
+
+// TestServiceInFrontOfPodsNotAudited: a Service in front of a bare Pod or a
+// ReplicationController (kinds the linter does not audit: skipped with a
+// note) selects something, while one in front of nothing is still reported.
+func TestServiceInFrontOfPodsNotAudited(t *testing.T) {
+	svc := func(name, app string) string {
+		return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n  selector: {app: " + app + "}\n  ports: [{port: 80}]\n---\n"
+	}
+	dir := writeTree(t, map[string]string{
+		"all.yaml": svc("pod", "pod") + svc("rc", "rc") + svc("none", "none") + repoDeployment + "---\n" +
+			"apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  labels: {app: pod}\nspec:\n  containers: [{name: c, image: c:1}]\n---\n" +
+			"apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: rc\nspec:\n  template:\n    metadata:\n      labels: {app: rc}\n    spec:\n      containers: [{name: c, image: c:1}]\n",
+	})
+	for _, load := range []string{"LintFiles", "LoadFiles"} {
+		t.Run(load, func(t *testing.T) {
+			opts := LoadOptions{Filenames: []string{dir}}
+			var findings []Finding
+			var skipped []Skipped
+			objects := 0
+			if load == "LintFiles" {
+				res, err := LintFiles(opts, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				findings, skipped, objects = res.Findings, res.Skipped, res.Objects
+			} else {
+				l, err := LoadFiles(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				findings, skipped, objects = Audit(l.Objects, Options{}), l.Skipped, audited(l.Objects)
+			}
+			var got []string
+			for _, f := range ofRule(findings, "service-selects-nothing") {
+				got = append(got, f.Name)
+			}
+			if diff := cmp.Diff([]string{"none"}, got); diff != "" {
+				t.Errorf("service-selects-nothing (-want +got):\n%s", diff)
+			}
+			if len(skipped) != 2 || objects != 4 {
+				t.Errorf("%d skipped, %d audited; want the Pod and the ReplicationController skipped, 4 audited", len(skipped), objects)
+			}
+		})
+	}
+}
+
+// FuzzStripJSONC: stripping comments never panics, and leaves valid JSON
+// meaning what it meant.
+func FuzzStripJSONC(f *testing.F) {
+	f.Add([]byte(`{"a": "//not a comment", /* c */ "b": [1, 2,], // end
+}`))
+	f.Add([]byte(`{"s": "a \"quoted\" /* string */"}`))
+	f.Add([]byte(`[1, /* unterminated`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := stripJSONC(data)
+		if !json.Valid(data) {
+			return
+		}
+		var a, b any
+		if err := json.Unmarshal(data, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(out, &b); err != nil {
+			t.Fatalf("valid JSON %q stripped to invalid %q: %v", data, out, err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("valid JSON %q changed meaning: %q", data, out)
+		}
+	})
 }

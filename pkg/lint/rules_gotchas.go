@@ -96,6 +96,8 @@ func checkLeaderElection(c *check) {
 			return
 		}
 		evidence = fmt.Sprintf("its ServiceAccount %q may update Leases (the API server's answer)", sa)
+	case len(c.a.leaseGrants) == 0:
+		return // no Role of the input lets anyone update Leases
 	default:
 		grants := c.a.leaseGrantsOf(o.scope, o.Namespace, sa)
 		if len(grants) == 0 {
@@ -331,9 +333,11 @@ func (a *auditor) meshOf(it *item, w *workload) (mesh, bool) {
 		}
 		return mesh{}, false
 	}
-	cs, sc, env := podContainers(&w.tmpl.Spec)
-	if m, ok := find(cs, sc, env, "in its pod template"); ok {
-		return m, true
+	if hasProxyContainer(&w.tmpl.Spec) {
+		cs, sc, env := podContainers(&w.tmpl.Spec)
+		if m, ok := find(cs, sc, env, "in its pod template"); ok {
+			return m, true
+		}
 	}
 	lbl, ann := w.tmpl.Labels, w.tmpl.Annotations
 	ns := a.namespaces[keyOf(o.scope, o.Namespace)]
@@ -367,6 +371,22 @@ func (a *auditor) meshOf(it *item, w *workload) (mesh, bool) {
 		}
 	}
 	return mesh{}, false
+}
+
+// hasProxyContainer reports whether a pod template already holds a mesh
+// proxy (injected before it was written down).
+func hasProxyContainer(spec *corev1.PodSpec) bool {
+	for i := range spec.Containers {
+		if n := spec.Containers[i].Name; n == istioProxy || n == linkerdProxy {
+			return true
+		}
+	}
+	for i := range spec.InitContainers {
+		if n := spec.InitContainers[i].Name; n == istioProxy || n == linkerdProxy {
+			return true
+		}
+	}
+	return false
 }
 
 // istioProxyConfig reads the proxy.istio.io/config annotation (YAML).

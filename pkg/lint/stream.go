@@ -62,6 +62,10 @@ func LintFiles(opts LoadOptions, aopts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if sk, ok := jsoncSkip(src, data); ok {
+			s.skipped = append(s.skipped, keyedSkipped{key: docKey{len(s.files), -1, 0}, s: sk})
+			continue
+		}
 		if err := s.addFile(src, data); err != nil {
 			return nil, err
 		}
@@ -234,7 +238,9 @@ func (s *streamer) keep(r *decodeResult) {
 
 // take adds an object read before the context is complete.
 func (s *streamer) take(o *Object) {
-	s.objects++
+	if !o.Context {
+		s.objects++
+	}
 	if isWorkload(o) {
 		s.pending = append(s.pending, o)
 	} else {
@@ -307,7 +313,9 @@ func (s *streamer) secondPass() error {
 		}
 		for i := range r.objs {
 			o := &r.objs[i]
-			s.objects++
+			if !o.Context {
+				s.objects++
+			}
 			if isWorkload(o) {
 				s.a.auditWorkload(o)
 			} else {
