@@ -27,13 +27,22 @@ func init() { registerSubcommand(NewCmdLint) }
 const lintLong = `Audit manifests, or live objects, for the settings zero downtime depends on:
 readiness probes, preStop hooks, termination grace, rolling-update budgets,
 replicas and PodDisruptionBudgets, Service selectors and session affinity,
-mutable image tags, rollout history and deadlines, migration Jobs.
+mutable image tags, rollout history and deadlines, migration Jobs, long-lived
+connections, leader election, sticky sessions, load-balancer draining and
+readiness gates, mesh sidecars.
 
 Manifests are read as kubectl reads them (-f FILE|DIR|URL|-, -R, -k DIR;
-multi-document YAML, JSON, kind List) without contacting a cluster. Live
-objects are named as kubectl get names them (TYPE/NAME, or TYPE with -l);
-the PodDisruptionBudgets, Services and HorizontalPodAutoscalers of their
-namespaces are read too, for the rules that look across objects.
+multi-document YAML, JSON, kind List) without contacting a cluster. A
+whole repository works too (-R -f .): a document that is not a Kubernetes
+object (a CI workflow, application settings) is skipped with a note; a
+folder holding a Chart.yaml is rendered with Helm (its default values, and
+--values/--set/--set-string as helm template takes them) and its findings
+named on the template's lines; a folder holding a kustomization is built as
+-k builds it, and the files it reads are not read again. Live objects are
+named as kubectl get names them (TYPE/NAME, or TYPE with -l); the
+PodDisruptionBudgets, Services, HorizontalPodAutoscalers and Ingresses of
+their namespaces are read too, with their pods and the Leases they hold,
+for the rules that look across objects.
 
 An object can silence rules with the annotation zdd.dev/ignore: "rule-id,rule-id".
 
@@ -57,6 +66,9 @@ Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
 
 const lintExample = `  # Lint a folder of manifests, recursively
   kubectl zdd lint -f deploy/ -R
+
+  # Lint a whole repository: manifests, Helm charts, kustomizations
+  kubectl zdd lint -R -f . --values charts/api/values-prod.yaml
 
   # Lint what kustomize renders, as SARIF for code scanning
   kubectl zdd lint -k overlays/prod -o sarif > zdd.sarif
