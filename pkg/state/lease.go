@@ -15,7 +15,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
 	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 )
 
@@ -54,34 +57,79 @@ type HeldError struct {
 	Holder    string
 	RenewTime time.Time
 	Expires   time.Time
+	// Renewed says this run saw the holder renew the lease while it waited
+	// (its clock said the lease had expired).
+	Renewed bool
 }
 
 func (e *HeldError) Error() string {
+	if e.Renewed {
+		return fmt.Sprintf("lease %q is held by %q, which renewed it while this run waited (its renew time, %s, is by its own clock); wait for it to finish, run 'kubectl zdd status', or take it with --force-unlock",
+			e.Lease, e.Holder, e.RenewTime.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("lease %q is held by %q (last renewed %s, expires %s); wait for it to finish, run 'kubectl zdd status', or take it with --force-unlock",
 		e.Lease, e.Holder, e.RenewTime.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
 }
 
+// WaitEvent tells a Lock's OnWait that Acquire watches a lease whose
+// holder's renew time says it expired: a renew time is written by the
+// holder's clock, which this machine cannot trust, so the lease counts as
+// expired only once its record stays unchanged for For on this machine's
+// monotonic clock.
+type WaitEvent struct {
+	Lease     string
+	Holder    string
+	RenewTime time.Time
+	For       time.Duration
+}
+
+func (e WaitEvent) String() string {
+	return fmt.Sprintf("lease %q is held by %q, last renewed at %s by its own clock: waiting up to %s to see whether it is still renewed (--force-unlock takes it at once)",
+		e.Lease, e.Holder, e.RenewTime.UTC().Format(time.RFC3339), e.For)
+}
+
 // Lock takes and keeps a Lease for the length of an operation.
+//
+// Time: the renew and acquire times written in the Lease come from Now (the
+// wall clock), for people and other runs to read; they are never trusted to
+// decide anything, since another machine's clock may be skewed or its
+// laptop suspended. Expiry is judged as client-go's leader election judges
+// it: a lease held by another holder has expired once its record (its
+// resourceVersion) stayed unchanged for its duration, measured on this
+// machine's monotonic Clock. A lease whose renew time still looks fresh is
+// refused at once (the conservative answer).
 type Lock struct {
 	Client    coordclient.LeasesGetter
 	Namespace string
 	Name      string
 	Holder    string
 	Duration  time.Duration
-	// Now is swapped by tests.
+	// Now gives the wall-clock times written in the Lease; time.Now by
+	// default.
 	Now func() time.Time
+	// Clock measures time on this machine: how long a lease was seen
+	// unchanged, when a renewal is due, how long renewals have failed.
+	// clock.RealClock by default; tests use a fake one.
+	Clock clock.Clock
 	// OnContact, when set, is told when renewals start failing (the API
 	// server does not answer) and when they succeed again. It is called from
 	// the renewing goroutine.
 	OnContact func(ContactEvent)
+	// OnWait, when set, is told when Acquire waits to see whether a lease
+	// that looks expired is still renewed.
+	OnWait func(WaitEvent)
 
-	mu       sync.Mutex
-	lease    *coordinationv1.Lease
-	stop     chan struct{}
-	done     chan struct{}
-	lost     chan struct{}
-	lostOnce sync.Once
-	lostErr  *LostError
+	mu    sync.Mutex
+	lease *coordinationv1.Lease
+	// lastOK and lastOKWall are when the lease was last written by this
+	// lock, on Clock and on the wall clock (a suspended machine's monotonic
+	// clock stops; its wall clock does not).
+	lastOK, lastOKWall time.Time
+	stop               chan struct{}
+	done               chan struct{}
+	lost               chan struct{}
+	lostOnce           sync.Once
+	lostErr            *LostError
 	// Previous is the holder whose lease this lock took over (expired, or
 	// forced), empty when the lease was free.
 	Previous string
@@ -92,6 +140,13 @@ func (l *Lock) now() time.Time {
 		return l.Now()
 	}
 	return time.Now()
+}
+
+func (l *Lock) clock() clock.Clock {
+	if l.Clock != nil {
+		return l.Clock
+	}
+	return clock.RealClock{}
 }
 
 func (l *Lock) duration() time.Duration {
@@ -125,10 +180,58 @@ func (l *Lock) Err() error {
 	return l.lostErr
 }
 
+// lose records why the lock is lost (the first reason wins) and closes Lost.
+func (l *Lock) lose(e *LostError) {
+	l.mu.Lock()
+	if l.lostErr == nil {
+		l.lostErr = e
+	}
+	if l.lost == nil {
+		l.lost = make(chan struct{})
+	}
+	lost := l.lost
+	l.mu.Unlock()
+	l.lostOnce.Do(func() { close(lost) })
+}
+
+// Context returns a context derived from parent that is cancelled, with the
+// *LostError as its cause, when the lock is lost; cancel releases it.
+func (l *Lock) Context(parent context.Context) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	lost := l.Lost()
+	go func() {
+		select {
+		case <-lost:
+			cancel(l.Err())
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// maxAcquireAttempts bounds the rounds of Acquire that find the lease
+// created or deleted by someone else meanwhile.
+const maxAcquireAttempts = 5
+
 // Acquire takes the lease, or returns *HeldError when another holder's lease
-// has not expired. force takes it regardless (and Previous names whose it was).
-// On success a goroutine renews the lease until Release.
+// has not expired. force takes it regardless (and Previous names whose it
+// was). A lease whose renew time says it expired is watched for its
+// duration first (see Lock): renewed meanwhile, it is held. On success a
+// goroutine renews the lease until Release.
 func (l *Lock) Acquire(ctx context.Context, force bool) error {
+	for attempt := 1; ; attempt++ {
+		err := l.acquire(ctx, force)
+		if errors.Is(err, errAcquireAgain) && attempt < maxAcquireAttempts {
+			continue
+		}
+		return err
+	}
+}
+
+// errAcquireAgain: the lease was created or deleted during the attempt.
+var errAcquireAgain = errors.New("the lease changed during the attempt")
+
+func (l *Lock) acquire(ctx context.Context, force bool) error {
 	leases := l.Client.Leases(l.Namespace)
 	now := metav1.NewMicroTime(l.now())
 	secs := int32(l.duration() / time.Second)
@@ -146,22 +249,35 @@ func (l *Lock) Acquire(ctx context.Context, force bool) error {
 		}
 		created, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
 		if apierrors.IsAlreadyExists(err) {
-			return l.Acquire(ctx, force)
+			return fmt.Errorf("taking lease %q: %w", l.ref(), errAcquireAgain)
 		}
 		if err != nil {
-			return fmt.Errorf("taking lease %q: %w", l.Namespace+"/"+l.Name, err)
+			return fmt.Errorf("taking lease %q: %w", l.ref(), err)
 		}
 		l.started(created)
 		return nil
 	case err != nil:
-		return fmt.Errorf("reading lease %q: %w", l.Namespace+"/"+l.Name, err)
+		return fmt.Errorf("reading lease %q: %w", l.ref(), err)
 	}
 
 	holder := ptr.Deref(cur.Spec.HolderIdentity, "")
 	if holder != "" && holder != l.Holder && !force {
-		if exp, held := expiry(cur); held && exp.After(l.now()) {
-			return &HeldError{Lease: l.Namespace + "/" + l.Name, Holder: holder, RenewTime: renewTime(cur), Expires: exp}
+		if exp, held := expiry(cur); held && l.looksFresh(cur) {
+			return &HeldError{Lease: l.ref(), Holder: holder, RenewTime: renewTime(cur), Expires: exp}
 		}
+		changed, gone, err := l.observe(ctx, cur)
+		switch {
+		case err != nil:
+			return fmt.Errorf("watching lease %q: %w", l.ref(), err)
+		case gone:
+			return fmt.Errorf("taking lease %q: %w", l.ref(), errAcquireAgain)
+		case changed != nil:
+			exp, _ := expiry(changed)
+			return &HeldError{Lease: l.ref(), Holder: ptr.Deref(changed.Spec.HolderIdentity, holder), RenewTime: renewTime(changed), Expires: exp, Renewed: true}
+		}
+		// unchanged for a whole duration on this machine's clock: expired;
+		// the update below carries cur's resourceVersion, so a renewal in
+		// the last moment still wins
 	}
 	if holder != l.Holder {
 		l.Previous = holder
@@ -178,13 +294,91 @@ func (l *Lock) Acquire(ctx context.Context, force bool) error {
 	// in between, this fails with a Conflict instead of stealing it.
 	updated, err := leases.Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
 	if apierrors.IsConflict(err) {
-		return fmt.Errorf("taking lease %q: another run took it at the same moment: %w", l.Namespace+"/"+l.Name, err)
+		return fmt.Errorf("taking lease %q: another run took it at the same moment: %w", l.ref(), err)
+	}
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("taking lease %q: %w", l.ref(), errAcquireAgain)
 	}
 	if err != nil {
-		return fmt.Errorf("taking lease %q: %w", l.Namespace+"/"+l.Name, err)
+		return fmt.Errorf("taking lease %q: %w", l.ref(), err)
 	}
 	l.started(updated)
 	return nil
+}
+
+// looksFresh says whether the lease's renew time, by the holder's clock,
+// says it has not expired yet and is not implausibly far in this machine's
+// future. Only a refusal is based on it, never a takeover.
+func (l *Lock) looksFresh(cur *coordinationv1.Lease) bool {
+	exp, held := expiry(cur)
+	if !held {
+		return false
+	}
+	now := l.now()
+	return exp.After(now) && !renewTime(cur).After(now.Add(leaseDuration(cur)))
+}
+
+// observe watches the lease cur for its duration on this machine's clock.
+// It returns the newer version when its record changed (a renewal, another
+// holder), gone when it was deleted, and neither when it stayed unchanged.
+func (l *Lock) observe(ctx context.Context, cur *coordinationv1.Lease) (changed *coordinationv1.Lease, gone bool, err error) {
+	d := leaseDuration(cur)
+	timer := l.clock().NewTimer(d)
+	defer timer.Stop()
+	if l.OnWait != nil {
+		l.OnWait(WaitEvent{Lease: l.ref(), Holder: ptr.Deref(cur.Spec.HolderIdentity, ""), RenewTime: renewTime(cur), For: d})
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type seen struct {
+		lease *coordinationv1.Lease
+		gone  bool
+	}
+	events := make(chan seen, 1)
+	go func() {
+		// a watch only ends the wait early; without one the takeover's
+		// precondition still refuses a lease renewed meanwhile
+		w, err := l.Client.Leases(l.Namespace).Watch(wctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", l.Name).String(),
+			ResourceVersion: cur.ResourceVersion,
+		})
+		if err != nil {
+			return
+		}
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			lease, ok := ev.Object.(*coordinationv1.Lease)
+			if !ok || lease.Name != l.Name {
+				continue
+			}
+			var s seen
+			switch {
+			case ev.Type == watch.Deleted:
+				s.gone = true
+			case lease.ResourceVersion != cur.ResourceVersion:
+				s.lease = lease
+			default:
+				continue
+			}
+			select {
+			case events <- s:
+			case <-wctx.Done():
+			}
+			return
+		}
+	}()
+	select {
+	case <-timer.C():
+		return nil, false, nil
+	case s := <-events:
+		return s.lease, s.gone, nil
+	case <-ctx.Done():
+		return nil, false, context.Cause(ctx)
+	}
+}
+
+func leaseDuration(l *coordinationv1.Lease) time.Duration {
+	return time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, int32(DefaultLeaseDuration/time.Second))) * time.Second
 }
 
 func renewTime(l *coordinationv1.Lease) time.Time {
@@ -204,8 +398,7 @@ func expiry(l *coordinationv1.Lease) (time.Time, bool) {
 	if rt.IsZero() || ptr.Deref(l.Spec.HolderIdentity, "") == "" {
 		return time.Time{}, false
 	}
-	d := time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, int32(DefaultLeaseDuration/time.Second))) * time.Second
-	return rt.Add(d), true
+	return rt.Add(leaseDuration(l)), true
 }
 
 // LeaseInfo describes a lease for status output.
@@ -235,6 +428,7 @@ func Describe(ctx context.Context, c coordclient.LeasesGetter, namespace, name s
 func (l *Lock) started(lease *coordinationv1.Lease) {
 	l.mu.Lock()
 	l.lease = lease
+	l.lastOK, l.lastOKWall = l.clock().Now(), l.now().Round(0)
 	l.stop = make(chan struct{})
 	l.done = make(chan struct{})
 	if l.lost == nil {
@@ -258,54 +452,66 @@ func (l *Lock) retryEvery() time.Duration {
 	return min(max(l.renewEvery()/10, 10*time.Millisecond), time.Second)
 }
 
+// sinceRenewed is how long ago this lock last wrote the lease: the longer
+// of the time on this machine's monotonic clock and on its wall clock, so a
+// suspended machine (whose monotonic clock stopped) counts the time it
+// slept.
+func (l *Lock) sinceRenewed() time.Duration {
+	l.mu.Lock()
+	lastOK, lastOKWall := l.lastOK, l.lastOKWall
+	l.mu.Unlock()
+	return max(l.clock().Since(lastOK), l.now().Round(0).Sub(lastOKWall))
+}
+
 func (l *Lock) renewLoop() {
 	defer close(l.done)
-	t := time.NewTimer(l.renewEvery())
+	c := l.clock()
+	t := c.NewTimer(l.renewEvery())
 	defer t.Stop()
-	lastOK := l.now()
 	var failing time.Time // when renewals started failing; zero while they succeed
 	for {
 		select {
 		case <-l.stop:
 			return
-		case <-t.C:
+		case <-l.lost:
+			return
+		case <-t.C():
 		}
 		// a renewal may take no longer than what is left before the deadline
-		left := l.renewDeadline() - l.now().Sub(lastOK)
+		left := l.renewDeadline() - l.sinceRenewed()
 		ctx, cancel := context.WithTimeout(context.Background(), max(min(l.renewEvery(), left), 10*time.Millisecond))
 		err := l.renew(ctx)
 		cancel()
 		if err == nil {
-			lastOK = l.now()
 			if !failing.IsZero() {
-				l.notify(ContactEvent{Lease: l.ref(), Restored: true, Since: failing, At: lastOK})
+				l.notify(ContactEvent{Lease: l.ref(), Restored: true, Since: failing, At: l.now()})
 				failing = time.Time{}
 			}
 			t.Reset(l.renewEvery())
 			continue
 		}
-		lost := &LostError{Lease: l.ref(), LastRenewed: lastOK, Err: err}
+		l.mu.Lock()
+		lastOKWall := l.lastOKWall
+		l.mu.Unlock()
+		lost := &LostError{Lease: l.ref(), LastRenewed: lastOKWall, Err: err}
 		switch {
 		case apierrors.IsNotFound(err):
 			lost.Deleted = true
 		case isTakenBy(err) != "":
 			lost.TakenBy = isTakenBy(err)
-		case l.now().Sub(lastOK) >= l.renewDeadline():
+		case l.sinceRenewed() >= l.renewDeadline():
 			lost.Contact = true
 		default:
 			// the API server did not answer, or answered with an error that
 			// may pass: keep trying until the deadline
 			if failing.IsZero() {
 				failing = l.now()
-				l.notify(ContactEvent{Lease: l.ref(), Since: failing, At: failing, Deadline: lastOK.Add(l.renewDeadline()), Err: err})
+				l.notify(ContactEvent{Lease: l.ref(), Since: failing, At: failing, Deadline: failing.Add(l.renewDeadline() - l.sinceRenewed()), Err: err})
 			}
 			t.Reset(l.retryEvery())
 			continue
 		}
-		l.mu.Lock()
-		l.lostErr = lost
-		l.mu.Unlock()
-		l.lostOnce.Do(func() { close(l.lost) })
+		l.lose(lost)
 		return
 	}
 }
@@ -343,10 +549,14 @@ func (l *Lock) renew(ctx context.Context) error {
 		l.mu.Unlock()
 		now := metav1.NewMicroTime(l.now())
 		next.Spec.RenewTime = &now
+		sent := l.clock().Now()
 		updated, err := l.Client.Leases(l.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
 		if err == nil {
 			l.mu.Lock()
 			l.lease = updated
+			// the renewal counts from when it was sent: the server may have
+			// saved it any time after
+			l.lastOK, l.lastOKWall = sent, now.Time.Round(0)
 			l.mu.Unlock()
 			return nil
 		}
@@ -381,8 +591,12 @@ func (l *Lock) Release(ctx context.Context) error {
 	}
 	<-done
 	l.mu.Lock()
-	lease := l.lease
+	lease, lost := l.lease, l.lostErr != nil
 	l.mu.Unlock()
+	if lost {
+		// not this run's any more: no write at all
+		return nil
+	}
 	// bounded: an API server that does not answer must not hold the exit up
 	ctx, cancel := context.WithTimeout(ctx, max(l.renewEvery(), time.Second))
 	defer cancel()
@@ -390,7 +604,68 @@ func (l *Lock) Release(ctx context.Context) error {
 		Preconditions: &metav1.Preconditions{UID: &lease.UID, ResourceVersion: &lease.ResourceVersion},
 	})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("releasing lease %q: %w", l.Namespace+"/"+l.Name, err)
+		return fmt.Errorf("releasing lease %q: %w", l.ref(), err)
 	}
 	return nil
+}
+
+// Fence is checked right before each write an operation makes: it returns
+// an error when the operation may no longer write.
+type Fence interface {
+	Check(ctx context.Context) error
+}
+
+// Check is the fencing check made right before each write of the
+// operation: it reads the lease and returns a *LostError (and marks the
+// lock lost) when another run took it or it was deleted, however recently
+// the renewal loop last succeeded. When this run has not written the lease
+// for longer than the renewal deadline (its machine was suspended, or its
+// clock jumped), the lease is renewed first: the renewal carries the
+// resourceVersion this run wrote, so it succeeds only if nobody took the
+// lease meanwhile. A lock already lost returns why; an API error reading
+// the lease is returned as it is (the write would not get through either).
+func (l *Lock) Check(ctx context.Context) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	held := l.lease != nil
+	l.mu.Unlock()
+	if !held {
+		return fmt.Errorf("lease %q is not held by this run", l.ref())
+	}
+	cur, err := l.Client.Leases(l.Namespace).Get(ctx, l.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		l.lose(&LostError{Lease: l.ref(), LastRenewed: l.lastRenewedWall(), Deleted: true, Err: err})
+		return l.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("checking lease %q before writing: %w", l.ref(), err)
+	}
+	if h := ptr.Deref(cur.Spec.HolderIdentity, ""); h != l.Holder {
+		l.lose(&LostError{Lease: l.ref(), LastRenewed: l.lastRenewedWall(), TakenBy: h, Err: &takenError{holder: h}})
+		return l.Err()
+	}
+	if l.sinceRenewed() >= l.renewDeadline() {
+		if err := l.renew(ctx); err != nil {
+			lost := &LostError{Lease: l.ref(), LastRenewed: l.lastRenewedWall(), Err: err}
+			switch {
+			case apierrors.IsNotFound(err):
+				lost.Deleted = true
+			case isTakenBy(err) != "":
+				lost.TakenBy = isTakenBy(err)
+			default:
+				lost.Stale = true
+			}
+			l.lose(lost)
+			return l.Err()
+		}
+	}
+	return l.Err()
+}
+
+func (l *Lock) lastRenewedWall() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastOKWall
 }

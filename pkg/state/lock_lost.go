@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -17,6 +18,10 @@ type LostError struct {
 	Contact     bool
 	TakenBy     string
 	Deleted     bool
+	// Stale: this run had not renewed the lease for longer than its
+	// renewal deadline (a suspended machine, a clock jump) and could not
+	// renew it before its next write.
+	Stale bool
 	// Err is the error of the last renewal.
 	Err error
 }
@@ -30,11 +35,34 @@ func (e *LostError) Error() string {
 		return fmt.Sprintf("lease %q was taken over by %q: another run is working on this object", e.Lease, e.TakenBy)
 	case e.Deleted:
 		return fmt.Sprintf("lease %q was deleted while this run held it", e.Lease)
+	case e.Stale:
+		return fmt.Sprintf("lease %q was not renewed since %s (was this machine suspended?) and could not be renewed before the next write: %v", e.Lease, e.LastRenewed.UTC().Format(time.RFC3339), e.Err)
 	}
 	return fmt.Sprintf("lease %q was lost: %v", e.Lease, e.Err)
 }
 
 func (e *LostError) Unwrap() error { return e.Err }
+
+// LeaseLost returns the *LostError that err is or wraps, nil if none.
+func LeaseLost(err error) *LostError {
+	var l *LostError
+	if errors.As(err, &l) {
+		return l
+	}
+	return nil
+}
+
+// LostCause returns why ctx ended when it ended because the operation's
+// lease was lost (contact with the API server lost, taken over, deleted,
+// stale): the one rule by which every strategy stops without any further
+// write. nil while ctx is live, or when it ended otherwise (Ctrl-C, a
+// deadline).
+func LostCause(ctx context.Context) *LostError {
+	if ctx == nil || ctx.Err() == nil {
+		return nil
+	}
+	return LeaseLost(context.Cause(ctx))
+}
 
 // ContactLost reports whether err (or what it wraps) is a lock lost because
 // the API server could not be reached.

@@ -6,20 +6,12 @@
 package state
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 )
 
 // Annotation keys of the operation record. Strategy-specific values are kept
@@ -204,61 +196,4 @@ func Clear(a map[string]string) ([]byte, error) {
 		}
 	}
 	return json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
-}
-
-// Recorder saves an operation's record on the object it manages.
-type Recorder struct {
-	Client    dynamic.Interface
-	Resource  schema.GroupVersionResource
-	Namespace string
-	Name      string
-	// Now is swapped by tests.
-	Now func() time.Time
-}
-
-// Save writes the record (phase, result, params) on the object with a merge
-// patch of its annotations only, so it never conflicts with a spec change.
-func (r *Recorder) Save(ctx context.Context, op *Operation) error {
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
-	op.UpdateTime = now().UTC().Truncate(time.Second)
-	patch, err := op.MergePatch("")
-	if err != nil {
-		return err
-	}
-	_, err = r.Client.Resource(r.Resource).Namespace(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
-	if err != nil {
-		return fmt.Errorf("recording phase %q of operation %s on %s %q: %w", op.Phase, op.ID, r.Resource.Resource, r.Namespace+"/"+r.Name, err)
-	}
-	killAtPhaseForTests(op)
-	return nil
-}
-
-// KillAtPhaseEnv names a test-only environment variable: when it equals the
-// phase just recorded (or "strategy:phase"), the process kills itself with
-// SIGKILL right after the record is saved, as a client that dies at that
-// phase boundary would. The crash-safety e2e tests use it.
-const KillAtPhaseEnv = "ZDD_TEST_KILL_AT_PHASE"
-
-func killAtPhaseForTests(op *Operation) {
-	want := os.Getenv(KillAtPhaseEnv)
-	if want == "" || (want != op.Phase && want != op.Strategy+":"+op.Phase) {
-		return
-	}
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		_ = p.Kill()
-		select {} // the kill is asynchronous: never return into the caller
-	}
-}
-
-// Load reads the record from the object; ok is false when it carries none.
-func (r *Recorder) Load(ctx context.Context) (*Operation, bool, error) {
-	obj, err := r.Client.Resource(r.Resource).Namespace(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, false, err
-	}
-	op, ok := FromAnnotations(obj.GetAnnotations())
-	return op, ok, nil
 }

@@ -1,0 +1,9 @@
+package state
+
+// KillAtPhaseEnv names a test-only environment variable, honoured only by
+// a binary built with the build tag zddtesthooks (the e2e suite builds it
+// so; `make build` and release builds do not): when it equals the phase
+// just recorded (or "strategy:phase"), the process kills itself with
+// SIGKILL right after the record is saved, as a client that dies at that
+// phase boundary would. The crash-safety e2e tests use it.
+const KillAtPhaseEnv = "ZDD_TEST_KILL_AT_PHASE"
