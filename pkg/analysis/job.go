@@ -89,7 +89,7 @@ func (j *jobMeasurer) measure(ctx context.Context) outcome {
 	}
 	wctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
-	lw := kube.NameScoped(jobs, created.Name)
+	lw := kube.For(j.kube, kube.NameScoped(jobs, created.Name))
 	var result outcome
 	_, err = watchtools.UntilWithSync(wctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {

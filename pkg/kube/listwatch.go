@@ -111,3 +111,11 @@ func Unreachable(err error) bool {
 	}
 	return false
 }
+
+// For tells the reflector behind watchtools.UntilWithSync whether client
+// (a clientset) supports the watch-list semantics, as client-go's informers
+// do: a fake clientset does not, and a wait over it would otherwise sit
+// waiting for the bookmark that ends the initial events.
+func For(client any, lw *cache.ListWatch) cache.ListerWatcher {
+	return cache.ToListWatcherWithWatchListSemantics(lw, client)
+}

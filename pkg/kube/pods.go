@@ -92,7 +92,7 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 	isNew := map[string]bool{} // ReplicaSet name -> runs template
 	newPods := map[string]corev1.Pod{}
 	var problems []string
-	_, err = watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
+	_, err = watchtools.UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
 		pod, ok := ev.Object.(*corev1.Pod)
 		if !ok {
 			return false, nil

@@ -23,7 +23,7 @@ var ErrDeploymentFailed = errors.New("deployment failed")
 // caller's --timeout). onUpdate, when set, is called for every change seen.
 func WaitForDeployment(ctx context.Context, client kubernetes.Interface, ns, name string, onUpdate func(*appsv1.Deployment, Progress)) (*appsv1.Deployment, error) {
 	ref := ns + "/" + name
-	lw := NameScoped(client.AppsV1().Deployments(ns), name)
+	lw := For(client, NameScoped(client.AppsV1().Deployments(ns), name))
 	var last *appsv1.Deployment
 	var lastProgress Progress
 	precondition := func(store cache.Store) (bool, error) {

@@ -157,7 +157,7 @@ func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondit
 // condition, is deleted, or ctx ends.
 func Wait(ctx context.Context, client kubernetes.Interface, ns, name string) (*batchv1.Job, error) {
 	ref := ns + "/" + name
-	lw := kube.NameScoped(client.BatchV1().Jobs(ns), name)
+	lw := kube.For(client, kube.NameScoped(client.BatchV1().Jobs(ns), name))
 	var last *batchv1.Job
 	_, err := watchtools.UntilWithSync(ctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {

@@ -37,7 +37,29 @@ type Env struct {
 	Log io.Writer
 	// Timeout bounds each wait.
 	Timeout time.Duration
+	// Fence is the caller's lease on the operation, checked right before
+	// each write (state.Lock.Check); the context the Resumer gets ends with
+	// a *state.LostError cause when it is lost. nil: no check (tests).
+	Fence state.Fence
+	// Confirm is asked, before anything runs, whether the URLs and Jobs a
+	// record holds (analysis, migration Job) may be run; nil runs them.
+	Confirm func(c Confirmation) error
 }
+
+// Confirmation lists what a record would make this run reach or create:
+// the URLs (HTTP metrics, Prometheus) and Jobs (smoke tests, migrations) of
+// recorded analyses and migrations. A record is written by anyone who can
+// patch the object's annotations, so these are shown, and run only once
+// the person agrees (--yes, or an answer on a terminal).
+type Confirmation struct {
+	// Object is "kind namespace/name" of the record.
+	Object string
+	URLs   []string
+	Jobs   []string
+}
+
+// Empty says whether there is nothing to confirm.
+func (c Confirmation) Empty() bool { return len(c.URLs) == 0 && len(c.Jobs) == 0 }
 
 // Resumer continues or undoes an operation from its record. Both return an
 // error carrying the exit code (pkg/exitcode): 2 when there is nothing to do

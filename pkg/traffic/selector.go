@@ -78,7 +78,28 @@ type SelectorSwitch struct {
 	// Annotations returns annotations to write in the same patch as the
 	// selector of service (may be nil).
 	Annotations func(service string) map[string]*string
+	// Fence, when set, is checked right before every patch (a revert's
+	// too); an error stops the switch.
+	Fence func(ctx context.Context) error
+	// OnPatched, when set, is given each Service as a patch of this switch
+	// (or of its revert) left it.
+	OnPatched func(svc *corev1.Service)
 }
+
+// UncertainError says a selector patch failed in a way that does not tell
+// whether the API server applied it (a timeout, a connection reset after
+// the request was sent), and the Service could not be read again to find
+// out: the caller must not assume either colour.
+type UncertainError struct {
+	Service string
+	To      string
+	Err     error
+}
+
+func (e *UncertainError) Error() string {
+	return fmt.Sprintf("switching service %q to %s: the patch may or may not have been applied, and the service could not be read again to tell: %v", e.Service, e.To, e.Err)
+}
+func (e *UncertainError) Unwrap() error { return e.Err }
 
 // Switched records one Service whose selector was patched.
 type Switched struct {
@@ -103,7 +124,7 @@ func (s *SelectorSwitch) Switch(ctx context.Context, services []string, from, to
 					back = append(back, d.Service)
 				}
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				revert := &SelectorSwitch{Client: s.Client, Namespace: s.Namespace, Label: s.Label}
+				revert := &SelectorSwitch{Client: s.Client, Namespace: s.Namespace, Label: s.Label, Fence: s.Fence, OnPatched: s.OnPatched}
 				_, rerr := revert.Switch(rctx, back, to, from, nil)
 				cancel()
 				if rerr != nil {
@@ -144,6 +165,11 @@ func (s *SelectorSwitch) switchOne(ctx context.Context, name, from, to string, g
 			return Switched{}, false, fmt.Errorf("switching service %q to %s: %w", key, to, err)
 		}
 	}
+	if s.Fence != nil {
+		if err := s.Fence(ctx); err != nil {
+			return Switched{}, false, fmt.Errorf("switching service %q to %s: %w", key, to, err)
+		}
+	}
 	var ann map[string]*string
 	if s.Annotations != nil {
 		ann = s.Annotations(name)
@@ -158,9 +184,45 @@ func (s *SelectorSwitch) switchOne(ctx context.Context, name, from, to string, g
 		return Switched{}, false, &ConflictError{Service: key, Err: err}
 	}
 	if err != nil {
-		return Switched{}, false, fmt.Errorf("switching service %q to %s: %w", key, to, err)
+		// a timeout or a reset after the request was sent does not say
+		// whether the server applied the patch: read the Service again and
+		// decide from its selector
+		fresh, gerr := s.readAgain(ctx, name)
+		switch {
+		case gerr != nil:
+			return Switched{}, false, &UncertainError{Service: key, To: to, Err: fmt.Errorf("%w; and reading it again: %v", err, gerr)}
+		case fresh.Spec.Selector[s.Label] == to && fresh.ResourceVersion != svc.ResourceVersion:
+			out = fresh
+		default:
+			return Switched{}, false, fmt.Errorf("switching service %q to %s: %w", key, to, err)
+		}
+	}
+	if s.OnPatched != nil {
+		s.OnPatched(out)
 	}
 	return Switched{Service: name, ResourceVersion: out.ResourceVersion, PatchedAt: at}, false, nil
+}
+
+// readAgain reads Service name after a patch whose outcome is unknown, with
+// a few tries of its own (the connection that failed the patch may be
+// failing the next request too).
+func (s *SelectorSwitch) readAgain(ctx context.Context, name string) (*corev1.Service, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var last error
+	for try := 0; try < 5; try++ {
+		svc, err := s.Client.CoreV1().Services(s.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return svc, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, last
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	return nil, last
 }
 
 // Convergence is what a Service's EndpointSlices show against the pods it

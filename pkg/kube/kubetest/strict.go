@@ -239,3 +239,14 @@ func generation(cur, next runtime.Object) int64 {
 	}
 	return g
 }
+
+// Store performs action a on the store as the clientset would, from inside
+// a reactor a test prepends (one that lets a write through, then answers
+// otherwise, as a server whose answer was lost).
+func (s *Strict) Store(a k8stesting.Action) (runtime.Object, error) {
+	handled, obj, err := s.react(a)
+	if !handled {
+		return nil, fmt.Errorf("kubetest: %s %s is not handled by Store", a.GetVerb(), a.GetResource().Resource)
+	}
+	return obj, err
+}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
@@ -70,6 +71,10 @@ type Options struct {
 	ForceUnlock bool
 	// BeforePatch runs right before each selector patch (test hook).
 	BeforePatch func(ctx context.Context, service string) error
+	// LeaseDuration and Clock are the Lease's (tests shorten it and use a
+	// fake clock); DefaultLeaseDuration and the real clock when unset.
+	LeaseDuration time.Duration
+	Clock         clock.Clock
 }
 
 // Runner performs blue-green operations against a cluster.
@@ -80,6 +85,13 @@ type Runner struct {
 	Options
 	// Now is swapped by tests.
 	Now func() time.Time
+
+	// fence is the operation's lease, checked right before each write:
+	// the Lock the session took, or the caller's under resume and abort.
+	fence state.Fence
+	// recordBase is the Service as resume or abort read it, the base of
+	// their first record write.
+	recordBase *corev1.Service
 }
 
 var servicesGVR = schema.GroupVersionResource{Version: "v1", Resource: "services"}
@@ -111,14 +123,24 @@ func (r *Runner) timeout() time.Duration {
 type session struct {
 	r     *Runner
 	op    *state.Operation
-	rec   *state.Recorder
+	rec   *state.RecordWriter
 	lock  *state.Lock
 	watch *downtime.Watcher
 	// applied is the new colour's Deployment as deploy wrote it: the guard
 	// checks nobody changed its spec since (nil: no check).
 	applied *appsv1.Deployment
+	// inFlight makes end keep the operation in flight (no result): a
+	// switch back that failed, which resume retries and abort accepts.
+	inFlight bool
+	// switchPhase is the phase the record written with a selector patch
+	// says ("switched" when empty).
+	switchPhase string
+	// uncertain: a selector patch may or may not have been applied; end
+	// writes nothing (the record may be the one the patch carried).
+	uncertain bool
 	// parent is the caller's context: cancelled by Ctrl-C (SIGINT) or
-	// SIGTERM. ctx is also cancelled when the Lease is lost.
+	// SIGTERM (or, under resume, with a *state.LostError cause when the
+	// caller's lease is lost). ctx is also cancelled when the Lease is lost.
 	parent context.Context
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -128,6 +150,15 @@ type session struct {
 // stopped an operation: it is not over, and resume or abort takes it on.
 const ResultInterrupted = "interrupted"
 
+// PhaseSwitchingBack is the phase of an operation whose switch back (after
+// a failure that followed the switch) failed: it stays in flight, resume
+// switches back again and abort goes back too.
+const PhaseSwitchingBack = "switching-back"
+
+// PhaseSwitchedBack is recorded with the selector patch of a switch back
+// (after a failure that followed the switch), and kept when it ends.
+const PhaseSwitchedBack = "switched-back"
+
 // resumable says whether op can be taken on by resume or abort: in flight,
 // interrupted, or a deploy paused before the switch (--manual-promote).
 func resumable(op *state.Operation) bool {
@@ -135,8 +166,29 @@ func resumable(op *state.Operation) bool {
 }
 
 // interrupted says whether the caller's context ended (Ctrl-C, SIGTERM),
-// as opposed to a failure of the operation itself.
-func (s *session) interrupted() bool { return s.parent != nil && s.parent.Err() != nil }
+// as opposed to a failure of the operation itself or the loss of the
+// caller's lease.
+func (s *session) interrupted() bool {
+	return s.parent != nil && s.parent.Err() != nil && state.LostCause(s.parent) == nil
+}
+
+// lost returns why the operation's lease is lost (err, the session's
+// context or the fence say so), nil while it is held: then nothing more is
+// written, whatever the step.
+func (s *session) lost(err error) *state.LostError {
+	if l := state.LeaseLost(err); l != nil {
+		return l
+	}
+	if s.lock != nil {
+		if l := state.LeaseLost(s.lock.Err()); l != nil {
+			return l
+		}
+	}
+	if l := s.r.fenceLost(); l != nil {
+		return l
+	}
+	return state.LostCause(s.ctx)
+}
 
 // writeCtx is the context of one API write: it is not cancelled by Ctrl-C,
 // so a write that has started is finished (an interrupted request could
@@ -145,14 +197,72 @@ func writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
+// fenced is the check made right before each write of the operation: the
+// operation's lease is still this run's (state.Lock.Check).
+func (r *Runner) fenced(ctx context.Context) error {
+	if r.fence == nil {
+		return nil
+	}
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	return r.fence.Check(ctx)
+}
+
+// fenceLost says whether the fence has found the lease lost.
+func (r *Runner) fenceLost() *state.LostError {
+	if e, ok := r.fence.(interface{ Err() error }); ok && r.fence != nil {
+		return state.LeaseLost(e.Err())
+	}
+	return nil
+}
+
+// recorder is the record writer on the Service.
+func (r *Runner) recorder() *state.RecordWriter {
+	w := &state.RecordWriter{Object: state.ServiceCarrier(r.Client, r.Namespace, r.Service), Now: r.Now}
+	if r.fence != nil {
+		w.Fence = r.fence
+	}
+	w.Judge = func(obj metav1.Object) error {
+		// a change of the Service's selector by another writer is the
+		// operation's business; anything else (a label, an annotation)
+		// is written over
+		cur, ok := obj.(*corev1.Service)
+		base, _ := w.Base().(*corev1.Service)
+		if !ok || base == nil || maps.Equal(cur.Spec.Selector, base.Spec.Selector) {
+			return nil
+		}
+		return exitcode.FailedError(&EditedError{Object: "service", Key: r.key(),
+			Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(base.Spec.Selector)), Err: errors.New("while the operation recorded its phase")})
+	}
+	return w
+}
+
+// sameRecord says whether two reads of the record show the same state.
+func sameRecord(a, b *state.Operation) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ID == b.ID && a.Phase == b.Phase && a.Result == b.Result && a.Holder == b.Holder && a.UpdateTime.Equal(b.UpdateTime)
+}
+
 // begin takes the Lease on the Service, starts the downtime watcher and
 // returns the operation record: the one in flight on the Service when resume
 // is true and there is one, else a new one. params (what the command was
-// asked) are in the record from its first phase on.
+// asked) are in the record from its first phase on. The record is read
+// before the Lease is taken (to name the operation) and again after: a
+// record that changed in between (another run) stops it, nothing changed;
+// a record that cannot be read is an error.
 func (r *Runner) begin(ctx context.Context, phase string, resume bool, params map[string]string) (*session, error) {
 	s := &session{r: r}
-	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
-	prev, hasPrev, _ := s.rec.Load(ctx)
+	s.rec = r.recorder()
+	prev, hasPrev, err := s.rec.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var seen state.Operation
+	if hasPrev {
+		seen = *prev
+	}
 	if resume && hasPrev && prev.Strategy == Strategy && resumable(prev) {
 		s.op = prev
 		s.op.Result = ""
@@ -171,7 +281,9 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	maps.Copy(s.op.Params, params)
 	s.op.Holder = state.Identity(s.op.ID)
 	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now,
-		OnContact: func(ev state.ContactEvent) { r.printf("%s", ev) }}
+		Duration: r.LeaseDuration, Clock: r.Clock,
+		OnContact: func(ev state.ContactEvent) { r.printf("%s", ev) },
+		OnWait:    func(ev state.WaitEvent) { r.printf("%s", ev) }}
 	if err := s.lock.Acquire(ctx, r.ForceUnlock); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -182,19 +294,22 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	if s.lock.Previous != "" {
 		r.printf("took over the lease of service %q from %s", r.key(), s.lock.Previous)
 	}
-	s.parent = ctx
-	s.ctx, s.cancel = context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-s.lock.Lost():
-			if lerr := s.lock.Err(); lerr != nil {
-				s.cancel(lerr)
-				return
-			}
-			s.cancel(fmt.Errorf("lost the lease of service %q: another run may be changing it", r.key()))
-		case <-s.ctx.Done():
+	r.fence = s.lock
+	s.rec = r.recorder()
+	again, hasAgain, err := s.rec.Load(ctx)
+	if err == nil && (hasAgain != hasPrev || hasAgain && !sameRecord(&seen, again)) {
+		now := "it was removed"
+		if hasAgain {
+			now = fmt.Sprintf("now operation %s, phase %s, holder %q", again.ID, again.Phase, again.Holder)
 		}
-	}()
+		err = exitcode.Failedf("service %q: its operation record changed while this run took the lease (%s): nothing was changed, run again", r.key(), now)
+	}
+	if err != nil {
+		_ = s.lock.Release(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	s.parent = ctx
+	s.ctx, s.cancel = s.lock.Context(ctx)
 	if w, err := downtime.Start(s.ctx, r.Client, r.Namespace, r.Service); err == nil {
 		s.watch = w
 	} else {
@@ -202,8 +317,7 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	}
 	s.op.Phase = phase
 	if err := s.save(); err != nil {
-		s.end(nil)
-		return nil, err
+		return nil, s.end(err)
 	}
 	return s, nil
 }
@@ -215,12 +329,11 @@ func (s *session) save() error {
 }
 
 // end records the result (from err), prints the downtime summary and
-// releases the Lease. It returns err.
+// releases the Lease. It returns err. When the lease is lost (contact with
+// the API server lost, taken over by another run, deleted), nothing more is
+// written: the phase recorded last stays, in flight, for resume or abort.
 func (s *session) end(err error) error {
-	if cause := context.Cause(s.ctx); err != nil && !s.interrupted() && state.ContactLost(cause) {
-		// the API server stopped answering: no more writes (the record
-		// could not be saved anyway); the phase recorded last stays, in
-		// flight, for resume
+	if s.uncertain {
 		if s.watch != nil {
 			s.r.printf("%s", s.watch.Stop().Summary())
 		}
@@ -230,9 +343,21 @@ func (s *session) end(err error) error {
 			_ = s.lock.Release(rctx)
 			cancel()
 		}
-		return exitcode.NeedsPersonf("service %q: %v; %s", s.r.key(), cause, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
+		return err
 	}
-	if err != nil && s.interrupted() && s.op.Result == "" {
+	if lost := s.lost(err); lost != nil && !s.interrupted() {
+		if s.watch != nil {
+			s.r.printf("%s", s.watch.Stop().Summary())
+		}
+		s.cancel(nil)
+		if s.lock != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.lock.Release(rctx)
+			cancel()
+		}
+		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
+	}
+	if err != nil && s.interrupted() && s.op.Result == "" && !s.inFlight {
 		// Ctrl-C (unless the operation already reached an end, e.g. a
 		// switch back that finished after it): no undo. The write in progress was finished, the phase
 		// stays recorded, the Lease is released, and a person chooses.
@@ -241,7 +366,7 @@ func (s *session) end(err error) error {
 		err = exitcode.NeedsPersonf("service %q: interrupted in phase %s (%v); the operation is recorded on the service and its lease released: run 'kubectl zdd resume service/%s' to carry it on, or 'kubectl zdd abort service/%s' to go back to %s",
 			s.r.key(), s.op.Phase, context.Cause(s.parent), s.r.Service, s.r.Service, s.safeColour())
 	}
-	if s.op.Result == "" {
+	if s.op.Result == "" && !s.inFlight {
 		switch {
 		case err == nil:
 			s.op.Result = state.ResultSucceeded
@@ -252,8 +377,13 @@ func (s *session) end(err error) error {
 	if err != nil && s.op.Message == "" {
 		s.op.Message = err.Error()
 	}
-	if serr := s.save(); serr != nil && err == nil {
-		err = serr
+	if serr := s.save(); serr != nil {
+		if lost := s.lost(serr); lost != nil {
+			serr = exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
+		}
+		if err == nil || s.lost(serr) != nil {
+			err = serr
+		}
 	}
 	if s.watch != nil {
 		rep := s.watch.Stop()
@@ -323,6 +453,13 @@ func (r *Runner) readyPods(ctx context.Context, sel map[string]string) (int32, e
 // guard is the check made right before each selector patch: the target
 // colour's Deployment is fully rolled out and it has at least need ready pods.
 func (r *Runner) guard(dep, colour string, sel map[string]string, need int32, why string, applied *appsv1.Deployment) traffic.Guard {
+	// only the Deployment deploy wrote is compared with what it wrote; the
+	// colour a switch back returns to is whatever it is (before, a switch
+	// back compared it with the new colour and refused it as changed by
+	// someone else once their generations differed)
+	if applied != nil && applied.Name != dep {
+		applied = nil
+	}
 	return func(ctx context.Context) error {
 		d, err := r.Client.AppsV1().Deployments(r.Namespace).Get(ctx, dep, metav1.GetOptions{})
 		if err != nil {
@@ -364,6 +501,10 @@ func (r *Runner) need(liveReady int32) (int32, string) {
 func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep string, need int32, why string, hook func(context.Context, string) error) (switched bool, err error) {
 	r := s.r
 	sel := snap.Selector(r.Colours.Label, to)
+	phase := s.switchPhase
+	if phase == "" {
+		phase = "switched"
+	}
 	sw := &traffic.SelectorSwitch{
 		Client: r.Client, Namespace: r.Namespace, Label: r.Colours.Label,
 		Annotations: func(svc string) map[string]*string {
@@ -373,11 +514,21 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 			// the record of the switch changes with the selector, atomically
 			op := *s.op
 			op.Params = maps.Clone(s.op.Params)
-			op.Phase = "switched"
+			op.Phase = phase
 			op.Params[ParamActive] = to
 			op.Params[ParamPrevious] = from
 			op.UpdateTime = r.now().UTC().Truncate(time.Second)
 			return op.Annotations()
+		},
+		// the fencing check right before each patch (a revert's too): a
+		// lost lease switches nothing more
+		Fence: r.fenced,
+		// the primary Service's patch carries the record: the record
+		// writer goes on from the version it left
+		OnPatched: func(svc *corev1.Service) {
+			if svc.Name == r.Service {
+				s.rec.Observe(svc)
+			}
 		},
 	}
 	r.printf("switching %s of service %q from %s to %s (guard: %d ready, %s)", r.Colours.Label, r.key(), orNone(from), to, need, why)
@@ -439,6 +590,13 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		// a Service changed between its read and its patch: switch again
 		// when the change leaves its selector as it was (an annotation, a
 		// label, a port), stop naming it when the selector moved
+		var uncertain *traffic.UncertainError
+		if errors.As(err, &uncertain) {
+			// whether the patch was applied is unknown: neither "switched"
+			// nor "no switch" may be recorded
+			s.uncertain = true
+			return false, exitcode.NeedsPersonf("%w; the record is left as it is: run 'kubectl zdd status service/%s -n %s' to see which colour the service selects, then 'kubectl zdd resume' or 'kubectl zdd abort'", err, r.Service, r.Namespace)
+		}
 		var conflict *traffic.ConflictError
 		if !errors.As(err, &conflict) || attempt == maxSwitchAttempts {
 			return false, err
@@ -454,7 +612,7 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		}
 		r.printf("service %q was changed by someone else during the switch, not its selector: switching again", conflict.Service)
 	}
-	s.op.Phase = "switched"
+	s.op.Phase = phase
 	s.op.Params[ParamActive] = to
 	s.op.Params[ParamPrevious] = from
 	for _, name := range snap.Services {
@@ -531,6 +689,8 @@ func orNone(s string) string {
 func (s *session) switchBack(snap *Snapshot, from, to, toDep string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.r.timeout())
 	defer cancel()
+	s.switchPhase = PhaseSwitchedBack
+	defer func() { s.switchPhase = "" }()
 	return s.switchTo(ctx, snap, from, to, toDep, 1, "the colour that was live before", nil)
 }
 
@@ -553,6 +713,9 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 				Labels: map[string]string{PreviewLabel: r.Service, "app.kubernetes.io/managed-by": "kubectl-zdd"}},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: sel, Ports: ports},
 		}
+		if err := r.fenced(ctx); err != nil {
+			return err
+		}
 		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
 			return fmt.Errorf("creating preview service %q: %w", r.Namespace+"/"+name, err)
 		}
@@ -572,6 +735,9 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 	if err != nil {
 		return err
 	}
+	if err := r.fenced(ctx); err != nil {
+		return err
+	}
 	if _, err := svcs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager}); err != nil {
 		return fmt.Errorf("pointing preview service %q at %s: %w", r.Namespace+"/"+name, colour, err)
 	}
@@ -584,6 +750,9 @@ func (r *Runner) scale(ctx context.Context, name string, n int32) error {
 	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
+	if err := r.fenced(ctx); err != nil {
+		return err
+	}
 	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager})
 	if err != nil {
 		return fmt.Errorf("scaling deployment %q to %d: %w", r.Namespace+"/"+name, n, err)

@@ -49,7 +49,7 @@ func TestSwitchToInterrupted(t *testing.T) {
 			r := &Runner{Client: client, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Timeout: 5 * time.Second}}
 			parent, interrupt := context.WithCancel(context.Background())
 			defer interrupt()
-			s := &session{r: r, op: state.NewOperation(Strategy, time.Now()), parent: parent}
+			s := &session{r: r, op: state.NewOperation(Strategy, time.Now()), parent: parent, rec: r.recorder()}
 			s.ctx, s.cancel = context.WithCancelCause(parent)
 			defer s.cancel(nil)
 			snap := &Snapshot{AppSelector: map[string]string{"app": "web"}, Services: []string{"web", "web-admin"}}

@@ -100,6 +100,9 @@ func (r *Runner) init(s *session, snap *Snapshot, orig, existing *appsv1.Deploym
 	s.op.Params[ParamTarget] = colour
 	if existing == nil {
 		d := colourCopy(orig, name, r.Colours.Label, colour)
+		if err := r.fenced(s.ctx); err != nil {
+			return err
+		}
 		if _, err := r.Client.AppsV1().Deployments(r.Namespace).Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
 			return fmt.Errorf("creating deployment %q: %w", r.Namespace+"/"+name, err)
 		}
@@ -210,6 +213,9 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		d.Spec.Template = *tmpl
 		d.Spec.Replicas = &replicas
 		var err error
+		if err := r.fenced(s.ctx); err != nil {
+			return err
+		}
 		wctx, cancel := writeCtx(s.ctx)
 		applied, err = deps.Create(wctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager})
 		cancel()
@@ -287,6 +293,9 @@ func (r *Runner) updateIdle(s *session, name, colour string, tmpl *corev1.PodTem
 		cur.Spec.Template = *tmpl
 		cur.Spec.Replicas = &replicas
 		cur.Spec.Paused = false
+		if err := r.fenced(s.ctx); err != nil {
+			return nil, err
+		}
 		wctx, cancel := writeCtx(s.ctx)
 		applied, err := deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager})
 		cancel()
@@ -400,14 +409,30 @@ func (r *Runner) afterSwitch(s *session, snap *Snapshot, from, to, phase string)
 }
 
 // recover switches back to `from` after a failure following the switch.
+// A lost lease switches nothing (another run is in charge now). A switch
+// back that fails leaves the operation in flight in phase switching-back:
+// resume switches back again, abort goes back too.
 func (r *Runner) recover(s *session, snap *Snapshot, from, to string, cause error) error {
+	if lost := s.lost(cause); lost != nil {
+		return lost
+	}
 	r.printf("switching service %q back to %s: %v", r.key(), from, cause)
+	s.op.Phase = PhaseSwitchingBack
+	if err := s.save(); err != nil {
+		return err
+	}
 	_, err := s.switchBack(snap, to, from, snap.ActiveDep.Name)
 	if err != nil {
-		return exitcode.NeedsPersonf("%v; and switching service %q back to %s failed: %w", cause, r.key(), from, err)
+		if s.lost(err) != nil || s.uncertain {
+			return err
+		}
+		s.inFlight = true
+		s.op.Message = fmt.Sprintf("%v; and switching back to %s failed: %v", cause, from, err)
+		return exitcode.NeedsPersonf("%v; and switching service %q back to %s failed: %w; the operation stays in flight in phase %s: run 'kubectl zdd resume service/%s' to switch back again, or 'kubectl zdd abort service/%s'",
+			cause, r.key(), from, err, PhaseSwitchingBack, r.Service, r.Service)
 	}
 	s.op.Result = state.ResultRolledBack
-	s.op.Phase = "switched-back"
+	s.op.Phase = PhaseSwitchedBack
 	s.op.Params[ParamActive] = from
 	s.op.Params[ParamPrevious] = to
 	return exitcode.Failedf("%w; service %q switched back to %s", cause, r.key(), from)
@@ -431,6 +456,9 @@ func (r *Runner) retire(s *session, snap *Snapshot, from, to string) error {
 	}
 	old := snap.ActiveDep.Name
 	if r.DeleteOld {
+		if err := r.fenced(s.ctx); err != nil {
+			return err
+		}
 		wctx, cancel := writeCtx(s.ctx)
 		err := r.Client.AppsV1().Deployments(r.Namespace).Delete(wctx, old, metav1.DeleteOptions{})
 		cancel()

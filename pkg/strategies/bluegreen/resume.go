@@ -81,8 +81,11 @@ func runnerFor(ctx context.Context, env strategies.Env, t strategies.Target, op 
 			}
 		}
 	}
+	if cur, ok := state.FromAnnotations(svc.Annotations); !ok || !sameRecord(cur, op) {
+		return nil, exitcode.Failedf("service %q: its operation record changed since it was read (another run?): nothing was changed, run again", t.Ref())
+	}
 	r := &Runner{Client: env.Kube, Dynamic: env.Dynamic, Out: env.Log,
-		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}}
+		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}, fence: env.Fence, recordBase: svc}
 	// what the command was asked: colours, services, analyses, delays
 	if err := r.applyParams(op); err != nil {
 		return nil, err
@@ -90,11 +93,21 @@ func runnerFor(ctx context.Context, env strategies.Env, t strategies.Target, op 
 	return r, nil
 }
 
+// resumeRecorder is the record writer of resume and abort, from the
+// version of the Service read once the caller held the Lease.
+func (r *Runner) resumeRecorder() *state.RecordWriter {
+	w := r.recorder()
+	if r.recordBase != nil {
+		w.Observe(r.recordBase)
+	}
+	return w
+}
+
 // session returns a session on op without taking the Lease (the caller
 // holds it): end records the result and stops the downtime watcher.
 func (r *Runner) resumeSession(ctx context.Context, op *state.Operation) *session {
 	s := &session{r: r, op: op}
-	s.rec = &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+	s.rec = r.resumeRecorder()
 	if s.op.Params == nil {
 		s.op.Params = map[string]string{}
 	}
@@ -114,7 +127,7 @@ func (r *Runner) resumeSession(ctx context.Context, op *state.Operation) *sessio
 // usage error (exit 2: nothing was changed by this run).
 func stopped(ctx context.Context, r *Runner, op *state.Operation, result, msg string) error {
 	op.Result, op.Message = result, msg
-	rec := &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+	rec := r.resumeRecorder()
 	if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
 		return err
 	}
@@ -136,8 +149,17 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 		return err
 	}
 	if !resumable(op) {
+		if op.Result == state.ResultFailed {
+			// a failure is not a success: it says so, with exit 2
+			return exitcode.Usagef("blue-green operation %s of service %q ended failed in phase %s (%s): nothing to resume; 'kubectl zdd bluegreen status service/%s' shows where the service is", op.ID, t.Ref(), op.Phase, op.Message, t.Name)
+		}
 		r.printf("resume: blue-green operation %s of service %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
 		return nil
+	}
+	if op.Phase == "aborting" {
+		// an abort was stopped: resume finishes it, never the release
+		r.printf("resume: blue-green operation %s of service %q was being aborted: finishing the abort", op.ID, t.Ref())
+		return resumer{}.Abort(ctx, env, t, op)
 	}
 	if isInit(op) {
 		if op.Params[ParamOriginal] == "" || op.Params[ParamTarget] == "" {
@@ -160,6 +182,14 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 		return err
 	}
 	rollback := op.Params[ParamOperation] == OperationRollback
+	if op.Phase == PhaseSwitchingBack || op.Phase == PhaseSwitchedBack {
+		// a failure after the switch was switching back: switch back
+		if snap.Active != from && snap.Active != to {
+			return exitcode.NeedsPersonf("service %q selects %s=%s, neither %s (live before operation %s) nor %s (its target)", t.Ref(), r.Colours.Label, snap.Active, from, op.ID, to)
+		}
+		s := r.resumeSession(ctx, op)
+		return s.end(r.resumeSwitchBack(s, snap, from, to))
+	}
 	switch {
 	case rollback && (snap.Active == from || snap.Active == to):
 		s := r.resumeSession(ctx, op)
@@ -182,6 +212,59 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 		return s.end(r.resumeAfterSwitch(s, snap, from, to))
 	}
 	return exitcode.NeedsPersonf("service %q selects %s=%s, neither %s (live before operation %s) nor %s (its target)", t.Ref(), r.Colours.Label, snap.Active, from, op.ID, to)
+}
+
+// resumeSwitchBack finishes the switch back of an operation that failed
+// after its switch (phase switching-back or switched-back): the colour
+// `from` that was live before is brought up if needed, the Services switch
+// back to it, and their endpoints converge; colour `to` stays up, as a
+// switch back leaves it. The release failed: exit 1.
+func (r *Runner) resumeSwitchBack(s *session, snap *Snapshot, from, to string) error {
+	r.printf("resume: blue-green operation %s of service %q was switching back to %s after a failure (%s)", s.op.ID, r.key(), from, s.op.Message)
+	cause := s.op.Message
+	if snap.Active == to {
+		if snap.IdleDep == nil {
+			return exitcode.NeedsPersonf("service %q is on %s and colour %s has no deployment to switch back to", r.key(), to, from)
+		}
+		s.op.Phase = PhaseSwitchingBack
+		if err := s.save(); err != nil {
+			return err
+		}
+		if _, err := r.bringUpIdle(s, snap, ""); err != nil {
+			s.inFlight = true
+			return exitcode.NeedsPersonError(err)
+		}
+		s.switchPhase = PhaseSwitchedBack
+		switched, err := s.switchTo(s.ctx, snap, to, from, snap.IdleName, 1, "the colour that was live before", nil)
+		s.switchPhase = ""
+		if err != nil {
+			if s.lost(err) != nil || s.uncertain {
+				return err
+			}
+			if !switched {
+				s.inFlight = true
+				return exitcode.NeedsPersonf("switching service %q back to %s failed again: %w; the operation stays in flight in phase %s", r.key(), from, err, PhaseSwitchingBack)
+			}
+			return exitcode.NeedsPersonf("service %q now selects %s=%s but its endpoints did not converge: %w", r.key(), r.Colours.Label, from, err)
+		}
+	} else {
+		if _, err := r.waitReady(s.ctx, snap.ActiveDep.Name, from); err != nil {
+			return exitcode.NeedsPersonf("service %q is back on %s, which is not fully ready: %w", r.key(), from, err)
+		}
+		sel := snap.Selector(r.Colours.Label, from)
+		wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
+		defer cancel()
+		for _, name := range snap.Services {
+			if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(snap.ActiveDep))); err != nil {
+				return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, from, err)
+			}
+		}
+	}
+	s.op.Phase = PhaseSwitchedBack
+	s.op.Result = state.ResultRolledBack
+	s.op.Params[ParamActive], s.op.Params[ParamPrevious] = from, to
+	s.op.Message = cause
+	return exitcode.Failedf("operation %s of service %q failed after its switch (%s); service %q switched back to %s", s.op.ID, r.key(), cause, r.key(), from)
 }
 
 // resumeRollback finishes a 'bluegreen rollback' from colour `from` back to
@@ -315,7 +398,7 @@ func (resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Targe
 		// killed before anything but the record was written
 		op.Phase, op.Result, op.Message = PhaseAborted, state.ResultAborted, "aborted by 'kubectl zdd abort' before the new colour was created"
 		op.Holder = state.Identity(op.ID)
-		rec := &state.Recorder{Client: r.Dynamic, Resource: servicesGVR, Namespace: r.Namespace, Name: r.Service, Now: r.Now}
+		rec := r.resumeRecorder()
 		if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
 			return err
 		}
@@ -357,7 +440,10 @@ func (r *Runner) abort(s *session, snap *Snapshot, from, to string) error {
 			return fmt.Errorf("counting ready pods of colour %s: %w", to, err)
 		}
 		need, why := r.need(min(live, want))
+		// the record written with the patch says aborting, not switched
+		s.switchPhase = "aborting"
 		switched, err := s.switchTo(s.ctx, snap, to, from, snap.IdleName, need, why, nil)
+		s.switchPhase = ""
 		switch {
 		case err != nil && !switched:
 			return exitcode.FailedError(fmt.Errorf("no switch back, service %q still on %s: %w", r.key(), to, err))

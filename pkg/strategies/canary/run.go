@@ -509,7 +509,7 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 		}
 		return gotCanary == wantCanary && gotAll == wantAll, nil
 	}
-	_, err = watchtools.UntilWithSync(ctx, lw, &discoveryv1.EndpointSlice{}, func(s cache.Store) (bool, error) {
+	_, err = watchtools.UntilWithSync(ctx, kube.For(c.Client, lw), &discoveryv1.EndpointSlice{}, func(s cache.Store) (bool, error) {
 		store = s
 		return count()
 	}, func(watch.Event) (bool, error) { return count() })

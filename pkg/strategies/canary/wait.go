@@ -32,7 +32,7 @@ func (c *Canary) waitSettled(ctx context.Context, ns, name string) (*appsv1.Depl
 		return nil, err
 	}
 	ref := ns + "/" + name
-	lw := kube.NameScoped(c.Client.AppsV1().Deployments(ns), name)
+	lw := kube.For(c.Client, kube.NameScoped(c.Client.AppsV1().Deployments(ns), name))
 	var last *appsv1.Deployment
 	reason := "no status seen"
 	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(ev watch.Event) (bool, error) {
