@@ -171,7 +171,8 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %s by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, done, o.verb(), strings.Join(strategies.Names(), ", "))
 	}
 
-	lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName(o.Kind, o.Name), Holder: state.Identity(op.ID)}
+	lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName(o.Kind, o.Name), Holder: state.Identity(op.ID),
+		OnWait: func(ev state.WaitEvent) { fmt.Fprintln(o.Out, ev) }}
 	if err := lock.Acquire(ctx, o.ForceUnlock); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -183,18 +184,27 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if lock.Previous != "" {
 		fmt.Fprintf(o.Out, "took over the lease %q from %q\n", o.Namespace+"/"+lock.Name, lock.Previous)
 	}
-	// stop when the lease is lost: another run took the operation
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-lock.Lost():
-			cancel(errors.New("the lease was lost (another run took it, or it could not be renewed)"))
-		case <-ctx.Done():
+	// the record as it is now that this run holds the lease: another run
+	// may have moved the operation on (or started another) meanwhile
+	obj, err = o.Dynamic.Resource(gvr).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading %s %q again once the lease was taken: %w", o.Kind, t.Ref(), err)
+	}
+	again, ok := state.FromAnnotations(obj.GetAnnotations())
+	if !ok || again.ID != op.ID {
+		now := "no record"
+		if ok {
+			now = fmt.Sprintf("operation %s of strategy %s", again.ID, again.Strategy)
 		}
-	}()
+		return exitcode.Failedf("%s %q: its record changed while this run took the lease (was operation %s, now %s): nothing was changed, run 'kubectl zdd status %s/%s' and try again", o.Kind, t.Ref(), op.ID, now, o.Kind, o.Name)
+	}
+	op = again
+	// stop when the lease is lost: the context ends with the
+	// *state.LostError, which the strategies take as "no further write"
+	ctx, cancel := lock.Context(ctx)
+	defer cancel(nil)
 
-	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout}
+	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout, Fence: lock}
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
 	}

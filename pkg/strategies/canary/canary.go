@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
@@ -167,6 +168,14 @@ type Canary struct {
 	// Now and After are swapped by tests.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
+	// LeaseDuration and Clock are the Lease's (tests); the defaults when
+	// unset.
+	LeaseDuration time.Duration
+	Clock         clock.Clock
+
+	// fence is the operation's Lease, checked right before each write: the
+	// Lock this run took, or the caller's under resume and abort.
+	fence state.Fence
 }
 
 func (c *Canary) now() time.Time {
@@ -191,20 +200,23 @@ func (c *Canary) printf(format string, a ...any) {
 
 // plan is everything a run needs, read from the cluster before any change.
 type plan struct {
-	stable    *appsv1.Deployment
-	canary    *appsv1.Deployment // desired canary (nil: keep the existing one)
-	existing  *appsv1.Deployment // the canary Deployment in the cluster, if any
-	service   *corev1.Service
-	router    traffic.WeightRouter // nil: replica ratio
-	op        *state.Operation
-	replicas  int32
-	trackKey  string
-	trackVal  string
-	steps     []int
-	pauses    []time.Duration
-	manual    bool
-	hold      bool
-	recorder  *state.Recorder
+	stable   *appsv1.Deployment
+	canary   *appsv1.Deployment // desired canary (nil: keep the existing one)
+	existing *appsv1.Deployment // the canary Deployment in the cluster, if any
+	service  *corev1.Service
+	router   traffic.WeightRouter // nil: replica ratio
+	op       *state.Operation
+	replicas int32
+	trackKey string
+	trackVal string
+	steps    []int
+	pauses   []time.Duration
+	manual   bool
+	hold     bool
+	rec      *state.RecordWriter
+	// record is the record on the stable as prepare read it: after the
+	// Lease is taken it is read again, and must not have changed
+	record    *state.Operation
 	stableSel map[string]string // the stable's matchLabels
 	// seen holds the version of each Deployment (stable, canary) this run
 	// last read or wrote; splitSel the selectors it last set on
@@ -247,11 +259,19 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 		p.trackKey, p.trackVal = "track", "canary"
 	}
 	ref := p.ref()
-	p.recorder = c.recorder(stable)
+	p.rec = c.recordWriter(p)
+	p.rec.Observe(stable)
 	p.remember(stable)
 	op, ok := state.FromAnnotations(stable.Annotations)
-	if ok && op.InFlight() && op.Strategy != Strategy {
-		return nil, exitcode.Usagef("deployment %q has a %s operation in flight (%s, phase %s): finish or abort it first", ref, op.Strategy, op.ID, op.Phase)
+	if ok {
+		rec := *op
+		p.record = &rec
+	}
+	if ok && op.Unfinished() && op.Strategy != Strategy {
+		// the same rule as rollout: in flight, interrupted, paused or
+		// failed part-way, another strategy's operation is finished first
+		return nil, exitcode.Usagef("deployment %q has an unfinished %s operation (%s, phase %s, %s): run 'kubectl zdd resume deployment/%s' or 'kubectl zdd abort deployment/%s' first",
+			ref, op.Strategy, op.ID, op.Phase, resultText(op), stable.Name, stable.Name)
 	}
 	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == ResultInterrupted) {
 		p.op = op
@@ -267,7 +287,10 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 		}
 	}
 	if p.replicas < 1 {
-		return nil, exitcode.Usagef("deployment %q has no replicas: a canary needs at least one", ref)
+		return nil, exitcode.Usagef("deployment %q has no replicas (spec.replicas: 0): a canary needs at least one stable pod to compare with; scale it up first", ref)
+	}
+	if stable.Spec.Paused && p.op == nil {
+		return nil, exitcode.Usagef("deployment %q is paused (spec.paused: true): its rollout to the canary's pod template would never progress; run 'kubectl rollout resume deployment/%s' first", ref, stable.Name)
 	}
 	if stable.Spec.Selector == nil || len(stable.Spec.Selector.MatchLabels) == 0 {
 		return nil, exitcode.Usagef("deployment %q: its selector has no matchLabels, which the canary's Services need", ref)
@@ -440,14 +463,47 @@ func (c *Canary) findService(ctx context.Context, stable *appsv1.Deployment, nam
 	return nil, exitcode.Usagef("services %s all select the pods of deployment %q: choose one with --service", strings.Join(names, ", "), ns+"/"+stable.Name)
 }
 
-func (c *Canary) recorder(stable *appsv1.Deployment) *state.Recorder {
-	return &state.Recorder{Client: c.Dynamic, Resource: deploymentsGVR, Namespace: stable.Namespace, Name: stable.Name, Now: c.Now}
+// recordWriter is the writer of the record on the stable Deployment: a
+// conflict with a change of what the canary manages (replicas, template,
+// selector) stops it, any other change is taken as the new version seen.
+func (c *Canary) recordWriter(p *plan) *state.RecordWriter {
+	w := &state.RecordWriter{Object: state.DeploymentCarrier(c.Client, p.stable.Namespace, p.stable.Name), Now: c.Now}
+	if c.fence != nil {
+		w.Fence = c.fence
+	}
+	w.Judge = func(obj metav1.Object) error {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok {
+			return nil
+		}
+		if seen := p.seen[d.Name]; seen != nil {
+			if changed := deploymentChange(seen, d); changed != nil {
+				return changed
+			}
+		}
+		p.remember(d)
+		return nil
+	}
+	return w
 }
 
-// lock takes the operation's Lease; the returned context ends if it is lost.
+func resultText(op *state.Operation) string {
+	if op.Result == "" {
+		return "in flight"
+	}
+	return op.Result
+}
+
+// lock takes the operation's Lease; the returned context ends, with the
+// *state.LostError as its cause, if it is lost. Once it holds the Lease it
+// reads the stable again: a record that changed since prepare read it
+// (another run moved it on) stops it, nothing changed, and so does a change
+// of what the canary manages.
 func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context, func(), error) {
 	l := &state.Lock{Client: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Name: state.LeaseName("deployment", p.stable.Name), Holder: state.Identity(p.op.ID),
-		OnContact: func(ev state.ContactEvent) { c.printf("%s", ev) }}
+		Duration: c.LeaseDuration, Clock: c.Clock,
+		OnContact: func(ev state.ContactEvent) { c.printf("%s", ev) },
+		OnWait:    func(ev state.WaitEvent) { c.printf("%s", ev) }}
 	if err := l.Acquire(ctx, force); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -458,55 +514,97 @@ func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context
 	if l.Previous != "" {
 		c.printf("took over lease %q from %q", l.Namespace+"/"+l.Name, l.Previous)
 	}
-	lctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-l.Lost():
-			cause := l.Err()
-			if cause == nil {
-				cause = fmt.Errorf("lease %q was lost", l.Namespace+"/"+l.Name)
-			}
-			cancel(cause)
-		case <-lctx.Done():
+	c.fence = l
+	p.rec = c.recordWriter(p)
+	release := func() { _ = l.Release(context.Background()) }
+	again, has, err := p.rec.Load(ctx)
+	if err == nil && (has != (p.record != nil) || has && !sameRecord(p.record, again)) {
+		now := "it was removed"
+		if has {
+			now = fmt.Sprintf("now operation %s (%s), phase %s, holder %q", again.ID, again.Strategy, again.Phase, again.Holder)
 		}
-	}()
+		err = exitcode.Failedf("deployment %q: its operation record changed while this run took the lease (%s): nothing was changed, run again", p.ref(), now)
+	}
+	if err == nil {
+		if d, ok := p.rec.Base().(*appsv1.Deployment); ok {
+			if changed := deploymentChange(p.seen[d.Name], d); changed != nil {
+				err = exitcode.Failedf("deployment %q changed while this run took the lease: %w; nothing was changed, run again", p.ref(), changed)
+			} else {
+				p.remember(d)
+				p.stable = d
+			}
+		}
+	}
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	lctx, cancel := l.Context(ctx)
 	return lctx, func() {
 		cancel(nil)
-		_ = l.Release(context.Background())
+		release()
 	}, nil
 }
 
-// lostLease returns why ctx ended when the run lost its Lease (contact with
-// the API server lost, taken over, deleted), nil when ctx is live or ended
-// by --timeout or Ctrl-C.
-func lostLease(ctx context.Context) error {
-	if ctx.Err() == nil {
-		return nil
+// sameRecord says whether two reads of the record show the same state.
+func sameRecord(a, b *state.Operation) bool {
+	return a.ID == b.ID && a.Strategy == b.Strategy && a.Phase == b.Phase && a.Result == b.Result && a.Holder == b.Holder && a.UpdateTime.Equal(b.UpdateTime)
+}
+
+// lost returns why the run's Lease is lost (err, ctx or the fence say so),
+// nil while it is held: the one rule by which the canary stops without any
+// further write.
+func (c *Canary) lost(ctx context.Context, err error) *state.LostError {
+	if l := state.LeaseLost(err); l != nil {
+		return l
 	}
-	cause := context.Cause(ctx)
-	var lost *state.LostError
-	switch {
-	case errors.As(cause, &lost):
-		return cause
-	case errors.Is(cause, context.DeadlineExceeded), errors.Is(cause, context.Canceled):
-		return nil
+	if l := state.LostCause(ctx); l != nil {
+		return l
 	}
-	return cause // resume's own lease watch
+	if e, ok := c.fence.(interface{ Err() error }); ok && c.fence != nil {
+		return state.LeaseLost(e.Err())
+	}
+	return nil
 }
 
 // stopLost ends a run that lost its Lease without one more write: the record
 // keeps the phase (in flight) for resume or abort, and the error (exit 3)
 // says so. nil when the Lease is not lost.
-func (c *Canary) stopLost(ctx context.Context, p *plan) error {
-	lost := lostLease(ctx)
+func (c *Canary) stopLost(ctx context.Context, p *plan, err error) error {
+	lost := c.lost(ctx, err)
 	if lost == nil {
 		return nil
 	}
-	return exitcode.NeedsPersonf("canary of deployment %q: %v; %s", p.ref(), lost, state.StoppedHint("deployment", p.stable.Namespace, p.stable.Name, p.op.Phase))
+	return exitcode.NeedsPersonf("canary of deployment %q: %v; no further change was made; %s", p.ref(), lost, state.StoppedHint("deployment", p.stable.Namespace, p.stable.Name, p.op.Phase))
 }
 
+// fenced is the check made right before each write of the release: the
+// Lease is still this run's (state.Lock.Check).
+func (c *Canary) fenced(ctx context.Context) error {
+	if c.fence == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return c.fence.Check(ctx)
+}
+
+// save writes the record; a lost Lease is the exit-3 stop.
 func (c *Canary) save(ctx context.Context, p *plan) error {
-	return c.recorder(p.stable).Save(ctx, p.op)
+	if p.rec == nil {
+		p.rec = c.recordWriter(p)
+	}
+	err := p.rec.Save(ctx, p.op)
+	if err != nil {
+		if stop := c.stopLost(ctx, p, err); stop != nil {
+			return stop
+		}
+		return err
+	}
+	if d, ok := p.rec.Base().(*appsv1.Deployment); ok {
+		p.remember(d)
+	}
+	return nil
 }
 
 // watchDowntime starts the endpoint watcher of the Service; it returns a

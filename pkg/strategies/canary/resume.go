@@ -31,6 +31,7 @@ const (
 	actAbort    = "abort"     // stable back to N, canary to 0
 	actNoCanary = "no-canary" // abort with no canary deployment: stable only
 	actRestore  = "restore"   // abort a promotion that already changed the stable
+	actPullBack = "pull-back" // an abort that failed or was killed: do it again
 )
 
 // resumeAction decides what resume does with op; from is the 0-based index
@@ -63,6 +64,10 @@ func resumeAction(op *state.Operation, canaryExists bool) (action string, from i
 		return actWalk, n - 1, nil
 	case op.Phase == "promote":
 		return actPromote, 0, nil
+	case op.Phase == PhaseAborting || op.Phase == "aborted":
+		// the release was being pulled back (a failure, or abort): resume
+		// pulls it back, never walks on
+		return actPullBack, 0, nil
 	}
 	return "", 0, exitcode.Usagef("canary %s is in unknown phase %q: cannot resume it", op.ID, op.Phase)
 }
@@ -88,7 +93,23 @@ func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string,
 }
 
 func (resumer) canary(env strategies.Env) *Canary {
-	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log}
+	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence}
+}
+
+// saveRecord writes op on the stable Deployment t (read again now) for a
+// resume or abort that ends before it plans anything: the write carries the
+// precondition and the caller's fence, and fails if the record changed.
+func (r resumer) saveRecord(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
+	w := &state.RecordWriter{Object: state.DeploymentCarrier(env.Kube, t.Namespace, t.Name), Fence: env.Fence}
+	ctx = context.WithoutCancel(ctx)
+	cur, _, err := w.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == nil || cur.ID != op.ID {
+		return exitcode.Failedf("deployment %q: its operation record changed (another run?): not writing over it", t.Ref())
+	}
+	return w.Save(ctx, op)
 }
 
 func (resumer) canaryExists(ctx context.Context, env strategies.Env, t strategies.Target) (bool, error) {
@@ -169,8 +190,7 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 			// version was only in the killed run's flags
 			op.Result = state.ResultFailed
 			op.Message = "the client stopped before the canary deployment was created; run 'kubectl zdd canary' again"
-			rec := &state.Recorder{Client: env.Dynamic, Resource: deploymentsGVR, Namespace: t.Namespace, Name: t.Name}
-			if err := rec.Save(context.WithoutCancel(ctx), op); err != nil {
+			if err := r.saveRecord(ctx, env, t, op); err != nil {
 				return err
 			}
 			return exitcode.Usagef("canary %s of deployment %q stopped in phase start, before the canary deployment was created, and recorded no pod template: nothing to resume, run 'kubectl zdd canary' again", op.ID, t.Ref())
@@ -193,7 +213,7 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 		op.Phase, op.Result = "done", state.ResultSucceeded
 		op.Message = "the stable runs the canary's pod template; the canary is removed"
 		op.Params[ParamWeight] = "100"
-		return c.recorder(d).Save(context.WithoutCancel(ctx), op)
+		return r.saveRecord(ctx, env, t, op)
 	}
 	p, err := c.loadWith(ctx, t.Namespace, t.Name, op.Phase == "start")
 	if err != nil {
@@ -216,6 +236,20 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 	switch action {
 	case actPromote:
 		return c.finish(ctx, p)
+	case actPullBack:
+		c.printf("resume: canary %s of deployment %q was being pulled back (%s): pulling it back", op.ID, t.Ref(), op.Message)
+		cause := op.Message
+		if err := c.abort(ctx, p); err != nil {
+			if stop := c.stopLost(ctx, p, err); stop != nil {
+				return stop
+			}
+			return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w; %s", p.ref(), err, abortHint(p)))
+		}
+		p.op.Result, p.op.Message = state.ResultAborted, cause
+		if err := c.save(context.WithoutCancel(ctx), p); err != nil {
+			return err
+		}
+		return exitcode.Failedf("canary of deployment %q was pulled back (%s)", p.ref(), cause)
 	case actRestart:
 		c.printf("resume: creating deployment %q from the pod template the interrupted run recorded", p.canaryRef())
 		if p.router != nil {
@@ -258,7 +292,7 @@ func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Tar
 		}
 		op.Phase, op.Result, op.Message = "aborted", state.ResultAborted, "aborted by 'kubectl zdd abort'"
 		op.Params[ParamWeight] = "0"
-		return c.recorder(stable).Save(context.WithoutCancel(ctx), op)
+		return r.saveRecord(ctx, env, t, op)
 	}
 	p, err := c.loadWith(ctx, t.Namespace, t.Name, action == actRestore && !exists)
 	if err != nil {
@@ -268,14 +302,17 @@ func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Tar
 	defer c.watchDowntime(ctx, p)()
 	if action == actRestore {
 		if err := c.restoreStable(ctx, p); err != nil {
-			if stop := c.stopLost(ctx, p); stop != nil {
+			if stop := c.stopLost(ctx, p, err); stop != nil {
 				return stop
 			}
 			return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
 		}
 	}
 	if err := c.abort(ctx, p); err != nil {
-		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
+		if stop := c.stopLost(ctx, p, err); stop != nil {
+			return stop
+		}
+		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w; %s", p.ref(), err, abortHint(p)))
 	}
 	p.op.Result = state.ResultAborted
 	p.op.Message = "aborted by 'kubectl zdd abort'"

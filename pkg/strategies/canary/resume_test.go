@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -183,18 +184,21 @@ func TestRecordedTemplate(t *testing.T) {
 }
 
 func TestLostLease(t *testing.T) {
-	lost := &state.LostError{Lease: "shop/zdd-deployment-web", Contact: true, Err: errors.New("connection refused")}
-	resumeLost := errors.New("the lease was lost (another run took it, or it could not be renewed)")
+	contact := &state.LostError{Lease: "shop/zdd-deployment-web", Contact: true, Err: errors.New("connection refused")}
+	taken := &state.LostError{Lease: "shop/zdd-deployment-web", TakenBy: "another run"}
 	tests := []struct {
 		name  string
 		cause error // nil: the context is live
-		want  error
+		err   error // the error of the step
+		want  *state.LostError
 	}{
-		{"live", nil, nil},
-		{"--timeout is not a lost lease", context.DeadlineExceeded, nil},
-		{"ctrl-c is not a lost lease", context.Canceled, nil},
-		{"contact with the API server lost", lost, lost},
-		{"resume's lease watch", resumeLost, resumeLost},
+		{name: "live"},
+		{name: "--timeout is not a lost lease", cause: context.DeadlineExceeded},
+		{name: "ctrl-c is not a lost lease", cause: context.Canceled},
+		{name: "contact with the API server lost", cause: contact, want: contact},
+		{name: "taken over (the lock's context, or resume's)", cause: taken, want: taken},
+		{name: "a write refused by the fence", err: fmt.Errorf("updating deployment: %w", taken), want: taken},
+		{name: "another error", err: errors.New("boom")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,8 +207,9 @@ func TestLostLease(t *testing.T) {
 			if tc.cause != nil {
 				cancel(tc.cause)
 			}
-			if got := lostLease(ctx); got != tc.want {
-				t.Errorf("lostLease = %v, want %v", got, tc.want)
+			c := &Canary{}
+			if got := c.lost(ctx, tc.err); got != tc.want {
+				t.Errorf("lost = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -155,9 +155,6 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 		p.op.Phase = fmt.Sprintf("step-%d", i+1)
 		p.op.Params[ParamWeight] = strconv.Itoa(w)
 		if err := c.save(ctx, p); err != nil {
-			if stop := c.stopLost(ctx, p); stop != nil {
-				return stop
-			}
 			return err
 		}
 		if err := c.report(ctx, p, i); err != nil {
@@ -286,7 +283,7 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 	if exitcode.Of(err) == exitcode.Usage {
 		return err
 	}
-	if stop := c.stopLost(ctx, p); stop != nil {
+	if stop := c.stopLost(ctx, p, err); stop != nil {
 		return stop
 	}
 	if stop := c.stopForWriter(ctx, p, err); stop != nil {
@@ -294,7 +291,9 @@ func (c *Canary) fail(ctx context.Context, p *plan, err error) error {
 	}
 	p.op.Result = state.ResultFailed
 	p.op.Message = err.Error()
-	_ = c.save(context.WithoutCancel(ctx), p)
+	if serr := c.save(context.WithoutCancel(ctx), p); exitcode.Of(serr) == exitcode.NeedsPerson {
+		return serr
+	}
 	return exitcode.NeedsPersonError(fmt.Errorf("canary of deployment %q: %w (the canary is left where it was: run 'kubectl zdd canary abort deployment/%s')", p.ref(), err, p.stable.Name))
 }
 
@@ -303,7 +302,7 @@ func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
 	if exitcode.Of(cause) == exitcode.Usage {
 		return cause
 	}
-	if stop := c.stopLost(ctx, p); stop != nil {
+	if stop := c.stopLost(ctx, p, cause); stop != nil {
 		return stop
 	}
 	if stop := c.stopForWriter(ctx, p, cause); stop != nil {
@@ -314,8 +313,12 @@ func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
 	// a bound of its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AbortTimeout)
 	defer cancel()
+	p.op.Message = cause.Error()
 	if err := c.abort(ctx, p); err != nil {
-		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q after %v: %w", p.ref(), cause, err))
+		if stop := c.stopLost(ctx, p, err); stop != nil {
+			return stop
+		}
+		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q after %v: %w; %s", p.ref(), cause, err, abortHint(p)))
 	}
 	p.op.Result = state.ResultAborted
 	p.op.Message = cause.Error()
@@ -341,6 +344,9 @@ func (c *Canary) ensureServices(ctx context.Context, p *plan) error {
 		{Name: traffic.StableServiceName(p.service.Name), Selector: stableSel},
 		{Name: traffic.CanaryServiceName(p.service.Name), Selector: canarySel},
 	} {
+		if err := c.fenced(ctx); err != nil {
+			return err
+		}
 		created, err := traffic.EnsureSplitService(ctx, c.Client, p.service, s)
 		if err != nil {
 			return err
@@ -399,6 +405,9 @@ func (c *Canary) applyWeight(ctx context.Context, p *plan, w int) error {
 		if p.router == nil {
 			return nil
 		}
+		if err := c.fenced(ctx); err != nil {
+			return err
+		}
 		return p.router.SetWeight(ctx, w)
 	}
 	order := []func() error{growCanary, route, scaleStable}
@@ -420,6 +429,9 @@ func (c *Canary) upsertCanary(ctx context.Context, p *plan, replicas int32) (*ap
 	if p.existing == nil {
 		d := p.canary.DeepCopy()
 		d.Spec.Replicas = &replicas
+		if err := c.fenced(ctx); err != nil {
+			return nil, err
+		}
 		created, err := deps.Create(ctx, d, metav1.CreateOptions{FieldManager: state.FieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("creating deployment %q: %w", p.canaryRef(), err)
@@ -578,9 +590,10 @@ func StepOf(phase string) int {
 	return n
 }
 
-// AnalysisOf returns the analysis recorded on the stable: the spec itself
-// when the record holds it, else the recorded file read again; nil when the
-// release has none.
+// AnalysisOf returns the analysis recorded on the stable (the spec itself,
+// with its Job files' text); nil when the release has none. A path in the
+// record is never read: a record whose analysis is only a file name (an
+// older version) has none to run again, and says so.
 func (c *Canary) AnalysisOf(ctx context.Context, ns, name string) (*analysis.Spec, error) {
 	d, err := c.getStable(ctx, ns, name)
 	if err != nil {
@@ -588,14 +601,10 @@ func (c *Canary) AnalysisOf(ctx context.Context, ns, name string) (*analysis.Spe
 	}
 	op, _ := state.FromAnnotations(d.Annotations)
 	spec, err := RecordedAnalysis(op, ns+"/"+name)
-	if spec != nil || err != nil || op == nil || op.Params[ParamAnalysis] == "" {
-		return spec, err
+	if spec == nil && err == nil && op != nil && op.Params[ParamAnalysis] != "" {
+		c.printf("the analysis %s of this release is recorded by its file name only (an older version): files named in a record are not read, so it is not run", op.Params[ParamAnalysis])
 	}
-	file := op.Params[ParamAnalysis]
-	if spec, err = analysis.LoadFile(file); err != nil {
-		return nil, fmt.Errorf("the analysis file %q recorded by the canary release: %w", file, err)
-	}
-	return spec, nil
+	return spec, err
 }
 
 // Promote moves a held canary to its next step, or (full, or after the last
@@ -633,7 +642,10 @@ func (c *Canary) Abort(ctx context.Context, ns, name string, force bool) error {
 	defer release()
 	defer c.watchDowntime(ctx, p)()
 	if err := c.abort(ctx, p); err != nil {
-		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
+		if stop := c.stopLost(ctx, p, err); stop != nil {
+			return stop
+		}
+		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w; %s", p.ref(), err, abortHint(p)))
 	}
 	p.op.Result = state.ResultAborted
 	p.op.Message = "aborted by request"
@@ -643,7 +655,21 @@ func (c *Canary) Abort(ctx context.Context, ns, name string, force bool) error {
 // AbortTimeout bounds an abort that follows a failure.
 var AbortTimeout = 5 * time.Minute
 
+// PhaseAborting is recorded, in flight, before an abort moves anything: an
+// abort that fails (or is killed) stays there, resume and abort do it
+// again.
+const PhaseAborting = "aborting"
+
+// abortHint says how to go on after a failed abort.
+func abortHint(p *plan) string {
+	return fmt.Sprintf("the release stays in flight in phase %s: run 'kubectl zdd resume deployment/%s' or 'kubectl zdd canary abort deployment/%s' to pull it back again", PhaseAborting, p.stable.Name, p.stable.Name)
+}
+
 func (c *Canary) abort(ctx context.Context, p *plan) error {
+	p.op.Phase, p.op.Result = PhaseAborting, ""
+	if err := c.save(ctx, p); err != nil {
+		return err
+	}
 	c.printf("aborting: scaling deployment %q back to %d replicas, then the canary to 0", p.ref(), p.replicas)
 	if err := c.applyWeight(ctx, p, 0); err != nil {
 		return err
@@ -710,6 +736,9 @@ func (c *Canary) releaseStableService(ctx context.Context, p *plan) error {
 		return nil
 	}
 	name := traffic.StableServiceName(p.service.Name)
+	if err := c.fenced(ctx); err != nil {
+		return err
+	}
 	if _, err := traffic.EnsureSplitService(ctx, c.Client, p.service, traffic.SplitService{Name: name, Selector: p.stableSel}); err != nil {
 		return err
 	}
@@ -781,6 +810,9 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 		if err := c.ensureServices(ctx, p); err != nil { // SERVICE-stable follows the new hash
 			return c.fail(ctx, p, err)
 		}
+		if err := c.fenced(ctx); err != nil {
+			return c.fail(ctx, p, err)
+		}
 		if err := p.router.SetWeight(ctx, 0); err != nil {
 			return c.fail(ctx, p, err)
 		}
@@ -788,6 +820,9 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
 		d.Spec.Strategy = orig
 	}); err != nil {
+		return c.fail(ctx, p, err)
+	}
+	if err := c.fenced(ctx); err != nil {
 		return c.fail(ctx, p, err)
 	}
 	err = c.Client.AppsV1().Deployments(p.stable.Namespace).Delete(ctx, p.canaryName(), metav1.DeleteOptions{})

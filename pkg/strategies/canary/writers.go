@@ -83,9 +83,15 @@ func (c *Canary) writeDeployment(ctx context.Context, p *plan, name string, muta
 	for attempt := 0; ; attempt++ {
 		d := base.DeepCopy()
 		mutate(d)
+		if err := c.fenced(ctx); err != nil {
+			return nil, err
+		}
 		out, err := deps.Update(ctx, d, metav1.UpdateOptions{FieldManager: state.FieldManager})
 		if err == nil {
 			p.remember(out)
+			if name == p.stable.Name && p.rec != nil {
+				p.rec.Observe(out)
+			}
 			return out, nil
 		}
 		if !apierrors.IsConflict(err) || attempt >= maxConflicts {
