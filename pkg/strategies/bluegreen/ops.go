@@ -178,6 +178,10 @@ func (r *Runner) Deploy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.idleReplicas(snap) < 1 {
+		// a colour of no pods cannot be switched to
+		return exitcode.Usagef("deploying service %q: the live colour's deployment %q has 0 replicas (spec.replicas: 0), so the new colour would have none; give --replicas N", r.key(), r.Namespace+"/"+snap.ActiveDep.Name)
+	}
 	params, err := r.requestParams(OperationDeploy)
 	if err != nil {
 		return err

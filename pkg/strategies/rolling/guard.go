@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -15,9 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -257,93 +254,66 @@ func (g *guard) accept(d *appsv1.Deployment) {
 	g.base = d.DeepCopy()
 }
 
-// recordWriter writes the operation record on the Deployment with a merge
-// patch of its zdd.dev/ annotations that carries the resourceVersion of the
-// version the guard last judged, so a record is never written over a change
-// the rollout has not looked at. On a conflict it re-reads the Deployment,
-// lets the guard judge it, and tries again; a change of what the rollout
-// manages stops it with the ForeignChangeError.
+// recordWriter writes the operation record on the Deployment through the
+// shared state.RecordWriter: a merge patch of its zdd.dev/ annotations that
+// carries the resourceVersion of the version the guard last judged, so a
+// record is never written over a change the rollout has not looked at, and
+// the fencing check of the operation's lease before each write. On a
+// conflict the Deployment is read again: a record written by someone else
+// stops it (state.RecordChangedError); anything else is judged by the
+// guard, and a change of what the rollout manages stops it with the
+// ForeignChangeError.
 type recordWriter struct {
 	kube  kubernetes.Interface
 	ns    string
 	name  string
 	guard *guard
 	now   func() time.Time
+	// fence is the operation's lease (nil: none, e.g. in unit tests).
+	fence state.Fence
 }
 
 // save records op; removeParams are params of an earlier operation to drop.
 func (w *recordWriter) save(ctx context.Context, op *state.Operation, removeParams ...string) error {
-	_, err := w.write(ctx, op, false, removeParams...)
-	return err
+	return w.write(ctx, op, false, removeParams...)
 }
 
 // saveAnyway records op even after a change by another writer (the record
 // of a release stopped because of it): the new version is accepted first,
 // and the write still carries its resourceVersion.
 func (w *recordWriter) saveAnyway(ctx context.Context, op *state.Operation) error {
-	_, err := w.write(ctx, op, true)
-	return err
+	return w.write(ctx, op, true)
 }
 
-const recordTries = 10
-
-func (w *recordWriter) write(ctx context.Context, op *state.Operation, anyway bool, removeParams ...string) (*appsv1.Deployment, error) {
-	now := time.Now
-	if w.now != nil {
-		now = w.now
+func (w *recordWriter) write(ctx context.Context, op *state.Operation, anyway bool, removeParams ...string) error {
+	rw := &state.RecordWriter{Object: state.DeploymentCarrier(w.kube, w.ns, w.name), Fence: w.fence, Now: w.now}
+	if w.guard.base != nil {
+		rw.Observe(w.guard.base)
 	}
-	op.UpdateTime = now().UTC().Truncate(time.Second)
-	deps := w.kube.AppsV1().Deployments(w.ns)
-	var last error
-	for try := 0; try < recordTries; try++ {
-		if w.guard.base == nil {
-			d, err := deps.Get(ctx, w.name, metav1.GetOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: %w", op.Phase, op.ID, w.guard.ref, err)
-			}
+	rw.Judge = func(obj metav1.Object) error {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok {
+			return nil
+		}
+		err := w.guard.observe(d)
+		if err != nil && anyway {
 			w.guard.accept(d)
 		}
-		patch, err := op.MergePatch(w.guard.base.ResourceVersion, removeParams...)
-		if err != nil {
-			return nil, err
-		}
-		d, err := deps.Patch(ctx, w.name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: state.FieldManager})
-		if err == nil {
-			w.guard.accept(d)
-			killAtPhaseForTests(op)
-			return d, nil
-		}
-		if !apierrors.IsConflict(err) {
-			return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: %w", op.Phase, op.ID, w.guard.ref, err)
-		}
-		last = err
-		fresh, gerr := deps.Get(ctx, w.name, metav1.GetOptions{})
-		if gerr != nil {
-			return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: re-reading it after a conflict: %w", op.Phase, op.ID, w.guard.ref, gerr)
-		}
-		if err := w.guard.observe(fresh); err != nil {
-			if !anyway {
-				return nil, err
-			}
-			w.guard.accept(fresh)
-		}
+		return err
+	}
+	var err error
+	if anyway {
+		err = rw.SaveAnyway(ctx, op)
+	} else {
+		err = rw.Save(ctx, op, removeParams...)
+	}
+	if err != nil {
+		return err
+	}
+	if d, ok := rw.Base().(*appsv1.Deployment); ok {
 		// status updates of the controllers move the resourceVersion too:
-		// make sure the next try carries the version just read
-		w.guard.accept(fresh)
+		// the next write carries the version just written
+		w.guard.accept(d)
 	}
-	return nil, fmt.Errorf("recording phase %q of operation %s on deployment %q: still conflicting after %d tries: %w", op.Phase, op.ID, w.guard.ref, recordTries, last)
-}
-
-// killAtPhaseForTests is the rollout's side of state.KillAtPhaseEnv: the
-// record is written here rather than by state.Recorder (which carries no
-// precondition), so the test hook is honoured here too.
-func killAtPhaseForTests(op *state.Operation) {
-	want := os.Getenv(state.KillAtPhaseEnv)
-	if want == "" || (want != op.Phase && want != op.Strategy+":"+op.Phase) {
-		return
-	}
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		_ = p.Kill()
-		select {} // the kill is asynchronous: never return into the caller
-	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -54,7 +55,14 @@ func (resumer) deployment(ctx context.Context, env strategies.Env, t strategies.
 // finishes the rollback. A change of the template, selector or strategy by
 // another writer stops it with nothing rolled back over that change.
 func (rs resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
-	if !op.InFlight() {
+	// a rollback that failed (recorded failed by an older version) is
+	// tried again like one in flight
+	failedRollback := op.Phase == PhaseRollback && op.Result == state.ResultFailed
+	if !op.InFlight() && !failedRollback {
+		if op.Result == state.ResultFailed {
+			// a failure is not a success: it says so, with exit 2
+			return exitcode.Usagef("rollout %s of deployment %q ended failed in phase %s (%s): nothing to resume; 'kubectl zdd abort deployment/%s' returns to revision %s, or run a new rollout", op.ID, t.Ref(), op.Phase, op.Message, t.Name, op.FromRevision)
+		}
 		logf(env, "resume: rollout %s of deployment %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
 		return nil
 	}
@@ -64,10 +72,12 @@ func (rs resumer) Resume(ctx context.Context, env strategies.Env, t strategies.T
 	}
 	switch op.Phase {
 	case PhaseRollback:
+		logf(env, "resume: rollout %s of deployment %q was rolling back (%s): restoring revision %s", op.ID, t.Ref(), op.Message, op.FromRevision)
 		if err := rs.checkOwnTemplate(ctx, env, t, op, d, "resume"); err != nil {
 			return err
 		}
-		return rs.rollback(ctx, env, t, op, d, rs.saver(ctx, env, t, op, d), op.Message, state.ResultRolledBack)
+		reason := strings.TrimPrefix(op.Message, "rollback failed: ")
+		return rs.rollback(ctx, env, t, op, d, rs.saver(ctx, env, t, op, d), reason, state.ResultRolledBack)
 	case PhasePreflight, PhaseMigrate, PhaseApply, PhaseWatch, PhaseAnalysis:
 	default:
 		return exitcode.Usagef("rollout %s of deployment %q is in unknown phase %q: cannot resume it", op.ID, t.Ref(), op.Phase)
@@ -141,7 +151,7 @@ func resumeRelease(env strategies.Env, t strategies.Target, op *state.Operation,
 		logf(env, "resume: using the recorded --timeout %s", cfg.Timeout)
 	}
 	r := &Rollout{Kube: env.Kube, Dynamic: env.Dynamic, Log: env.Log, AnalysisOut: env.Log, NoDowntimeWatch: true}
-	rel := &release{cfg: cfg, ref: t.Ref(), op: op, live: d, desired: d.DeepCopy(), res: &Result{Deployment: t.Ref(), OperationID: op.ID, FromRevision: op.FromRevision, Downtime: []Downtime{}}}
+	rel := &release{cfg: cfg, ref: t.Ref(), op: op, live: d, desired: d.DeepCopy(), fence: env.Fence, res: &Result{Deployment: t.Ref(), OperationID: op.ID, FromRevision: op.FromRevision, Downtime: []Downtime{}}}
 	if op.Params == nil {
 		op.Params = map[string]string{}
 	}
@@ -208,9 +218,17 @@ func (r *Rollout) resumeApply(ctx context.Context, rel *release) (*appsv1.Deploy
 	return r.applyRecorded(ctx, rel)
 }
 
+// lostOf returns why the caller's lease is lost (err or ctx say so).
+func lostOf(ctx context.Context, err error) *state.LostError {
+	if l := state.LeaseLost(err); l != nil {
+		return l
+	}
+	return state.LostCause(ctx)
+}
+
 // saver records op with the precondition of a record writer judging from d.
 func (rs resumer) saver(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation, d *appsv1.Deployment) func(phase, result, msg string) error {
-	w := &recordWriter{kube: env.Kube, ns: t.Namespace, name: t.Name, guard: &guard{ref: t.Ref(), base: d.DeepCopy(), while: "while resume or abort read it", logf: func(format string, a ...any) { logf(env, format, a...) }}}
+	w := &recordWriter{kube: env.Kube, ns: t.Namespace, name: t.Name, fence: env.Fence, guard: &guard{ref: t.Ref(), base: d.DeepCopy(), while: "while resume or abort read it", logf: func(format string, a ...any) { logf(env, format, a...) }}}
 	return func(phase, result, msg string) error {
 		op.Phase, op.Result, op.Message = phase, result, msg
 		return w.saveAnyway(context.WithoutCancel(ctx), op)
@@ -240,7 +258,7 @@ func (rs resumer) checkOwnTemplate(ctx context.Context, env strategies.Env, t st
 // from-revision's pod template is restored and waited for, unless another
 // writer changed the template meanwhile.
 func (rs resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
-	if !op.InFlight() {
+	if !op.Unfinished() {
 		return exitcode.Usagef("rollout %s of deployment %q already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback deployment/%s' goes back a revision", op.ID, t.Ref(), op.Phase, op.Result, t.Name)
 	}
 	d, err := rs.deployment(ctx, env, t)
@@ -293,11 +311,15 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 	rb, err := Rollback(ctx, env.Kube, RollbackConfig{
 		Namespace: t.Namespace, Name: t.Name, ToRevision: from, Current: &d.Spec.Template, Timeout: env.Timeout,
 		ChangeCause: "kubectl zdd " + command + ": back to revision " + op.FromRevision,
-		Log:         env.Log,
+		Log:         env.Log, Fence: env.Fence,
 	})
 	if err != nil {
-		_ = save(PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
-		return exitcode.NeedsPersonf("deployment %q: restoring revision %s failed: %w", t.Ref(), op.FromRevision, err)
+		if lost := lostOf(ctx, err); lost != nil {
+			return exitcode.NeedsPersonf("deployment %q: %v; no further change was made: %s", t.Ref(), lost, state.StoppedHint("deployment", t.Namespace, t.Name, PhaseRollback))
+		}
+		// in flight in phase rollback: resume tries it again, abort too
+		_ = save(PhaseRollback, "", "rollback failed: "+err.Error())
+		return exitcode.NeedsPersonf("deployment %q: restoring revision %s failed: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try again", t.Ref(), op.FromRevision, err, t.Name)
 	}
 	if err := save(PhaseDone, result, reason); err != nil {
 		return err

@@ -36,6 +36,9 @@ type RollbackConfig struct {
 	DryRun      string
 	OnProgress  func(kube.Progress)
 	Log         io.Writer
+	// Fence, when set, is checked right before the write (the lease of the
+	// operation that rolls back).
+	Fence state.Fence
 }
 
 // RollbackResult says what a rollback did.
@@ -132,6 +135,11 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 		var dry []string
 		if cfg.DryRun == DryRunServer {
 			dry = []string{metav1.DryRunAll}
+		}
+		if cfg.Fence != nil && len(dry) == 0 {
+			if err := cfg.Fence.Check(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dry}); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsInvalid(err) || strings.Contains(err.Error(), "testing value") {

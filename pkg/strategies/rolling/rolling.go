@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
@@ -110,6 +111,10 @@ type Rollout struct {
 	NewID func(time.Time) string
 	// NoDowntimeWatch turns off the endpoint watch (unit tests).
 	NoDowntimeWatch bool
+	// LeaseDuration and Clock are the Lease's (tests); the defaults when
+	// unset.
+	LeaseDuration time.Duration
+	Clock         clock.Clock
 
 	logMu sync.Mutex
 }
@@ -197,6 +202,9 @@ type release struct {
 	// w writes the record, with the guard that judges every change of the
 	// Deployment by others; nil until there is a Deployment to write on.
 	w *recordWriter
+	// fence is the operation's lease, checked right before each write
+	// (the Lock the run took, or resume's); nil in a dry run.
+	fence state.Fence
 }
 
 // Run performs the release. The error carries the exit code: 1 when the
@@ -223,7 +231,9 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// The Lease for the whole operation.
 	lock := &state.Lock{Client: r.Kube.CoordinationV1(), Namespace: cfg.Namespace, Name: state.LeaseName("deployment", cfg.Name), Holder: state.Identity(rel.op.ID),
-		OnContact: func(ev state.ContactEvent) { r.logf("%s", ev) }}
+		Duration: r.LeaseDuration, Clock: r.Clock,
+		OnContact: func(ev state.ContactEvent) { r.logf("%s", ev) },
+		OnWait:    func(ev state.WaitEvent) { r.logf("%s", ev) }}
 	if err := lock.Acquire(ctx, cfg.ForceUnlock); err != nil {
 		var held *state.HeldError
 		if errors.As(err, &held) {
@@ -236,19 +246,10 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.logf("took over the lease of deployment %q from %q", rel.ref, lock.Previous)
 	}
 	rel.op.Holder = lock.Holder
-	ctx, cancel := context.WithCancelCause(ctx)
+	rel.fence = lock
+	// the context ends with the *state.LostError when the lease is lost
+	ctx, cancel := lock.Context(ctx)
 	defer cancel(nil)
-	go func() {
-		select {
-		case <-lock.Lost():
-			if why := lock.Err(); why != nil {
-				cancel(fmt.Errorf("%w: %w", errLockLost, why))
-			} else {
-				cancel(errLockLost)
-			}
-		case <-ctx.Done():
-		}
-	}()
 
 	// Watch the Services' endpoints from before the first change.
 	watchers := r.startDowntime(ctx, rel)
@@ -267,8 +268,13 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Deployment: there is nothing to record on yet). The write carries the
 	// resourceVersion read, like every later one.
 	if rel.live != nil {
+		// the first record carries the resourceVersion read before the
+		// Lease was taken: a record another run wrote meanwhile stops it
 		rel.w = r.writerFor(rel, rel.live, "while the rollout prepared it")
 		if err := r.recordFirst(ctx, rel); err != nil {
+			if lost := state.LeaseLost(err); lost != nil {
+				return res, r.stopLost(rel, lost)
+			}
 			res.Result = state.ResultFailed
 			res.Reason = err.Error()
 			if IsForeignChange(err) {
@@ -305,6 +311,39 @@ func (r *Rollout) recordFirst(ctx context.Context, rel *release) error {
 	return rel.w.save(context.WithoutCancel(ctx), rel.op, staleParams(rel.live.Annotations, rel.op)...)
 }
 
+// stopLost ends a release whose lease is lost without any further write:
+// the record keeps the phase it holds (in flight), for resume or abort.
+func (r *Rollout) stopLost(rel *release, lost *state.LostError) error {
+	rel.res.Result = state.ResultFailed
+	rel.res.Reason = lost.Error()
+	return exitcode.NeedsPersonf("deployment %q: %v; the release was left as it was, no further change was made: %s", rel.ref, lost, state.StoppedHint("deployment", rel.cfg.Namespace, rel.cfg.Name, rel.op.Phase))
+}
+
+// lostOf returns why the release's lease is lost (err, ctx or the fence
+// say so), nil while it is held.
+func (rel *release) lostOf(ctx context.Context, err error) *state.LostError {
+	if l := state.LeaseLost(err); l != nil {
+		return l
+	}
+	if l := state.LostCause(ctx); l != nil {
+		return l
+	}
+	if e, ok := rel.fence.(interface{ Err() error }); ok && rel.fence != nil {
+		return state.LeaseLost(e.Err())
+	}
+	return nil
+}
+
+// fenced is the check right before each write of the release.
+func (rel *release) fenced(ctx context.Context) error {
+	if rel.fence == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return rel.fence.Check(ctx)
+}
+
 // migrate runs the migration Job (resumed: waits for the one the killed run
 // created, or creates it when it was not). On failure the record says so
 // and the Deployment is not changed.
@@ -323,7 +362,12 @@ func (r *Rollout) migrate(ctx context.Context, rel *release, resumed bool) error
 		}
 	default:
 		r.logf("migrate: running job %q", ref)
-		_, err = migration.Run(mctx, r.Kube, rel.job, nil, r.Log)
+		if err = rel.fenced(ctx); err == nil {
+			_, err = migration.Run(mctx, r.Kube, rel.job, nil, r.Log)
+		}
+	}
+	if lost := rel.lostOf(ctx, err); lost != nil {
+		return r.stopLost(rel, lost)
 	}
 	if err == nil {
 		return nil
@@ -339,6 +383,9 @@ func (r *Rollout) migrate(ctx context.Context, rel *release, resumed bool) error
 // stoppedBeforeApply ends a release whose record could not be written
 // before the apply: nothing was changed.
 func (r *Rollout) stoppedBeforeApply(ctx context.Context, rel *release, err error) (*Result, error) {
+	if lost := rel.lostOf(ctx, err); lost != nil {
+		return rel.res, r.stopLost(rel, lost)
+	}
 	rel.res.Result = state.ResultFailed
 	rel.res.Reason = err.Error()
 	if IsForeignChange(err) {
@@ -382,6 +429,9 @@ func (r *Rollout) applyRecorded(ctx context.Context, rel *release) (*appsv1.Depl
 			break
 		}
 	}
+	if lost := rel.lostOf(ctx, err); err != nil && lost != nil {
+		return nil, r.stopLost(rel, lost)
+	}
 	if err != nil {
 		res.Result = state.ResultFailed
 		res.Reason = err.Error()
@@ -405,7 +455,7 @@ func (r *Rollout) applyRecorded(ctx context.Context, rel *release) (*appsv1.Depl
 
 // writerFor is the record writer of a release, judging from base.
 func (r *Rollout) writerFor(rel *release, base *appsv1.Deployment, while string) *recordWriter {
-	return &recordWriter{kube: r.Kube, ns: rel.cfg.Namespace, name: rel.cfg.Name, now: r.Now,
+	return &recordWriter{kube: r.Kube, ns: rel.cfg.Namespace, name: rel.cfg.Name, now: r.Now, fence: rel.fence,
 		guard: &guard{ref: rel.ref, base: base.DeepCopy(), while: while, logf: r.logf}}
 }
 
@@ -414,7 +464,11 @@ func (r *Rollout) writerFor(rel *release, base *appsv1.Deployment, while string)
 func (r *Rollout) record(ctx context.Context, rel *release, phase, result, msg string) error {
 	rel.op.Phase, rel.op.Result, rel.op.Message = phase, result, msg
 	err := rel.w.save(context.WithoutCancel(ctx), rel.op)
-	if err != nil && !IsForeignChange(err) {
+	if err != nil && !IsForeignChange(err) && state.LeaseLost(err) == nil {
+		var changed *state.RecordChangedError
+		if errors.As(err, &changed) {
+			return err
+		}
 		r.logf("warning: %v", err)
 		return nil
 	}
@@ -447,20 +501,17 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 			rel.op.ToRevision = res.ToRevision
 		}
 	}
-	if errors.Is(failure, errLockLost) || errors.Is(context.Cause(ctx), errLockLost) {
-		// the lease is gone (contact with the API server lost, or another
-		// run took it): the record keeps the phase, nothing is rolled back
-		why := failure
-		var lost *state.LostError
-		if errors.As(failure, &lost) || errors.As(context.Cause(ctx), &lost) {
-			why = lost
-		}
-		res.Result = state.ResultFailed
-		res.Reason = why.Error()
-		return res, exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was: %s", rel.ref, why, state.StoppedHint("deployment", cfg.Namespace, cfg.Name, rel.op.Phase))
+	if lost := rel.lostOf(ctx, failure); lost != nil {
+		// the lease is gone (contact with the API server lost, another run
+		// took it, deleted): the record keeps the phase, nothing is rolled
+		// back, nothing more is written
+		return res, r.stopLost(rel, lost)
 	}
 	if failure == nil {
 		failure = r.record(ctx, rel, PhaseDone, state.ResultSucceeded, "")
+		if lost := rel.lostOf(ctx, failure); lost != nil {
+			return res, r.stopLost(rel, lost)
+		}
 		if failure == nil {
 			finishDowntime()
 			res.Result = state.ResultSucceeded
@@ -470,7 +521,7 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 	if IsForeignChange(failure) {
 		return r.stoppedByOther(ctx, rel, failure, "", finishDowntime)
 	}
-	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errLockLost) {
+	if ctx.Err() != nil {
 		// Interrupted (Ctrl-C, SIGTERM): no automatic rollback. The phase
 		// stays recorded with the operation in flight, the deferred Release
 		// frees the Lease, and the user chooses resume or abort.
@@ -498,18 +549,27 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 		return res, exitcode.Failedf("release of deployment %q failed: %s; not rolled back (%s)", rel.ref, res.Reason, why)
 	}
 	if err := r.record(ctx, rel, PhaseRollback, "", res.Reason); err != nil {
+		if lost := rel.lostOf(ctx, err); lost != nil {
+			return res, r.stopLost(rel, lost)
+		}
 		return r.stoppedByOther(ctx, rel, err, res.Reason, finishDowntime)
 	}
 	r.logf("rollback: release failed (%s); restoring revision %s", res.Reason, rel.op.FromRevision)
 	from, _ := strconv.ParseInt(rel.op.FromRevision, 10, 64)
-	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log})
+	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log, Fence: rel.fence})
 	if err != nil {
+		if lost := rel.lostOf(ctx, err); lost != nil {
+			return res, r.stopLost(rel, lost)
+		}
 		if IsForeignChange(err) {
 			return r.stoppedByOther(ctx, rel, err, res.Reason, finishDowntime)
 		}
-		_ = r.recordAnyway(ctx, rel, PhaseRollback, state.ResultFailed, "rollback failed: "+err.Error())
+		// the operation stays in flight in phase rollback: resume tries
+		// the rollback again, abort accepts it; nothing else may start
+		// over it meanwhile
+		_ = r.recordAnyway(ctx, rel, PhaseRollback, "", "rollback failed: "+err.Error()+"; the release failed: "+res.Reason)
 		res.Result = state.ResultFailed
-		return res, exitcode.NeedsPersonf("release of deployment %q failed (%s) and the rollback to revision %s failed too: %w", rel.ref, res.Reason, rel.op.FromRevision, err)
+		return res, exitcode.NeedsPersonf("release of deployment %q failed (%s) and the rollback to revision %s failed too: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try the rollback again, or 'kubectl zdd abort deployment/%s'", rel.ref, res.Reason, rel.op.FromRevision, err, cfg.Name, cfg.Name)
 	}
 	res.RestoredRevision = strconv.FormatInt(rb.Restored, 10)
 	if rb.Progress != nil {
@@ -547,10 +607,7 @@ func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, f
 	return res, exitcode.Failedf("deployment %q: %s; see it with 'kubectl zdd status deployment/%s'", rel.ref, res.Reason, rel.cfg.Name)
 }
 
-var (
-	errLockLost     = errors.New("the lease was lost (another run took it, or it could not be renewed)")
-	errInconclusive = errors.New("analysis inconclusive")
-)
+var errInconclusive = errors.New("analysis inconclusive")
 
 // prepare reads the live Deployment and builds what will be applied.
 func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*release, error) {
@@ -591,6 +648,9 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 		}
 	}
 	rel.desired.APIVersion, rel.desired.Kind = "apps/v1", "Deployment"
+	if err := runnable(rel.ref, rel.desired, live, cfg.Manifest); err != nil {
+		return nil, err
+	}
 	if cfg.FixStrategy {
 		fixStrategy(rel.desired)
 	}
@@ -620,6 +680,30 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 		return nil, err
 	}
 	return rel, nil
+}
+
+// runnable refuses a release that cannot be watched to its end: a paused
+// Deployment never rolls out (the watch would wait for --timeout), and one
+// of 0 replicas "succeeds" with nothing running. desired is what is
+// applied, live what runs (nil when -f creates it); a manifest (-f) that
+// leaves spec.paused or spec.replicas out keeps the live values.
+func runnable(ref string, desired, live *appsv1.Deployment, manifest *unstructured.Unstructured) error {
+	paused, replicas := desired.Spec.Paused, desired.Spec.Replicas
+	if manifest != nil && live != nil {
+		if _, found, _ := unstructured.NestedFieldNoCopy(manifest.Object, "spec", "paused"); !found {
+			paused = live.Spec.Paused
+		}
+		if _, found, _ := unstructured.NestedFieldNoCopy(manifest.Object, "spec", "replicas"); !found {
+			replicas = live.Spec.Replicas
+		}
+	}
+	if paused {
+		return exitcode.Usagef("deployment %q is paused (spec.paused: true): its rollout would never progress; run 'kubectl rollout resume deployment/%s' first", ref, desired.Name)
+	}
+	if replicas != nil && *replicas == 0 {
+		return exitcode.Usagef("deployment %q has 0 replicas (spec.replicas: 0): a rollout of it would succeed with nothing running; scale it up first ('kubectl scale deployment/%s --replicas N')", ref, desired.Name)
+	}
+	return nil
 }
 
 func annotationsOf(d *appsv1.Deployment) map[string]string {
@@ -802,6 +886,11 @@ func AuditWith(d *appsv1.Deployment, services []corev1.Service) ([]lint.Finding,
 // apply sends the patch (or server-side apply).
 func (r *Rollout) apply(ctx context.Context, rel *release, dryRun []string) (*appsv1.Deployment, error) {
 	deps := r.Kube.AppsV1().Deployments(rel.cfg.Namespace)
+	if len(dryRun) == 0 {
+		if err := rel.fenced(ctx); err != nil {
+			return nil, err
+		}
+	}
 	opts := metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dryRun}
 	if rel.patchTyp == types.ApplyPatchType {
 		opts.Force = ptrTo(true)
