@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -93,8 +92,6 @@ type Runner struct {
 	// their first record write.
 	recordBase *corev1.Service
 }
-
-var servicesGVR = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 
 func (r *Runner) now() time.Time {
 	if r.Now != nil {

@@ -38,7 +38,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -89,8 +88,6 @@ func resumable(op *state.Operation) bool {
 
 // CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
 const CanaryOfAnnotation = "zdd.dev/canary-of"
-
-var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 
 // Config is one `kubectl zdd canary` run.
 type Config struct {
