@@ -1,9 +1,6 @@
 package plugin
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -16,14 +13,6 @@ import (
 )
 
 func init() { registerSubcommand(NewCmdBlueGreen) }
-
-// SwitchPauseEnv names a test-only hook: when the variable holds a path,
-// every blue-green selector switch, after its guard passed and right before
-// the patch, creates PATH.waiting (holding the Service's name) and then waits
-// until PATH exists (or the operation's context ends). The e2e suite edits
-// the Service in that window to prove that a concurrent change fails the
-// switch instead of being overwritten. It has no use outside tests.
-const SwitchPauseEnv = "ZDD_TEST_SWITCH_PAUSE_FILE"
 
 const blueGreenLong = `Blue-green releases of a Deployment behind a Service.
 
@@ -148,9 +137,7 @@ func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOSt
 	r.Colours = b.colours()
 	r.Timeout = b.Timeout
 	r.ForceUnlock = b.ForceUnlock
-	if path := os.Getenv(SwitchPauseEnv); path != "" {
-		r.BeforePatch = pauseUntilFile(path)
-	}
+	r.BeforePatch = switchPauseHook()
 	return r, nil
 }
 
@@ -160,28 +147,6 @@ func validateMinReady(cmd *cobra.Command, minReady int32) error {
 		return usageErrorf(cmd, "--min-ready %d: must not be negative", minReady)
 	}
 	return nil
-}
-
-// pauseUntilFile is the SwitchPauseEnv hook. It checks for the file on a
-// ticker because the standard library has no file-watch API; it is test-only.
-func pauseUntilFile(path string) func(context.Context, string) error {
-	return func(ctx context.Context, service string) error {
-		if err := os.WriteFile(path+".waiting", []byte(service), 0o644); err != nil {
-			return fmt.Errorf("test hook %s: %w", SwitchPauseEnv, err)
-		}
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if _, err := os.Stat(path); err == nil {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-	}
 }
 
 // loadAnalysis reads an analysis file (nil for ""). The spec is recorded

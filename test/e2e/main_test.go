@@ -6,6 +6,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +16,13 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
+
+// testHooksTag is the build tag that compiles the test-only hooks
+// (state.KillAtPhaseEnv, plugin.SwitchPauseEnv) into the binary under test.
+const testHooksTag = "zddtesthooks"
 
 // Set up once by TestMain.
 var (
@@ -84,10 +91,16 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(pluginDir)
-	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "kubectl-zdd"), "./cmd/kubectl-zdd")
+	// the test-only hooks (kill at a phase, pause before a switch) are in a
+	// binary built with this tag only; release builds leave them out
+	bin := filepath.Join(pluginDir, "kubectl-zdd")
+	build := exec.Command("go", "build", "-tags", testHooksTag, "-o", bin, "./cmd/kubectl-zdd")
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building kubectl-zdd: %w\n%s", err, out)
+	}
+	if data, err := os.ReadFile(bin); err != nil || !bytes.Contains(data, []byte(state.KillAtPhaseEnv)) {
+		return 0, fmt.Errorf("the kubectl-zdd built with -tags %s does not honour %s: the crash tests could not kill it (%v)", testHooksTag, state.KillAtPhaseEnv, err)
 	}
 
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
