@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,67 @@ func newHTTPMeasurer(h *HTTPMetric, vars Vars, env func(string) string, secrets 
 	if timeout == 0 {
 		timeout = DefaultQueryTimeout
 	}
-	return &httpMeasurer{url: u, jsonPath: h.JSONPath, headers: headers, timeout: timeout, client: &http.Client{}, secrets: secrets}, nil
+	client := &http.Client{CheckRedirect: redirectPolicy(carriesEnv(h.Headers))}
+	return &httpMeasurer{url: u, jsonPath: h.JSONPath, headers: headers, timeout: timeout, client: client, secrets: secrets}, nil
+}
+
+// maxRedirects bounds the redirects a measurement follows.
+const maxRedirects = 10
+
+// carriesEnv says whether any header value is read from the environment.
+func carriesEnv(headers map[string]string) bool {
+	for _, v := range headers {
+		if envRefRE.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// redirectPolicy is the CheckRedirect of a measurement's client. Go sends a
+// request's custom headers along on a redirect (it drops only
+// Authorization, Cookie and the like, and only across domains): when the
+// headers carry values from the environment (secret), a redirect to another
+// host or port, or from https to http, is refused, so they go nowhere but
+// where the analysis names.
+func redirectPolicy(secret bool) func(req *http.Request, via []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		if !secret {
+			return nil
+		}
+		first := via[0].URL
+		if hostPort(req.URL) != hostPort(first) || first.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("refusing the redirect from %s to %s: the request carries header values from the environment, which are sent only to the host the analysis names, and never from https to http", first.Redacted(), req.URL.Redacted())
+		}
+		return nil
+	}
+}
+
+// hostPort is u's host and port, the scheme's default port when none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// headerTransport adds headers to every request (Prometheus' client has no
+// other way to send them).
+type headerTransport struct {
+	headers http.Header
+	base    http.RoundTripper
+}
+
+func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	for k, vs := range t.headers {
+		r.Header[k] = append([]string(nil), vs...)
+	}
+	return t.base.RoundTrip(r)
 }
 
 func (h *httpMeasurer) measure(ctx context.Context) outcome {

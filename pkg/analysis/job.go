@@ -25,6 +25,8 @@ type jobMeasurer struct {
 	job     *batchv1.Job
 	timeout time.Duration
 	keep    bool
+	// before is checked right before the Job is created (nil: nothing)
+	before func(ctx context.Context) error
 }
 
 func newJobMeasurer(kube kubernetes.Interface, spec *Spec, metric *Metric, vars Vars, keep bool) (*jobMeasurer, error) {
@@ -32,6 +34,10 @@ func newJobMeasurer(kube kubernetes.Interface, spec *Spec, metric *Metric, vars 
 		return nil, fmt.Errorf("a job metric needs a namespace")
 	}
 	jm := *metric.Job // never write to the shared spec
+	if jm.text == "" && spec.recorded {
+		// a path in a record is never read: the record holds the text
+		return nil, fmt.Errorf("the recorded analysis holds no text for the job of metric %q (a file named in a record is not read)", metric.Name)
+	}
 	if jm.text == "" {
 		data, err := readJobFile(spec.jobPath(metric.Job))
 		if err != nil {
@@ -73,6 +79,11 @@ func newJobMeasurer(kube kubernetes.Interface, spec *Spec, metric *Metric, vars 
 
 func (j *jobMeasurer) measure(ctx context.Context) outcome {
 	jobs := j.kube.BatchV1().Jobs(j.job.Namespace)
+	if j.before != nil {
+		if err := j.before(ctx); err != nil {
+			return errorf("not creating job %s in namespace %q: %v", j.job.GenerateName+"*", j.job.Namespace, err)
+		}
+	}
 	created, err := jobs.Create(ctx, j.job.DeepCopy(), metav1.CreateOptions{})
 	if err != nil {
 		return errorf("creating job %s in namespace %q: %v", j.job.GenerateName+"*", j.job.Namespace, err)

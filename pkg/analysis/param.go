@@ -3,6 +3,7 @@ package analysis
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // MaxParamBytes bounds a recorded analysis: annotations share 256 KiB per
@@ -44,6 +45,9 @@ func EncodeParam(spec *Spec) (string, error) {
 
 // DecodeParam reads back what EncodeParam wrote, validated like a file.
 func DecodeParam(value string) (*Spec, error) {
+	if len(value) > MaxParamBytes {
+		return nil, fmt.Errorf("reading the recorded analysis: %d bytes, more than the %d one may hold", len(value), MaxParamBytes)
+	}
 	var form paramForm
 	if err := json.Unmarshal([]byte(value), &form); err != nil {
 		return nil, fmt.Errorf("reading the recorded analysis: %w", err)
@@ -56,16 +60,24 @@ func DecodeParam(value string) (*Spec, error) {
 		return nil, fmt.Errorf("recorded analysis %q: %w", form.File, err)
 	}
 	spec.File = form.File
+	spec.recorded = true
 	for i := range spec.Metrics {
 		m := &spec.Metrics[i]
 		if m.Job == nil {
 			continue
 		}
-		text, ok := form.Jobs[m.Name]
-		if !ok {
-			return nil, fmt.Errorf("recorded analysis %q: metric %q has no recorded job file", form.File, m.Name)
+		// the Job's text is in the record; the path it names is never read
+		text := form.Jobs[m.Name]
+		if strings.TrimSpace(text) == "" {
+			return nil, fmt.Errorf("recorded analysis %q: metric %q has no recorded job text", form.File, m.Name)
+		}
+		if len(text) > jobFileSizeLimitBytes {
+			return nil, fmt.Errorf("recorded analysis %q: the job of metric %q is larger than %d bytes", form.File, m.Name, jobFileSizeLimitBytes)
 		}
 		m.Job.text = text
+		if _, err := m.Job.build(Vars{Namespace: "ns", Name: "name", Version: "v1", Color: "blue", Track: "canary", Revision: "1"}); err != nil {
+			return nil, fmt.Errorf("recorded analysis %q: metric %q: %w", form.File, m.Name, err)
+		}
 	}
 	return spec, nil
 }

@@ -42,8 +42,11 @@ func TestEncodeParamRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(spec, got, cmpopts.EquateEmpty(), cmp.AllowUnexported(JobMetric{})); diff != "" {
+	if diff := cmp.Diff(spec, got, cmpopts.EquateEmpty(), cmp.AllowUnexported(JobMetric{}), cmpopts.IgnoreUnexported(Spec{})); diff != "" {
 		t.Errorf("DecodeParam(EncodeParam(spec)) (-want +got):\n%s", diff)
+	}
+	if spec.Recorded() || !got.Recorded() {
+		t.Errorf("Recorded: loaded %v, decoded %v; want false, true", spec.Recorded(), got.Recorded())
 	}
 	if _, err := got.Metrics[2].Job.build(Vars{Name: "web", Version: "v2"}); err != nil {
 		t.Errorf("the recorded Job template does not build: %v", err)
@@ -55,7 +58,12 @@ func TestDecodeParamErrors(t *testing.T) {
 		{"not json", "{", "reading the recorded analysis"},
 		{"no spec", `{"file":"a.yaml"}`, "no spec"},
 		{"invalid spec", `{"file":"a.yaml","spec":{"interval":"-1s","metrics":[]}}`, `recorded analysis "a.yaml"`},
-		{"job text missing", `{"file":"a.yaml","spec":{"interval":"1s","count":1,"metrics":[{"name":"smoke","job":{"file":"j.yaml"}}]}}`, `metric "smoke" has no recorded job file`},
+		{"job text missing", `{"file":"a.yaml","spec":{"interval":"1s","count":1,"metrics":[{"name":"smoke","job":{"file":"j.yaml"}}]}}`, `metric "smoke" has no recorded job text`},
+		// a path in a record is never read, even one that exists
+		{"job text empty, a path named", `{"file":"/etc/a.yaml","spec":{"interval":"1s","count":1,"metrics":[{"name":"smoke","job":{"file":"/etc/hostname"}}]},"jobs":{"smoke":""}}`, `metric "smoke" has no recorded job text`},
+		{"job text too large", `{"file":"a.yaml","spec":{"interval":"1s","count":1,"metrics":[{"name":"smoke","job":{"file":"j.yaml"}}]},"jobs":{"smoke":"` + strings.Repeat("x", jobFileSizeLimitBytes+1) + `"}}`, "reading the recorded analysis"},
+		{"job text not a Job", `{"file":"a.yaml","spec":{"interval":"1s","count":1,"metrics":[{"name":"smoke","job":{"file":"j.yaml"}}]},"jobs":{"smoke":"kind: Pod"}}`, `metric "smoke"`},
+		{"a password in a URL", `{"file":"a.yaml","spec":{"interval":"1s","count":1,"metrics":[{"name":"m","max":1,"prometheus":{"address":"http://u:pw@prom:9090","query":"up"}}]}}`, "holds a password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeParam(tc.value)

@@ -49,17 +49,29 @@ type prometheusMeasurer struct {
 	timeout PrometheusMetric
 }
 
-func newPrometheusMeasurer(p *PrometheusMetric, vars Vars) (*prometheusMeasurer, error) {
+func newPrometheusMeasurer(p *PrometheusMetric, vars Vars, env func(string) string, secrets *redactor) (*prometheusMeasurer, error) {
 	query, err := render(p.Query, vars)
 	if err != nil {
 		return nil, fmt.Errorf("prometheus.query: %w", err)
+	}
+	headers := http.Header{}
+	for k, v := range p.Headers {
+		val, err := expandEnv(v, env, secrets)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus.headers[%s]: %w", k, err)
+		}
+		headers.Set(k, val)
 	}
 	u, err := url.Parse(p.Address)
 	if err != nil {
 		return nil, fmt.Errorf("prometheus.address %q: %w", p.Address, err)
 	}
 	u.Path = path.Join(u.Path, "/api/v1/query")
-	return &prometheusMeasurer{client: &http.Client{Transport: prometheusTransport}, url: u, address: p.Address, query: query, timeout: *p}, nil
+	client := &http.Client{
+		Transport:     &headerTransport{headers: headers, base: prometheusTransport},
+		CheckRedirect: redirectPolicy(carriesEnv(p.Headers)),
+	}
+	return &prometheusMeasurer{client: client, url: u, address: p.Address, query: query, timeout: *p}, nil
 }
 
 func (p *prometheusMeasurer) measure(ctx context.Context) outcome {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -229,7 +230,7 @@ func freePort(t *testing.T) int {
 // scrape lands about a second after start).
 func waitForQuery(t *testing.T, address, query string, within time.Duration) {
 	t.Helper()
-	p, err := newPrometheusMeasurer(&PrometheusMetric{Address: address, Query: query}, Vars{})
+	p, err := newPrometheusMeasurer(&PrometheusMetric{Address: address, Query: query}, Vars{}, os.Getenv, &redactor{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -37,8 +40,17 @@ type Runner struct {
 	KeepJobs bool
 	// Env expands ${VAR} in header values; os.Getenv when nil.
 	Env func(string) string
+	// EnvAllowed says which variables a header may read; a reference to
+	// any other is an error naming it. nil: any, for a spec from a file
+	// given on the command line, and RecordedEnv(nil) (ZDD_ variables
+	// only) for a spec read from a record.
+	EnvAllowed func(name string) bool
 	// Clock paces the measurements; the real clock when nil.
 	Clock Clock
+	// BeforeJob, when set, is checked right before each smoke-test Job is
+	// created (the fencing check of the operation's lease); an error is
+	// the measurement's error.
+	BeforeJob func(ctx context.Context) error
 }
 
 // measurer takes one measurement of one metric.
@@ -204,6 +216,22 @@ func (r *Runner) prepare(spec *Spec, vars Vars, secrets *redactor) ([]prepared, 
 	if env == nil {
 		env = os.Getenv
 	}
+	allowed := r.EnvAllowed
+	if allowed == nil && spec.recorded {
+		allowed = RecordedEnv(nil)
+	}
+	if allowed != nil {
+		get := env
+		env = func(name string) string {
+			if !allowed(name) {
+				return ""
+			}
+			return get(name)
+		}
+		if refused := spec.RefusedEnv(allowed); len(refused) > 0 {
+			return nil, exitcode.Usagef("%s", refusedEnvMessage(refused))
+		}
+	}
 	var out []prepared
 	for i := range spec.Metrics {
 		metric := &spec.Metrics[i]
@@ -214,7 +242,7 @@ func (r *Runner) prepare(spec *Spec, vars Vars, secrets *redactor) ([]prepared, 
 		var err error
 		switch {
 		case metric.Prometheus != nil:
-			p.m, err = newPrometheusMeasurer(metric.Prometheus, vars)
+			p.m, err = newPrometheusMeasurer(metric.Prometheus, vars, env, secrets)
 		case metric.HTTP != nil:
 			p.m, err = newHTTPMeasurer(metric.HTTP, vars, env, secrets)
 		case metric.Job != nil:
@@ -223,6 +251,9 @@ func (r *Runner) prepare(spec *Spec, vars Vars, secrets *redactor) ([]prepared, 
 				break
 			}
 			p.m, err = newJobMeasurer(r.Kube, spec, metric, vars, r.KeepJobs)
+			if err == nil && r.BeforeJob != nil {
+				p.m.(*jobMeasurer).before = r.BeforeJob
+			}
 		default:
 			err = fmt.Errorf("no provider")
 		}
@@ -273,4 +304,121 @@ func expandEnv(s string, env func(string) string, secrets *redactor) (string, er
 		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
 	}
 	return out, nil
+}
+
+// ZDDEnvPrefix marks the environment variables a recorded analysis may read
+// without --allow-env.
+const ZDDEnvPrefix = "ZDD_"
+
+// RecordedEnv is the rule for the header variables of an analysis read from
+// an operation record: only those named in allow (--allow-env on the
+// command line that runs it) or prefixed ZDD_. A record is written by
+// anyone who can patch the object's annotations; without this rule, a
+// tampered record could make an operator's (or CI's) resume send any of
+// its secrets to a URL of the record's choosing.
+func RecordedEnv(allow []string) func(name string) bool {
+	set := map[string]bool{}
+	for _, n := range allow {
+		set[n] = true
+	}
+	return func(name string) bool { return set[name] || strings.HasPrefix(name, ZDDEnvPrefix) }
+}
+
+// EnvRefs lists the environment variables the spec's headers read, sorted.
+func (s *Spec) EnvRefs() []string {
+	seen := map[string]bool{}
+	add := func(headers map[string]string) {
+		for _, v := range headers {
+			for _, m := range envRefRE.FindAllStringSubmatch(v, -1) {
+				seen[m[1]] = true
+			}
+		}
+	}
+	for _, m := range s.Metrics {
+		if m.HTTP != nil {
+			add(m.HTTP.Headers)
+		}
+		if m.Prometheus != nil {
+			add(m.Prometheus.Headers)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RefusedEnv lists the variables the headers read that allowed refuses.
+func (s *Spec) RefusedEnv(allowed func(string) bool) []string {
+	var out []string
+	for _, n := range s.EnvRefs() {
+		if !allowed(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func refusedEnvMessage(refused []string) string {
+	return fmt.Sprintf("the recorded analysis reads the environment variable %s in a header: an analysis taken from a record may read only the variables named with --allow-env or prefixed %s; nothing was run",
+		strings.Join(refused, ", "), ZDDEnvPrefix)
+}
+
+// RefusedEnvError is the error of a recorded analysis whose headers read
+// variables allowed refuses (nil when none).
+func RefusedEnvError(s *Spec, allowed func(string) bool) error {
+	if s == nil {
+		return nil
+	}
+	if refused := s.RefusedEnv(allowed); len(refused) > 0 {
+		return exitcode.Usagef("%s", refusedEnvMessage(refused))
+	}
+	return nil
+}
+
+// Reach lists what running the spec reaches: the URL of every HTTP metric
+// (its template as written) and Prometheus server, and a line per
+// smoke-test Job (its metric, name and images), each prefixed by the metric.
+func (s *Spec) Reach() (urls, jobs []string) {
+	for i := range s.Metrics {
+		m := &s.Metrics[i]
+		switch {
+		case m.HTTP != nil:
+			urls = append(urls, fmt.Sprintf("metric %s: GET %s", m.Name, m.HTTP.URL))
+		case m.Prometheus != nil:
+			urls = append(urls, fmt.Sprintf("metric %s: prometheus %s", m.Name, m.Prometheus.Address))
+		case m.Job != nil:
+			jobs = append(jobs, fmt.Sprintf("metric %s: %s", m.Name, m.Job.describe()))
+		}
+	}
+	return urls, jobs
+}
+
+// describe names a Job metric's Job and its images, as rendered over
+// sample values.
+func (j *JobMetric) describe() string {
+	job, err := j.build(Vars{Namespace: "NAMESPACE", Name: "NAME", Version: "VERSION", Color: "COLOR", Track: "TRACK", Revision: "REVISION"})
+	if err != nil {
+		return fmt.Sprintf("a Job that does not render (%v)", err)
+	}
+	return DescribeJob(job)
+}
+
+// DescribeJob is one line naming a Job and what it runs.
+func DescribeJob(job *batchv1.Job) string {
+	name := job.Name
+	if name == "" {
+		name = job.GenerateName + "*"
+	}
+	var run []string
+	for _, c := range append(append([]corev1.Container{}, job.Spec.Template.Spec.InitContainers...), job.Spec.Template.Spec.Containers...) {
+		what := c.Name + "=" + c.Image
+		if cmd := append(append([]string{}, c.Command...), c.Args...); len(cmd) > 0 {
+			what += " " + strconv.Quote(strings.Join(cmd, " "))
+		}
+		run = append(run, what)
+	}
+	return fmt.Sprintf("job %s running %s", name, strings.Join(run, ", "))
 }

@@ -3,6 +3,7 @@ package analysis
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"os"
@@ -29,7 +30,29 @@ const (
 	maxCountPerMetric     = 10000
 	maxInterval           = 24 * time.Hour
 	jobFileSizeLimitBytes = 1 << 20
+	// analysisFileSizeLimitBytes bounds an analysis file (it is recorded
+	// in an annotation, MaxParamBytes, anyway)
+	analysisFileSizeLimitBytes = 1 << 20
 )
+
+// readCapped reads the file at p, refusing one larger than limit bytes
+// while it reads (a pipe or /dev/zero never ends: it is not read whole
+// first).
+func readCapped(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%q is larger than %d bytes", p, limit)
+	}
+	return data, nil
+}
 
 var metricNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$`)
 
@@ -39,7 +62,7 @@ var envRefRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // LoadFile reads, parses and validates an analysis file. Every error names
 // the file and is a usage error (exit 2).
 func LoadFile(path string) (*Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path, analysisFileSizeLimitBytes)
 	if err != nil {
 		return nil, exitcode.Usagef("reading analysis file %q: %w", path, err)
 	}
@@ -153,6 +176,9 @@ func (m *Metric) validate() error {
 		if err := checkAddress("prometheus.address", p.Address); err != nil {
 			return err
 		}
+		if err := checkHeaders("prometheus.headers", p.Headers); err != nil {
+			return err
+		}
 		if strings.TrimSpace(p.Query) == "" {
 			return fmt.Errorf("prometheus.query is required")
 		}
@@ -179,15 +205,8 @@ func (m *Metric) validate() error {
 				return fmt.Errorf("http.jsonPath %q: %w", h.JSONPath, err)
 			}
 		}
-		for k, v := range h.Headers {
-			if k == "" || strings.ContainsAny(k, " :\r\n") {
-				return fmt.Errorf("http.headers: bad header name %q", k)
-			}
-			// a "$" that is not a ${VAR} reference would leak half a secret
-			// into a header: refuse it.
-			if strings.Contains(envRefRE.ReplaceAllString(v, ""), "${") {
-				return fmt.Errorf("http.headers[%s]: malformed ${VAR} reference", k)
-			}
+		if err := checkHeaders("http.headers", h.Headers); err != nil {
+			return err
 		}
 		if h.Timeout.Duration < 0 {
 			return fmt.Errorf("http.timeout must not be negative")
@@ -203,6 +222,17 @@ func (m *Metric) validate() error {
 	return nil
 }
 
+// checkHeaders checks header names and their ${VAR} references (the rule
+// of CheckHeader, which the request probe shares).
+func checkHeaders(field string, headers map[string]string) error {
+	for k, v := range headers {
+		if err := CheckHeader(k, v); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return nil
+}
+
 func checkAddress(field, raw string) error {
 	if raw == "" {
 		return fmt.Errorf("%s is required", field)
@@ -210,6 +240,10 @@ func checkAddress(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("%s %q: must be an http:// or https:// URL: %w", field, raw, err)
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		// it would be printed in messages and recorded in an annotation
+		return fmt.Errorf("%s %q: holds a password; put credentials in headers (e.g. Authorization: Basic ${VAR}), which are read from the environment and never printed or recorded", field, u.Redacted())
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%s %q: must be an http:// or https:// URL", field, raw)
@@ -294,12 +328,9 @@ func (j *JobMetric) build(vars Vars) (*batchv1.Job, error) {
 }
 
 func readJobFile(p string) (string, error) {
-	data, err := os.ReadFile(p)
+	data, err := readCapped(p, jobFileSizeLimitBytes)
 	if err != nil {
 		return "", fmt.Errorf("reading job file: %w", err)
-	}
-	if len(data) > jobFileSizeLimitBytes {
-		return "", fmt.Errorf("job file %q is larger than %d bytes", p, jobFileSizeLimitBytes)
 	}
 	return string(data), nil
 }

@@ -74,7 +74,7 @@ func TestLoadFileIssueExample(t *testing.T) {
 			{Name: "smoke", Job: &JobMetric{File: "smoke-job.yaml"}},
 		},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(JobMetric{})); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(JobMetric{}, Spec{})); diff != "" {
 		t.Errorf("spec (-want +got):\n%s", diff)
 	}
 	job, err := got.Metrics[2].Job.build(Vars{Name: "web", Version: "v2"})

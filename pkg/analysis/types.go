@@ -56,6 +56,7 @@ type Result struct {
 //	    Out      io.Writer             // one line per measurement as it is taken (may be nil)
 //	    KeepJobs bool
 //	    Env      func(string) string   // ${VAR} expansion in headers; os.Getenv by default
+//	    EnvAllowed func(string) bool   // which variables headers may read (RecordedEnv for a recorded spec)
 //	}
 //	func (r *Runner) Run(ctx context.Context, spec *Spec, vars Vars) (*Result, error)
 //	   // error only for a broken setup (ctx cancelled, bad template); metric
@@ -84,7 +85,15 @@ type Spec struct {
 	// File is the path the spec was read from; relative Job files are
 	// resolved against its directory.
 	File string `json:"-"`
+	// recorded: the spec was read from an operation record (DecodeParam),
+	// which anyone who can patch the object's annotations can write: its
+	// headers read only the environment variables a Runner allows
+	// (RecordedEnv), and no file it names is ever read.
+	recorded bool
 }
+
+// Recorded says whether the spec was read from an operation record.
+func (s *Spec) Recorded() bool { return s.recorded }
 
 // Metric is one thing measured, by exactly one provider.
 type Metric struct {
@@ -103,10 +112,15 @@ type Metric struct {
 // PrometheusMetric is an instant query; it must return a scalar or a vector
 // of exactly one sample.
 type PrometheusMetric struct {
+	// Address is the server's URL, without credentials (they would be
+	// printed and recorded): put them in Headers.
 	Address string `json:"address"`
 	// Query is a text/template over Vars.
 	Query   string          `json:"query"`
 	Timeout metav1.Duration `json:"timeout,omitempty"`
+	// Headers are sent with every query (e.g. Authorization); values may
+	// hold ${VAR}, read from the environment and never printed.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // HTTPMetric is a GET whose body is a bare number, or JSON read with JSONPath.
