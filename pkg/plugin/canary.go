@@ -16,6 +16,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/canary"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
@@ -373,7 +374,8 @@ func canaryInterruptible(ctx context.Context, timeout time.Duration) (context.Co
 }
 
 func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) canary.Analyzer {
-	return canary.SpecAnalyzer(r.Client, streams.Out, spec)
+	r.Out = streams.Out
+	return r.AnalyzerFor(spec)
 }
 
 // Run starts the canary release.
@@ -394,9 +396,11 @@ type CanaryPromoteOptions struct {
 	Full        bool
 	Timeout     time.Duration
 	ForceUnlock bool
-	Namespace   string
-	Name        string
-	Runner      func() (*canary.Canary, error)
+	// RecordFlags: --yes and --allow-env for the recorded analysis.
+	RecordFlags
+	Namespace string
+	Name      string
+	Runner    func() (*canary.Canary, error)
 	genericiooptions.IOStreams
 }
 
@@ -413,6 +417,9 @@ to the canary's pod template with maxUnavailable 0, wait, and remove the canary.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
+			if err := o.RecordFlags.validate(cmd); err != nil {
+				return err
+			}
 			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
 			}
@@ -420,6 +427,7 @@ to the canary's pod template with maxUnavailable 0, wait, and remove the canary.
 		},
 	}
 	cmd.Flags().BoolVar(&o.Full, "full", false, "finish: the stable takes the canary's pod template and the canary is removed")
+	o.RecordFlags.addFlags(cmd)
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	return cmd
 }
@@ -434,11 +442,18 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 	}
 	r.Interrupt = interrupt
 	if !o.Full {
+		// the analysis the release recorded runs at the next step: it is
+		// shown and confirmed first, and reads only the allowed variables
 		spec, err := r.AnalysisOf(ctx, o.Namespace, o.Name)
 		if err != nil {
 			return err
 		}
-		r.Analysis = canaryAnalyzer(r, spec, o.IOStreams)
+		env := strategies.Env{AllowEnv: o.AllowEnv, Confirm: o.RecordFlags.confirmer(o.IOStreams)}
+		if err := strategies.ConfirmRecorded(env, "deployment "+o.Namespace+"/"+o.Name, []*analysis.Spec{spec}, nil); err != nil {
+			return err
+		}
+		r.AnalysisEnv = analysis.RecordedEnv(o.AllowEnv)
+		r.Analysis = r.AnalyzerFor(spec)
 	}
 	return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
 }

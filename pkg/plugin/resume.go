@@ -32,14 +32,27 @@ the Service for blue-green). When the run that started it died (killed, lost
 its network, Ctrl-C), resume takes the operation's Lease and carries it on to
 its intended end; 'kubectl zdd abort' goes back to the last safe state instead.
 
-A Lease whose holder stopped renewing is taken over once it expires;
---force-unlock takes it at once and says whose it was.`
+A Lease whose holder stopped renewing is taken over once it expires: once it
+stayed unchanged for its duration on this machine's clock (a held lease
+that looks expired by its holder's clock is watched that long first);
+--force-unlock takes it at once and says whose it was.
+
+A record is written by anyone who can patch the object's annotations, so
+resume trusts it only so far: the URLs and Jobs it would run (an analysis,
+a migration Job) are printed and run only with --yes or when confirmed on a
+terminal (else exit 2, nothing changed); the headers of a recorded analysis
+read only the environment variables named with --allow-env or prefixed
+ZDD_ (any other refuses it, exit 2); and no file named in a record is read.`
 
 const resumeExample = `  # carry on a rollout whose client was killed
   kubectl zdd resume deployment/web
 
   # the same, without waiting for the dead run's lease to expire
-  kubectl zdd resume deployment/web --force-unlock`
+  kubectl zdd resume deployment/web --force-unlock
+
+  # in CI: run the recorded analysis (printed first) without asking; its
+  # headers may read METRICS_TOKEN besides the ZDD_ variables
+  kubectl zdd resume deployment/web --yes --allow-env METRICS_TOKEN`
 
 // ResumeOptions are the options of resume and abort.
 type ResumeOptions struct {
@@ -50,6 +63,8 @@ type ResumeOptions struct {
 	Name        string
 	ForceUnlock bool
 	Timeout     time.Duration
+	// RecordFlags: --yes and --allow-env (resume only).
+	RecordFlags
 
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
@@ -92,6 +107,9 @@ func (o *ResumeOptions) runE(f Factory) func(*cobra.Command, []string) error {
 func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the operation's lease at once even if another run holds it (and say whose it was)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long each wait (new pods, a rollback) may take")
+	if !o.Abort {
+		o.RecordFlags.addFlags(cmd)
+	}
 }
 
 // operationTarget reads deployment/NAME or service/NAME.
@@ -136,7 +154,7 @@ func (o *ResumeOptions) Validate(cmd *cobra.Command) error {
 	if o.Timeout <= 0 {
 		return usageErrorf(cmd, "--timeout %s: must be positive", o.Timeout)
 	}
-	return nil
+	return o.RecordFlags.validate(cmd)
 }
 
 func (o *ResumeOptions) verb() string {
@@ -204,7 +222,8 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	ctx, cancel := lock.Context(ctx)
 	defer cancel(nil)
 
-	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout, Fence: lock}
+	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout, Fence: lock,
+		AllowEnv: o.AllowEnv, Confirm: o.RecordFlags.confirmer(o.IOStreams)}
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
 	}

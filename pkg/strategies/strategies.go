@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -44,6 +45,40 @@ type Env struct {
 	// Confirm is asked, before anything runs, whether the URLs and Jobs a
 	// record holds (analysis, migration Job) may be run; nil runs them.
 	Confirm func(c Confirmation) error
+	// AllowEnv names the environment variables (--allow-env) the headers
+	// of a recorded analysis may read besides those prefixed ZDD_.
+	AllowEnv []string
+}
+
+// ConfirmRecorded checks what a record would make this run reach before
+// anything runs: a recorded analysis whose headers read a variable that
+// env.AllowEnv does not allow is refused (exit 2), and the URLs and Jobs
+// are put to env.Confirm. specs may hold nils; jobs are descriptions of
+// recorded Jobs (a migration).
+func ConfirmRecorded(env Env, object string, specs []*analysis.Spec, jobs []string) error {
+	c := Confirmation{Object: object, Jobs: append([]string(nil), jobs...)}
+	seen := map[string]bool{}
+	for _, s := range specs {
+		if s == nil {
+			continue
+		}
+		if err := analysis.RefusedEnvError(s, analysis.RecordedEnv(env.AllowEnv)); err != nil {
+			return err
+		}
+		urls, js := s.Reach()
+		c.URLs = append(c.URLs, urls...)
+		c.Jobs = append(c.Jobs, js...)
+		for _, v := range s.EnvRefs() {
+			if !seen[v] {
+				seen[v] = true
+				c.Env = append(c.Env, v)
+			}
+		}
+	}
+	if c.Empty() || env.Confirm == nil {
+		return nil
+	}
+	return env.Confirm(c)
 }
 
 // Confirmation lists what a record would make this run reach or create:
@@ -56,6 +91,8 @@ type Confirmation struct {
 	Object string
 	URLs   []string
 	Jobs   []string
+	// Env are the variables the recorded headers read (all allowed).
+	Env []string
 }
 
 // Empty says whether there is nothing to confirm.

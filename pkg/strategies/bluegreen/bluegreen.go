@@ -91,6 +91,9 @@ type Runner struct {
 	// recordBase is the Service as resume or abort read it, the base of
 	// their first record write.
 	recordBase *corev1.Service
+	// analysisEnv says which variables the analyses' headers may read
+	// (resume: analysis.RecordedEnv(--allow-env)); nil: any.
+	analysisEnv func(string) bool
 }
 
 func (r *Runner) now() time.Time {

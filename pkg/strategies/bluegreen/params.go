@@ -189,7 +189,7 @@ func (r *Runner) analyzer(a Analyzer, spec *analysis.Spec) Analyzer {
 		return a
 	}
 	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		run := &analysis.Runner{Kube: r.Client, Out: r.Out}
+		run := &analysis.Runner{Kube: r.Client, Out: r.Out, EnvAllowed: r.analysisEnv, BeforeJob: r.fenced}
 		return run.Run(ctx, spec, vars)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -85,7 +86,8 @@ func runnerFor(ctx context.Context, env strategies.Env, t strategies.Target, op 
 		return nil, exitcode.Failedf("service %q: its operation record changed since it was read (another run?): nothing was changed, run again", t.Ref())
 	}
 	r := &Runner{Client: env.Kube, Dynamic: env.Dynamic, Out: env.Log,
-		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}, fence: env.Fence, recordBase: svc}
+		Options: Options{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}, fence: env.Fence, recordBase: svc,
+		analysisEnv: analysis.RecordedEnv(env.AllowEnv)}
 	// what the command was asked: colours, services, analyses, delays
 	if err := r.applyParams(op); err != nil {
 		return nil, err
@@ -147,6 +149,13 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 	r, err := runnerFor(ctx, env, t, op)
 	if err != nil {
 		return err
+	}
+	if resumable(op) && op.Phase != "aborting" {
+		// the analyses the record holds are shown and confirmed before
+		// anything runs
+		if err := strategies.ConfirmRecorded(env, "service "+t.Ref(), []*analysis.Spec{r.PreAnalysisSpec, r.AnalysisSpec}, nil); err != nil {
+			return err
+		}
 	}
 	if !resumable(op) {
 		if op.Result == state.ResultFailed {

@@ -125,11 +125,18 @@ type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, e
 
 // SpecAnalyzer runs spec with an analysis.Runner (nil spec: no analysis).
 func SpecAnalyzer(client kubernetes.Interface, out io.Writer, spec *analysis.Spec) Analyzer {
+	return (&Canary{Client: client, Out: out}).AnalyzerFor(spec)
+}
+
+// AnalyzerFor runs spec with an analysis.Runner whose headers read what
+// AnalysisEnv allows and whose Jobs are created after the fencing check
+// (nil spec: no analysis).
+func (c *Canary) AnalyzerFor(spec *analysis.Spec) Analyzer {
 	if spec == nil {
 		return nil
 	}
 	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		runner := &analysis.Runner{Kube: client, Out: out}
+		runner := &analysis.Runner{Kube: c.Client, Out: c.Out, EnvAllowed: c.AnalysisEnv, BeforeJob: c.fenced}
 		return runner.Run(ctx, spec, vars)
 	}
 }
@@ -169,6 +176,10 @@ type Canary struct {
 	// unset.
 	LeaseDuration time.Duration
 	Clock         clock.Clock
+	// AnalysisEnv says which variables the headers of a recorded analysis
+	// may read (analysis.RecordedEnv(--allow-env)); nil: the default for
+	// a recorded spec, ZDD_ ones only.
+	AnalysisEnv func(string) bool
 
 	// fence is the operation's Lease, checked right before each write: the
 	// Lock this run took, or the caller's under resume and abort.

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -226,8 +227,15 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 	if err != nil {
 		return err
 	}
-	if spec != nil {
-		c.Analysis = SpecAnalyzer(env.Kube, env.Log, spec)
+	if action != actPromote && action != actPullBack {
+		// the recorded analysis is shown and confirmed before it runs
+		if err := strategies.ConfirmRecorded(env, "deployment "+t.Ref(), []*analysis.Spec{spec}, nil); err != nil {
+			return err
+		}
+	}
+	if spec != nil && action != actPromote && action != actPullBack {
+		c.AnalysisEnv = analysis.RecordedEnv(env.AllowEnv)
+		c.Analysis = c.AnalyzerFor(spec)
 		c.printf("resume: the recorded analysis %s runs again at the current step", op.Params[ParamAnalysis])
 	} else if op.Params[ParamAnalysis] != "" {
 		c.printf("resume: the analysis %s of the interrupted run was not recorded by this version and is not run again", op.Params[ParamAnalysis])

@@ -87,6 +87,15 @@ func (rs resumer) Resume(ctx context.Context, env strategies.Env, t strategies.T
 		return err
 	}
 	before := op.Phase == PhasePreflight || op.Phase == PhaseMigrate
+	// what the record would make this run reach (its analysis, its
+	// migration Job) is shown and confirmed before anything runs
+	var jobs []string
+	if job != nil && before && hasRequest(op) {
+		jobs = append(jobs, "migration "+analysis.DescribeJob(job))
+	}
+	if err := strategies.ConfirmRecorded(env, "deployment "+t.Ref(), []*analysis.Spec{rel.cfg.Analysis}, jobs); err != nil {
+		return err
+	}
 	if before && !hasRequest(op) {
 		// a record written before the request was recorded
 		if err := rs.saver(ctx, env, t, op, d)(op.Phase, state.ResultFailed, "the client stopped before the Deployment was changed; run 'kubectl zdd rollout' again"); err != nil {
@@ -150,7 +159,7 @@ func resumeRelease(env strategies.Env, t strategies.Target, op *state.Operation,
 	if op.Params[ParamTimeout] != "" {
 		logf(env, "resume: using the recorded --timeout %s", cfg.Timeout)
 	}
-	r := &Rollout{Kube: env.Kube, Dynamic: env.Dynamic, Log: env.Log, AnalysisOut: env.Log, NoDowntimeWatch: true}
+	r := &Rollout{Kube: env.Kube, Dynamic: env.Dynamic, Log: env.Log, AnalysisOut: env.Log, NoDowntimeWatch: true, AnalysisEnv: analysis.RecordedEnv(env.AllowEnv)}
 	rel := &release{cfg: cfg, ref: t.Ref(), op: op, live: d, desired: d.DeepCopy(), fence: env.Fence, res: &Result{Deployment: t.Ref(), OperationID: op.ID, FromRevision: op.FromRevision, Downtime: []Downtime{}}}
 	if op.Params == nil {
 		op.Params = map[string]string{}

@@ -115,6 +115,9 @@ type Rollout struct {
 	// unset.
 	LeaseDuration time.Duration
 	Clock         clock.Clock
+	// AnalysisEnv says which variables the analysis' headers may read
+	// (resume: analysis.RecordedEnv(--allow-env)); nil: any.
+	AnalysisEnv func(string) bool
 
 	logMu sync.Mutex
 }
@@ -928,7 +931,7 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 	var analysisRes *analysis.Result
 	var analysisErr error
 	runAnalysis := func(actx context.Context) {
-		runner := &analysis.Runner{Kube: r.Kube, Out: r.AnalysisOut}
+		runner := &analysis.Runner{Kube: r.Kube, Out: r.AnalysisOut, EnvAllowed: r.AnalysisEnv, BeforeJob: rel.fenced}
 		analysisRes, analysisErr = runner.Run(actx, cfg.Analysis, analysis.Vars{Namespace: cfg.Namespace, Name: cfg.Name, Version: rel.desired.Spec.Template.Labels["version"], Track: rel.desired.Spec.Template.Labels["track"], Revision: rel.op.ToRevision})
 	}
 	if cfg.Analysis != nil && cfg.AnalysisDuring {
