@@ -288,7 +288,12 @@ func TestBlueGreenInterrupted(t *testing.T) {
 				asked = srv.count("green")
 			}
 
-			after := e.Zdd(tc.command, "service/web", "--timeout", "2m")
+			resumeArgs := []string{tc.command, "service/web", "--timeout", "2m"}
+			if tc.analysis && tc.command == "resume" {
+				// the recorded analysis runs only when confirmed
+				resumeArgs = append(resumeArgs, "--yes")
+			}
+			after := e.Zdd(resumeArgs...)
 			samples := cw.Stop()
 			assertNoDip(t, dt.Stop(), samples, bgReplicas)
 			wantCode(t, tc.command+" after the interrupt", after, 0)

@@ -336,7 +336,7 @@ func TestCanaryResumeRunsTheRecordedAnalysis(t *testing.T) {
 	failing.Store(true)
 	before := calls.Load()
 
-	r := e.Zdd("resume", "deployment/web", "--force-unlock", "--timeout", "2m")
+	r := e.Zdd("resume", "deployment/web", "--force-unlock", "--timeout", "2m", "--yes")
 	rep := w.Stop()
 	t.Logf("resume: %s", r)
 	if r.Code != 1 {

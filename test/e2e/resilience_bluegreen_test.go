@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,10 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 			}
 
 			args := []string{tc.command, "service/web", "--timeout", "2m"}
+			if tc.command == "resume" && (slices.Contains(tc.args, "--analysis") || slices.Contains(tc.args, "--pre-analysis")) {
+				// the recorded analyses run only when confirmed
+				args = append(args, "--yes")
+			}
 			if tc.noForce {
 				early := e.Zdd(args...)
 				wantCode(t, tc.command+" while the dead run's lease is valid", early, 1)
@@ -201,6 +206,11 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 				args = append(args, "--force-unlock")
 			}
 			r := e.Zdd(args...)
+			if tc.noForce && !strings.Contains(r.Stdout, "waiting up to 30s to see whether it is still renewed") {
+				// expiry is judged by the lease staying unchanged on this
+				// machine's clock, not by the holder's renew time
+				t.Errorf("%s after the lease's renew time passed did not watch it for its duration first:\n%s", tc.command, r)
+			}
 			samples := cw.Stop()
 			rep := dt.Stop()
 			wantCode(t, tc.command, r, tc.want.code)

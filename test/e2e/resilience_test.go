@@ -137,7 +137,12 @@ func TestResilienceRolloutKilledAtPhase(t *testing.T) {
 				}
 				return
 			}
-			r := e.Zdd(tc.command, "deployment/web", "--force-unlock", "--timeout", "2m")
+			resumeArgs := []string{tc.command, "deployment/web", "--force-unlock", "--timeout", "2m"}
+			if tc.command == "resume" && (tc.migration || tc.analysis) {
+				// the recorded migration Job and analysis run only when confirmed
+				resumeArgs = append(resumeArgs, "--yes")
+			}
+			r := e.Zdd(resumeArgs...)
 			rep := w.Stop()
 			if r.Code != tc.wantCode {
 				t.Fatalf("%s: want exit %d, got %s", tc.command, tc.wantCode, r)
@@ -338,7 +343,7 @@ func TestResilienceRolloutResumeRecordedSettings(t *testing.T) {
 			}
 
 			failing.Store(true)
-			r := e.ZddWith(ZddOpts{Env: []string{tokenEnv}}, "resume", "deployment/web", "--force-unlock", "--timeout", "2m")
+			r := e.ZddWith(ZddOpts{Env: []string{tokenEnv}}, "resume", "deployment/web", "--force-unlock", "--timeout", "2m", "--yes")
 			rep := w.Stop()
 			if r.Code != 1 {
 				t.Fatalf("resume: want exit 1, got %s", r)

@@ -179,10 +179,12 @@ func assertNoSecretInOutput(t *testing.T, what string, r CmdResult, secret strin
 }
 
 // checkRecordedAnalysis reads the analysis a killed run recorded on the
-// object target names (zdd.dev/param.analysis): an encoded spec must keep the
-// header as written, "Bearer ${ZDD_E2E_SECRET}", for resume to expand again;
-// a strategy that records only the file's path says so in the log.
-func checkRecordedAnalysis(t *testing.T, e *Env, target string) {
+// object target names (zdd.dev/param.<key>: "analysis" for rollout and
+// blue-green, "analysis-spec" for canary, whose "analysis" param is only
+// the file's name): it must decode as an encoded spec and keep the header
+// as written, "Bearer ${ZDD_E2E_SECRET}", for resume to expand again. A
+// record that does not decode fails the test.
+func checkRecordedAnalysis(t *testing.T, e *Env, target, key string) {
 	t.Helper()
 	kind, name, _ := strings.Cut(target, "/")
 	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -193,14 +195,14 @@ func checkRecordedAnalysis(t *testing.T, e *Env, target string) {
 	if err != nil {
 		t.Fatalf("reading %s: %v", target, err)
 	}
-	param := o.GetAnnotations()[state.ParamPrefix+"analysis"]
+	param := o.GetAnnotations()[state.ParamPrefix+key]
 	if param == "" {
-		t.Errorf("%s records no analysis (%sanalysis): resume cannot run it", target, state.ParamPrefix)
+		t.Errorf("%s records no analysis (%s%s): resume cannot run it", target, state.ParamPrefix, key)
 		return
 	}
 	spec, err := analysis.DecodeParam(param)
 	if err != nil {
-		t.Logf("%s records the analysis as %q (not an encoded spec: %v)", target, param, err)
+		t.Errorf("%s records the analysis (%s%s) as %q, which does not decode: %v", target, state.ParamPrefix, key, param, err)
 		return
 	}
 	want := "Bearer ${" + secretEnv + "}"
@@ -234,6 +236,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		// killAt is where the kill case dies (strategy:phase) after the
 		// analysis is recorded; resume runs the rest (empty: no kill case)
 		killAt string
+		// param is the record's param that holds the encoded analysis
+		param string
 	}
 	strategies := map[string]strategy{
 		"rollout": {
@@ -241,7 +245,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			args: func(file string) []string {
 				return []string{"rollout", "deployment/web", "--image", "app=" + v2, "--analysis", file, "--timeout", "2m"}
 			},
-			target: "deployment/web", killAt: "rollout:analysis",
+			target: "deployment/web", killAt: "rollout:analysis", param: "analysis",
 		},
 		"bluegreen": {
 			start: func(t *testing.T) *Env {
@@ -254,14 +258,14 @@ func TestSecretsNeverShown(t *testing.T) {
 			args: func(file string) []string {
 				return []string{"bluegreen", "deploy", "service/web", "--image", "app=" + v2, "--analysis", file, "--timeout", "2m"}
 			},
-			target: "service/web", killAt: "bluegreen:analysis",
+			target: "service/web", killAt: "bluegreen:analysis", param: "analysis",
 		},
 		"canary": {
 			start: func(t *testing.T) *Env { return canaryApp(t, 4) },
 			args: func(file string) []string {
 				return []string{"canary", "deployment/web", "--image", "app=" + v2, "--steps", "50,100", "--pause", "1s", "--analysis", file, "--timeout", "2m"}
 			},
-			target: "deployment/web", killAt: "canary:step-1",
+			target: "deployment/web", killAt: "canary:step-1", param: "analysis-spec",
 		},
 		// the analysis alone, as a table and as JSON (it changes nothing, so
 		// it has no record to kill and resume)
@@ -330,9 +334,9 @@ func TestSecretsNeverShown(t *testing.T) {
 						t.Fatalf("the run was not killed at %s: %s", st.killAt, killed)
 					}
 					check("killed at "+st.killAt, killed)
-					checkRecordedAnalysis(t, e, st.target)
+					checkRecordedAnalysis(t, e, st.target, st.param)
 					before := srv.authorized.Load()
-					r := e.ZddWith(ZddOpts{Env: env}, "resume", st.target, "--force-unlock", "--timeout", "2m")
+					r := e.ZddWith(ZddOpts{Env: env}, "resume", st.target, "--force-unlock", "--timeout", "2m", "--yes")
 					if r.Code != 0 {
 						t.Fatalf("resume: want exit 0, got %s", r)
 					}
