@@ -136,6 +136,11 @@ func (w *RecordWriter) Observe(obj metav1.Object) {
 // Base is the version of the object last read or written.
 func (w *RecordWriter) Base() metav1.Object { return w.base }
 
+// RecordedPhase is the phase of the record as this writer last wrote or
+// read it: what a run that stops without writing leaves for resume ("" when
+// unknown).
+func (w *RecordWriter) RecordedPhase() string { return w.record[KeyPhase] }
+
 // Save writes op (removeParams: params of an earlier operation to drop).
 func (w *RecordWriter) Save(ctx context.Context, op *Operation, removeParams ...string) error {
 	_, err := w.write(ctx, op, false, removeParams)

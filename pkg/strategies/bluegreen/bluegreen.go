@@ -355,7 +355,7 @@ func (s *session) end(err error) error {
 			_ = s.lock.Release(rctx)
 			cancel()
 		}
-		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
+		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
 	}
 	if err != nil && s.interrupted() && s.op.Result == "" && !s.inFlight {
 		// Ctrl-C (unless the operation already reached an end, e.g. a
@@ -379,7 +379,7 @@ func (s *session) end(err error) error {
 	}
 	if serr := s.save(); serr != nil {
 		if lost := s.lost(serr); lost != nil {
-			serr = exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.op.Phase))
+			serr = exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
 		}
 		if err == nil || s.lost(serr) != nil {
 			err = serr
@@ -400,6 +400,15 @@ func (s *session) end(err error) error {
 		s.r.printf("warning: %v", rerr)
 	}
 	return err
+}
+
+// recordedPhase is the phase the record on the Service holds, as this run
+// last wrote or read it.
+func (s *session) recordedPhase() string {
+	if p := s.rec.RecordedPhase(); p != "" {
+		return p
+	}
+	return s.op.Phase
 }
 
 // safeColour names the state 'kubectl zdd abort' returns to.

@@ -319,7 +319,14 @@ func (r *Rollout) recordFirst(ctx context.Context, rel *release) error {
 func (r *Rollout) stopLost(rel *release, lost *state.LostError) error {
 	rel.res.Result = state.ResultFailed
 	rel.res.Reason = lost.Error()
-	return exitcode.NeedsPersonf("deployment %q: %v; the release was left as it was, no further change was made: %s", rel.ref, lost, state.StoppedHint("deployment", rel.cfg.Namespace, rel.cfg.Name, rel.op.Phase))
+	phase := rel.op.Phase
+	if rel.w != nil && rel.w.guard.base != nil {
+		if p := rel.w.guard.base.Annotations[state.KeyPhase]; p != "" {
+			// what the record on the Deployment holds, as last seen
+			phase = p
+		}
+	}
+	return exitcode.NeedsPersonf("deployment %q: %v; the release was left as it was, no further change was made: %s", rel.ref, lost, state.StoppedHint("deployment", rel.cfg.Namespace, rel.cfg.Name, phase))
 }
 
 // lostOf returns why the release's lease is lost (err, ctx or the fence
