@@ -44,14 +44,22 @@ func NameScoped[L runtime.Object](c ListWatcher[L], name string) *cache.ListWatc
 // again while the API server cannot be reached.
 const ReconnectEvery = 500 * time.Millisecond
 
+// maxThrottledBackoff bounds the wait between the tries of a list or watch
+// that the API server answers with 429 Too Many Requests or 503 Service
+// Unavailable, unless its Retry-After asks for more.
+const maxThrottledBackoff = 8 * time.Second
+
 // Reconnecting wraps lw (its context-taking functions) so that a list or
 // watch that cannot reach the API server (connection refused or reset, the
-// server shutting down, overloaded or timing out) is tried again every
-// ReconnectEvery until it succeeds or its context ends, instead of
-// returning the error. The reflector behind watchtools.UntilWithSync and
-// informers retries too, but with an exponential backoff that grows to 30s
-// and more during an outage, so a wait would only see the API server's
-// return that long after it. Any other error is returned at once.
+// server shutting down, overloaded or timing out) is tried again until it
+// succeeds or its context ends, instead of returning the error: every
+// ReconnectEvery while the server cannot be reached, so a wait sees its
+// return within half a second; but a server that answers 429 or 503 (it is
+// there, and asks clients to slow down) is tried again after a backoff that
+// doubles from ReconnectEvery up to maxThrottledBackoff, and never sooner
+// than its Retry-After says. The reflector behind watchtools.UntilWithSync
+// and informers retries too, but with an exponential backoff that grows to
+// 30s and more during an outage. Any other error is returned at once.
 func Reconnecting(lw *cache.ListWatch) *cache.ListWatch {
 	out := *lw
 	if list := lw.ListWithContextFunc; list != nil {
@@ -74,19 +82,41 @@ func Reconnecting(lw *cache.ListWatch) *cache.ListWatch {
 	return &out
 }
 
-func retryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
-	t := time.NewTimer(ReconnectEvery)
+// reconnectWait waits d or until ctx ends (tests record the waits).
+var reconnectWait = func(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// retryDelay is how long to wait before trying again after err, given the
+// backoff of the throttled tries so far; it returns the next backoff.
+func retryDelay(err error, backoff time.Duration) (wait, next time.Duration) {
+	if !apierrors.IsTooManyRequests(err) && !apierrors.IsServiceUnavailable(err) {
+		return ReconnectEvery, ReconnectEvery
+	}
+	wait = backoff
+	if secs, ok := apierrors.SuggestsClientDelay(err); ok {
+		wait = max(wait, time.Duration(secs)*time.Second)
+	}
+	return wait, min(backoff*2, maxThrottledBackoff)
+}
+
+func retryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	backoff := ReconnectEvery
 	for {
 		v, err := call()
 		if err == nil || !Unreachable(err) || ctx.Err() != nil {
 			return v, err
 		}
-		t.Reset(ReconnectEvery)
-		select {
-		case <-ctx.Done():
+		var wait time.Duration
+		wait, backoff = retryDelay(err, backoff)
+		reconnectWait(ctx, wait)
+		if ctx.Err() != nil {
 			return v, err
-		case <-t.C:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -133,6 +134,51 @@ func TestNameScopedReconnects(t *testing.T) {
 			}{tc.wantCalls, tc.wantCalls, tc.wantErr, tc.wantErr}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s\nlist error: %v\nwatch error: %v", diff, listErr, watchErr)
+			}
+		})
+	}
+}
+
+// TestReconnectBacksOffWhenThrottled: a list the API server answers with
+// 429 or 503 is tried again after a doubling backoff (from ReconnectEvery up
+// to maxThrottledBackoff), never sooner than its Retry-After; one that
+// cannot reach the server at all is tried every ReconnectEvery. Before,
+// every failure was tried again after 500ms.
+func TestReconnectBacksOffWhenThrottled(t *testing.T) {
+	tooMany := apierrors.NewTooManyRequests("slow down", 0)
+	retryAfter3 := apierrors.NewTooManyRequests("slow down", 3)
+	unavailable := apierrors.NewServiceUnavailable("starting")
+	refusedErr := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name string
+		errs []error
+		want []time.Duration
+	}{
+		{name: "429s double the wait", errs: []error{tooMany, tooMany, tooMany, tooMany, tooMany, tooMany},
+			want: []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}},
+		{name: "Retry-After is honoured", errs: []error{retryAfter3, tooMany}, want: []time.Duration{3 * time.Second, time.Second}},
+		{name: "503 backs off too", errs: []error{unavailable, unavailable}, want: []time.Duration{500 * time.Millisecond, time.Second}},
+		{name: "connection refused: every 500ms", errs: []error{refusedErr, refusedErr, refusedErr}, want: []time.Duration{500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var waits []time.Duration
+			old := reconnectWait
+			reconnectWait = func(_ context.Context, d time.Duration) { waits = append(waits, d) }
+			defer func() { reconnectWait = old }()
+			n := 0
+			_, err := retryUnreachable(context.Background(), func() (int, error) {
+				if n < len(tc.errs) {
+					n++
+					return 0, tc.errs[n-1]
+				}
+				return 1, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, waits); diff != "" {
+				t.Errorf("waits (-want +got):\n%s", diff)
 			}
 		})
 	}
