@@ -148,7 +148,8 @@ func (r *Runner) idleTemplate(snap *Snapshot) (*corev1.PodTemplateSpec, error) {
 			return nil, exitcode.Usagef("deploying service %q: nothing to change; give --image CONTAINER=IMAGE or -f FILE", r.key())
 		}
 		if err := kube.SetImages(&t.Spec, r.Images); err != nil {
-			return nil, err
+			// the object the containers were looked for in
+			return nil, exitcode.UsageError(fmt.Errorf("deploying service %q from the pod template of deployment %q: %w", r.key(), snap.ActiveDep.Namespace+"/"+snap.ActiveDep.Name, err))
 		}
 	}
 	if t.Labels == nil {
