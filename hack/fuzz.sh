@@ -5,6 +5,13 @@
 # that reaches new code, not only crashers, and with manifests of a few KB as
 # seeds almost every mutation does, so with 60s per input the workers spent
 # the whole short run minimizing (see pkg/lint/fuzz_setup_test.go).
+# Every func Fuzz* of a package's _test.go files is run: the manifest
+# loaders and lint rules (pkg/lint), and the parsers of what comes from the
+# cluster, which anyone who may patch an object's annotations writes: the
+# operation record (pkg/state FuzzFromAnnotations), its params
+# (pkg/strategies/{rolling,bluegreen,canary}: FuzzConfigFromParams,
+# FuzzApplyParams, FuzzRecordParams) and the recorded analysis (pkg/analysis
+# FuzzDecodeParam).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-10s}
