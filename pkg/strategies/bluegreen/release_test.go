@@ -3,7 +3,9 @@ package bluegreen
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube/kubetest"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // bgCluster is a blue-green app on a simulated cluster: Service web on
@@ -163,5 +168,120 @@ func TestUncertainSwitch(t *testing.T) {
 	}
 	if op := record(t, cs); op.Result != state.ResultSucceeded || op.Phase != "done" {
 		t.Errorf("record: phase %q result %q", op.Phase, op.Result)
+	}
+}
+
+// TestFailedSwitchBackStaysInFlight: a switch back (after a failing
+// post-switch analysis) that fails leaves the operation in flight in phase
+// switching-back (exit 3); resume then switches back (exit 1, result
+// rolled-back, the service on blue), and nothing else may start over it
+// meanwhile. Before, the record said failed: resume printed "nothing to
+// resume" and exited 0, abort refused, the traffic stayed on the failing
+// colour.
+func TestFailedSwitchBackStaysInFlight(t *testing.T) {
+	cs := bgCluster(t, 1)
+	var failBack atomic.Bool
+	failBack.Store(true)
+	cs.PrependReactor("patch", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.PatchActionImpl)
+		if failBack.Load() && strings.Contains(string(p.Patch), `"selector":{"version":"blue"}`) {
+			return true, nil, apierrors.NewInternalError(errors.New("etcdserver: request timed out"))
+		}
+		return false, nil, nil
+	})
+	var out bytes.Buffer
+	r := &Runner{Client: cs, Out: &out, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v2"}, Analysis: failing, Timeout: 20 * time.Second}}
+	err := r.Deploy(context.Background())
+	if exitcode.Of(err) != exitcode.NeedsPerson || !strings.Contains(err.Error(), "stays in flight in phase switching-back") {
+		t.Fatalf("deploy: want exit 3 saying it stays in flight, got %v\n%s", err, out.String())
+	}
+	op := record(t, cs)
+	if op.Phase != PhaseSwitchingBack || op.Result != "" || !op.Unfinished() {
+		t.Fatalf("record: phase %q result %q, want %s in flight", op.Phase, op.Result, PhaseSwitchingBack)
+	}
+	failBack.Store(false)
+	out.Reset()
+	env := strategies.Env{Kube: cs, Log: &out, Timeout: 20 * time.Second}
+	err = resumer{}.Resume(context.Background(), env, strategies.Target{Namespace: "shop", Kind: "service", Name: "web"}, op)
+	if exitcode.Of(err) != exitcode.Failed || !strings.Contains(err.Error(), "switched back to blue") {
+		t.Fatalf("resume: want exit 1 (switched back), got %v\n%s", err, out.String())
+	}
+	if got := selected(t, cs); got != "blue" {
+		t.Errorf("the service selects %s after resume, want blue", got)
+	}
+	if op := record(t, cs); op.Result != state.ResultRolledBack || op.Phase != PhaseSwitchedBack {
+		t.Errorf("record after resume: phase %q result %q", op.Phase, op.Result)
+	}
+}
+
+// TestBeginReadsTheRecordAgain: the record is read again once the Lease is
+// taken; one that another run changed in between stops the operation
+// (exit 1) with nothing written but the Lease, and one that cannot be read
+// is an error, not an empty record.
+func TestBeginReadsTheRecordAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// between runs right after the Lease is created
+		between func(cs *kubetest.Strict) error
+		want    string
+	}{
+		{name: "another run recorded its operation", want: "its operation record changed while this run took the lease (now operation other-op",
+			between: func(cs *kubetest.Strict) error {
+				other := &state.Operation{ID: "other-op", Strategy: Strategy, Phase: "deploying", Holder: "another run", Params: map[string]string{}}
+				patch, _ := other.MergePatch("")
+				// (from inside a reactor: straight to the store)
+				_, err := cs.Store(k8stesting.NewPatchAction(schema.GroupVersionResource{Version: "v1", Resource: "services"}, "shop", "web", types.MergePatchType, patch))
+				return err
+			}},
+		{name: "the record cannot be read", want: "reading the operation record on service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := bgCluster(t, 1)
+			var leased atomic.Bool
+			cs.PrependReactor("get", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if tc.between == nil && leased.Load() && a.(k8stesting.GetAction).GetName() == "web" {
+					return true, nil, apierrors.NewInternalError(errors.New("etcdserver: leader changed"))
+				}
+				return false, nil, nil
+			})
+			cs.PrependReactor("create", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if _, err := cs.Store(a); err != nil {
+					return true, nil, err
+				}
+				leased.Store(true)
+				if tc.between != nil {
+					if err := tc.between(cs); err != nil {
+						t.Error(err)
+					}
+				}
+				return true, a.(k8stesting.CreateAction).GetObject(), nil
+			})
+			before := len(cs.Writes())
+			r := &Runner{Client: cs, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
+			err := r.Deploy(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("deploy: want an error saying %q, got %v", tc.want, err)
+			}
+			others := 0
+			if tc.between != nil {
+				others = 1 // the other run's record
+			}
+			for _, w := range cs.Writes()[before:] {
+				if w.Resource == "leases" {
+					continue
+				}
+				if others > 0 && w.Resource == "services" && w.Verb == "patch" {
+					others--
+					continue
+				}
+				t.Errorf("write besides the lease: %v", w)
+			}
+			if tc.between != nil {
+				if op := record(t, cs); op == nil || op.ID != "other-op" {
+					t.Errorf("the other run's record was overwritten: %+v", op)
+				}
+			}
+		})
 	}
 }

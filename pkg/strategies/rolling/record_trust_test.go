@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -108,5 +109,59 @@ func TestResumeTrustsTheRecordOnlySoFar(t *testing.T) {
 				t.Errorf("the server got %q, want %q", got, tc.wantSent)
 			}
 		})
+	}
+}
+
+// TestResumeStopsWhenItsLeaseIsTakenOver: under resume, the caller's lease
+// is the fence: taken over while the recorded analysis runs (and fails),
+// the resume neither rolls back nor records anything more (exit 3), and a
+// context ended by the lost lease is not taken for Ctrl-C. Before, resume's
+// context ended with a plain error that the strategies took for an
+// interrupt, and wrote on.
+func TestResumeStopsWhenItsLeaseIsTakenOver(t *testing.T) {
+	cs := kubetest.NewStrict(fixtures()...)
+	cs.Simulate()
+	var after atomic.Int64
+	after.Store(-1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		other := &state.Lock{Client: cs.CoordinationV1(), Namespace: "shop", Name: state.LeaseName("deployment", "web"), Holder: "another run"}
+		if err := other.Acquire(r.Context(), true); err != nil {
+			t.Errorf("the other run could not take the lease: %v", err)
+		}
+		after.Store(int64(len(cs.Writes())))
+		fmt.Fprint(w, "5") // failing: resume would roll back
+	}))
+	defer srv.Close()
+	spec, err := analysis.Parse([]byte("interval: 1ms\nmetrics:\n- name: m\n  max: 1\n  http:\n    url: " + srv.URL + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := analysis.EncodeParam(spec)
+	dep, _ := cs.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
+	op := &state.Operation{ID: "op", Strategy: Strategy, Phase: PhaseAnalysis, FromRevision: "1", ToRevision: "2",
+		Params: map[string]string{ParamImages: `{"app":"shop:v2"}`, ParamAnalysis: enc, ParamTemplate: templateFingerprint(&dep.Spec.Template)}}
+	w := &state.RecordWriter{Object: state.DeploymentCarrier(cs, "shop", "web")}
+	if err := w.Save(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	lock := &state.Lock{Client: cs.CoordinationV1(), Namespace: "shop", Name: state.LeaseName("deployment", "web"), Holder: "resume run"}
+	if err := lock.Acquire(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := lock.Context(context.Background())
+	defer cancel(nil)
+	var log bytes.Buffer
+	env := strategies.Env{Kube: cs, Log: &log, Timeout: 20 * time.Second, Fence: lock}
+	err = resumer{}.Resume(ctx, env, strategies.Target{Namespace: "shop", Kind: "deployment", Name: "web"}, op)
+	if exitcode.Of(err) != exitcode.NeedsPerson || !strings.Contains(err.Error(), `taken over by "another run"`) {
+		t.Fatalf("resume: want exit 3 naming the other run, got %v\n%s", err, log.String())
+	}
+	if n := after.Load(); n < 0 {
+		t.Fatal("the recorded analysis never ran")
+	} else if ws := cs.Writes()[n:]; len(ws) > 0 {
+		t.Errorf("writes after the takeover: %v\n%s", ws, log.String())
+	}
+	if got := recordOn(t, cs); got.Phase != PhaseAnalysis || got.Result != "" {
+		t.Errorf("record: phase %q result %q, want analysis in flight", got.Phase, got.Result)
 	}
 }
