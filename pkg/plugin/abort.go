@@ -7,7 +7,9 @@ import (
 
 func init() { registerSubcommand(NewCmdAbort) }
 
-const abortLong = `Undo an operation in flight: return to the last safe state before it.
+const abortLong = `Undo an unfinished operation (in flight, interrupted, paused, or failed
+part-way, such as one whose automatic rollback failed): return to the last
+safe state before it.
 
 rollout: the pod template of the from-revision is restored and the command
 waits until the Deployment is fully available on it.

@@ -411,7 +411,13 @@ func newCmdCanaryPromote(f Factory, streams genericiooptions.IOStreams) *cobra.C
 		Short: "Move a held canary to its next step, or finish it with --full",
 		Long: `Move a canary that holds (after --weight or a --manual step) to its next step,
 or with --full (or after the last step) finish it: roll the stable Deployment
-to the canary's pod template with maxUnavailable 0, wait, and remove the canary.`,
+to the canary's pod template with maxUnavailable 0, wait, and remove the canary.
+
+The next step runs the analysis the release recorded on the stable. Anyone
+who may patch its annotations can write that record, so its URLs and Jobs
+are printed and run only with --yes or when confirmed on a terminal (else
+exit 2, nothing moved), and its headers read only the variables named with
+--allow-env or prefixed ZDD_.`,
 		Example: `  kubectl zdd canary promote deployment/web
   kubectl zdd canary promote deployment/web --full`,
 		Args: cobra.ExactArgs(1),
