@@ -126,8 +126,10 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	if o.Output == "json" {
 		logW = o.ErrOut
 	}
+	var fence state.Fence
 	if dry == rolling.DryRunNone {
-		lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName("deployment", o.Name), Holder: state.Identity("")}
+		lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName("deployment", o.Name), Holder: state.Identity(""),
+			OnWait: func(ev state.WaitEvent) { fmt.Fprintln(logW, ev) }}
 		if err := lock.Acquire(ctx, o.ForceUnlock); err != nil {
 			var held *state.HeldError
 			if errors.As(err, &held) {
@@ -136,12 +138,14 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 			return exitcode.Failedf("deployment %q: %w", ref, err)
 		}
 		defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
+		// the rollback's write is made only while the lease is this run's
+		fence = lock
 	}
 	prog := newProgressPrinter(logW, false, ref)
 	res, err := rolling.Rollback(ctx, o.Client, rolling.RollbackConfig{
 		Namespace: o.Namespace, Name: o.Name, ToRevision: o.ToRevision, Timeout: o.Timeout, DryRun: dry,
 		ChangeCause: fmt.Sprintf("kubectl zdd rollback deployment/%s --to-revision=%d", o.Name, o.ToRevision),
-		OnProgress:  prog.Update, Log: logW,
+		OnProgress:  prog.Update, Log: logW, Fence: fence,
 	})
 	if res == nil {
 		return err
