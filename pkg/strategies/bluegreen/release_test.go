@@ -285,3 +285,23 @@ func TestBeginReadsTheRecordAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployRefusesANewColourOfNoPods: a live colour of 0 replicas (and no
+// --replicas) would give the new colour none, which the switch guard could
+// never accept: exit 2 before anything is written. Before, the deploy ran
+// until its guard failed.
+func TestDeployRefusesANewColourOfNoPods(t *testing.T) {
+	cs := bgCluster(t, 1)
+	if _, err := cs.AppsV1().Deployments("shop").Patch(context.Background(), "web-blue", types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(cs.Writes())
+	r := &Runner{Client: cs, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
+	err := r.Deploy(context.Background())
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), `"shop/web-blue" has 0 replicas`) || !strings.Contains(err.Error(), "--replicas") {
+		t.Errorf("want exit 2 naming the deployment and --replicas, got %v", err)
+	}
+	if w := cs.Writes()[before:]; len(w) > 0 {
+		t.Errorf("writes: %v", w)
+	}
+}
