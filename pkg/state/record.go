@@ -206,12 +206,18 @@ func (w *RecordWriter) write(ctx context.Context, op *Operation, anyway bool, re
 	return nil, fmt.Errorf("%s: still conflicting after %d tries: %w", what, recordTries, last)
 }
 
-// recordOf is the operation record in annotations: the zdd.dev/ keys
-// (zdd.dev/ignore and the canary's zdd.dev/canary-of are not the record).
+// recordKeys are the annotations of the operation record (besides its
+// params): what FromAnnotations reads.
+var recordKeys = map[string]bool{KeyOperationID: true, KeyStrategy: true, KeyPhase: true, KeyStartTime: true, KeyUpdateTime: true,
+	KeyFromRevision: true, KeyToRevision: true, KeyResult: true, KeyMessage: true, KeyHolder: true}
+
+// recordOf is the operation record in annotations: its keys and params.
+// Other zdd.dev/ annotations (zdd.dev/ignore, the canary's
+// zdd.dev/canary-of, a release's zdd.dev/summary) are not the record.
 func recordOf(a map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range a {
-		if strings.HasPrefix(k, Prefix) && k != IgnoreAnnotation && k != Prefix+"canary-of" {
+		if recordKeys[k] || strings.HasPrefix(k, ParamPrefix) {
 			out[k] = v
 		}
 	}

@@ -220,3 +220,15 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// TestRecordOf: the record is its keys and params, not every zdd.dev/
+// annotation (a summary or the canary's owner written beside it is not
+// another run's record).
+func TestRecordOf(t *testing.T) {
+	a := map[string]string{KeyOperationID: "op", KeyPhase: "watch", ParamPrefix + "images": "{}", IgnoreAnnotation: "x",
+		Prefix + "canary-of": "web", Prefix + "summary": "H4sI", "other": "y"}
+	want := map[string]string{KeyOperationID: "op", KeyPhase: "watch", ParamPrefix + "images": "{}"}
+	if diff := cmp.Diff(want, recordOf(a)); diff != "" {
+		t.Errorf("recordOf (-want +got):\n%s", diff)
+	}
+}

@@ -108,7 +108,7 @@ func TestBadInput(t *testing.T) {
 		{"lint malformed yaml", []string{"lint", "-f", malformed}, nil, 2, []string{"malformed.yaml:4:", "malformed YAML", "did not find expected key"}},
 		{"lint missing file", []string{"lint", "-f", missingFile}, nil, 2, []string{"-f " + missingFile, "no such file or folder"}},
 		{"lint unreadable file", []string{"lint", "-f", unreadable}, nil, 2, []string{"reading " + unreadable, "too many levels of symbolic links"}},
-		{"lint unknown output", []string{"lint", "-f", serviceOnly, "-o", "xml"}, nil, 2, []string{`--output "xml"`, "want table, json or sarif"}},
+		{"lint unknown output", []string{"lint", "-f", serviceOnly, "-o", "xml"}, nil, 2, []string{`--output "xml"`, "want table, wide, json or sarif"}},
 		{"lint unknown flag", []string{"lint", "--frobnicate"}, nil, 2, []string{"kubectl zdd lint", "unknown flag: --frobnicate"}},
 		{"lint missing object", []string{"lint", "deployment/absent"}, nil, 2, []string{`deployments.apps "absent" not found`}},
 		// rollout
@@ -151,6 +151,10 @@ func TestBadInput(t *testing.T) {
 		{"probe not http", []string{"probe", "ftp://127.0.0.1/"}, nil, 2, []string{`URL "ftp://127.0.0.1/"`, "want http:// or https://"}},
 		{"probe bad expect", []string{"probe", "http://127.0.0.1:1/", "--probe-expect", "2xx,999"}, nil, 2, []string{`--probe-expect "2xx,999"`, `"999" is not an HTTP status (100 to 599)`}},
 		{"probe unset header variable", []string{"probe", "http://127.0.0.1:1/", "--probe-header", "Authorization: Bearer ${ZDD_E2E_UNSET_TOKEN}"}, nil, 2, []string{"header Authorization", "environment variable ZDD_E2E_UNSET_TOKEN is not set", "nothing was sent"}},
+		// report
+		{"report missing object", []string{"report", "deployment/absent"}, nil, 2, []string{`deployment "` + ns + `/absent" not found`}},
+		{"report unknown output", []string{"report", "deployment/web", "-o", "xml"}, nil, 2, []string{`--output "xml"`, "want text, html or json"}},
+		{"report of a kind that holds no records", []string{"report", "configmap/web"}, nil, 2, []string{`argument "configmap/web"`, "operations are recorded on deployments and services"}},
 		// status, resume, abort and the root
 		{"status unknown output", []string{"status", "-o", "xml"}, nil, 2, []string{`--output "xml"`, "want json, yaml"}},
 		{"status missing object", []string{"status", "deployment/absent"}, nil, 2, []string{`deployment "` + ns + `/absent" not found`}},
