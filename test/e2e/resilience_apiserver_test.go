@@ -669,6 +669,7 @@ func TestResilienceAPIServerRestart(t *testing.T) {
 		}
 	}
 	launched, ready = c.startAPIServer()
+	longLaunched := launched
 	t.Logf("long outage: apiserver launched again %s, ready %s: %s without it", launched.Format("15:04:05.000"), ready.Format("15:04:05.000"), launched.Sub(began).Round(time.Millisecond))
 	for i, s := range strategies {
 		results[i] = runs[i].wait(t, time.Minute)
@@ -720,8 +721,21 @@ func TestResilienceAPIServerRestart(t *testing.T) {
 		if rep.MinReady < 3 || rep.ZeroFor != 0 {
 			t.Errorf("%s: ready endpoints of service web fell to %d (none for %s), want never below 3", s.name, rep.MinReady, rep.ZeroFor)
 		}
+		// The long outage (about 20s) must show as a gap that began before
+		// the apiserver came back and closed after it. The short one may
+		// not: when the restarted apiserver answers within MinGap the
+		// informers reconnect before a gap is counted (CI saw 117ms).
+		covered := false
+		for _, g := range rep.Gaps {
+			if !g.Open && g.From.Before(longLaunched) && g.To.After(longLaunched) {
+				covered = true
+			}
+		}
+		if !covered {
+			t.Errorf("%s: no gap of the downtime watch covers the long outage (apiserver back at %s): %v", s.name, longLaunched.Format("15:04:05.000"), rep.Gaps)
+		}
 		if len(rep.Gaps) < 2 {
-			t.Errorf("%s: the downtime watch reports %d gaps over two outages, want 2: %v", s.name, len(rep.Gaps), rep.Gaps)
+			t.Logf("%s: the short outage left no gap of %s or more in the downtime watch (the informers were back sooner)", s.name, downtime.MinGap)
 		}
 		if n := len(rep.Gaps); n > 0 && rep.Gaps[n-1].Open {
 			t.Errorf("%s: the downtime watch did not come back after the outage", s.name)
