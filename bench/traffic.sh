@@ -19,5 +19,5 @@ export KUBECONFIG=$root/.cluster/kubeconfig
 echo "traffic bench: $runs runs per cell; results in $out" >&2
 ZDD_TRAFFIC_BENCH_OUT=$out ZDD_TRAFFIC_RUNS=$runs \
 	go test -tags e2e,trafficbench -count=1 -timeout 120m -run '^TestTrafficBench$' ./test/e2e/ >&2
-echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
+echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), load average at the end $(cut -d" " -f1-3 /proc/loadavg)"
 go run ./bench/traffictable <"$out"

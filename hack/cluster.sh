@@ -18,6 +18,10 @@
 # one cluster: `up` never restarts a healthy cluster. ZDD_CLUSTER_NAME=other
 # manages a second, private cluster (kubeconfig .cluster/kubeconfig-other).
 #
+# ZDD_CLUSTER_AUDIT_POLICY=FILE creates the cluster with that audit policy
+# (the log: .cluster/kwok/clusters/NAME/logs/audit.log); bench/scale.sh
+# counts each command's API requests from it.
+#
 # ZDD_REAL_NODE=0 leaves the real node out. Otherwise `up` brings it up when
 # the machine can run one (root, containerd and the rest: hack/node.sh check);
 # when it cannot, the cluster comes up without it, says why, and records the
@@ -96,6 +100,11 @@ create() {
 	if $real_node && [ "$(id -u)" = 0 ]; then
 		service_args=(--extra-args "kube-apiserver=service-cluster-ip-range=$(node alloc)")
 	fi
+	local audit_args=()
+	if [ -n "${ZDD_CLUSTER_AUDIT_POLICY:-}" ]; then
+		[ -f "$ZDD_CLUSTER_AUDIT_POLICY" ] || die "ZDD_CLUSTER_AUDIT_POLICY: no file $ZDD_CLUSTER_AUDIT_POLICY"
+		audit_args=(--kube-audit-policy "$ZDD_CLUSTER_AUDIT_POLICY")
+	fi
 	log "creating kwok cluster $name (workdir $KWOK_WORKDIR)"
 	kwokctl "${config_flags[@]}" create cluster \
 		--runtime binary \
@@ -109,6 +118,7 @@ create() {
 		--extra-args kube-controller-manager=leader-elect=false \
 		--extra-args kube-scheduler=leader-elect=false \
 		"${service_args[@]}" \
+		"${audit_args[@]}" \
 		--kubeconfig "$kubeconfig" \
 		--wait 90s >&2
 }

@@ -1,0 +1,382 @@
+// Command scale times kubectl zdd's three strategies on Deployments of many
+// replicas beside the same change made by the controllers alone (kubectl
+// commands that do no more than the change needs), on a cluster whose API
+// server writes an audit log, from which it counts each command's API
+// requests by user agent. bench/scale.sh brings that cluster up and runs it.
+//
+// For each size and run, in this order (each pair on its own objects, the
+// zdd side first, then the kubectl side, so drift of the machine hits both):
+//
+//	rollout    kubectl zdd rollout --image        | kubectl set image + rollout status
+//	bluegreen  kubectl zdd bluegreen deploy       | set image + scale the idle colour, rollout status,
+//	                                              |   patch the Service selector, scale the old colour to 0
+//	canary     kubectl zdd canary --steps 10,50,100 | the same replica moves: a canary Deployment grown
+//	                                              |   and the stable shrunk step by step (rollout status
+//	                                              |   after each), then the stable rolled to the new
+//	                                              |   image at full size and the canary deleted
+//
+// It prints one JSON line per measurement on stdout: op, size, side (zdd or
+// kubectl), wall seconds, requests (and by verb/resource), and for zdd the
+// peak resident memory of the process.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	zddBin  = flag.String("zdd", "kubectl-zdd", "the kubectl-zdd binary")
+	kubectl = flag.String("kubectl", "kubectl", "the kubectl binary")
+	audit   = flag.String("audit", "", "the API server's audit log (required)")
+	sizes   = flag.String("sizes", "100,1000", "replica counts, comma-separated")
+	runs    = flag.Int("runs", 3, "runs of each operation and size")
+	ops     = flag.String("ops", "rollout,bluegreen,canary", "operations, comma-separated")
+	ns      = flag.String("namespace", "zdd-scale", "namespace (created, and deleted at the end)")
+	out     = flag.String("out", "", "file for one JSON line per measurement")
+	budget  = flag.String("budget", "", "file of request budgets (lines: OP REQUESTS): fail when kubectl zdd's median at any size is above twice its budget")
+)
+
+// Result is one measurement.
+type Result struct {
+	Op       string         `json:"op"`
+	Size     int            `json:"size"`
+	Side     string         `json:"side"`
+	Run      int            `json:"run"`
+	Seconds  float64        `json:"seconds"`
+	Requests int            `json:"requests"`
+	ByCall   map[string]int `json:"byCall"`
+	PeakKiB  int64          `json:"peakKiB,omitempty"`
+}
+
+func main() {
+	flag.Parse()
+	if *audit == "" {
+		fail("-audit is required")
+	}
+	var sz []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 10 {
+			fail("-sizes: %q is not a replica count of 10 or more", s)
+		}
+		sz = append(sz, n)
+	}
+	must(run(nil, *kubectl, "create", "namespace", *ns))
+	defer func() { _ = run(nil, *kubectl, "delete", "namespace", *ns, "--wait=false") }()
+	var sink io.Writer = io.Discard
+	if *out != "" {
+		f, err := os.Create(*out)
+		must(err)
+		defer f.Close()
+		sink = f
+	}
+	enc := json.NewEncoder(sink)
+	var all []Result
+	for _, n := range sz {
+		for _, op := range strings.Split(*ops, ",") {
+			b := bench{n: n, op: op}
+			b.setup()
+			for r := 1; r <= *runs; r++ {
+				for _, side := range []string{"zdd", "kubectl"} {
+					res := b.measure(side, r)
+					must(enc.Encode(res))
+					all = append(all, res)
+					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, %d requests, peak %d KiB\n", op, n, side, r, res.Seconds, res.Requests, res.PeakKiB)
+				}
+			}
+			b.teardown()
+		}
+	}
+	fmt.Print(table(all))
+	if *budget != "" {
+		if msgs := overBudget(all, *budget); len(msgs) > 0 {
+			fail("over budget:\n  %s", strings.Join(msgs, "\n  "))
+		}
+	}
+}
+
+type bench struct {
+	n  int
+	op string
+}
+
+// names: the zdd side works on "z<op>", the kubectl side on "k<op>".
+func (b *bench) name(side string) string { return side[:1] + b.op }
+
+func (b *bench) setup() {
+	for _, side := range []string{"zdd", "kubectl"} {
+		name := b.name(side)
+		must(apply(manifest(name, name, b.n, "registry.example/web:v0", nil)))
+		must(run(nil, *kubectl, "-n", *ns, "rollout", "status", "deployment/"+name, "--timeout", "15m"))
+		if b.op == "bluegreen" {
+			if side == "zdd" {
+				must(run(nil, *zddBin, "-n", *ns, "bluegreen", "init", "service/"+name, "--timeout", "15m"))
+			} else {
+				// the same shape bluegreen init gives: NAME-blue live at
+				// full size, NAME-green idle at 0, the Service on blue
+				for _, c := range []string{"blue", "green"} {
+					replicas := b.n
+					if c == "green" {
+						replicas = 0
+					}
+					must(apply(manifest(name+"-"+c, name, replicas, "registry.example/web:v0", map[string]string{"version": c})))
+				}
+				must(run(nil, *kubectl, "-n", *ns, "rollout", "status", "deployment/"+name+"-blue", "--timeout", "15m"))
+				must(run(nil, *kubectl, "-n", *ns, "patch", "service", name, "-p", `{"spec":{"selector":{"app":"`+name+`","version":"blue"}}}`))
+				must(run(nil, *kubectl, "-n", *ns, "scale", "deployment/"+name, "--replicas", "0"))
+			}
+		}
+	}
+}
+
+// teardown deletes what the operation made, and waits for its pods to go
+// so the next operation starts on an empty namespace.
+func (b *bench) teardown() {
+	must(run(nil, *kubectl, "-n", *ns, "delete", "deployment,service", "--all", "--wait=true", "--timeout", "10m"))
+	must(run(nil, *kubectl, "-n", *ns, "wait", "--for=delete", "pod", "--all", "--timeout", "10m"))
+}
+
+// measure makes one change on one side and returns its measurement.
+func (b *bench) measure(side string, r int) Result {
+	name := b.name(side)
+	img := fmt.Sprintf("registry.example/web:v%d", r)
+	res := Result{Op: b.op, Size: b.n, Side: side, Run: r}
+	from := time.Now()
+	if side == "zdd" {
+		var args []string
+		switch b.op {
+		case "rollout":
+			args = []string{"rollout", "deployment/" + name}
+		case "bluegreen":
+			args = []string{"bluegreen", "deploy", "service/" + name}
+		case "canary":
+			args = []string{"canary", "deployment/" + name, "--steps", "10,50,100"}
+		default:
+			fail("unknown op %q", b.op)
+		}
+		args = append(args, "--image", "app="+img, "--timeout", "20m", "-n", *ns)
+		var ru syscall.Rusage
+		must(run(&ru, *zddBin, args...))
+		res.PeakKiB = ru.Maxrss
+	} else {
+		b.byKubectl(name, img)
+	}
+	to := time.Now()
+	res.Seconds = to.Sub(from).Seconds()
+	ua := "kubectl/"
+	if side == "zdd" {
+		ua = "kubectl-zdd/"
+	}
+	res.Requests, res.ByCall = countRequests(*audit, ua, from, to)
+	return res
+}
+
+// byKubectl makes the change with plain kubectl commands.
+func (b *bench) byKubectl(name, img string) {
+	k := func(args ...string) { must(run(nil, *kubectl, append([]string{"-n", *ns}, args...)...)) }
+	status := func(d string) { k("rollout", "status", "deployment/"+d, "--timeout", "20m") }
+	switch b.op {
+	case "rollout":
+		k("set", "image", "deployment/"+name, "app="+img)
+		status(name)
+	case "bluegreen":
+		live := output(*kubectl, "-n", *ns, "get", "service", name, "-o", "jsonpath={.spec.selector.version}")
+		idle := map[string]string{"blue": "green", "green": "blue"}[live]
+		if idle == "" {
+			fail("service %s selects version %q", name, live)
+		}
+		k("set", "image", "deployment/"+name+"-"+idle, "app="+img)
+		k("scale", "deployment/"+name+"-"+idle, "--replicas", strconv.Itoa(b.n))
+		status(name + "-" + idle)
+		k("patch", "service", name, "-p", `{"spec":{"selector":{"version":"`+idle+`"}}}`)
+		k("scale", "deployment/"+name+"-"+live, "--replicas", "0")
+	case "canary":
+		canary := name + "-canary"
+		grown := 0
+		for _, w := range []int{10, 50, 100} {
+			c := int(math.Ceil(float64(b.n) * float64(w) / 100))
+			if grown == 0 {
+				// the canary: the stable's template with the new image
+				// and a track label, as many replicas as the step needs
+				must(apply(manifest(canary, name, c, img, map[string]string{"track": "canary"})))
+			} else {
+				k("scale", "deployment/"+canary, "--replicas", strconv.Itoa(c))
+			}
+			grown = c
+			status(canary)
+			k("scale", "deployment/"+name, "--replicas", strconv.Itoa(b.n-c))
+			status(name)
+		}
+		k("set", "image", "deployment/"+name, "app="+img)
+		k("scale", "deployment/"+name, "--replicas", strconv.Itoa(b.n))
+		status(name)
+		k("delete", "deployment", canary)
+	}
+}
+
+// manifest is a Deployment NAME of the app SERVICE (and, when extra is nil,
+// its Service): maxSurge 10%, maxUnavailable 0, a readiness probe, a
+// preStop sleep and a grace long enough for it, as a zero-downtime release
+// needs. extra labels go on the selector and the pods.
+func manifest(name, service string, replicas int, image string, extra map[string]string) string {
+	labels := map[string]string{"app": service}
+	for k, v := range extra {
+		labels[k] = v
+	}
+	var keys []string
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sel []string
+	for _, k := range keys {
+		sel = append(sel, fmt.Sprintf("%s: %s", k, labels[k]))
+	}
+	l := "{" + strings.Join(sel, ", ") + "}"
+	m := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %s
+  labels: {bench: %s}
+spec:
+  replicas: %d
+  selector: {matchLabels: %s}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 10%%}}
+  template:
+    metadata:
+      labels: %s
+    spec:
+      terminationGracePeriodSeconds: 15
+      containers:
+      - name: app
+        image: %s
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 2, failureThreshold: 2}
+        lifecycle: {preStop: {sleep: {seconds: 5}}}
+        resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 64Mi}}
+`, name, service, replicas, l, l, image)
+	if extra == nil {
+		m += fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata:
+  name: %s
+  labels: {bench: %s}
+spec:
+  selector: {app: %s}
+  ports: [{name: http, port: 80, targetPort: http}]
+`, service, service, service)
+	}
+	return m
+}
+
+func apply(manifest string) error {
+	cmd := exec.Command(*kubectl, "-n", *ns, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl apply: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// run runs a command; ru, when not nil, receives its resource usage.
+func run(ru *syscall.Rusage, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ru != nil && cmd.ProcessState != nil {
+		if u, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			*ru = *u
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
+	}
+	return nil
+}
+
+func output(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		fail("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// event is the part of an audit event that is counted.
+type event struct {
+	UserAgent string    `json:"userAgent"`
+	Verb      string    `json:"verb"`
+	Received  time.Time `json:"requestReceivedTimestamp"`
+	ObjectRef *struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+	} `json:"objectRef"`
+}
+
+// countRequests counts the audit log's requests whose user agent starts
+// with ua and that the API server received between from and to. The log
+// is written when each request completes (the policy omits the other
+// stages), so a watch the command held to its end is there once it ended.
+func countRequests(path, ua string, from, to time.Time) (int, map[string]int) {
+	// the API server writes the event when the response is complete:
+	// give the last ones a moment to reach the file
+	time.Sleep(500 * time.Millisecond)
+	f, err := os.Open(path)
+	if err != nil {
+		fail("audit log: %v", err)
+	}
+	defer f.Close()
+	n, by := 0, map[string]int{}
+	r := bufio.NewReaderSize(f, 1<<20)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 && bytes.Contains(line, []byte(ua)) {
+			var e event
+			if json.Unmarshal(line, &e) == nil && strings.HasPrefix(e.UserAgent, ua) &&
+				!e.Received.Before(from) && !e.Received.After(to) {
+				n++
+				call := e.Verb
+				if e.ObjectRef != nil {
+					call += " " + e.ObjectRef.Resource
+					if e.ObjectRef.Subresource != "" {
+						call += "/" + e.ObjectRef.Subresource
+					}
+				}
+				by[call]++
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fail("audit log: %v", err)
+		}
+	}
+	return n, by
+}
+
+func must(err error) {
+	if err != nil {
+		fail("%v", err)
+	}
+}
+
+func fail(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "scale: "+format+"\n", a...)
+	os.Exit(1)
+}
