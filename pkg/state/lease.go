@@ -75,15 +75,21 @@ func (e *HeldError) Error() string {
 // holder's renew time says it expired: a renew time is written by the
 // holder's clock, which this machine cannot trust, so the lease counts as
 // expired only once its record stays unchanged for For on this machine's
-// monotonic clock.
+// monotonic clock. Or, with Gone set, that Acquire does not wait at all:
+// the holder was a process of this machine that no longer runs
+// (HolderGone), and its lease is taken at once.
 type WaitEvent struct {
 	Lease     string
 	Holder    string
 	RenewTime time.Time
 	For       time.Duration
+	Gone      *GoneHolder
 }
 
 func (e WaitEvent) String() string {
+	if e.Gone != nil {
+		return fmt.Sprintf("lease %q is held by %q, but %s: taking the lease over at once", e.Lease, e.Holder, e.Gone)
+	}
 	return fmt.Sprintf("lease %q is held by %q, last renewed at %s by its own clock: waiting up to %s to see whether it is still renewed (--force-unlock takes it at once)",
 		e.Lease, e.Holder, e.RenewTime.UTC().Format(time.RFC3339), e.For)
 }
@@ -116,8 +122,12 @@ type Lock struct {
 	// the renewing goroutine.
 	OnContact func(ContactEvent)
 	// OnWait, when set, is told when Acquire waits to see whether a lease
-	// that looks expired is still renewed.
+	// that looks expired is still renewed, and when it takes at once the
+	// lease of a holder that is gone (WaitEvent.Gone).
 	OnWait func(WaitEvent)
+	// processes describes this machine's processes for HolderGone;
+	// localProcesses() when nil (tests set it).
+	processes *LocalProcesses
 
 	mu    sync.Mutex
 	lease *coordinationv1.Lease
@@ -130,9 +140,34 @@ type Lock struct {
 	lost               chan struct{}
 	lostOnce           sync.Once
 	lostErr            *LostError
-	// Previous is the holder whose lease this lock took over (expired, or
-	// forced), empty when the lease was free.
+	// Previous is the holder whose lease this lock took over (expired, gone,
+	// or forced), empty when the lease was free.
 	Previous string
+	// PreviousGone is set when Previous was a process of this machine that
+	// no longer ran, so the lease was taken at once.
+	PreviousGone *GoneHolder
+}
+
+func (l *Lock) local() LocalProcesses {
+	if l.processes != nil {
+		return *l.processes
+	}
+	return localProcesses()
+}
+
+// setHolderProcess records this process beside the holder identity
+// (HolderProcessAnnotation), or removes what a previous holder recorded
+// when this machine cannot describe it.
+func (l *Lock) setHolderProcess(lease *coordinationv1.Lease) {
+	v := holderProcessValue(l.Holder, l.local())
+	if v == "" {
+		delete(lease.Annotations, HolderProcessAnnotation)
+		return
+	}
+	if lease.Annotations == nil {
+		lease.Annotations = map[string]string{}
+	}
+	lease.Annotations[HolderProcessAnnotation] = v
 }
 
 func (l *Lock) now() time.Time {
@@ -247,6 +282,7 @@ func (l *Lock) acquire(ctx context.Context, force bool) error {
 				RenewTime:            &now,
 			},
 		}
+		l.setHolderProcess(lease)
 		created, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("taking lease %q: %w", l.ref(), errAcquireAgain)
@@ -261,7 +297,20 @@ func (l *Lock) acquire(ctx context.Context, force bool) error {
 	}
 
 	holder := ptr.Deref(cur.Spec.HolderIdentity, "")
+	var gone *GoneHolder
 	if holder != "" && holder != l.Holder && !force {
+		if g, ok := holderGone(cur, l.local()); ok {
+			gone = &g
+		}
+	}
+	if gone != nil {
+		// the holder was a process of this machine and it no longer runs:
+		// nobody will renew this lease, take it now; the update below carries
+		// cur's resourceVersion, so of two runs taking it at once one wins
+		if l.OnWait != nil {
+			l.OnWait(WaitEvent{Lease: l.ref(), Holder: holder, RenewTime: renewTime(cur), Gone: gone})
+		}
+	} else if holder != "" && holder != l.Holder && !force {
 		if exp, held := expiry(cur); held && l.looksFresh(cur) {
 			return &HeldError{Lease: l.ref(), Holder: holder, RenewTime: renewTime(cur), Expires: exp}
 		}
@@ -280,9 +329,10 @@ func (l *Lock) acquire(ctx context.Context, force bool) error {
 		// the last moment still wins
 	}
 	if holder != l.Holder {
-		l.Previous = holder
+		l.Previous, l.PreviousGone = holder, gone
 	}
 	next := cur.DeepCopy()
+	l.setHolderProcess(next)
 	next.Spec.HolderIdentity = ptr.To(l.Holder)
 	next.Spec.LeaseDurationSeconds = ptr.To(secs)
 	next.Spec.AcquireTime = &now
