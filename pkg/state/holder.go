@@ -50,6 +50,16 @@ type LocalProcesses struct {
 // localProcesses describes this machine; tests replace it.
 var localProcesses = sync.OnceValue(systemProcesses)
 
+// hostname is this machine's name (a test build may be told another one:
+// HostnameEnv).
+func hostname() string {
+	if h, ok := hostnameForTests(); ok {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
 // identity is Identity parsed: "user@host pid N[ op ID]".
 type identity struct {
 	User, Host string

@@ -13,8 +13,7 @@ import (
 // this process's pid namespace, and a lookup of a pid's state and start
 // time in /proc/PID/stat.
 func systemProcesses() LocalProcesses {
-	host, _ := os.Hostname()
-	l := LocalProcesses{Host: host, Lookup: procStat}
+	l := LocalProcesses{Host: hostname(), Lookup: procStat}
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		l.Boot = strings.TrimSpace(string(b))
 	}

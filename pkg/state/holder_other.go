@@ -2,13 +2,10 @@
 
 package state
 
-import "os"
-
 // systemProcesses: on this system kubectl zdd cannot tell a process that
 // exited from one that runs in terms another run can trust (boot, pid
 // namespace, start time), so it records nothing and a later run waits for
 // the lease to expire (or --force-unlock).
 func systemProcesses() LocalProcesses {
-	host, _ := os.Hostname()
-	return LocalProcesses{Host: host}
+	return LocalProcesses{Host: hostname()}
 }

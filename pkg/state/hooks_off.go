@@ -7,3 +7,5 @@ package state
 const TestHooks = false
 
 func killAtPhaseForTests(*Operation) {}
+
+func hostnameForTests() (string, bool) { return "", false }

@@ -18,3 +18,8 @@ func killAtPhaseForTests(op *Operation) {
 		select {} // the kill is asynchronous: never return into the caller
 	}
 }
+
+func hostnameForTests() (string, bool) {
+	h := os.Getenv(HostnameEnv)
+	return h, h != ""
+}

@@ -39,7 +39,7 @@ func LeaseName(kind, name string) string {
 
 // Identity names this process as a lease holder: user@host, pid and operation id.
 func Identity(opID string) string {
-	host, _ := os.Hostname()
+	host := hostname()
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username

@@ -12,9 +12,9 @@ import (
 )
 
 // TestReleaseBinaryHasNoTestHooks: the release binary (built as `make
-// build` builds it) holds neither test-only hook, so nothing in it reads
-// ZDD_TEST_KILL_AT_PHASE (a variable that would make it kill itself) or
-// ZDD_TEST_SWITCH_PAUSE_FILE; they are compiled in only with the build tag
+// build` builds it) holds no test-only hook, so nothing in it reads
+// ZDD_TEST_KILL_AT_PHASE (a variable that would make it kill itself),
+// ZDD_TEST_HOSTNAME or ZDD_TEST_SWITCH_PAUSE_FILE; they are compiled in only with the build tag
 // zddtesthooks, which no build script passes (the e2e harness does, and
 // checks that its binary has them). The binary of main held both.
 func TestReleaseBinaryHasNoTestHooks(t *testing.T) {
@@ -22,7 +22,7 @@ func TestReleaseBinaryHasNoTestHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, hook := range []string{state.KillAtPhaseEnv, plugin.SwitchPauseEnv} {
+	for _, hook := range []string{state.KillAtPhaseEnv, state.HostnameEnv, plugin.SwitchPauseEnv} {
 		if bytes.Contains(data, []byte(hook)) {
 			t.Errorf("the release binary holds the test hook %s", hook)
 		}

@@ -107,9 +107,10 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 		args    []string
 		phase   string
 		command string
-		// noForce runs the command without --force-unlock: it must fail
-		// (exit 1) while the dead run's lease is valid, and take it over once
-		// it has expired
+		// noForce runs the command without --force-unlock, the dead run
+		// having named another host as its own: it must fail (exit 1)
+		// while the dead run's lease is valid, and take it over once it has
+		// expired
 		noForce bool
 		want    want
 	}{
@@ -168,7 +169,12 @@ func TestResilienceBlueGreenKilledAtPhase(t *testing.T) {
 				if args == nil {
 					args = deploy
 				}
-				killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=bluegreen:" + tc.phase}}, args...)
+				env := []string{state.KillAtPhaseEnv + "=bluegreen:" + tc.phase}
+				if tc.noForce {
+					// as if it ran on another machine: its lease is waited for
+					env = append(env, state.HostnameEnv+"=elsewhere")
+				}
+				killed := e.ZddWith(ZddOpts{Env: env}, args...)
 				if killed.Code != -1 && killed.Code != 137 {
 					t.Fatalf("the run was not killed at phase %s: %s", tc.phase, killed)
 				}

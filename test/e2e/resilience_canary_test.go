@@ -37,8 +37,9 @@ func TestResilienceCanaryKilledAtPhase(t *testing.T) {
 		name    string
 		phase   string
 		command string
-		// waitExpiry runs without --force-unlock: the dead run's Lease must be
-		// taken over once it expires
+		// waitExpiry runs without --force-unlock, the dead run having named
+		// another host as its own: its Lease must be taken over once it
+		// expires
 		waitExpiry bool
 		wantCode   int
 		wantImage  string
@@ -69,7 +70,12 @@ func TestResilienceCanaryKilledAtPhase(t *testing.T) {
 			selBefore := e.serviceSelector("web")
 			w := e.WatchDowntime("web")
 
-			killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:" + tc.phase}},
+			env := []string{state.KillAtPhaseEnv + "=canary:" + tc.phase}
+			if tc.waitExpiry {
+				// as if it ran on another machine: its lease is waited for
+				env = append(env, state.HostnameEnv+"=elsewhere")
+			}
+			killed := e.ZddWith(ZddOpts{Env: env},
 				"canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "1s", "--timeout", "2m")
 			if killed.Code != -1 {
 				t.Fatalf("the canary was not killed at phase %s: %s", tc.phase, killed)
