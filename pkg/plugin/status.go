@@ -77,7 +77,7 @@ usually means the client died: run 'kubectl zdd resume' or 'kubectl zdd abort'.`
 		Args: cobra.MaximumNArgs(1),
 		RunE: runStepsContext(f, o),
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (table), json or yaml")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (table), wide (the table with the operation id and every recorded parameter, shortened), json or yaml (the whole record)")
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", o.Watch, "After listing, watch for changes and print each changed operation")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Show operations in all namespaces")
 	return cmd
@@ -124,15 +124,15 @@ func (o *StatusOptions) Complete(f Factory, cmd *cobra.Command, args []string) e
 // Validate checks the flags.
 func (o *StatusOptions) Validate(cmd *cobra.Command) error {
 	switch o.Output {
-	case "", "json", "yaml":
+	case "", "wide", "json", "yaml":
 	default:
-		return usageErrorf(cmd, "unknown --output %q (want json, yaml, or nothing for a table)", o.Output)
+		return usageErrorf(cmd, "unknown --output %q (want json, yaml or wide, or nothing for a table)", o.Output)
 	}
 	if o.AllNamespaces && o.Name != "" {
 		return usageErrorf(cmd, "a TYPE/NAME cannot be combined with --all-namespaces")
 	}
-	if o.Watch && o.Output != "" {
-		return usageErrorf(cmd, "--watch prints a table; it cannot be combined with --output")
+	if o.Watch && o.Output != "" && o.Output != "wide" {
+		return usageErrorf(cmd, "--watch prints a table; it cannot be combined with --output %s", o.Output)
 	}
 	return nil
 }
@@ -192,9 +192,10 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-	printStatusHeader(tw, o.AllNamespaces)
+	wide := o.Output == "wide"
+	printStatusHeader(tw, o.AllNamespaces, wide)
 	for _, it := range items {
-		printStatusRow(tw, it, o.AllNamespaces, o.Now())
+		printStatusRow(tw, it, o.AllNamespaces, wide, o.Now())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -318,14 +319,18 @@ func (o *StatusOptions) serviceStatus(ctx context.Context, s *corev1.Service) (O
 	}, true
 }
 
-func printStatusHeader(w io.Writer, allNS bool) {
+func printStatusHeader(w io.Writer, allNS, wide bool) {
 	if allNS {
 		fmt.Fprint(w, "NAMESPACE\t")
 	}
-	fmt.Fprintln(w, "OBJECT\tSTRATEGY\tPHASE\tRESULT\tREADY\tSTARTED\tLEASE\tDETAILS")
+	fmt.Fprint(w, "OBJECT\tSTRATEGY\tPHASE\tRESULT\tREADY\tSTARTED\tLEASE\tDETAILS")
+	if wide {
+		fmt.Fprint(w, "\tOPERATION\tPARAMS")
+	}
+	fmt.Fprintln(w)
 }
 
-func printStatusRow(w io.Writer, it OperationStatus, allNS bool, now time.Time) {
+func printStatusRow(w io.Writer, it OperationStatus, allNS, wide bool, now time.Time) {
 	op := it.Operation
 	result := op.Result
 	if result == "" {
@@ -343,29 +348,18 @@ func printStatusRow(w io.Writer, it OperationStatus, allNS bool, now time.Time) 
 			lease = it.Lease.Holder + " (stale)"
 		}
 	}
-	var details []string
-	if op.FromRevision != "" || op.ToRevision != "" {
-		details = append(details, fmt.Sprintf("revision %s->%s", dash(op.FromRevision), dash(op.ToRevision)))
-	}
-	for _, k := range op.ParamKeys() {
-		details = append(details, k+"="+paramDetail(op.Params[k]))
-	}
 	if allNS {
 		fmt.Fprintf(w, "%s\t", it.Namespace)
 	}
-	fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToLower(it.Kind), it.Name, op.Strategy, dash(op.Phase), result, it.Ready, started, lease, strings.Join(details, " "))
-}
-
-// maxParamDetail is the longest parameter value the table shows whole; the
-// recorded manifests, templates and analyses run to kilobytes of JSON and
-// are shown as their size (-o json|yaml gives them whole).
-const maxParamDetail = 40
-
-func paramDetail(v string) string {
-	if len(v) <= maxParamDetail && !strings.ContainsAny(v, "\n\t{[") {
-		return v
+	fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", strings.ToLower(it.Kind), it.Name, op.Strategy, dash(op.Phase), result, it.Ready, started, lease, dash(strings.Join(operationDetails(op), ", ")))
+	if wide {
+		var params []string
+		for _, k := range op.ParamKeys() {
+			params = append(params, k+"="+shortParam(op.Params[k]))
+		}
+		fmt.Fprintf(w, "\t%s\t%s", op.ID, dash(strings.Join(params, " ")))
 	}
-	return fmt.Sprintf("<%d bytes>", len(v))
+	fmt.Fprintln(w)
 }
 
 func dash(s string) string {
@@ -404,7 +398,7 @@ func (o *StatusOptions) watch(ctx context.Context, tw *tabwriter.Writer, printed
 			return nil
 		}
 		last[key(it)] = string(b)
-		printStatusRow(tw, it, o.AllNamespaces, o.Now())
+		printStatusRow(tw, it, o.AllNamespaces, o.Output == "wide", o.Now())
 		return tw.Flush()
 	}
 

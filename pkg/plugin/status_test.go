@@ -134,8 +134,18 @@ func TestStatusTableShortensLongParams(t *testing.T) {
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// the plain table shows no params (only what operationDetails reads of
+	// them); -o wide lists them all, long ones shortened
+	if table := out.String(); strings.Contains(table, "no-rollback") || strings.Contains(table, "manifest") {
+		t.Errorf("the table lists the recorded params:\n%s", table)
+	}
+	out.Reset()
+	o.Output = "wide"
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	table := out.String()
-	for _, want := range []string{"images=app=registry.example/web:v2", fmt.Sprintf("manifest=<%d bytes>", len(manifest)), "no-rollback=false"} {
+	for _, want := range []string{"images=app=registry.example/web:v2", fmt.Sprintf(`manifest={"apiVersion":"apps/v1","kind":"...(%d bytes)`, len(manifest)), "no-rollback=false"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
