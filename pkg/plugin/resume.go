@@ -35,7 +35,10 @@ its intended end; 'kubectl zdd abort' goes back to the last safe state instead.
 A Lease whose holder stopped renewing is taken over once it expires: once it
 stayed unchanged for its duration on this machine's clock (a held lease
 that looks expired by its holder's clock is watched that long first);
---force-unlock takes it at once and says whose it was.
+--force-unlock takes it at once and says whose it was. A Lease whose holder
+was a run on this machine that no longer exists (killed with SIGKILL) is
+taken at once, without --force-unlock: "the run that held it (pid N on this
+host) is gone".
 
 A record is written by anyone who can patch the object's annotations, so
 resume trusts it only so far: the URLs and Jobs it would run (an analysis,
@@ -47,7 +50,8 @@ ZDD_ (any other refuses it, exit 2); and no file named in a record is read.`
 const resumeExample = `  # carry on a rollout whose client was killed
   kubectl zdd resume deployment/web
 
-  # the same, without waiting for the dead run's lease to expire
+  # the same, when the dead run ran on another machine: without waiting for
+  # its lease to expire
   kubectl zdd resume deployment/web --force-unlock
 
   # in CI: run the recorded analysis (printed first) without asking; its
