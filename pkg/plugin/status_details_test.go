@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -175,5 +176,29 @@ func TestStatusOutputGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStatusValidateOutput: -o takes wide besides json and yaml, and -w
+// prints its table plain or wide only.
+func TestStatusValidateOutput(t *testing.T) {
+	cases := []struct {
+		output string
+		watch  bool
+		ok     bool
+	}{
+		{"", false, true}, {"wide", false, true}, {"json", false, true}, {"yaml", false, true},
+		{"xml", false, false}, {"", true, true}, {"wide", true, true}, {"json", true, false}, {"yaml", true, false},
+	}
+	for _, tc := range cases {
+		o := NewStatusOptions(genericiooptions.IOStreams{})
+		o.Output, o.Watch = tc.output, tc.watch
+		err := o.Validate(NewCmdStatus(nil, genericiooptions.IOStreams{}))
+		if (err == nil) != tc.ok {
+			t.Errorf("-o %q -w=%v: err = %v, want ok=%v", tc.output, tc.watch, err, tc.ok)
+		}
+		if err != nil && exitcode.Of(err) != exitcode.Usage {
+			t.Errorf("-o %q -w=%v: exit %d, want 2", tc.output, tc.watch, exitcode.Of(err))
+		}
 	}
 }
