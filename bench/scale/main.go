@@ -59,6 +59,8 @@ type Result struct {
 	Requests int            `json:"requests"`
 	ByCall   map[string]int `json:"byCall"`
 	PeakKiB  int64          `json:"peakKiB,omitempty"`
+
+	from, to time.Time
 }
 
 func main() {
@@ -92,13 +94,24 @@ func main() {
 			for r := 1; r <= *runs; r++ {
 				for _, side := range []string{"zdd", "kubectl"} {
 					res := b.measure(side, r)
-					must(enc.Encode(res))
 					all = append(all, res)
-					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, %d requests, peak %d KiB\n", op, n, side, r, res.Seconds, res.Requests, res.PeakKiB)
+					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, peak %d KiB\n", op, n, side, r, res.Seconds, res.PeakKiB)
 				}
 			}
 			b.teardown()
 		}
+	}
+	// The API server writes a request's audit event when the request is
+	// complete; a watch a command held to its end completes when the
+	// server notices the client went away. Count once, at the end.
+	time.Sleep(5 * time.Second)
+	for i := range all {
+		ua := "kubectl/"
+		if all[i].Side == "zdd" {
+			ua = "kubectl-zdd/"
+		}
+		all[i].Requests, all[i].ByCall = countRequests(*audit, ua, all[i].from, all[i].to)
+		must(enc.Encode(all[i]))
 	}
 	fmt.Print(table(all))
 	if *budget != "" {
@@ -174,13 +187,8 @@ func (b *bench) measure(side string, r int) Result {
 	} else {
 		b.byKubectl(name, img)
 	}
-	to := time.Now()
-	res.Seconds = to.Sub(from).Seconds()
-	ua := "kubectl/"
-	if side == "zdd" {
-		ua = "kubectl-zdd/"
-	}
-	res.Requests, res.ByCall = countRequests(*audit, ua, from, to)
+	res.from, res.to = from, time.Now()
+	res.Seconds = res.to.Sub(from).Seconds()
 	return res
 }
 
@@ -333,9 +341,6 @@ type event struct {
 // is written when each request completes (the policy omits the other
 // stages), so a watch the command held to its end is there once it ended.
 func countRequests(path, ua string, from, to time.Time) (int, map[string]int) {
-	// the API server writes the event when the response is complete:
-	// give the last ones a moment to reach the file
-	time.Sleep(500 * time.Millisecond)
 	f, err := os.Open(path)
 	if err != nil {
 		fail("audit log: %v", err)
