@@ -36,7 +36,11 @@ stable N minus that. With a router the weight is exact and the canary still
 gets the replicas for its share: gateway-api --route sets the weights of an
 HTTPRoute's backendRefs, istio --virtual-service those of a VirtualService,
 smi --traffic-split those of a TrafficSplit, nginx --ingress adds an Ingress
-NAME-canary with the nginx canary annotations. The Services SERVICE-stable and
+NAME-canary with the nginx canary annotations, linkerd --route sets the
+weights of the HTTPRoute attached to the Service that Linkerd's proxies read:
+a Gateway API HTTPRoute whose parentRef is the Service (GAMMA) or a
+policy.linkerd.io HTTPRoute (--route GROUP/NAME picks one when both APIs hold
+that name). The Services SERVICE-stable and
 SERVICE-canary are created when absent. The stable Deployment is not
 relabelled (its selector is immutable and a template change would restart it):
 SERVICE-stable selects the pod-template-hash of its current ReplicaSet.
@@ -67,8 +71,8 @@ failing analysis is, since nobody may be watching it.
 Every write carries the resourceVersion kubectl zdd last saw. When another
 writer changed what the canary manages (the replicas it set on either
 Deployment, the canary's pod template, the selectors of the Service and of
-SERVICE-stable/SERVICE-canary, a router's weights: gateway-api, istio, smi, or
-the nginx canary-weight), the release stops with exit 1 without overwriting
+SERVICE-stable/SERVICE-canary, a router's weights: gateway-api, istio, smi,
+linkerd, or the nginx canary-weight), the release stops with exit 1 without overwriting
 it, naming the object, the field and the writer; the phase stays recorded
 (result failed) for 'kubectl zdd resume' or 'kubectl zdd abort'. A change to
 anything else (an annotation, a label, the status) is read again and the write
@@ -84,7 +88,11 @@ const canaryExample = `  # Send about 10% of the traffic to the new image by rep
   kubectl zdd canary deployment/web -f web-v2.yaml --steps 5,25,50,100 --manual --traffic-router gateway-api --route web
   kubectl zdd canary promote deployment/web
   kubectl zdd canary promote deployment/web --full
-  kubectl zdd canary abort deployment/web`
+  kubectl zdd canary abort deployment/web
+
+  # Exact weights on a Linkerd mesh: the HTTPRoute attached to Service web
+  kubectl zdd canary deployment/web --image app=registry.example/web:v2 --steps 10,50,100 --traffic-router linkerd --route web
+  kubectl zdd canary deployment/web --image app=registry.example/web:v2 --weight 20 --traffic-router linkerd --route policy.linkerd.io/web`
 
 // CanaryOptions are the flags of `kubectl zdd canary`.
 type CanaryOptions struct {
@@ -141,7 +149,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.TrackLabel, "track-label", o.TrackLabel, "KEY[=VALUE] label of the canary's pods")
 	fl.StringVar(&o.Service, "service", "", "the Service in front of the Deployment (found from its pod labels when unset)")
 	fl.StringVar(&o.TrafficRouter, "traffic-router", o.TrafficRouter, "how traffic is split: "+strings.Join(traffic.RouterKinds, ", "))
-	fl.StringVar(&o.Route, "route", "", "the HTTPRoute of --traffic-router gateway-api")
+	fl.StringVar(&o.Route, "route", "", "the HTTPRoute of --traffic-router gateway-api, or linkerd (NAME or GROUP/NAME)")
 	fl.StringVar(&o.Virtual, "virtual-service", "", "the VirtualService of --traffic-router istio")
 	fl.StringVar(&o.TrafficSplit, "traffic-split", "", "the TrafficSplit of --traffic-router smi")
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
@@ -317,7 +325,7 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 	}
 	c.TrackKey, c.TrackValue = key, val
 	c.Service = o.Service
-	objects := map[string]string{traffic.RouterGatewayAPI: o.Route, traffic.RouterIstio: o.Virtual, traffic.RouterSMI: o.TrafficSplit, traffic.RouterNGINX: o.Ingress}
+	objects := map[string]string{traffic.RouterGatewayAPI: o.Route, traffic.RouterIstio: o.Virtual, traffic.RouterSMI: o.TrafficSplit, traffic.RouterNGINX: o.Ingress, traffic.RouterLinkerd: o.Route}
 	known := false
 	for _, k := range traffic.RouterKinds {
 		known = known || k == o.TrafficRouter
@@ -330,8 +338,8 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 		if kind == o.TrafficRouter && obj == "" {
 			return usageErrorf(cmd, "--traffic-router %s needs --%s NAME", kind, flag)
 		}
-		if kind != o.TrafficRouter && obj != "" {
-			return usageErrorf(cmd, "--%s belongs to --traffic-router %s, not %s", flag, kind, o.TrafficRouter)
+		if obj != "" && flag != traffic.RouterObjectFlag[o.TrafficRouter] {
+			return usageErrorf(cmd, "--%s belongs to --traffic-router %s, not %s", flag, routersOfFlag(flag), o.TrafficRouter)
 		}
 	}
 	c.RouterKind, c.RouterObject = o.TrafficRouter, objects[o.TrafficRouter]
@@ -349,6 +357,18 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 	}
 	c.ForceUnlock = o.ForceUnlock
 	return nil
+}
+
+// routersOfFlag names the --traffic-router kinds whose object flag is flag:
+// "gateway-api or linkerd".
+func routersOfFlag(flag string) string {
+	var kinds []string
+	for _, k := range traffic.RouterKinds {
+		if traffic.RouterObjectFlag[k] == flag {
+			kinds = append(kinds, k)
+		}
+	}
+	return strings.Join(kinds, " or ")
 }
 
 func canaryContext(ctx context.Context, timeout time.Duration) (context.Context, func()) {

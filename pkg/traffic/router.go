@@ -24,10 +24,11 @@ const (
 	RouterIstio        = "istio"
 	RouterSMI          = "smi"
 	RouterNGINX        = "nginx"
+	RouterLinkerd      = "linkerd"
 )
 
 // RouterKinds lists the --traffic-router values, replica ratio first.
-var RouterKinds = []string{RouterReplicaRatio, RouterGatewayAPI, RouterIstio, RouterSMI, RouterNGINX}
+var RouterKinds = []string{RouterReplicaRatio, RouterGatewayAPI, RouterIstio, RouterSMI, RouterNGINX, RouterLinkerd}
 
 // RouterObjectFlag names the flag that carries the routed object of a kind.
 var RouterObjectFlag = map[string]string{
@@ -35,6 +36,7 @@ var RouterObjectFlag = map[string]string{
 	RouterIstio:      "virtual-service",
 	RouterSMI:        "traffic-split",
 	RouterNGINX:      "ingress",
+	RouterLinkerd:    "route",
 }
 
 // WeightRouter sets an exact split of traffic, in percent, between the
@@ -94,6 +96,8 @@ func NewWeightRouter(cfg RouterConfig, dyn dynamic.Interface, disc discovery.Dis
 			versions: []string{"v1alpha4", "v1alpha3", "v1alpha2"}, rewrite: rewriteTrafficSplit, read: readTrafficSplit}, nil
 	case RouterNGINX:
 		return &nginxRouter{cfg: cfg, dyn: dyn}, nil
+	case RouterLinkerd:
+		return newLinkerdRouter(cfg, dyn, disc)
 	}
 	return nil, exitcode.Usagef("unknown --traffic-router %q (want one of %s)", cfg.Kind, strings.Join(RouterKinds, ", "))
 }
@@ -148,9 +152,11 @@ type crdRouter struct {
 	disc                  discovery.DiscoveryInterface
 	kind, group, resource string
 	versions              []string
-	gvr                   schema.GroupVersionResource
-	rewrite               rewriteFunc
-	read                  readFunc
+	// label names the object's type in messages; "" is the lower-case kind
+	label   string
+	gvr     schema.GroupVersionResource
+	rewrite rewriteFunc
+	read    readFunc
 	// seen is the object as Check read it or SetWeight last wrote it: the
 	// next write carries its resourceVersion, and a conflict whose re-read
 	// shows another spec is another writer's change.
@@ -160,7 +166,11 @@ type crdRouter struct {
 func (r *crdRouter) Kind() string { return r.cfg.Kind }
 
 func (r *crdRouter) Describe() string {
-	return fmt.Sprintf("%s %q", strings.ToLower(r.kind), r.cfg.Namespace+"/"+r.cfg.Name)
+	label := r.label
+	if label == "" {
+		label = strings.ToLower(r.kind)
+	}
+	return fmt.Sprintf("%s %q", label, r.cfg.Namespace+"/"+r.cfg.Name)
 }
 
 func (r *crdRouter) resolve() error {

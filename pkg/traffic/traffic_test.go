@@ -198,7 +198,7 @@ func TestCheckMissingCRDAndObject(t *testing.T) {
 }
 
 func TestUnknownRouterIsUsage(t *testing.T) {
-	_, err := NewWeightRouter(RouterConfig{Kind: "linkerd", Name: "x", Service: "web"}, nil, nil)
+	_, err := NewWeightRouter(RouterConfig{Kind: "traefik", Name: "x", Service: "web"}, nil, nil)
 	if exitcode.Of(err) != exitcode.Usage {
 		t.Fatalf("want usage error, got %v", err)
 	}

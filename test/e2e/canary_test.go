@@ -604,7 +604,7 @@ func TestCanaryBadInputChangesNothing(t *testing.T) {
 		{"negative weight", []string{"--weight", "-5"}, "weight -5 is outside 0..100"},
 		{"steps not increasing", []string{"--steps", "30,10"}, "steps must increase: 10 comes after 30"},
 		{"step above 100", []string{"--steps", "10,120"}, "weight 120 is outside 0..100"},
-		{"unknown router", []string{"--weight", "10", "--traffic-router", "linkerd"}, `--traffic-router "linkerd"`},
+		{"unknown router", []string{"--weight", "10", "--traffic-router", "traefik"}, `--traffic-router "traefik"`},
 		{"missing route", []string{"--weight", "10", "--traffic-router", "nginx", "--ingress", "nope"}, `ingress "` + env.NS + `/nope" not found`},
 		{"router without its object", []string{"--weight", "10", "--traffic-router", "gateway-api"}, "needs --route NAME"},
 		{"missing CRD", []string{"--weight", "10", "--traffic-router", "smi", "--traffic-split", "web"}, ""},

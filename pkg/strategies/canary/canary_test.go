@@ -161,7 +161,7 @@ func TestPrepareBadInput(t *testing.T) {
 		}(), webService("web", map[string]string{"app": "web"})},
 			Config{Name: "web", Images: map[string]string{"app": "v2"}}, `selects on label "track", the canary track label`},
 		{"unknown router", []runtime.Object{stableDeployment(), webService("web", map[string]string{"app": "web"})},
-			Config{Name: "web", Images: map[string]string{"app": "v2"}, RouterKind: "linkerd", RouterObject: "x"}, `unknown --traffic-router "linkerd"`},
+			Config{Name: "web", Images: map[string]string{"app": "v2"}, RouterKind: "traefik", RouterObject: "x"}, `unknown --traffic-router "traefik"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
