@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -28,6 +29,7 @@ type BlueGreenDeployOptions struct {
 	Replicas       int32
 	MinReady       int32
 	MaxRestarts    int32
+	GitOpsFlags
 
 	Runner *bluegreen.Runner
 	genericiooptions.IOStreams
@@ -69,6 +71,7 @@ straight back and exits 1.`,
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of the new colour (default: the live colour's)")
 	cmd.Flags().Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the new colour is judged broken (no switch)")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	o.GitOpsFlags.addFlags(cmd, false)
 	return cmd
 }
 
@@ -131,12 +134,20 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 	case o.ManualPromote && (o.Analysis != "" || flagChanged(cmd.Flags(), "scale-down-delay") || o.DeleteOld):
 		return usageErrorf(cmd, "--manual-promote stops before the switch: give --analysis, --scale-down-delay and --delete-old to 'kubectl zdd bluegreen promote' instead")
 	}
-	return nil
+	return o.GitOpsFlags.validate()
 }
 
 // Run deploys the new colour and switches.
 func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Deploy(cmd.Context())
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	targets := blueGreenTargets(ctx, o.Runner.Client, o.Runner.Namespace, o.Runner.Service, o.Runner.Colours.Label)
+	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
+		return err
+	}
+	return o.Runner.Deploy(ctx)
 }
 
 // readDeployment reads exactly one Deployment from files, the way kubectl does.

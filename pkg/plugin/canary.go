@@ -112,6 +112,7 @@ type CanaryOptions struct {
 	Ingress       string
 	Timeout       time.Duration
 	ForceUnlock   bool
+	GitOpsFlags
 
 	Namespace string
 	Name      string
@@ -154,6 +155,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.TrafficSplit, "traffic-split", "", "the TrafficSplit of --traffic-router smi")
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	o.GitOpsFlags.addFlags(cmd, false)
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -400,10 +402,17 @@ func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericioopti
 
 // Run starts the canary release.
 func (o *CanaryOptions) Run(ctx context.Context) error {
+	if err := o.GitOpsFlags.validate(); err != nil {
+		return err
+	}
 	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
 	defer cancel()
 	r, err := o.Runner()
 	if err != nil {
+		return err
+	}
+	_, targets := deploymentTarget(ctx, r.Client, o.config.Namespace, o.config.Name, "its replicas (scaled during the steps) and, when the release finishes, its pod template (the new images)")
+	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err
 	}
 	r.Interrupt = interrupt

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
@@ -118,6 +120,7 @@ type RolloutOptions struct {
 	Output         string
 	AnalysisFile   string
 	AnalysisDuring bool
+	GitOpsFlags
 
 	Namespace    string
 	namespaceSet bool
@@ -174,6 +177,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.StringVarP(&o.Output, "output", "o", o.Output, `Output format: "" (text) or json`)
 	fl.StringVar(&o.AnalysisFile, "analysis", o.AnalysisFile, "Analysis file: metrics that must pass before the release is done")
 	fl.BoolVar(&o.AnalysisDuring, "analysis-during", o.AnalysisDuring, "Run the analysis while the rollout progresses, not after it")
+	o.GitOpsFlags.addFlags(cmd, true)
 	return cmd
 }
 
@@ -333,6 +337,12 @@ func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
 	default:
 		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
 	}
+	if err := o.GitOpsFlags.validate(); err != nil {
+		return err
+	}
+	if o.WriteBack != "" {
+		return gitops.CheckFile(o.WriteBack, o.Namespace, o.Name)
+	}
 	return nil
 }
 
@@ -354,7 +364,7 @@ func (o *RolloutOptions) config() rolling.Config {
 }
 
 // Run releases, printing steps and progress, then the result.
-func (o *RolloutOptions) Run(cmd *cobra.Command) error {
+func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 	logW := o.Out
 	if o.Output == "json" {
 		logW = o.ErrOut
@@ -368,10 +378,26 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) error {
 	r.Log = prog
 	r.OnProgress = prog.Update
 	r.AnalysisOut = prog
-	res, err := r.Run(cmd.Context(), o.config())
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	before, targets := deploymentTarget(ctx, o.Client, o.Namespace, o.Name, "its pod template (the images or template fields this release sets)")
+	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
+	if err != nil {
+		return err
+	}
+	res, err := r.Run(ctx, o.config())
 	prog.Finish()
 	if res == nil {
 		return err
+	}
+	if err == nil && res.Result == "succeeded" {
+		defer func() {
+			if werr := o.GitOpsFlags.releaseEnd(ctx, logW, o.Client, before, managed); werr != nil && err == nil {
+				err = werr
+			}
+		}()
 	}
 	if o.Output == "json" {
 		b, jerr := json.MarshalIndent(res, "", "  ")

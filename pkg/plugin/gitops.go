@@ -1,0 +1,133 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+
+	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
+)
+
+// GitOpsFlags are --gitops and, for the commands that end a release,
+// --write-back.
+type GitOpsFlags struct {
+	Mode      string
+	WriteBack string
+}
+
+func (g *GitOpsFlags) addFlags(cmd *cobra.Command, writeBack bool) {
+	if g.Mode == "" {
+		g.Mode = gitops.ModeWarn
+	}
+	cmd.Flags().StringVar(&g.Mode, "gitops", g.Mode, "Objects managed by Argo CD or Flux (their next sync reverts the release): warn, refuse (exit 2 before any write) or ignore")
+	if writeBack {
+		cmd.Flags().StringVar(&g.WriteBack, "write-back", g.WriteBack, "After a release, set its new images in this local manifest or kustomization (images:), keeping comments")
+	}
+}
+
+func (g *GitOpsFlags) validate() error { return gitops.ValidateMode(g.Mode) }
+
+// preflight reads the targets, prints a warning per GitOps-managed one
+// (--gitops=warn) or refuses (--gitops=refuse: exit 2), and returns what
+// it found. An object that cannot be read is left to the release to report.
+func (g *GitOpsFlags) preflight(w io.Writer, targets []gitops.Target) ([]gitops.Managed, error) {
+	if g.Mode == gitops.ModeIgnore {
+		return nil, nil
+	}
+	found := gitops.Find(targets)
+	lines, err := gitops.Preflight(g.Mode, found)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "warning: %s (--gitops=refuse stops here, --gitops=ignore hides this)\n", l)
+	}
+	return found, nil
+}
+
+// deploymentTarget reads a Deployment a release changes; nil when it is
+// not there (the release names that itself).
+func deploymentTarget(ctx context.Context, client kubernetes.Interface, ns, name, reverts string) (*appsv1.Deployment, []gitops.Target) {
+	d, err := client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil
+	}
+	return d, []gitops.Target{{Object: fmt.Sprintf("deployment %q", ns+"/"+name), Meta: d, Reverts: reverts}}
+}
+
+// blueGreenTargets are the Service a blue-green switch repoints and the
+// Deployments of its colours (the pods it selects, whatever their colour).
+func blueGreenTargets(ctx context.Context, client kubernetes.Interface, ns, service, colourLabel string) []gitops.Target {
+	svc, err := client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) || err != nil {
+		return nil
+	}
+	targets := []gitops.Target{{Object: fmt.Sprintf("service %q", ns+"/"+service), Meta: svc, Reverts: "its selector (the switch to the new colour)"}}
+	sel := maps.Clone(svc.Spec.Selector)
+	delete(sel, colourLabel)
+	if len(sel) == 0 {
+		return targets
+	}
+	deps, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return targets
+	}
+	for i := range deps.Items {
+		d := &deps.Items[i]
+		if labels.SelectorFromSet(sel).Matches(labels.Set(d.Spec.Template.Labels)) {
+			targets = append(targets, gitops.Target{Object: fmt.Sprintf("deployment %q", ns+"/"+d.Name), Meta: d,
+				Reverts: "its replicas and pod template (the colours this release scales and updates)"})
+		}
+	}
+	return targets
+}
+
+// releaseEnd prints, after a release that changed the Deployment's pod
+// template, the change to commit: as a unified patch of the manifest when
+// a GitOps controller manages it, and written into --write-back FILE when
+// given.
+func (g *GitOpsFlags) releaseEnd(ctx context.Context, w io.Writer, client kubernetes.Interface, before *appsv1.Deployment, found []gitops.Managed) error {
+	if before == nil || (len(found) == 0 && g.WriteBack == "") {
+		return nil
+	}
+	after, err := client.AppsV1().Deployments(before.Namespace).Get(ctx, before.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %q for the change to commit: %w", before.Namespace+"/"+before.Name, err)
+	}
+	change := gitops.Change{Namespace: before.Namespace, Name: before.Name, Before: &before.Spec.Template, After: &after.Spec.Template}
+	if len(found) > 0 {
+		patch, err := change.Patch()
+		if err != nil {
+			return err
+		}
+		if patch != "" {
+			var managers []string
+			for _, m := range found {
+				managers = append(managers, m.Manager.Tool+" "+m.Manager.Owner)
+			}
+			fmt.Fprintf(w, "commit this change to the manifest in Git, or %s reverts it at its next sync:\n%s", strings.Join(managers, ", "), patch)
+		}
+	}
+	if g.WriteBack == "" {
+		return nil
+	}
+	patch, err := gitops.WriteBack(g.WriteBack, change)
+	if err != nil {
+		return err
+	}
+	if patch == "" {
+		fmt.Fprintf(w, "%s already holds the release's images: nothing written\n", g.WriteBack)
+		return nil
+	}
+	fmt.Fprintf(w, "wrote the release's images to %s:\n%s", g.WriteBack, patch)
+	return nil
+}
