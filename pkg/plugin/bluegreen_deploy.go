@@ -134,7 +134,7 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 	case o.ManualPromote && (o.Analysis != "" || flagChanged(cmd.Flags(), "scale-down-delay") || o.DeleteOld):
 		return usageErrorf(cmd, "--manual-promote stops before the switch: give --analysis, --scale-down-delay and --delete-old to 'kubectl zdd bluegreen promote' instead")
 	}
-	return o.GitOpsFlags.validate()
+	return o.GitOpsFlags.validate("", "")
 }
 
 // Run deploys the new colour and switches.

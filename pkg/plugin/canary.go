@@ -15,6 +15,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/canary"
@@ -155,7 +156,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.TrafficSplit, "traffic-split", "", "the TrafficSplit of --traffic-router smi")
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
-	o.GitOpsFlags.addFlags(cmd, false)
+	o.GitOpsFlags.addFlags(cmd, true)
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -402,7 +403,7 @@ func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericioopti
 
 // Run starts the canary release.
 func (o *CanaryOptions) Run(ctx context.Context) error {
-	if err := o.GitOpsFlags.validate(); err != nil {
+	if err := o.GitOpsFlags.validate(o.config.Namespace, o.config.Name); err != nil {
 		return err
 	}
 	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
@@ -411,13 +412,18 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, targets := deploymentTarget(ctx, r.Client, o.config.Namespace, o.config.Name, "its replicas (scaled during the steps) and, when the release finishes, its pod template (the new images)")
-	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
+	before, targets := deploymentTarget(ctx, r.Client, o.config.Namespace, o.config.Name, "its replicas (scaled during the steps) and, when the release finishes, its pod template (the new images)")
+	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
+	if err != nil {
 		return err
 	}
 	r.Interrupt = interrupt
 	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
-	return r.Run(ctx, o.config)
+	if err := r.Run(ctx, o.config); err != nil {
+		return err
+	}
+	// a release whose last step was 100 finished: the stable took the new template
+	return o.GitOpsFlags.releaseEnd(ctx, o.Out, r.Client, before, managed)
 }
 
 // CanaryPromoteOptions are the flags of `kubectl zdd canary promote`.
@@ -427,6 +433,7 @@ type CanaryPromoteOptions struct {
 	ForceUnlock bool
 	// RecordFlags: --yes and --allow-env for the recorded analysis.
 	RecordFlags
+	GitOpsFlags
 	Namespace string
 	Name      string
 	Runner    func() (*canary.Canary, error)
@@ -463,12 +470,16 @@ exit 2, nothing moved), and its headers read only the variables named with
 	}
 	cmd.Flags().BoolVar(&o.Full, "full", false, "finish: the stable takes the canary's pod template and the canary is removed")
 	o.RecordFlags.addFlags(cmd)
+	o.GitOpsFlags.addFlags(cmd, true)
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	return cmd
 }
 
 // Run promotes.
 func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
+	if err := o.GitOpsFlags.validate(o.Namespace, o.Name); err != nil {
+		return err
+	}
 	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
 	defer cancel()
 	r, err := o.Runner()
@@ -490,7 +501,18 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 		r.AnalysisEnv = analysis.RecordedEnv(o.AllowEnv)
 		r.Analysis = r.AnalyzerFor(spec)
 	}
-	return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
+	// the release ends here when the canary is promoted in full: what a
+	// GitOps controller of the stable would revert is printed (the warning
+	// came with 'kubectl zdd canary')
+	before, targets := deploymentTarget(ctx, r.Client, o.Namespace, o.Name, "")
+	var managed []gitops.Managed
+	if o.GitOpsFlags.Mode != gitops.ModeIgnore {
+		managed = gitops.Find(targets)
+	}
+	if err := r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock); err != nil {
+		return err
+	}
+	return o.GitOpsFlags.releaseEnd(ctx, o.Out, r.Client, before, managed)
 }
 
 // CanaryAbortOptions are the flags of `kubectl zdd canary abort`.

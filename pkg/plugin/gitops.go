@@ -34,7 +34,17 @@ func (g *GitOpsFlags) addFlags(cmd *cobra.Command, writeBack bool) {
 	}
 }
 
-func (g *GitOpsFlags) validate() error { return gitops.ValidateMode(g.Mode) }
+// validate checks --gitops and that --write-back FILE can take the change
+// of deployment namespace/name (read only; exit 2 naming the file).
+func (g *GitOpsFlags) validate(namespace, name string) error {
+	if err := gitops.ValidateMode(g.Mode); err != nil {
+		return err
+	}
+	if g.WriteBack != "" && name != "" {
+		return gitops.CheckFile(g.WriteBack, namespace, name)
+	}
+	return nil
+}
 
 // preflight reads the targets, prints a warning per GitOps-managed one
 // (--gitops=warn) or refuses (--gitops=refuse: exit 2), and returns what
@@ -104,23 +114,22 @@ func (g *GitOpsFlags) releaseEnd(ctx context.Context, w io.Writer, client kubern
 		return fmt.Errorf("reading deployment %q for the change to commit: %w", before.Namespace+"/"+before.Name, err)
 	}
 	change := gitops.Change{Namespace: before.Namespace, Name: before.Name, Before: &before.Spec.Template, After: &after.Spec.Template}
+	patch, err := change.Patch()
+	if err != nil || patch == "" {
+		// the template is as it was: a canary holding at a step, nothing to commit
+		return err
+	}
 	if len(found) > 0 {
-		patch, err := change.Patch()
-		if err != nil {
-			return err
+		var managers []string
+		for _, m := range found {
+			managers = append(managers, m.Manager.Tool+" "+m.Manager.Owner)
 		}
-		if patch != "" {
-			var managers []string
-			for _, m := range found {
-				managers = append(managers, m.Manager.Tool+" "+m.Manager.Owner)
-			}
-			fmt.Fprintf(w, "commit this change to the manifest in Git, or %s reverts it at its next sync:\n%s", strings.Join(managers, ", "), patch)
-		}
+		fmt.Fprintf(w, "commit this change to the manifest in Git, or %s reverts it at its next sync:\n%s", strings.Join(managers, ", "), patch)
 	}
 	if g.WriteBack == "" {
 		return nil
 	}
-	patch, err := gitops.WriteBack(g.WriteBack, change)
+	patch, err = gitops.WriteBack(g.WriteBack, change)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
-	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
@@ -337,13 +336,7 @@ func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
 	default:
 		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
 	}
-	if err := o.GitOpsFlags.validate(); err != nil {
-		return err
-	}
-	if o.WriteBack != "" {
-		return gitops.CheckFile(o.WriteBack, o.Namespace, o.Name)
-	}
-	return nil
+	return o.GitOpsFlags.validate(o.Namespace, o.Name)
 }
 
 func (o *RolloutOptions) config() rolling.Config {

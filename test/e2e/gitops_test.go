@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // webManifestInGit is the manifest of web as a repository holds it, with the
@@ -109,5 +111,61 @@ func TestGitOpsArgoManagedDeployment(t *testing.T) {
 	r = e.Zdd("rollout", "deployment/web", "--image", "app=registry.example/web:v3", "--timeout", "2m", "--gitops=ignore")
 	if r.Code != 0 || strings.Contains(r.Stderr, "Argo CD") || strings.Contains(r.Stdout, "commit this change") {
 		t.Errorf("rollout --gitops=ignore: want exit 0 and nothing about Argo CD, got %s", r)
+	}
+}
+
+// TestGitOpsFluxCanaryAndBlueGreen: a Deployment and Service from a Flux
+// Kustomization. A canary walked to 100 warns, then sets the new tag in the
+// kustomization's images: (--write-back), comments kept; a blue-green
+// deploy under --gitops=refuse stops with exit 2 naming the Service and
+// writes nothing.
+func TestGitOpsFluxCanaryAndBlueGreen(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	e := canaryApp(t, n)
+	flux := []string{"kustomize.toolkit.fluxcd.io/name=apps", "kustomize.toolkit.fluxcd.io/namespace=flux-system"}
+	e.MustKubectl(append([]string{"label", "deployment/web"}, flux...)...)
+	e.MustKubectl(append([]string{"label", "service/web"}, flux...)...)
+	const kust = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- deployment.yaml   # web
+images:
+# set by releases
+- name: registry.example/web
+  newTag: v1
+`
+	path := writeTemp(t, "kustomization.yaml", kust)
+	r := e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--timeout", "3m", "--write-back", path)
+	if r.Code != 0 {
+		t.Fatalf("canary --write-back: %s", r)
+	}
+	managed := `deployment "` + e.NS + `/web" is managed by Flux (kustomization "flux-system/apps", labels kustomize.toolkit.fluxcd.io/name=apps, kustomize.toolkit.fluxcd.io/namespace=flux-system)`
+	if !strings.Contains(r.Stderr, "warning: "+managed) {
+		t.Errorf("no warning naming Flux on stderr:\n%s", r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, `commit this change to the manifest in Git, or Flux kustomization "flux-system/apps" reverts it`) {
+		t.Errorf("no change to commit on stdout:\n%s", r.Stdout)
+	}
+	want := strings.Replace(kust, "newTag: v1", "newTag: v2", 1)
+	if data, _ := os.ReadFile(path); string(data) != want {
+		t.Errorf("%s after --write-back:\n%s\nwant:\n%s", path, data, want)
+	}
+
+	svc, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := getDeployment(e, "web")
+	r = e.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v3", "--gitops=refuse")
+	if r.Code != 2 || !strings.Contains(r.Stderr, `service "`+e.NS+`/web" is managed by Flux`) || !strings.Contains(r.Stderr, "--gitops=refuse") {
+		t.Errorf("bluegreen deploy --gitops=refuse: want exit 2 naming the service and the flag, got %s", r)
+	}
+	after, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+	if err != nil || after.ResourceVersion != svc.ResourceVersion {
+		t.Errorf("a refused bluegreen deploy wrote service web (resourceVersion %s -> %s, %v)", svc.ResourceVersion, after.ResourceVersion, err)
+	}
+	if d := getDeployment(e, "web"); d.ResourceVersion != before.ResourceVersion {
+		t.Errorf("a refused bluegreen deploy wrote deployment web (resourceVersion %s -> %s)", before.ResourceVersion, d.ResourceVersion)
 	}
 }
