@@ -59,6 +59,13 @@ removed. --weight, or --manual, holds after the step and exits 0;
 'kubectl zdd canary abort' brings the stable back to N, Ready, then the canary
 to 0.
 
+A stable Deployment that Argo CD or Flux manages is named before the release
+(--gitops=warn, the default; refuse stops with exit 2 before any write): its
+next sync reverts the replicas the steps set and the finished release's pod
+template. When the stable takes the new template (the last step 100, or
+'promote --full') the change to commit is printed as a patch, and
+--write-back FILE sets the new images in a manifest or kustomization.
+
 Ctrl-C (SIGINT, or SIGTERM) does not abort: the step in progress is finished
 to a consistent state (the side that grows Ready before the other shrinks, a
 router's weight only on a side with ready pods), a pause or an analysis is

@@ -80,6 +80,17 @@ line and the release carries on, judged against the new replica count.
 At the end it prints the smallest number of ready endpoints it saw on each
 Service that selects the Deployment.
 
+GitOps: a Deployment that Argo CD or Flux manages (label
+argocd.argoproj.io/instance, annotation argocd.argoproj.io/tracking-id,
+app.kubernetes.io/instance written by Argo CD, or the
+kustomize.toolkit.fluxcd.io / helm.toolkit.fluxcd.io name and namespace
+labels) gets its pod template reverted at the controller's next sync.
+--gitops=warn (the default) names the controller before the release and
+prints the change to commit as a unified patch after it; --gitops=refuse
+stops with exit 2 before any write; --gitops=ignore says nothing.
+--write-back FILE sets the new images in a local manifest (the Deployment's
+containers) or kustomization (its images: entries), keeping comments.
+
 --dry-run=client prints the plan (every step and every patch) and changes
 nothing; --dry-run=server also has the API server check every write
 (DryRun=All) without saving it.
