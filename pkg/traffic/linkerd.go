@@ -122,7 +122,7 @@ func (l *linkerdRouter) choose(ctx context.Context) error {
 		for _, c := range served {
 			groups = append(groups, c.group)
 		}
-		return exitcode.Usagef("httproute %q not found (looked in %s)", l.cfg.Namespace+"/"+l.cfg.Name, strings.Join(groups, " and "))
+		return exitcode.Usagef("--traffic-router linkerd: httproute %q not found (looked in %s)", l.cfg.Namespace+"/"+l.cfg.Name, strings.Join(groups, " and "))
 	case len(found) > 1:
 		return exitcode.Usagef("--route %s: both %s and %s hold an HTTPRoute %q: name one with --route %s/%s or --route %s/%s",
 			l.cfg.Name, found[0].group, found[1].group, l.cfg.Namespace+"/"+l.cfg.Name, found[0].group, l.cfg.Name, found[1].group, l.cfg.Name)

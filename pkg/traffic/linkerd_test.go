@@ -84,7 +84,7 @@ func TestLinkerdCheckFindsTheRoute(t *testing.T) {
 		{name: "qualified group not served", route: "policy.linkerd.io/web", served: both[:1], objs: []runtime.Object{gamma},
 			wantErr: "--traffic-router linkerd: the cluster does not serve HTTPRoute (httproutes.policy.linkerd.io, versions v1beta3, v1beta2): is its CRD installed?"},
 		{name: "route missing", route: "nope", served: both, objs: []runtime.Object{gamma},
-			wantErr: `httproute "shop/nope" not found (looked in gateway.networking.k8s.io and policy.linkerd.io)`},
+			wantErr: `--traffic-router linkerd: httproute "shop/nope" not found (looked in gateway.networking.k8s.io and policy.linkerd.io)`},
 		{name: "route attached to a gateway only", route: "edge", served: both[:1], objs: []runtime.Object{atGateway},
 			wantErr: `httproute.gateway.networking.k8s.io "shop/edge" has no parentRef of kind Service: Linkerd applies a route's weights only when it is attached to the Service its clients call (parentRefs: [{group: core, kind: Service, name: web}])`},
 		{name: "route to another service", route: "api", served: both[:1], objs: []runtime.Object{elsewhere},

@@ -125,6 +125,9 @@ func TestBadInput(t *testing.T) {
 		{"rollout unknown flag", with([]string{"rollout", "deployment/web", "--frobnicate"}, img...), nil, 2, []string{"kubectl zdd rollout", "unknown flag: --frobnicate"}},
 		{"rollout two arguments", with([]string{"rollout", "deployment/web", "deployment/nosel"}, img...), nil, 2, []string{"accepts at most 1 arg(s), received 2"}},
 		{"rollout migration job that can retry", with([]string{"rollout", "deployment/web", "--migration-job", retryJob}, img...), nil, 2, []string{`job "migrate" in ` + retryJob, "spec.backoffLimit is 3", "must not be retried"}},
+		{"rollout unknown gitops mode", with([]string{"rollout", "deployment/web", "--gitops", "sometimes"}, img...), nil, 2, []string{`--gitops "sometimes"`, "want one of warn, refuse, ignore"}},
+		{"rollout write-back without the deployment", with([]string{"rollout", "deployment/web", "--write-back", serviceOnly}, img...), nil, 2, []string{"--write-back " + serviceOnly, `holds no deployment "web" and is not a kustomization`}},
+		{"rollout write-back missing file", with([]string{"rollout", "deployment/web", "--write-back", missingFile}, img...), nil, 2, []string{"--write-back", missingFile, "no such file or directory"}},
 		{"rollout no cluster reachable", with([]string{"rollout", "deployment/web"}, img...), []string{"KUBECONFIG=" + nowhere}, 1, []string{`reading deployment "` + ns + `/web"`, "127.0.0.1:1", "connection refused"}},
 		// rollback, migrate, analyze
 		{"rollback missing revision", []string{"rollback", "deployment/web", "--to-revision", "42"}, nil, 2, []string{`deployment "` + ns + `/web" has no revision 42`, "revisions: [1]"}},
@@ -139,12 +142,16 @@ func TestBadInput(t *testing.T) {
 		{"canary unknown container", []string{"canary", "deployment/web", "--weight", "10", "--image", "nope=x:1"}, nil, 2, []string{`deployment "` + ns + `/web"`, `no container named "nope"`, "containers: app"}},
 		{"canary missing deployment", with([]string{"canary", "deployment/absent", "--weight", "10"}, img...), nil, 2, []string{`deployment "` + ns + `/absent" not found`}},
 		{"canary unknown router", with([]string{"canary", "deployment/web", "--weight", "10", "--traffic-router", "carrier-pigeon"}, img...), nil, 2, []string{`--traffic-router "carrier-pigeon"`, "want one of replica-ratio, gateway-api"}},
+		{"canary linkerd route missing", with([]string{"canary", "deployment/web", "--weight", "10", "--traffic-router", "linkerd", "--route", "absent"}, img...), nil, 2, []string{"--traffic-router linkerd"}},
+		{"canary linkerd route of an unknown group", with([]string{"canary", "deployment/web", "--weight", "10", "--traffic-router", "linkerd", "--route", "example.com/web"}, img...), nil, 2, []string{`--route "example.com/web"`, "want NAME or GROUP/NAME with GROUP gateway.networking.k8s.io or policy.linkerd.io"}},
+		{"canary write-back missing file", with([]string{"canary", "deployment/web", "--weight", "10", "--write-back", missingFile}, img...), nil, 2, []string{"--write-back", missingFile, "no such file or directory"}},
 		// bluegreen
 		{"bluegreen missing service", with([]string{"bluegreen", "deploy", "service/absent"}, img...), nil, 2, []string{`service "` + ns + `/absent" not found`}},
 		{"bluegreen service without selector", with([]string{"bluegreen", "deploy", "service/nosel"}, img...), nil, 2, []string{`service "` + ns + `/nosel" selects nothing`, `no "version" label`, "bluegreen init"}},
 		{"bluegreen two deployments serve one colour", with([]string{"bluegreen", "deploy", "service/twice"}, img...), nil, 2, []string{`service "` + ns + `/twice"`, "2 deployments serve it: twice-blue, twice-blue-2", "exactly one"}},
 		{"bluegreen wrong kind", with([]string{"bluegreen", "deploy", "deployment/web"}, img...), nil, 2, []string{`argument "deployment/web"`, "want service/NAME"}},
 		{"bluegreen unknown container", []string{"bluegreen", "deploy", "service/shop", "--image", "nope=x:1"}, nil, 2, []string{`service "` + ns + `/shop"`, `deployment "` + ns + `/shop-blue"`, `no container named "nope"`}},
+		{"bluegreen unknown gitops mode", with([]string{"bluegreen", "deploy", "service/shop", "--gitops", "never"}, img...), nil, 2, []string{`--gitops "never"`, "want one of warn, refuse, ignore"}},
 		{"bluegreen init missing service", []string{"bluegreen", "init", "service/absent"}, nil, 2, []string{`service "` + ns + `/absent" not found`}},
 		// probe (nothing is sent on bad input: the URL is on no machine)
 		{"probe without URL", []string{"probe"}, nil, 2, []string{"accepts 1 arg(s), received 0"}},
