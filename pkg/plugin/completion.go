@@ -15,6 +15,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
+	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
 func init() {
@@ -216,6 +218,8 @@ func wireCompletion(root *cobra.Command, l *lister) {
 		}
 		registerFlagCompletion(c, "image", l.containerImages)
 		registerFlagCompletion(c, "dry-run", fixedChoices("none", "client", "server"))
+		registerFlagCompletion(c, "gitops", fixedChoices(gitops.Modes...))
+		registerFlagCompletion(c, "traffic-router", fixedChoices(traffic.RouterKinds...))
 	})
 }
 

@@ -93,6 +93,7 @@ func completionTree(t *testing.T, l *lister) *cobra.Command {
 	rollout := &cobra.Command{Use: "rollout", Run: run}
 	rollout.Flags().StringArray("image", nil, "")
 	rollout.Flags().String("dry-run", "none", "")
+	rollout.Flags().String("gitops", "warn", "")
 	migrate := &cobra.Command{Use: "migrate", Run: run}
 	migrate.Flags().String("for", "", "")
 	bluegreen := &cobra.Command{Use: "bluegreen"}
@@ -104,6 +105,7 @@ func completionTree(t *testing.T, l *lister) *cobra.Command {
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return []string{"its-own"}, cobra.ShellCompDirectiveNoFileComp
 		}}
+	own.Flags().String("traffic-router", "", "")
 	root.AddCommand(rollout, migrate, bluegreen, status, own)
 	wireCompletion(root, l)
 	return root
@@ -154,11 +156,13 @@ func TestWiredCompletion(t *testing.T) {
 		{"--image containers", []string{"rollout", "deployment/web", "--image", ""}, []string{"web=", "sidecar=", ":6"}},
 		{"--image after = is free text", []string{"rollout", "deployment/web", "--image", "web="}, []string{":4"}},
 		{"--dry-run values", []string{"rollout", "--dry-run", ""}, []string{"none", "client", "server", ":4"}},
+		{"--gitops values", []string{"rollout", "--gitops", ""}, []string{"warn", "refuse", "ignore", ":4"}},
+		{"--traffic-router values", []string{"canary", "--traffic-router", "l"}, []string{"linkerd", ":4"}},
 		{"status takes both kinds", []string{"status", ""}, []string{"deployment/api", "deployment/web", "service/web", "service/web-preview", ":4"}},
 		{"namespaces", []string{"rollout", "-n", ""}, []string{"other", "shop", ":4"}},
 		{"contexts from kubeconfig", []string{"rollout", "--context", "k"}, []string{"kind-dev", ":4"}},
 		{"a command's own completion is kept", []string{"canary", ""}, []string{"its-own", ":4"}},
-		{"flags of rollout", []string{"rollout", "--"}, []string{"--context", "--namespace", "--dry-run", "--help", "--image", ":4"}},
+		{"flags of rollout", []string{"rollout", "--"}, []string{"--context", "--namespace", "--dry-run", "--gitops", "--help", "--image", ":4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
