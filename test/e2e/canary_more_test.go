@@ -367,8 +367,9 @@ func TestCanaryResumeRunsTheRecordedAnalysis(t *testing.T) {
 //     with exit 1, naming deployment web-canary, spec.replicas 2 -> 3 and the
 //     writer from managedFields; the phase step-1 stays recorded (result
 //     failed) and the scale is not overwritten;
-//   - an edit of the HTTPRoute's weights (gateway-api router): step 2 stops
-//     with exit 1 at the write of the route, naming the httproute, its
+//   - an edit of the HTTPRoute's weights (gateway-api router, and the
+//     policy.linkerd.io route of the linkerd router): step 2 stops with
+//     exit 1 at the write of the route, naming the httproute, its
 //     spec.rules and the writer; the edited weights are not overwritten;
 //   - an unrelated annotation on the Service and on the canary Deployment:
 //     the release goes on to 100% (the stable on v2 at 3, the canary gone).
@@ -379,7 +380,7 @@ func TestCanaryAnotherWriter(t *testing.T) {
 	routeYAML := webHTTPRoute
 	tests := []struct {
 		name     string
-		router   bool
+		router   string     // "", gateway-api or linkerd
 		write    [][]string // kubectl commands run during the pause
 		wantCode int
 		wantErr  []string // in stderr
@@ -388,10 +389,14 @@ func TestCanaryAnotherWriter(t *testing.T) {
 		{name: "kubectl scale of the canary stops", write: [][]string{{"scale", "deployment/web-canary", "--replicas=3"}},
 			wantCode: 1, wantErr: []string{`deployment "NS/web-canary": spec.replicas was changed by another writer ("kubectl`, "from 2 to 3", "not overwriting it", "stopped at phase step-1"},
 			want: canarySplit{Phase: "step-1", Result: state.ResultFailed, StableSpec: 1, StableReady: 1, CanarySpec: 3, CanaryReady: 3, Canary: 3, StableImage: "registry.example/web:v1"}},
-		{name: "an edit of the route weights stops", router: true,
-			write:    [][]string{{"patch", "httproute/web", "--type=json", "-p", `[{"op":"replace","path":"/spec/rules/0/backendRefs/0/weight","value":90},{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":10}]`}},
+		{name: "an edit of the route weights stops", router: "gateway-api",
+			write:    [][]string{{"patch", "httproutes.gateway.networking.k8s.io/web", "--type=json", "-p", `[{"op":"replace","path":"/spec/rules/0/backendRefs/0/weight","value":90},{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":10}]`}},
 			wantCode: 1, wantErr: []string{`httproute "NS/web": spec.rules was changed by another writer ("kubectl`, "not overwriting it", "stopped at phase step-1"},
 			// step 2 grew the canary to 3 before it reached the route
+			want: canarySplit{Phase: "step-1", Result: state.ResultFailed, StableSpec: 1, StableReady: 1, CanarySpec: 3, CanaryReady: 3, Canary: 3, StableImage: "registry.example/web:v1"}},
+		{name: "an edit of the linkerd route weights stops", router: "linkerd",
+			write:    [][]string{{"patch", "httproutes.policy.linkerd.io/web", "--type=json", "-p", `[{"op":"replace","path":"/spec/rules/0/backendRefs/0/weight","value":90},{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":10}]`}},
+			wantCode: 1, wantErr: []string{`httproute.policy.linkerd.io "NS/web": spec.rules was changed by another writer ("kubectl`, "not overwriting it", "stopped at phase step-1"},
 			want: canarySplit{Phase: "step-1", Result: state.ResultFailed, StableSpec: 1, StableReady: 1, CanarySpec: 3, CanaryReady: 3, Canary: 3, StableImage: "registry.example/web:v1"}},
 		{name: "an unrelated annotation goes on", write: [][]string{{"annotate", "service/web", "example.com/note=unrelated"}, {"annotate", "deployment/web-canary", "example.com/note=unrelated"}},
 			want: canarySplit{Phase: "done", Result: state.ResultSucceeded, StableSpec: n, StableReady: n, CanarySpec: -1, CanaryReady: -1, Canary: -1, StableImage: canaryV2}},
@@ -401,10 +406,17 @@ func TestCanaryAnotherWriter(t *testing.T) {
 			t.Parallel()
 			e := canaryApp(t, n)
 			args := []string{"canary", "deployment/web", "--image", "app=" + canaryV2, "--steps", "50,100", "--pause", "6s", "--timeout", "3m"}
-			if tc.router {
+			routeGVR := httpRouteGVR
+			switch tc.router {
+			case "gateway-api":
 				e.installCRDs([]string{gatewayAPICRD(t)}, []string{"httproutes.gateway.networking.k8s.io"})
 				e.Apply(routeYAML)
 				args = append(args, "--traffic-router", "gateway-api", "--route", "web")
+			case "linkerd":
+				e.installCRDs([]string{"testdata/crds/linkerd-httproute.yaml"}, []string{"httproutes.policy.linkerd.io"})
+				e.Apply(linkerdPolicyRoute)
+				args = append(args, "--traffic-router", "linkerd", "--route", "policy.linkerd.io/web")
+				routeGVR = linkerdRouteGVR
 			}
 			w := e.WatchDowntime("web")
 			run := e.startCanaryBg(nil, args...)
@@ -431,9 +443,9 @@ func TestCanaryAnotherWriter(t *testing.T) {
 					t.Errorf("recorded message %q does not name the change", msg)
 				}
 			}
-			if tc.router {
+			if tc.router != "" {
 				name := func(m map[string]any) string { s, _ := m["name"].(string); return s }
-				got := weightsOf(e.getObject(httpRouteGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
+				got := weightsOf(e.getObject(routeGVR, "web"), []string{"spec", "rules"}, "backendRefs", name)
 				if diff := cmp.Diff([]string{"web-stable=90", "web-canary=10"}, got); diff != "" {
 					t.Errorf("the other writer's route weights were overwritten (-want +got):\n%s", diff)
 				}
