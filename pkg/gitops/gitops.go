@@ -92,6 +92,24 @@ func Detect(obj metav1.Object) *Manager {
 	return nil
 }
 
+// UntrackedLabels returns a copy of obj's labels without those by which a
+// GitOps controller claims an object: a Deployment a release creates beside
+// one it manages (a canary) carries them otherwise, and Argo CD with
+// label tracking would take it for part of the application, not in Git,
+// and prune it in the middle of the release. app.kubernetes.io/instance is
+// dropped only where it is Argo CD's tracking label (see Detect).
+func UntrackedLabels(obj metav1.Object) map[string]string {
+	out := map[string]string{}
+	for k, v := range obj.GetLabels() {
+		out[k] = v
+	}
+	delete(out, ArgoInstanceLabel)
+	if m := Detect(obj); m != nil && strings.Contains(m.Evidence, AppInstanceLabel) {
+		delete(out, AppInstanceLabel)
+	}
+	return out
+}
+
 // argoApp names an Argo CD Application; "ns_name" is the form of an
 // application outside Argo CD's own namespace.
 func argoApp(app string) string {

@@ -225,3 +225,29 @@ func TestWriteBackBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestUntrackedLabels(t *testing.T) {
+	argo := []metav1.ManagedFieldsEntry{{Manager: "argocd-controller"}}
+	tests := []struct {
+		name    string
+		labels  map[string]string
+		managed []metav1.ManagedFieldsEntry
+		want    map[string]string
+	}{
+		{"argo instance label dropped", map[string]string{"app": "web", ArgoInstanceLabel: "shop"}, nil, map[string]string{"app": "web"}},
+		{"app.kubernetes.io/instance as argo's tracking label dropped", map[string]string{"app": "web", AppInstanceLabel: "shop"}, argo, map[string]string{"app": "web"}},
+		{"app.kubernetes.io/instance of helm kept", map[string]string{"app": "web", AppInstanceLabel: "shop"}, nil, map[string]string{"app": "web", AppInstanceLabel: "shop"}},
+		{"flux labels kept (flux prunes by its inventory)", map[string]string{FluxKustomizeName: "apps"}, nil, map[string]string{FluxKustomizeName: "apps"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Labels: tt.labels, ManagedFields: tt.managed}}
+			if diff := cmp.Diff(tt.want, UntrackedLabels(d)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if len(d.Labels) != len(tt.labels) {
+				t.Error("UntrackedLabels changed the object's labels")
+			}
+		})
+	}
+}

@@ -46,6 +46,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
@@ -401,10 +402,7 @@ func buildCanary(stable *appsv1.Deployment, cfg Config, p *plan) (*appsv1.Deploy
 	selector := stable.Spec.Selector.DeepCopy()
 	selector.MatchLabels[p.trackKey] = p.trackVal
 
-	lbls := maps.Clone(stable.Labels)
-	if lbls == nil {
-		lbls = map[string]string{}
-	}
+	lbls := gitops.UntrackedLabels(stable) // not claimed by the stable's Argo CD application
 	lbls[p.trackKey] = p.trackVal
 	one := intOrString("1")
 	zero := intOrString("0")

@@ -107,7 +107,9 @@ func webService(name string, sel map[string]string) *corev1.Service {
 }
 
 func TestPrepareBuildsTheCanary(t *testing.T) {
-	cs := fake.NewClientset(stableDeployment(), webService("web", map[string]string{"app": "web"}))
+	stable := stableDeployment()
+	stable.Labels = map[string]string{"app": "web", "argocd.argoproj.io/instance": "shop"}
+	cs := fake.NewClientset(stable, webService("web", map[string]string{"app": "web"}))
 	c := &Canary{Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())}
 	p, err := c.prepare(context.Background(), Config{Namespace: "shop", Name: "web", Images: map[string]string{"app": "web:v2"}, Steps: []int{10}})
 	if err != nil {
@@ -129,6 +131,10 @@ func TestPrepareBuildsTheCanary(t *testing.T) {
 	}
 	if p.service.Name != "web" || p.router != nil {
 		t.Errorf("service %q router %v, want web and replica ratio", p.service.Name, p.router)
+	}
+	// Argo CD's tracking label stays on the stable: the canary is not in Git
+	if diff := cmp.Diff(map[string]string{"app": "web", "track": "canary"}, got.Labels); diff != "" {
+		t.Errorf("canary deployment labels (-want +got):\n%s", diff)
 	}
 	if _, ok := p.stable.Spec.Selector.MatchLabels["track"]; ok {
 		t.Error("prepare changed the stable's selector")
