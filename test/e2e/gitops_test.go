@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -112,6 +113,17 @@ func TestGitOpsArgoManagedDeployment(t *testing.T) {
 	if r.Code != 0 || strings.Contains(r.Stderr, "Argo CD") || strings.Contains(r.Stdout, "commit this change") {
 		t.Errorf("rollout --gitops=ignore: want exit 0 and nothing about Argo CD, got %s", r)
 	}
+
+	// a canary beside it does not carry the application's tracking label
+	// (Argo CD would prune it as an object missing from Git)
+	e.mustZdd("canary", "deployment/web", "--image", "app=registry.example/web:v4", "--weight", "50")
+	if l := e.deployment("web-canary").Labels; l["argocd.argoproj.io/instance"] != "" || l["app"] != "web" {
+		t.Errorf("web-canary labels %v: want app=web and no argocd.argoproj.io/instance", l)
+	}
+	if l := e.deployment("web").Labels; l["argocd.argoproj.io/instance"] != "shop" {
+		t.Errorf("the stable lost its tracking label: %v", l)
+	}
+	e.mustZdd("canary", "abort", "deployment/web")
 }
 
 // TestGitOpsFluxCanaryAndBlueGreen: a Deployment and Service from a Flux
@@ -165,7 +177,9 @@ images:
 	if err != nil || after.ResourceVersion != svc.ResourceVersion {
 		t.Errorf("a refused bluegreen deploy wrote service web (resourceVersion %s -> %s, %v)", svc.ResourceVersion, after.ResourceVersion, err)
 	}
-	if d := getDeployment(e, "web"); d.ResourceVersion != before.ResourceVersion {
-		t.Errorf("a refused bluegreen deploy wrote deployment web (resourceVersion %s -> %s)", before.ResourceVersion, d.ResourceVersion)
+	// the deployment controller may still write the status of the finished
+	// canary's rollout: spec (generation), labels and annotations must not move
+	if d := getDeployment(e, "web"); d.Generation != before.Generation || !maps.Equal(d.Annotations, before.Annotations) || !maps.Equal(d.Labels, before.Labels) {
+		t.Errorf("a refused bluegreen deploy wrote deployment web (generation %d -> %d, annotations %v -> %v)", before.Generation, d.Generation, before.Annotations, d.Annotations)
 	}
 }
