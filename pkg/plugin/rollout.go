@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,9 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +25,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
+	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
 
@@ -118,6 +123,9 @@ type RolloutOptions struct {
 	Output         string
 	AnalysisFile   string
 	AnalysisDuring bool
+	Fix            bool
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 
 	Namespace    string
 	namespaceSet bool
@@ -140,7 +148,7 @@ type RolloutOptions struct {
 
 // NewRolloutOptions returns options with the defaults.
 func NewRolloutOptions(streams genericiooptions.IOStreams) *RolloutOptions {
-	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, IOStreams: streams}
+	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -167,6 +175,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the release fails")
 	fl.BoolVar(&o.NoRollback, "no-rollback", o.NoRollback, "On failure, leave the Deployment as it is instead of rolling back")
 	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
+	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, maxUnavailable 0, readiness from liveness) to what is released, in the same rollout")
 	fl.BoolVar(&o.FixStrategy, "fix-strategy", o.FixStrategy, "Apply with maxUnavailable 0 and maxSurge 25%")
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none" releases, "client" prints the plan, "server" also has the API server check every write`)
@@ -174,6 +183,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.StringVarP(&o.Output, "output", "o", o.Output, `Output format: "" (text) or json`)
 	fl.StringVar(&o.AnalysisFile, "analysis", o.AnalysisFile, "Analysis file: metrics that must pass before the release is done")
 	fl.BoolVar(&o.AnalysisDuring, "analysis-during", o.AnalysisDuring, "Run the analysis while the rollout progresses, not after it")
+	o.Probe.AddFlags(fl)
 	return cmd
 }
 
@@ -333,7 +343,7 @@ func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
 	default:
 		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
 	}
-	return nil
+	return o.Probe.Validate(cmd)
 }
 
 func (o *RolloutOptions) config() rolling.Config {
@@ -350,7 +360,15 @@ func (o *RolloutOptions) config() rolling.Config {
 		Force: o.Force, FixStrategy: o.FixStrategy, ForceUnlock: o.ForceUnlock,
 		DryRun: dry, ChangeCause: o.changeCause,
 		Analysis: o.analysisSpec, AnalysisDuring: o.AnalysisDuring,
+		Fix: o.Fix,
 	}
+}
+
+// rolloutJSON is -o json: the release, and what the probe measured.
+type rolloutJSON struct {
+	*rolling.Result
+	RequestsMeasured bool          `json:"requestsMeasured"`
+	Requests         *probe.Report `json:"requests,omitempty"`
 }
 
 // Run releases, printing steps and progress, then the result.
@@ -368,13 +386,37 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) error {
 	r.Log = prog
 	r.OnProgress = prog.Update
 	r.AnalysisOut = prog
-	res, err := r.Run(cmd.Context(), o.config())
-	prog.Finish()
-	if res == nil {
+	cfg := o.config()
+	var err error
+	if cfg.Params, err = o.Probe.Params(); err != nil {
 		return err
 	}
+	if cfg.DryRun == rolling.DryRunNone {
+		// from before the first write to the end of the release
+		if cfg.Tripwire, err = o.Probe.Start(cmd.Context(), prog); err != nil {
+			return err
+		}
+	}
+	res, err := r.Run(cmd.Context(), cfg)
+	prog.Finish()
+	rep := o.Probe.Stop()
+	if res == nil {
+		if rep != nil {
+			printRequests(logW, rep)
+		}
+		return err
+	}
+	if rep != nil && res.Result != rolling.ResultDryRun {
+		recordRequests(cmd.Context(), o.ErrOut, "deployment "+res.Deployment, res.OperationID, rep, func(ctx context.Context, b []byte) error {
+			_, perr := o.Client.AppsV1().Deployments(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			return perr
+		})
+		if err == nil && !rep.Within() {
+			err = budgetError(fmt.Sprintf("deployment %q rolled out, but", res.Deployment), rep)
+		}
+	}
 	if o.Output == "json" {
-		b, jerr := json.MarshalIndent(res, "", "  ")
+		b, jerr := json.MarshalIndent(rolloutJSON{Result: res, RequestsMeasured: rep != nil, Requests: rep}, "", "  ")
 		if jerr != nil {
 			return jerr
 		}
@@ -394,6 +436,13 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) error {
 	case "rolled-back":
 		fmt.Fprintf(o.Out, "deployment %q rolled back: revision %s restored in %.1fs\n", res.Deployment, res.RestoredRevision, res.DurationSeconds)
 	}
+	for _, c := range res.Fixes {
+		fmt.Fprintf(o.Out, "fixed: %s\n", c)
+	}
+	var desired int32
+	if res.Progress != nil {
+		desired = res.Progress.Desired
+	}
 	for _, d := range res.Downtime {
 		blind := ""
 		if d.Lost > 0 {
@@ -403,8 +452,9 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) error {
 			}
 			blind = fmt.Sprintf("; the watch lost the API server %s, for %.1fs in all (not counted: the endpoints then are unknown)", times, d.BlindForSeconds)
 		}
-		fmt.Fprintf(o.Out, "downtime: service %q: minimum ready endpoints %d, %.1fs with none ready, watched for %.1fs%s\n", d.Service, d.MinReady, d.ZeroForSeconds, d.ObservedSeconds, blind)
+		fmt.Fprintln(o.Out, capacityLine(d.Service, d.MinReady, desired, d.ZeroForSeconds, d.ObservedSeconds, blind))
 	}
+	printRequests(o.Out, rep)
 	return err
 }
 
