@@ -12,8 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
@@ -266,4 +269,30 @@ func requestsOf(ann map[string]string, id string) *RequestsRecord {
 // judgement while its probe's budget was exceeded after the last check.
 func budgetError(what string, rep *probe.Report) error {
 	return exitcode.Failedf("%s: %d of %d requests sent to %s failed, more than --max-failed-requests %d (%s)", what, rep.Failed, rep.Sent, rep.URL, rep.MaxFailed, rep.KindsText())
+}
+
+// maxSettle bounds how long the probe goes on after the release, while the
+// pods it replaced are still stopping.
+const maxSettle = 2 * time.Minute
+
+// settle keeps the probe running until the pods of Deployment ns/name that
+// the release replaced have stopped (their requests are the release's
+// too), at most maxSettle; without a probe it returns at once.
+func (rp *ReleaseProbe) settle(ctx context.Context, log io.Writer, client kubernetes.Interface, ns, name string) {
+	if rp == nil || rp.p == nil || ctx == nil {
+		return
+	}
+	d, err := client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, maxSettle)
+	defer cancel()
+	if err := kube.WaitNoTerminating(ctx, client, ns, sel); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(log, "probe: could not watch the pods of deployment %q stop: %v\n", ns+"/"+name, err)
+	}
 }

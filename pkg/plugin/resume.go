@@ -258,6 +258,9 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 		}
 	}
 	err = r.Resume(ctx, env, t, op)
+	if o.Kind == "deployment" {
+		o.Probe.settle(ctx, o.Out, o.Client, o.Namespace, o.Name)
+	}
 	if rep := o.Probe.Stop(); rep != nil {
 		printRequests(o.Out, rep)
 		recordRequests(ctx, o.ErrOut, o.Kind+" "+t.Ref(), op.ID, rep, func(ctx context.Context, b []byte) error {

@@ -398,6 +398,10 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	res, err := r.Run(cmd.Context(), cfg)
+	if res != nil && res.Result != rolling.ResultDryRun && o.Probe.Enabled() {
+		// the replaced pods stop after the rollout is done
+		o.Probe.settle(cmd.Context(), prog, o.Client, o.Namespace, o.Name)
+	}
 	prog.Finish()
 	rep := o.Probe.Stop()
 	if res == nil {
