@@ -38,9 +38,13 @@ Steps, each recorded in zdd.dev/ annotations on the Deployment while a
 coordination.k8s.io Lease stops a second run on the same Deployment:
 
   1. preflight  the lint rules run on the Deployment as it will be applied;
-                error-level findings stop the release (exit 1, nothing
-                changed) unless --force. --fix-strategy applies it with
-                maxUnavailable 0 and maxSurge 25%.
+                error-level findings stop the release (exit 2, nothing
+                changed) unless --force. --fix applies lint's mechanical
+                fixes (preStop sleep, grace period, maxUnavailable 0 /
+                maxSurge 1, a readinessProbe copied from an existing
+                livenessProbe) to what is applied, in the same rollout,
+                printing and recording each change; --fix-strategy applies
+                it with maxUnavailable 0 and maxSurge 25%.
   2. migrate    with --migration-job, the Job (which must not retry:
                 backoffLimit 0, restartPolicy Never) runs under a name unique
                 to this release; if it fails or times out the Deployment is
@@ -81,17 +85,27 @@ manager, and rolls nothing back over that change. A change of anything else
 (spec.replicas by 'kubectl scale' or an HPA, an annotation) is said in one
 line and the release carries on, judged against the new replica count.
 
-At the end it prints the smallest number of ready endpoints it saw on each
-Service that selects the Deployment.
+With --probe URL, requests are sent to URL from this machine (a new
+connection each, --probe-rate a second) from before the first change to the
+end of the release, including the stop of the replaced pods; more failures
+than --max-failed-requests (default 0) fail the release like a failing
+analysis: it rolls back. The probe's settings (never a header value) are
+recorded, so 'kubectl zdd resume' probes again.
+
+At the end it prints, for each Service that selects the Deployment, the
+capacity (the smallest number of ready endpoints as a share of the desired
+replicas, and the time with none ready), then the requests line: sent,
+failed by kind, p50/p99 latency and answers per version with --probe, or
+"requests: not measured" without it.
 
 --dry-run=client prints the plan (every step and every patch) and changes
 nothing; --dry-run=server also has the API server check every write
 (DryRun=All) without saving it.
 
-Exit codes: 0 released; 1 failed (rolled back, or not with --no-rollback),
-another writer changed what the release manages, another run holds the
-lease, or preflight found errors; 2 bad input, nothing
-changed; 3 the rollback failed, a person is needed.`
+Exit codes: 0 released; 1 failed (rolled back, or not with --no-rollback;
+the probe's failures past the budget), another writer changed what the
+release manages, or another run holds the lease; 2 bad input, or preflight
+found errors, nothing changed; 3 the rollback failed, a person is needed.`
 
 const rolloutExample = `  # Release a new image of the container "app"
   kubectl zdd rollout deployment/web --image app=registry.example/shop:v2 -n shop
@@ -104,6 +118,12 @@ const rolloutExample = `  # Release a new image of the container "app"
 
   # Judge the new version by its metrics before calling it done
   kubectl zdd rollout deployment/web --image app=shop:v2 --analysis analysis.yaml
+
+  # Count the requests users feel; one failure rolls the release back
+  kubectl zdd rollout deployment/web --image app=shop:v2 --probe https://shop.example/healthz
+
+  # Release a manifest that lint stops, with its mechanical fixes applied
+  kubectl zdd rollout -f web.yaml --fix
 
   # Machine-readable result
   kubectl zdd rollout deployment/web --image app=shop:v2 -o json`
