@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/resource"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
@@ -30,12 +31,14 @@ type BlueGreenDeployOptions struct {
 	MaxRestarts    int32
 
 	Runner *bluegreen.Runner
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenDeployOptions returns options with defaults set.
 func NewBlueGreenDeployOptions(streams genericiooptions.IOStreams) *BlueGreenDeployOptions {
-	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
+	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
 }
 
 // NewCmdBlueGreenDeploy builds `kubectl zdd bluegreen deploy`.
@@ -69,6 +72,7 @@ straight back and exits 1.`,
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of the new colour (default: the live colour's)")
 	cmd.Flags().Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the new colour is judged broken (no switch)")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -115,6 +119,9 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
 	switch {
 	case len(o.Images) > 0 && len(o.Filenames) > 0:
 		return usageErrorf(cmd, "give either --image or -f, not both")
@@ -136,7 +143,15 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 
 // Run deploys the new colour and switches.
 func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Deploy(cmd.Context())
+	params, err := o.Probe.Params()
+	if err != nil {
+		return err
+	}
+	o.Runner.Params = params
+	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, func(tw strategies.Tripwire) error {
+		o.Runner.Tripwire = tw
+		return o.Runner.Deploy(cmd.Context())
+	})
 }
 
 // readDeployment reads exactly one Deployment from files, the way kubectl does.

@@ -104,6 +104,8 @@ type CanaryOptions struct {
 	Ingress       string
 	Timeout       time.Duration
 	ForceUnlock   bool
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 
 	Namespace string
 	Name      string
@@ -116,7 +118,7 @@ type CanaryOptions struct {
 
 // NewCanaryOptions returns options with defaults set.
 func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
-	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: 30 * time.Minute, IOStreams: streams}
+	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
@@ -146,6 +148,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.TrafficSplit, "traffic-split", "", "the TrafficSplit of --traffic-router smi")
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	o.Probe.AddFlags(fl)
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -265,6 +268,9 @@ func (o *CanaryOptions) Complete(f Factory, cmd *cobra.Command, args []string) e
 
 // Validate checks the flags without contacting the cluster.
 func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
 	c := &o.config
 	c.Namespace, c.Name = o.Namespace, o.Name
 	if len(o.Images) == 0 && c.Template == nil {
@@ -388,7 +394,13 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	}
 	r.Interrupt = interrupt
 	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
-	return r.Run(ctx, o.config)
+	if o.config.Params, err = o.Probe.Params(); err != nil {
+		return err
+	}
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, func(tw strategies.Tripwire) error {
+		r.Tripwire = tw
+		return r.Run(ctx, o.config)
+	})
 }
 
 // CanaryPromoteOptions are the flags of `kubectl zdd canary promote`.

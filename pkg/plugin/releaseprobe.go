@@ -13,11 +13,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
@@ -295,4 +297,52 @@ func (rp *ReleaseProbe) settle(ctx context.Context, log io.Writer, client kubern
 	if err := kube.WaitNoTerminating(ctx, client, ns, sel); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(log, "probe: could not watch the pods of deployment %q stop: %v\n", ns+"/"+name, err)
 	}
+}
+
+// runProbed runs an operation recorded on kind ("deployment" or
+// "service") ns/name with the probe around it (none without --probe):
+// started before the first write, handed to the operation as its
+// tripwire, stopped when it ends (after the pods of a Deployment it
+// replaced have stopped); then the requests line, and the requests
+// recorded beside the operation's record.
+func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, client kubernetes.Interface, kind, ns, name string, run func(strategies.Tripwire) error) error {
+	tw, err := rp.Start(ctx, out)
+	if err != nil {
+		return err
+	}
+	err = run(tw)
+	if kind == "deployment" {
+		rp.settle(ctx, out, client, ns, name)
+	}
+	rep := rp.Stop()
+	printRequests(out, rep)
+	if rep == nil {
+		return err
+	}
+	var ann map[string]string
+	var patch func(context.Context, []byte) error
+	if kind == "service" {
+		if svc, gerr := client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); gerr == nil {
+			ann = svc.Annotations
+		}
+		patch = func(ctx context.Context, b []byte) error {
+			_, perr := client.CoreV1().Services(ns).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			return perr
+		}
+	} else {
+		if d, gerr := client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); gerr == nil {
+			ann = d.Annotations
+		}
+		patch = func(ctx context.Context, b []byte) error {
+			_, perr := client.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			return perr
+		}
+	}
+	if op, ok := state.FromAnnotations(ann); ok {
+		recordRequests(ctx, errOut, fmt.Sprintf("%s %q", kind, ns+"/"+name), op.ID, rep, patch)
+	}
+	if err == nil && !rep.Within() {
+		err = budgetError(fmt.Sprintf("%s %q: the operation ended well, but", kind, ns+"/"+name), rep)
+	}
+	return err
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -213,4 +214,113 @@ func TestTrafficPreflightNaiveThenFix(t *testing.T) {
 	if m := regexp.MustCompile(`(?m)^requests: \d+ sent in ([0-9.]+)s`).FindStringSubmatch(r.Stdout); m == nil || secs(m[1]) < 5 {
 		t.Errorf("the probe stopped before the replaced pods did (their preStop sleeps 5 s):\n%s", r.Stdout)
 	}
+}
+
+// TestTrafficBlueGreenProbe: a blue-green deploy with --probe reports 0
+// failed and loses nothing; a new colour that answers 500 on every other
+// request yet passes readiness is switched back by the probe's budget
+// during --scale-down-delay, the failures printed.
+func TestTrafficBlueGreenProbe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	node := needRealNode(t, e.Client, localClusterName())
+	startRealApp(e, zddApp())
+	wantCode(t, "bluegreen init", e.Zdd("bluegreen", "init", "service/web", "--timeout", "2m"), 0)
+
+	t.Run("good deploy", func(t *testing.T) {
+		tr := e.StartTraffic(node, "web", meter.Options{})
+		time.Sleep(3 * time.Second)
+		r := e.Zdd("bluegreen", "deploy", "service/web", "--image", "app="+realImage("v2"), "--timeout", "2m", "--probe", tr.url)
+		wantCode(t, "bluegreen deploy --probe", r, 0)
+		rep := tr.Stop(minTrafficDuration)
+		assertNoFailedRequests(t, "bluegreen deploy --probe", rep)
+		if sent, failed := requestsLine(t, r.Stdout); failed != 0 || sent == 0 {
+			t.Errorf("requests line: %d sent, %d failed; want some sent and none failed:\n%s", sent, failed, r.Stdout)
+		}
+		st := e.Zdd("status", "service/web")
+		if !strings.Contains(st.Stdout, "failed-requests=0/") {
+			t.Errorf("status does not show the failed requests of the last operation:\n%s", st)
+		}
+	})
+	t.Run("new colour failing every other request switched back", func(t *testing.T) {
+		svc, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := svc.Spec.Selector
+		bad := zddApp()
+		bad.Image = realImage("v3")
+		bad.Env = map[string]string{"FAIL_EVERY": "2"}
+		file := writeTemp(t, "bad.yaml", appManifest(bad))
+		tr := e.StartTraffic(node, "web", meter.Options{})
+		time.Sleep(2 * time.Second)
+		r := e.Zdd("bluegreen", "deploy", "service/web", "-f", file, "--timeout", "2m", "--scale-down-delay", "30s", "--probe", tr.url)
+		tr.Stop(0)
+		if r.Code != 1 {
+			t.Fatalf("bluegreen deploy of a colour failing every other request: exit %d, want 1\n%s", r.Code, r)
+		}
+		out := r.Stdout + r.Stderr
+		for _, want := range []string{"requests failed", "more than --max-failed-requests 0", "status 500 x"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the output does not say %q:\n%s", want, out)
+			}
+		}
+		svc, err = e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(svc.Spec.Selector, before) {
+			t.Errorf("service selector after the probe's switch back %v, want %v", svc.Spec.Selector, before)
+		}
+	})
+}
+
+// TestTrafficCanaryProbe: a canary with --probe reports 0 failed and loses
+// nothing; a canary that answers 500 on every other request yet passes
+// readiness is pulled back by the probe's budget during its pause.
+func TestTrafficCanaryProbe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	node := needRealNode(t, e.Client, localClusterName())
+	app := zddApp()
+	app.Replicas = 3
+	startRealApp(e, app)
+
+	t.Run("good canary", func(t *testing.T) {
+		tr := e.StartTraffic(node, "web", meter.Options{})
+		time.Sleep(3 * time.Second)
+		r := e.Zdd("canary", "deployment/web", "--image", "app="+realImage("v2"), "--steps", "34,100", "--pause", "3s", "--timeout", "3m", "--probe", tr.url)
+		wantCode(t, "canary --probe", r, 0)
+		rep := tr.Stop(minTrafficDuration)
+		assertNoFailedRequests(t, "canary --probe", rep)
+		if sent, failed := requestsLine(t, r.Stdout); failed != 0 || sent == 0 {
+			t.Errorf("requests line: %d sent, %d failed; want some sent and none failed:\n%s", sent, failed, r.Stdout)
+		}
+	})
+	t.Run("canary failing every other request pulled back", func(t *testing.T) {
+		bad := app
+		bad.Image = realImage("v3")
+		bad.Env = map[string]string{"FAIL_EVERY": "2"}
+		file := writeTemp(t, "bad.yaml", appManifest(bad))
+		tr := e.StartTraffic(node, "web", meter.Options{})
+		time.Sleep(2 * time.Second)
+		r := e.Zdd("canary", "deployment/web", "-f", file, "--steps", "34,100", "--pause", "30s", "--timeout", "3m", "--probe", tr.url)
+		tr.Stop(0)
+		if r.Code != 1 {
+			t.Fatalf("canary failing every other request: exit %d, want 1\n%s", r.Code, r)
+		}
+		out := r.Stdout + r.Stderr
+		for _, want := range []string{"requests failed", "more than --max-failed-requests 0", "status 500 x"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the output does not say %q:\n%s", want, out)
+			}
+		}
+		d := getDeployment(e, "web")
+		if got := imageOf(d); got != realImage("v2") || *d.Spec.Replicas != 3 {
+			t.Errorf("stable after the pull back: image %q, %d replicas; want v2 at 3", got, *d.Spec.Replicas)
+		}
+		if _, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, "web-canary", metav1.GetOptions{}); err == nil {
+			t.Logf("the canary Deployment is still there after the pull back (scaled to 0?)")
+		}
+	})
 }
