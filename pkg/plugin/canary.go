@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
@@ -106,6 +107,9 @@ type CanaryOptions struct {
 	ForceUnlock   bool
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
+	// Fix applies lint's mechanical fixes to the canary's pod template;
+	// Force goes on despite error findings of the preflight.
+	Fix, Force bool
 
 	Namespace string
 	Name      string
@@ -149,6 +153,8 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	o.Probe.AddFlags(fl)
+	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the canary's pod template")
+	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -396,6 +402,24 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
 	if o.config.Params, err = o.Probe.Params(); err != nil {
 		return err
+	}
+	// the preflight of the pod template the canary runs, before any write
+	// (a stable that cannot be read, or an unknown container, is the
+	// release's own error)
+	if stable, gerr := r.Client.AppsV1().Deployments(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{}); gerr == nil {
+		tmpl := stable.Spec.Template.DeepCopy()
+		if o.config.Template != nil {
+			tmpl = o.config.Template.DeepCopy()
+		}
+		if kube.SetImages(&tmpl.Spec, o.config.Images) == nil {
+			fixed, changes, err := templatePreflight(ctx, o.Out, r.Client, stable, tmpl, o.Fix, o.Force)
+			if err != nil {
+				return err
+			}
+			if len(changes) > 0 {
+				o.config.Template, o.config.Images = fixed, nil
+			}
+		}
 	}
 	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw

@@ -104,3 +104,11 @@ func fixPatch(live, desired *appsv1.Deployment) (map[string]any, error) {
 	}
 	return out, nil
 }
+
+// FixDeployment applies lint's mechanical fixes (--fix) to d, judged with
+// the Services that send it traffic: the fixed copy and each change (d is
+// not changed). The release commands that run a new pod template beside a
+// Deployment (canary, blue-green) fix their template with it.
+func FixDeployment(d *appsv1.Deployment, services []corev1.Service) (*appsv1.Deployment, []string, error) {
+	return fixTyped(d.DeepCopy(), services)
+}
