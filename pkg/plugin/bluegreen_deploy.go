@@ -148,7 +148,7 @@ func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	o.Runner.Params = params
-	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, func(tw strategies.Tripwire) error {
+	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
 		o.Runner.Tripwire = tw
 		return o.Runner.Deploy(cmd.Context())
 	})

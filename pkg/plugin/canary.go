@@ -421,7 +421,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, func(tw strategies.Tripwire) error {
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw
 		return r.Run(ctx, o.config)
 	})
@@ -437,11 +437,13 @@ type CanaryPromoteOptions struct {
 	Namespace string
 	Name      string
 	Runner    func() (*canary.Canary, error)
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 func newCmdCanaryPromote(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, IOStreams: streams}
+	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "promote deployment/NAME [--full]",
 		Short: "Move a held canary to its next step, or finish it with --full",
@@ -462,6 +464,9 @@ exit 2, nothing moved), and its headers read only the variables named with
 			if err := o.RecordFlags.validate(cmd); err != nil {
 				return err
 			}
+			if err := o.Probe.Validate(cmd); err != nil {
+				return err
+			}
 			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
 			}
@@ -471,6 +476,7 @@ exit 2, nothing moved), and its headers read only the variables named with
 	cmd.Flags().BoolVar(&o.Full, "full", false, "finish: the stable takes the canary's pod template and the canary is removed")
 	o.RecordFlags.addFlags(cmd)
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -497,7 +503,10 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 		r.AnalysisEnv = analysis.RecordedEnv(o.AllowEnv)
 		r.Analysis = r.AnalyzerFor(spec)
 	}
-	return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
+		r.Tripwire = tw
+		return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
+	})
 }
 
 // CanaryAbortOptions are the flags of `kubectl zdd canary abort`.
@@ -507,11 +516,14 @@ type CanaryAbortOptions struct {
 	Namespace   string
 	Name        string
 	Runner      func() (*canary.Canary, error)
+	// Probe is --probe URL: the requests of the pull back are measured
+	// (there is nothing further to go back to).
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 func newCmdCanaryAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, IOStreams: streams}
+	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "abort deployment/NAME",
 		Short: "Pull a canary back: the stable to its replicas, Ready, then the canary to 0",
@@ -522,6 +534,9 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
+			if err := o.Probe.Validate(cmd); err != nil {
+				return err
+			}
 			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
 			}
@@ -531,9 +546,12 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 			if err != nil {
 				return err
 			}
-			return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+			return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
+				return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+			})
 		},
 	}
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }

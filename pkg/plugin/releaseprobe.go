@@ -303,9 +303,10 @@ func (rp *ReleaseProbe) settle(ctx context.Context, log io.Writer, client kubern
 // "service") ns/name with the probe around it (none without --probe):
 // started before the first write, handed to the operation as its
 // tripwire, stopped when it ends (after the pods of a Deployment it
-// replaced have stopped); then the requests line, and the requests
-// recorded beside the operation's record.
-func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, client kubernetes.Interface, kind, ns, name string, run func(strategies.Tripwire) error) error {
+// replaced have stopped); then the requests line, and, with record, the
+// requests recorded beside the operation's record (not for an undo: the
+// operation's own figures stay).
+func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, client kubernetes.Interface, kind, ns, name string, record bool, run func(strategies.Tripwire) error) error {
 	tw, err := rp.Start(ctx, out)
 	if err != nil {
 		return err
@@ -317,6 +318,12 @@ func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, cl
 	rep := rp.Stop()
 	printRequests(out, rep)
 	if rep == nil {
+		return err
+	}
+	if !record {
+		if err == nil && !rep.Within() {
+			err = budgetError(fmt.Sprintf("%s %q: the operation ended well, but", kind, ns+"/"+name), rep)
+		}
 		return err
 	}
 	var ann map[string]string

@@ -324,3 +324,37 @@ func TestTrafficCanaryProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestCanaryPreflightAndFix: a canary of a Deployment with no preStop hook
+// behind a Service is refused before any write (exit 2, naming --fix and
+// --force, resourceVersions unchanged, no canary Deployment); with --fix
+// the canary runs the template with the preStop sleep added.
+func TestCanaryPreflightAndFix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Apply(appManifest(AppSpec{Replicas: 3, NoPreStop: true}))
+	e.RolloutStatus("web", 2*time.Minute)
+	before := getDeployment(e, "web").ResourceVersion
+	r := e.Zdd("canary", "deployment/web", "--image", "app=registry.example/web:v2", "--weight", "34", "--timeout", "2m")
+	wantCode(t, "canary of a template with no preStop", r, 2)
+	for _, want := range []string{"prestop-missing", "--fix", "--force", "nothing was changed"} {
+		if !strings.Contains(r.Stdout+r.Stderr, want) {
+			t.Errorf("the refusal does not name %q:\n%s", want, r)
+		}
+	}
+	if after := getDeployment(e, "web").ResourceVersion; after != before {
+		t.Errorf("a refused canary changed the deployment: resourceVersion %s -> %s", before, after)
+	}
+	if _, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, "web-canary", metav1.GetOptions{}); err == nil {
+		t.Error("a refused canary created its Deployment")
+	}
+	r = e.Zdd("canary", "deployment/web", "--image", "app=registry.example/web:v2", "--weight", "34", "--timeout", "2m", "--fix")
+	wantCode(t, "canary --fix", r, 0)
+	if !strings.Contains(r.Stdout, "added a preStop sleep of 5s") {
+		t.Errorf("the fix is not printed:\n%s", r.Stdout)
+	}
+	c := getDeployment(e, "web-canary").Spec.Template.Spec.Containers[0]
+	if c.Image != "registry.example/web:v2" || c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Errorf("the canary's container %+v: want the new image with a preStop sleep", c)
+	}
+}
