@@ -86,7 +86,7 @@ func TestTrafficRolloutProbe(t *testing.T) {
 			t.Errorf("no capacity line:\n%s", r.Stdout)
 		}
 		st := e.Zdd("status", "deployment/web")
-		if !strings.Contains(st.Stdout, "failed-requests=0/") {
+		if !strings.Contains(st.Stdout, "failed requests 0/") {
 			t.Errorf("status does not show the failed requests of the last operation:\n%s", st)
 		}
 	})
@@ -238,7 +238,7 @@ func TestTrafficBlueGreenProbe(t *testing.T) {
 			t.Errorf("requests line: %d sent, %d failed; want some sent and none failed:\n%s", sent, failed, r.Stdout)
 		}
 		st := e.Zdd("status", "service/web")
-		if !strings.Contains(st.Stdout, "failed-requests=0/") {
+		if !strings.Contains(st.Stdout, "failed requests 0/") {
 			t.Errorf("status does not show the failed requests of the last operation:\n%s", st)
 		}
 	})
