@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -129,4 +130,43 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 		return nil, err
 	}
 	return problems, nil
+}
+
+// WaitNoTerminating waits until no pod that sel picks in ns is terminating
+// (deleted, its containers still stopping), or ctx ends: the end of a
+// release for the requests it may still lose.
+func WaitNoTerminating(ctx context.Context, client kubernetes.Interface, ns string, sel labels.Selector) error {
+	lw := Reconnecting(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sel.String()
+			return client.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel.String()
+			return client.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	})
+	terminating := map[string]bool{}
+	synced := func(store cache.Store) (bool, error) {
+		for _, o := range store.List() {
+			if p, ok := o.(*corev1.Pod); ok && p.DeletionTimestamp != nil {
+				terminating[p.Name] = true
+			}
+		}
+		return len(terminating) == 0, nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, synced, func(ev watch.Event) (bool, error) {
+		pod, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			return false, nil
+		}
+		switch {
+		case ev.Type == watch.Deleted:
+			delete(terminating, pod.Name)
+		case pod.DeletionTimestamp != nil:
+			terminating[pod.Name] = true
+		}
+		return len(terminating) == 0, nil
+	})
+	return err
 }

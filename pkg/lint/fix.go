@@ -34,6 +34,9 @@ var fixableRules = map[string]bool{
 	"progress-deadline":       true,
 	// --fix raises the grace period to LongLivedGraceSeconds.
 	"long-lived-grace-too-short": true,
+	// only for a container with a livenessProbe, copied: without one a
+	// person must write the probe.
+	"readiness-probe-missing": true,
 }
 
 // Fixable reports whether --fix can rewrite a finding of this rule.
@@ -104,6 +107,8 @@ func FixNode(node *kyaml.RNode, kind string, findings []Finding, drainSeconds in
 		case "long-lived-grace-too-short":
 			f.minGrace = LongLivedGraceSeconds
 			graceCheck = true
+		case "readiness-probe-missing":
+			err = f.readinessFromLiveness(fd)
 		case "revision-history-zero":
 			err = f.set([]string{"spec"}, "revisionHistoryLimit", strconv.Itoa(FixRevisionHistoryLimit))
 		case "progress-deadline":
@@ -232,6 +237,36 @@ func (f *fixer) preStop(fd Finding) error {
 		return err
 	}
 	f.changes = append(f.changes, fmt.Sprintf("added a preStop sleep of %ds to container %q", FixPreStopSleepSeconds, fd.Container))
+	return nil
+}
+
+// readinessFromLiveness gives the finding's container a readinessProbe
+// copied from its livenessProbe, when it has one: the liveness endpoint
+// says at least that the process answers. Without a livenessProbe nothing
+// is written: what "ready" means is for a person to say.
+func (f *fixer) readinessFromLiveness(fd Finding) error {
+	if fd.Container == "" {
+		return nil
+	}
+	containers, err := f.node.Pipe(kyaml.Lookup(append(f.podSpecPath(), "containers")...))
+	if err != nil || containers == nil {
+		return err
+	}
+	c, err := containers.Pipe(kyaml.MatchElement("name", fd.Container))
+	if err != nil || c == nil {
+		return err
+	}
+	if rp, _ := c.Pipe(kyaml.Lookup("readinessProbe")); rp != nil {
+		return nil
+	}
+	lp, err := c.Pipe(kyaml.Lookup("livenessProbe"))
+	if err != nil || lp == nil {
+		return err
+	}
+	if err := c.PipeE(kyaml.SetField("readinessProbe", lp.Copy())); err != nil {
+		return err
+	}
+	f.changes = append(f.changes, fmt.Sprintf("added a readinessProbe to container %q, a copy of its livenessProbe", fd.Container))
 	return nil
 }
 

@@ -147,6 +147,21 @@ func TestFixNode(t *testing.T) {
 			changes:  []string{"set spec.updateStrategy.rollingUpdate.maxSurge to 1", "set spec.updateStrategy.rollingUpdate.maxUnavailable to 0"},
 		},
 		{
+			name:     "readiness copied from an existing liveness probe",
+			kind:     "Deployment",
+			in:       "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n        livenessProbe:\n          httpGet:\n            path: /healthz\n            port: 8080\n",
+			findings: []Finding{{Rule: "readiness-probe-missing", Container: "app"}},
+			want:     "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n        livenessProbe:\n          httpGet:\n            path: /healthz\n            port: 8080\n        readinessProbe:\n          httpGet:\n            path: /healthz\n            port: 8080\n",
+			changes:  []string{`added a readinessProbe to container "app", a copy of its livenessProbe`},
+		},
+		{
+			name:     "no readiness without a liveness probe: a person must write it",
+			kind:     "Deployment",
+			in:       "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: shop:v1\n",
+			findings: []Finding{{Rule: "readiness-probe-missing", Container: "app"}},
+			want:     "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: shop:v1\n",
+		},
+		{
 			name:     "Recreate is a choice --fix leaves alone",
 			kind:     "Deployment",
 			in:       "spec:\n  strategy:\n    type: Recreate\n",

@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/resource"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
@@ -32,12 +33,14 @@ type BlueGreenDeployOptions struct {
 	GitOpsFlags
 
 	Runner *bluegreen.Runner
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenDeployOptions returns options with defaults set.
 func NewBlueGreenDeployOptions(streams genericiooptions.IOStreams) *BlueGreenDeployOptions {
-	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
+	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
 }
 
 // NewCmdBlueGreenDeploy builds `kubectl zdd bluegreen deploy`.
@@ -72,6 +75,7 @@ straight back and exits 1.`,
 	cmd.Flags().Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the new colour is judged broken (no switch)")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
 	o.GitOpsFlags.addFlags(cmd, false)
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -118,6 +122,9 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
 	switch {
 	case len(o.Images) > 0 && len(o.Filenames) > 0:
 		return usageErrorf(cmd, "give either --image or -f, not both")
@@ -147,7 +154,15 @@ func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err
 	}
-	return o.Runner.Deploy(ctx)
+	params, err := o.Probe.Params()
+	if err != nil {
+		return err
+	}
+	o.Runner.Params = params
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
+		o.Runner.Tripwire = tw
+		return o.Runner.Deploy(ctx)
+	})
 }
 
 // readDeployment reads exactly one Deployment from files, the way kubectl does.

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
@@ -18,12 +19,14 @@ type BlueGreenPromoteOptions struct {
 	MinReady       int32
 
 	Runner *bluegreen.Runner
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenPromoteOptions returns options with defaults set.
 func NewBlueGreenPromoteOptions(streams genericiooptions.IOStreams) *BlueGreenPromoteOptions {
-	return &BlueGreenPromoteOptions{BlueGreenFlags: NewBlueGreenFlags(), IOStreams: streams}
+	return &BlueGreenPromoteOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdBlueGreenPromote builds `kubectl zdd bluegreen promote`.
@@ -48,6 +51,7 @@ and retire the old colour.`,
 	cmd.Flags().DurationVar(&o.ScaleDownDelay, "scale-down-delay", o.ScaleDownDelay, "How long the old colour stays up after a passing post-switch analysis")
 	cmd.Flags().BoolVar(&o.DeleteOld, "delete-old", o.DeleteOld, "Delete the old colour's Deployment instead of scaling it to 0")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -71,6 +75,9 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
 	if err := validateMinReady(cmd, o.MinReady); err != nil {
 		return err
 	}
@@ -82,5 +89,13 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 
 // Run switches.
 func (o *BlueGreenPromoteOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Promote(cmd.Context())
+	params, err := o.Probe.Params()
+	if err != nil {
+		return err
+	}
+	o.Runner.Params = params
+	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
+		o.Runner.Tripwire = tw
+		return o.Runner.Promote(cmd.Context())
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
@@ -13,12 +14,14 @@ type BlueGreenRollbackOptions struct {
 	MinReady int32
 
 	Runner *bluegreen.Runner
+	// Probe is --probe URL: the requests of the switch back are measured.
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenRollbackOptions returns options with defaults set.
 func NewBlueGreenRollbackOptions(streams genericiooptions.IOStreams) *BlueGreenRollbackOptions {
-	return &BlueGreenRollbackOptions{BlueGreenFlags: NewBlueGreenFlags(), IOStreams: streams}
+	return &BlueGreenRollbackOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdBlueGreenRollback builds `kubectl zdd bluegreen rollback`.
@@ -38,6 +41,7 @@ restored colour's ready pods. The colour switched away from stays up.`,
 	}
 	o.AddFlags(cmd, true)
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the restored colour needs before the switch")
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -56,10 +60,17 @@ func (o *BlueGreenRollbackOptions) Validate(cmd *cobra.Command) error {
 	if err := o.BlueGreenFlags.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
 	return validateMinReady(cmd, o.MinReady)
 }
 
 // Run rolls back.
 func (o *BlueGreenRollbackOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Rollback(cmd.Context())
+	// the requests of the switch back are measured (there is nothing
+	// further to go back to)
+	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, false, func(strategies.Tripwire) error {
+		return o.Runner.Rollback(cmd.Context())
+	})
 }

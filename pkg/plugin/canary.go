@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
@@ -121,6 +122,11 @@ type CanaryOptions struct {
 	Timeout       time.Duration
 	ForceUnlock   bool
 	GitOpsFlags
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
+	// Fix applies lint's mechanical fixes to the canary's pod template;
+	// Force goes on despite error findings of the preflight.
+	Fix, Force bool
 
 	Namespace string
 	Name      string
@@ -133,7 +139,7 @@ type CanaryOptions struct {
 
 // NewCanaryOptions returns options with defaults set.
 func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
-	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: 30 * time.Minute, IOStreams: streams}
+	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
@@ -164,6 +170,9 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	o.GitOpsFlags.addFlags(cmd, true)
+	o.Probe.AddFlags(fl)
+	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the canary's pod template")
+	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -283,6 +292,9 @@ func (o *CanaryOptions) Complete(f Factory, cmd *cobra.Command, args []string) e
 
 // Validate checks the flags without contacting the cluster.
 func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
 	c := &o.config
 	c.Namespace, c.Name = o.Namespace, o.Name
 	if len(o.Images) == 0 && c.Template == nil {
@@ -426,7 +438,31 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	}
 	r.Interrupt = interrupt
 	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
-	if err := r.Run(ctx, o.config); err != nil {
+	if o.config.Params, err = o.Probe.Params(); err != nil {
+		return err
+	}
+	// the preflight of the pod template the canary runs, before any write
+	// (a stable that cannot be read, or an unknown container, is the
+	// release's own error)
+	if stable, gerr := r.Client.AppsV1().Deployments(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{}); gerr == nil {
+		tmpl := stable.Spec.Template.DeepCopy()
+		if o.config.Template != nil {
+			tmpl = o.config.Template.DeepCopy()
+		}
+		if kube.SetImages(&tmpl.Spec, o.config.Images) == nil {
+			fixed, changes, err := templatePreflight(ctx, o.Out, r.Client, stable, tmpl, o.Fix, o.Force)
+			if err != nil {
+				return err
+			}
+			if len(changes) > 0 {
+				o.config.Template, o.config.Images = fixed, nil
+			}
+		}
+	}
+	if err := o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
+		r.Tripwire = tw
+		return r.Run(ctx, o.config)
+	}); err != nil {
 		return err
 	}
 	// a release whose last step was 100 finished: the stable took the new template
@@ -444,11 +480,13 @@ type CanaryPromoteOptions struct {
 	Namespace string
 	Name      string
 	Runner    func() (*canary.Canary, error)
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 func newCmdCanaryPromote(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, IOStreams: streams}
+	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "promote deployment/NAME [--full]",
 		Short: "Move a held canary to its next step, or finish it with --full",
@@ -469,6 +507,9 @@ exit 2, nothing moved), and its headers read only the variables named with
 			if err := o.RecordFlags.validate(cmd); err != nil {
 				return err
 			}
+			if err := o.Probe.Validate(cmd); err != nil {
+				return err
+			}
 			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
 			}
@@ -479,6 +520,7 @@ exit 2, nothing moved), and its headers read only the variables named with
 	o.RecordFlags.addFlags(cmd)
 	o.GitOpsFlags.addFlags(cmd, true)
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -516,7 +558,10 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 	if o.GitOpsFlags.Mode != gitops.ModeIgnore {
 		managed = gitops.Find(targets)
 	}
-	if err := r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock); err != nil {
+	if err := o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
+		r.Tripwire = tw
+		return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
+	}); err != nil {
 		return err
 	}
 	return o.GitOpsFlags.releaseEnd(ctx, o.Out, r.Client, before, managed)
@@ -529,11 +574,14 @@ type CanaryAbortOptions struct {
 	Namespace   string
 	Name        string
 	Runner      func() (*canary.Canary, error)
+	// Probe is --probe URL: the requests of the pull back are measured
+	// (there is nothing further to go back to).
+	Probe *ReleaseProbe
 	genericiooptions.IOStreams
 }
 
 func newCmdCanaryAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, IOStreams: streams}
+	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "abort deployment/NAME",
 		Short: "Pull a canary back: the stable to its replicas, Ready, then the canary to 0",
@@ -544,6 +592,9 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
+			if err := o.Probe.Validate(cmd); err != nil {
+				return err
+			}
 			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
 				return err
 			}
@@ -553,9 +604,12 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 			if err != nil {
 				return err
 			}
-			return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+			return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
+				return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+			})
 		},
 	}
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }

@@ -455,7 +455,9 @@ func audited(objs []lint.Object) int {
 func remaining(findings []lint.Finding, fixed map[string]bool) []lint.Finding {
 	var out []lint.Finding
 	for _, f := range findings {
-		if !fixed[f.Kind+"\x00"+f.Namespace+"\x00"+f.Name+"\x00"+f.File] || !lint.Fixable(f.Rule) {
+		// a missing readinessProbe is fixed only where a livenessProbe
+		// exists to copy: it stays listed
+		if !fixed[f.Kind+"\x00"+f.Namespace+"\x00"+f.Name+"\x00"+f.File] || !lint.Fixable(f.Rule) || f.Rule == "readiness-probe-missing" {
 			out = append(out, f)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -69,6 +70,9 @@ type ResumeOptions struct {
 	Timeout     time.Duration
 	// RecordFlags: --yes and --allow-env (resume only).
 	RecordFlags
+	// Probe is --probe (resume only); without it, the probe the record
+	// keeps runs again.
+	Probe *ReleaseProbe
 
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
@@ -78,7 +82,7 @@ type ResumeOptions struct {
 
 // NewResumeOptions returns options with the defaults.
 func NewResumeOptions(streams genericiooptions.IOStreams, abort bool) *ResumeOptions {
-	return &ResumeOptions{Abort: abort, Timeout: 10 * time.Minute, IOStreams: streams}
+	return &ResumeOptions{Abort: abort, Timeout: 10 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdResume builds `kubectl zdd resume`.
@@ -113,6 +117,7 @@ func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long each wait (new pods, a rollback) may take")
 	if !o.Abort {
 		o.RecordFlags.addFlags(cmd)
+		o.Probe.AddFlags(cmd.Flags())
 	}
 }
 
@@ -157,6 +162,11 @@ func (o *ResumeOptions) Complete(f Factory, cmd *cobra.Command, args []string) e
 func (o *ResumeOptions) Validate(cmd *cobra.Command) error {
 	if o.Timeout <= 0 {
 		return usageErrorf(cmd, "--timeout %s: must be positive", o.Timeout)
+	}
+	if !o.Abort {
+		if err := o.Probe.Validate(cmd); err != nil {
+			return err
+		}
 	}
 	return o.RecordFlags.validate(cmd)
 }
@@ -231,5 +241,35 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
 	}
-	return r.Resume(ctx, env, t, op)
+	fromRecord, err := o.Probe.FromRecord(op.Params)
+	if err != nil {
+		return err
+	}
+	if fromRecord && op.InFlight() && env.Confirm != nil {
+		// a record is written by anyone who may patch the object: the URL
+		// it makes this run request is confirmed like an analysis' URLs
+		if err := env.Confirm(strategies.Confirmation{Object: o.Kind + " " + t.Ref(), URLs: []string{"probe " + o.Probe.ProbeURL()}}); err != nil {
+			return err
+		}
+	}
+	if op.InFlight() {
+		if env.Tripwire, err = o.Probe.Start(ctx, o.Out); err != nil {
+			return err
+		}
+	}
+	err = r.Resume(ctx, env, t, op)
+	if o.Kind == "deployment" {
+		o.Probe.settle(ctx, o.Out, o.Client, o.Namespace, o.Name)
+	}
+	if rep := o.Probe.Stop(); rep != nil {
+		printRequests(o.Out, rep)
+		recordRequests(ctx, o.ErrOut, o.Kind+" "+t.Ref(), op.ID, rep, func(ctx context.Context, b []byte) error {
+			_, perr := o.Dynamic.Resource(gvr).Namespace(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			return perr
+		})
+		if err == nil && !rep.Within() {
+			err = budgetError(fmt.Sprintf("%s %q resumed, but", o.Kind, t.Ref()), rep)
+		}
+	}
+	return err
 }

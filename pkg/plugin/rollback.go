@@ -47,6 +47,8 @@ type RollbackOptions struct {
 	DryRun      string
 	Output      string
 	ForceUnlock bool
+	// Probe is --probe URL: the requests of the rollback are measured.
+	Probe *ReleaseProbe
 
 	Namespace string
 	Name      string
@@ -57,7 +59,7 @@ type RollbackOptions struct {
 
 // NewRollbackOptions returns options with the defaults.
 func NewRollbackOptions(streams genericiooptions.IOStreams) *RollbackOptions {
-	return &RollbackOptions{Timeout: 10 * time.Minute, DryRun: "none", IOStreams: streams}
+	return &RollbackOptions{Timeout: 10 * time.Minute, DryRun: "none", Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdRollback builds `kubectl zdd rollback`.
@@ -78,6 +80,7 @@ func NewCmdRollback(f Factory, streams genericiooptions.IOStreams) *cobra.Comman
 	fl.Lookup("dry-run").NoOptDefVal = "client"
 	fl.StringVarP(&o.Output, "output", "o", o.Output, `Output format: "" (text) or json`)
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
+	o.Probe.AddFlags(fl)
 	return cmd
 }
 
@@ -112,7 +115,7 @@ func (o *RollbackOptions) Validate(cmd *cobra.Command) error {
 	if o.Output != "" && o.Output != "json" {
 		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
 	}
-	return nil
+	return o.Probe.Validate(cmd)
 }
 
 // Run restores the revision.
@@ -142,11 +145,28 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		fence = lock
 	}
 	prog := newProgressPrinter(logW, false, ref)
+	if dry == rolling.DryRunNone {
+		// measured only: there is nothing further to go back to
+		if _, err := o.Probe.Start(ctx, logW); err != nil {
+			return err
+		}
+	}
 	res, err := rolling.Rollback(ctx, o.Client, rolling.RollbackConfig{
 		Namespace: o.Namespace, Name: o.Name, ToRevision: o.ToRevision, Timeout: o.Timeout, DryRun: dry,
 		ChangeCause: fmt.Sprintf("kubectl zdd rollback deployment/%s --to-revision=%d", o.Name, o.ToRevision),
 		OnProgress:  prog.Update, Log: logW, Fence: fence,
 	})
+	o.Probe.settle(ctx, logW, o.Client, o.Namespace, o.Name)
+	if rep := o.Probe.Stop(); rep != nil {
+		w := o.Out
+		if o.Output == "json" {
+			w = o.ErrOut
+		}
+		defer func() { printRequests(w, rep) }()
+		if err == nil && !rep.Within() {
+			err = budgetError(fmt.Sprintf("deployment %q rolled back, but", ref), rep)
+		}
+	}
 	if res == nil {
 		return err
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -23,6 +25,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
+	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
 
@@ -34,9 +38,13 @@ Steps, each recorded in zdd.dev/ annotations on the Deployment while a
 coordination.k8s.io Lease stops a second run on the same Deployment:
 
   1. preflight  the lint rules run on the Deployment as it will be applied;
-                error-level findings stop the release (exit 1, nothing
-                changed) unless --force. --fix-strategy applies it with
-                maxUnavailable 0 and maxSurge 25%.
+                error-level findings stop the release (exit 2, nothing
+                changed) unless --force. --fix applies lint's mechanical
+                fixes (preStop sleep, grace period, maxUnavailable 0 /
+                maxSurge 1, a readinessProbe copied from an existing
+                livenessProbe) to what is applied, in the same rollout,
+                printing and recording each change; --fix-strategy applies
+                it with maxUnavailable 0 and maxSurge 25%.
   2. migrate    with --migration-job, the Job (which must not retry:
                 backoffLimit 0, restartPolicy Never) runs under a name unique
                 to this release; if it fails or times out the Deployment is
@@ -77,8 +85,18 @@ manager, and rolls nothing back over that change. A change of anything else
 (spec.replicas by 'kubectl scale' or an HPA, an annotation) is said in one
 line and the release carries on, judged against the new replica count.
 
-At the end it prints the smallest number of ready endpoints it saw on each
-Service that selects the Deployment.
+With --probe URL, requests are sent to URL from this machine (a new
+connection each, --probe-rate a second) from before the first change to the
+end of the release, including the stop of the replaced pods; more failures
+than --max-failed-requests (default 0) fail the release like a failing
+analysis: it rolls back. The probe's settings (never a header value) are
+recorded, so 'kubectl zdd resume' probes again.
+
+At the end it prints, for each Service that selects the Deployment, the
+capacity (the smallest number of ready endpoints as a share of the desired
+replicas, and the time with none ready), then the requests line: sent,
+failed by kind, p50/p99 latency and answers per version with --probe, or
+"requests: not measured" without it.
 
 GitOps: a Deployment that Argo CD or Flux manages (label
 argocd.argoproj.io/instance, annotation argocd.argoproj.io/tracking-id,
@@ -95,10 +113,10 @@ containers) or kustomization (its images: entries), keeping comments.
 nothing; --dry-run=server also has the API server check every write
 (DryRun=All) without saving it.
 
-Exit codes: 0 released; 1 failed (rolled back, or not with --no-rollback),
-another writer changed what the release manages, another run holds the
-lease, or preflight found errors; 2 bad input, nothing
-changed; 3 the rollback failed, a person is needed.`
+Exit codes: 0 released; 1 failed (rolled back, or not with --no-rollback;
+the probe's failures past the budget), another writer changed what the
+release manages, or another run holds the lease; 2 bad input, or preflight
+found errors, nothing changed; 3 the rollback failed, a person is needed.`
 
 const rolloutExample = `  # Release a new image of the container "app"
   kubectl zdd rollout deployment/web --image app=registry.example/shop:v2 -n shop
@@ -111,6 +129,12 @@ const rolloutExample = `  # Release a new image of the container "app"
 
   # Judge the new version by its metrics before calling it done
   kubectl zdd rollout deployment/web --image app=shop:v2 --analysis analysis.yaml
+
+  # Count the requests users feel; one failure rolls the release back
+  kubectl zdd rollout deployment/web --image app=shop:v2 --probe https://shop.example/healthz
+
+  # Release a manifest that lint stops, with its mechanical fixes applied
+  kubectl zdd rollout -f web.yaml --fix
 
   # Machine-readable result
   kubectl zdd rollout deployment/web --image app=shop:v2 -o json`
@@ -131,6 +155,9 @@ type RolloutOptions struct {
 	AnalysisFile   string
 	AnalysisDuring bool
 	GitOpsFlags
+	Fix bool
+	// Probe is --probe URL and its settings.
+	Probe *ReleaseProbe
 
 	Namespace    string
 	namespaceSet bool
@@ -153,7 +180,7 @@ type RolloutOptions struct {
 
 // NewRolloutOptions returns options with the defaults.
 func NewRolloutOptions(streams genericiooptions.IOStreams) *RolloutOptions {
-	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, IOStreams: streams}
+	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -180,6 +207,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the release fails")
 	fl.BoolVar(&o.NoRollback, "no-rollback", o.NoRollback, "On failure, leave the Deployment as it is instead of rolling back")
 	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
+	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, maxUnavailable 0, readiness from liveness) to what is released, in the same rollout")
 	fl.BoolVar(&o.FixStrategy, "fix-strategy", o.FixStrategy, "Apply with maxUnavailable 0 and maxSurge 25%")
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none" releases, "client" prints the plan, "server" also has the API server check every write`)
@@ -188,6 +216,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.StringVar(&o.AnalysisFile, "analysis", o.AnalysisFile, "Analysis file: metrics that must pass before the release is done")
 	fl.BoolVar(&o.AnalysisDuring, "analysis-during", o.AnalysisDuring, "Run the analysis while the rollout progresses, not after it")
 	o.GitOpsFlags.addFlags(cmd, true)
+	o.Probe.AddFlags(fl)
 	return cmd
 }
 
@@ -347,7 +376,10 @@ func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
 	default:
 		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
 	}
-	return o.GitOpsFlags.validate(o.Namespace, o.Name)
+	if err := o.GitOpsFlags.validate(o.Namespace, o.Name); err != nil {
+		return err
+	}
+	return o.Probe.Validate(cmd)
 }
 
 func (o *RolloutOptions) config() rolling.Config {
@@ -364,7 +396,15 @@ func (o *RolloutOptions) config() rolling.Config {
 		Force: o.Force, FixStrategy: o.FixStrategy, ForceUnlock: o.ForceUnlock,
 		DryRun: dry, ChangeCause: o.changeCause,
 		Analysis: o.analysisSpec, AnalysisDuring: o.AnalysisDuring,
+		Fix: o.Fix,
 	}
+}
+
+// rolloutJSON is -o json: the release, and what the probe measured.
+type rolloutJSON struct {
+	*rolling.Result
+	RequestsMeasured bool          `json:"requestsMeasured"`
+	Requests         *probe.Report `json:"requests,omitempty"`
 }
 
 // Run releases, printing steps and progress, then the result.
@@ -391,10 +431,37 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return err
 	}
-	res, err := r.Run(ctx, o.config())
-	prog.Finish()
-	if res == nil {
+	cfg := o.config()
+	if cfg.Params, err = o.Probe.Params(); err != nil {
 		return err
+	}
+	if cfg.DryRun == rolling.DryRunNone {
+		// from before the first write to the end of the release
+		if cfg.Tripwire, err = o.Probe.Start(ctx, prog); err != nil {
+			return err
+		}
+	}
+	res, err := r.Run(ctx, cfg)
+	if res != nil && res.Result != rolling.ResultDryRun && o.Probe.Enabled() {
+		// the replaced pods stop after the rollout is done
+		o.Probe.settle(ctx, prog, o.Client, o.Namespace, o.Name)
+	}
+	prog.Finish()
+	rep := o.Probe.Stop()
+	if res == nil {
+		if rep != nil {
+			printRequests(logW, rep)
+		}
+		return err
+	}
+	if rep != nil && res.Result != rolling.ResultDryRun {
+		recordRequests(ctx, o.ErrOut, "deployment "+res.Deployment, res.OperationID, rep, func(ctx context.Context, b []byte) error {
+			_, perr := o.Client.AppsV1().Deployments(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			return perr
+		})
+		if err == nil && !rep.Within() {
+			err = budgetError(fmt.Sprintf("deployment %q rolled out, but", res.Deployment), rep)
+		}
 	}
 	if err == nil && res.Result == "succeeded" {
 		defer func() {
@@ -404,7 +471,7 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 		}()
 	}
 	if o.Output == "json" {
-		b, jerr := json.MarshalIndent(res, "", "  ")
+		b, jerr := json.MarshalIndent(rolloutJSON{Result: res, RequestsMeasured: rep != nil, Requests: rep}, "", "  ")
 		if jerr != nil {
 			return jerr
 		}
@@ -424,6 +491,13 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 	case "rolled-back":
 		fmt.Fprintf(o.Out, "deployment %q rolled back: revision %s restored in %.1fs\n", res.Deployment, res.RestoredRevision, res.DurationSeconds)
 	}
+	for _, c := range res.Fixes {
+		fmt.Fprintf(o.Out, "fixed: %s\n", c)
+	}
+	var desired int32
+	if res.Progress != nil {
+		desired = res.Progress.Desired
+	}
 	for _, d := range res.Downtime {
 		blind := ""
 		if d.Lost > 0 {
@@ -433,8 +507,9 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 			}
 			blind = fmt.Sprintf("; the watch lost the API server %s, for %.1fs in all (not counted: the endpoints then are unknown)", times, d.BlindForSeconds)
 		}
-		fmt.Fprintf(o.Out, "downtime: service %q: minimum ready endpoints %d, %.1fs with none ready, watched for %.1fs%s\n", d.Service, d.MinReady, d.ZeroForSeconds, d.ObservedSeconds, blind)
+		fmt.Fprintln(o.Out, capacityLine(d.Service, d.MinReady, desired, d.ZeroForSeconds, d.ObservedSeconds, blind))
 	}
+	printRequests(o.Out, rep)
 	return err
 }
 

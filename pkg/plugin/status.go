@@ -145,6 +145,9 @@ type OperationStatus struct {
 	Operation *state.Operation `json:"operation"`
 	Ready     string           `json:"ready"`
 	Lease     *state.LeaseInfo `json:"lease,omitempty"`
+	// Requests is what the operation's request probe measured (--probe),
+	// nil when it had none or has not ended.
+	Requests *RequestsRecord `json:"requests,omitempty"`
 }
 
 // StatusList is the JSON/YAML document of `kubectl zdd status -o json`.
@@ -289,8 +292,9 @@ func (o *StatusOptions) deploymentStatus(ctx context.Context, d *appsv1.Deployme
 	}
 	return OperationStatus{
 		Kind: "Deployment", Namespace: d.Namespace, Name: d.Name, Operation: op,
-		Ready: fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, desired),
-		Lease: o.lease(ctx, "deployment", d.Namespace, d.Name),
+		Ready:    fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, desired),
+		Lease:    o.lease(ctx, "deployment", d.Namespace, d.Name),
+		Requests: requestsOf(d.Annotations, op.ID),
 	}, true
 }
 
@@ -315,7 +319,8 @@ func (o *StatusOptions) serviceStatus(ctx context.Context, s *corev1.Service) (O
 	}
 	return OperationStatus{
 		Kind: "Service", Namespace: s.Namespace, Name: s.Name, Operation: op, Ready: ready,
-		Lease: o.lease(ctx, "service", s.Namespace, s.Name),
+		Lease:    o.lease(ctx, "service", s.Namespace, s.Name),
+		Requests: requestsOf(s.Annotations, op.ID),
 	}, true
 }
 
@@ -348,10 +353,15 @@ func printStatusRow(w io.Writer, it OperationStatus, allNS, wide bool, now time.
 			lease = it.Lease.Holder + " (stale)"
 		}
 	}
+	details := operationDetails(op)
+	if r := it.Requests; r != nil {
+		// what the operation's request probe measured (--probe)
+		details = append(details, fmt.Sprintf("failed requests %d/%d", r.Failed, r.Sent))
+	}
 	if allNS {
 		fmt.Fprintf(w, "%s\t", it.Namespace)
 	}
-	fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", strings.ToLower(it.Kind), it.Name, op.Strategy, dash(op.Phase), result, it.Ready, started, lease, dash(strings.Join(operationDetails(op), ", ")))
+	fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", strings.ToLower(it.Kind), it.Name, op.Strategy, dash(op.Phase), result, it.Ready, started, lease, dash(strings.Join(details, ", ")))
 	if wide {
 		var params []string
 		for _, k := range op.ParamKeys() {

@@ -48,6 +48,9 @@ type Env struct {
 	// AllowEnv names the environment variables (--allow-env) the headers
 	// of a recorded analysis may read besides those prefixed ZDD_.
 	AllowEnv []string
+	// Tripwire fails the resumed release from outside, as a failing
+	// analysis does: the request probe's budget (nil: none).
+	Tripwire Tripwire
 }
 
 // ConfirmRecorded checks what a record would make this run reach before

@@ -75,7 +75,7 @@ func TestRolloutNoRollbackLeavesTheFailedRelease(t *testing.T) {
 }
 
 // TestRolloutForce: a release with an error-level lint finding is refused
-// (exit 1, naming the rule, the Deployment untouched) and goes through with
+// (exit 2, naming the rule, --fix and --force, the Deployment untouched) and goes through with
 // --force. The Recreate case also shows the finding was real: the Service
 // had no ready endpoint during the forced release.
 func TestRolloutForce(t *testing.T) {
@@ -110,13 +110,13 @@ func TestRolloutForce(t *testing.T) {
 
 			before := getDeployment(e, "web")
 			r := e.Zdd(args...)
-			if r.Code != 1 {
-				t.Fatalf("without --force: want exit 1, got %s", r)
+			if r.Code != 2 {
+				t.Fatalf("without --force: want exit 2, got %s", r)
 			}
 			if !strings.Contains(r.Stdout, "error "+tc.rule) {
 				t.Errorf("without --force: the findings printed lack error %q:\n%s", tc.rule, r)
 			}
-			for _, want := range []string{"error-level problems", "nothing was changed", "--force"} {
+			for _, want := range []string{"error-level problems", "nothing was changed", "--fix", "--force"} {
 				if !strings.Contains(r.Stderr, want) {
 					t.Errorf("without --force: stderr lacks %q:\n%s", want, r)
 				}

@@ -85,8 +85,13 @@ func TestRolloutGoodReleaseAndRollback(t *testing.T) {
 	if !strings.Contains(a[state.ChangeCauseKey], "app=registry.example/web:v2") {
 		t.Errorf("change cause %q does not name the image", a[state.ChangeCauseKey])
 	}
-	if !strings.Contains(r.Stdout, `downtime: service "`+e.NS+`/web": minimum ready endpoints `) {
-		t.Errorf("no downtime figure in the output:\n%s", r)
+	// the endpoints figure is capacity, and without --probe the release
+	// says that requests were not measured
+	if !strings.Contains(r.Stdout, `capacity: service "`+e.NS+`/web": minimum ready endpoints `) || !strings.Contains(r.Stdout, " desired (") {
+		t.Errorf("no capacity figure in the output:\n%s", r)
+	}
+	if !strings.Contains(r.Stdout, "requests: not measured (no --probe URL)") {
+		t.Errorf("the output does not say that requests were not measured:\n%s", r)
 	}
 	if _, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("lease still there after the release (err %v)", err)

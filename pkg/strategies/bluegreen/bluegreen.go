@@ -25,6 +25,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -74,6 +75,13 @@ type Options struct {
 	// fake clock); DefaultLeaseDuration and the real clock when unset.
 	LeaseDuration time.Duration
 	Clock         clock.Clock
+	// Tripwire fails the operation from outside after the switch, as a
+	// failing post-switch analysis does (switch back), until the old
+	// colour is retired: the request probe's budget (nil: none).
+	Tripwire strategies.Tripwire
+	// Params are recorded beside the operation's own, as they are (the
+	// probe's settings, for resume).
+	Params map[string]string
 }
 
 // Runner performs blue-green operations against a cluster.

@@ -18,6 +18,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -381,12 +382,23 @@ func (r *Runner) afterSwitch(s *session, snap *Snapshot, from, to, phase string)
 		if err := s.save(); err != nil {
 			return err
 		}
-		if err := r.runAnalysis(s.ctx, "post-switch", post, r.vars(to, r.Service)); err != nil {
+		// the probe's budget exceeded ends the analysis as its failure
+		actx, acancel := context.WithCancelCause(s.ctx)
+		strategies.CancelOnTrip(actx, r.Tripwire, acancel)
+		err := r.runAnalysis(actx, "post-switch", post, r.vars(to, r.Service))
+		acancel(nil)
+		if terr := strategies.Tripped(r.Tripwire); terr != nil && !s.interrupted() {
+			return r.recover(s, snap, from, to, terr)
+		}
+		if err != nil {
 			if s.interrupted() {
 				return err
 			}
 			return r.recover(s, snap, from, to, err)
 		}
+	}
+	if terr := strategies.Tripped(r.Tripwire); terr != nil && phase != "retiring" && phase != "done" {
+		return r.recover(s, snap, from, to, terr)
 	}
 	if r.ScaleDownDelay > 0 && phase != "retiring" && phase != "done" {
 		wait := r.ScaleDownDelay
@@ -403,12 +415,22 @@ func (r *Runner) afterSwitch(s *session, snap *Snapshot, from, to, phase string)
 		}
 		r.printf("keeping colour %s up for %s (--scale-down-delay)", from, wait.Round(time.Second))
 		t := time.NewTimer(wait)
+		var tripped <-chan struct{}
+		if r.Tripwire != nil {
+			tripped = r.Tripwire.Tripped()
+		}
 		select {
 		case <-t.C:
+		case <-tripped:
+			t.Stop()
+			return r.recover(s, snap, from, to, r.Tripwire.Cause())
 		case <-s.ctx.Done():
 			t.Stop()
 			return exitcode.Failedf("service %q is on %s; colour %s was not retired: %w", r.key(), to, from, context.Cause(s.ctx))
 		}
+	}
+	if terr := strategies.Tripped(r.Tripwire); terr != nil && phase != "retiring" && phase != "done" {
+		return r.recover(s, snap, from, to, terr)
 	}
 	return r.retire(s, snap, from, to)
 }

@@ -65,6 +65,11 @@ func (r *Runner) requestParams(operation string) (map[string]string, error) {
 	if len(r.Services) > 0 {
 		p[ParamServices] = strings.Join(r.Services, ",")
 	}
+	for k, v := range r.Params {
+		if _, own := p[k]; !own {
+			p[k] = v
+		}
+	}
 	if r.MinReady > 0 {
 		p[ParamMinReady] = strconv.Itoa(int(r.MinReady))
 	}

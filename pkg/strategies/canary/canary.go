@@ -49,6 +49,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -119,6 +120,9 @@ type Config struct {
 	AnalysisFile string
 	AnalysisSpec *analysis.Spec
 	ForceUnlock  bool
+	// Params are recorded beside the release's own, as they are (the
+	// probe's settings, for resume).
+	Params map[string]string
 }
 
 // Analyzer judges the canary at a step; a verdict other than Passed aborts.
@@ -181,6 +185,9 @@ type Canary struct {
 	// may read (analysis.RecordedEnv(--allow-env)); nil: the default for
 	// a recorded spec, ZDD_ ones only.
 	AnalysisEnv func(string) bool
+	// Tripwire fails the release from outside, as a failing analysis does
+	// (the canary is pulled back): the request probe's budget (nil: none).
+	Tripwire strategies.Tripwire
 
 	// fence is the operation's Lease, checked right before each write: the
 	// Lock this run took, or the caller's under resume and abort.

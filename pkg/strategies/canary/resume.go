@@ -94,7 +94,7 @@ func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string,
 }
 
 func (resumer) canary(env strategies.Env) *Canary {
-	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence}
+	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence, Tripwire: env.Tripwire}
 }
 
 // saveRecord writes op on the stable Deployment t (read again now) for a

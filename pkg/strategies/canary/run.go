@@ -27,6 +27,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -68,6 +69,11 @@ func (c *Canary) Run(ctx context.Context, cfg Config) error {
 		analysisSpec = enc
 	}
 	p.op.Params[ParamAnalysisSpec] = analysisSpec
+	for k, v := range cfg.Params {
+		if _, own := p.op.Params[k]; !own {
+			p.op.Params[k] = v
+		}
+	}
 	if p.canary != nil {
 		// what was asked, so that a resume of a run killed before its canary
 		// deployment existed can create it
@@ -181,6 +187,9 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 	if err := c.checkWriters(ctx, p); err != nil {
 		return c.fail(ctx, p, err)
 	}
+	if terr := strategies.Tripped(c.Tripwire); terr != nil {
+		return c.abortAfter(ctx, p, terr)
+	}
 	return c.finish(ctx, p)
 }
 
@@ -242,20 +251,25 @@ func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duratio
 		vars.Track = p.trackVal
 		vars.Name = p.stable.Name
 		c.printf("step %d/%d: running the analysis", i+1, len(p.steps))
-		actx, cancel := context.WithCancel(ctx)
+		actx, cancel := context.WithCancelCause(ctx)
 		if c.Interrupt != nil {
 			go func() {
 				select {
 				case <-c.Interrupt:
-					cancel()
+					cancel(nil)
 				case <-actx.Done():
 				}
 			}()
 		}
+		// the probe's budget exceeded ends the analysis as its failure
+		strategies.CancelOnTrip(actx, c.Tripwire, cancel)
 		res, err := c.Analysis(actx, vars)
-		cancel()
+		cancel(nil)
 		if c.interrupted() {
 			return errInterrupted
+		}
+		if terr := strategies.Tripped(c.Tripwire); terr != nil {
+			return fmt.Errorf("step %d (weight %d%%): %w", i+1, p.steps[i], terr)
 		}
 		if err != nil {
 			return fmt.Errorf("analysis at step %d: %w", i+1, err)
@@ -268,9 +282,18 @@ func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duratio
 	if pause > 0 {
 		c.printf("step %d/%d: pausing %s", i+1, len(p.steps), pause)
 	}
+	if terr := strategies.Tripped(c.Tripwire); terr != nil {
+		return fmt.Errorf("step %d (weight %d%%): %w", i+1, p.steps[i], terr)
+	}
+	var tripped <-chan struct{}
+	if c.Tripwire != nil {
+		tripped = c.Tripwire.Tripped()
+	}
 	select {
 	case <-timer:
 		return nil
+	case <-tripped:
+		return fmt.Errorf("step %d (weight %d%%): %w", i+1, p.steps[i], c.Tripwire.Cause())
 	case <-c.Interrupt: // nil: never
 		return errInterrupted
 	case <-ctx.Done():

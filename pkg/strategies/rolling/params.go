@@ -30,6 +30,10 @@ const (
 	ParamChangeCause = "change-cause"
 	// ParamFixStrategy is "true" with --fix-strategy.
 	ParamFixStrategy = "fix-strategy"
+	// ParamFix is "true" with --fix, and ParamFixes the changes it made
+	// (JSON list of descriptions).
+	ParamFix   = "fix"
+	ParamFixes = "fixes"
 	// ParamMigrationJob is the migration Job as it is created (its name
 	// unique to the operation), as JSON.
 	ParamMigrationJob = "migration-job"
@@ -82,6 +86,14 @@ func requestParams(cfg Config, job *batchv1.Job) (map[string]string, error) {
 	if cfg.FixStrategy {
 		p[ParamFixStrategy] = "true"
 	}
+	if cfg.Fix {
+		p[ParamFix] = "true"
+	}
+	for k, v := range cfg.Params {
+		if _, own := p[k]; !own {
+			p[k] = v
+		}
+	}
 	if job != nil {
 		j := job.DeepCopy()
 		j.APIVersion, j.Kind = "batch/v1", "Job"
@@ -121,7 +133,7 @@ func hasRequest(op *state.Operation) bool {
 // record holds none. job is the recorded migration Job, or nil.
 func configFromParams(op *state.Operation, namespace, name string, timeout time.Duration) (Config, *batchv1.Job, error) {
 	p := op.Params
-	cfg := Config{Namespace: namespace, Name: name, Timeout: timeout, ChangeCause: p[ParamChangeCause], FixStrategy: p[ParamFixStrategy] == "true", NoRollback: p[ParamNoRollback] == "true", MaxRestarts: resumeMaxRestarts}
+	cfg := Config{Namespace: namespace, Name: name, Timeout: timeout, ChangeCause: p[ParamChangeCause], FixStrategy: p[ParamFixStrategy] == "true", Fix: p[ParamFix] == "true", NoRollback: p[ParamNoRollback] == "true", MaxRestarts: resumeMaxRestarts}
 	bad := func(key string, err error) error {
 		return exitcode.Usagef("deployment %q: the record's param %s cannot be read: %w", namespace+"/"+name, state.ParamPrefix+key, err)
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // Strategy is the name recorded in zdd.dev/strategy.
@@ -92,6 +93,16 @@ type Config struct {
 	// it with AnalysisDuring (--analysis-during).
 	Analysis       *analysis.Spec
 	AnalysisDuring bool
+	// Fix applies lint's mechanical fixes (preStop sleep, grace period,
+	// maxUnavailable 0 / maxSurge 1, readiness from liveness) to what is
+	// applied, in the same rollout (--fix).
+	Fix bool
+	// Tripwire fails the release from outside, as a failing analysis
+	// does: the request probe's budget (nil: none).
+	Tripwire strategies.Tripwire
+	// Params are recorded beside the release's own (zdd.dev/param.<key>),
+	// as they are: the probe's settings, for resume.
+	Params map[string]string
 }
 
 // Rollout runs releases. Fields other than Kube and Dynamic are optional.
@@ -156,11 +167,13 @@ type Result struct {
 	Images           map[string]string `json:"images,omitempty"`
 	MigrationJob     string            `json:"migrationJob,omitempty"`
 	Findings         []lint.Finding    `json:"findings,omitempty"`
-	Progress         *kube.Progress    `json:"progress,omitempty"`
-	Analysis         *analysis.Result  `json:"analysis,omitempty"`
-	Downtime         []Downtime        `json:"downtime"`
-	Plan             []Step            `json:"plan,omitempty"`
-	DurationSeconds  float64           `json:"durationSeconds"`
+	// Fixes are the changes --fix made to what was applied.
+	Fixes           []string         `json:"fixes,omitempty"`
+	Progress        *kube.Progress   `json:"progress,omitempty"`
+	Analysis        *analysis.Result `json:"analysis,omitempty"`
+	Downtime        []Downtime       `json:"downtime"`
+	Plan            []Step           `json:"plan,omitempty"`
+	DurationSeconds float64          `json:"durationSeconds"`
 }
 
 // ResultDryRun is Result.Result for a dry run.
@@ -682,14 +695,44 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 	if live != nil {
 		op.Params[ParamFromTemplate] = templateFingerprint(&live.Spec.Template)
 	}
-	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
-		return nil, err
-	}
 	rel.services, rel.serviceObjs, err = r.servicesFor(ctx, rel)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Fix {
+		if err := r.fixDesired(rel); err != nil {
+			return nil, err
+		}
+	}
+	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
+		return nil, err
+	}
 	return rel, nil
+}
+
+// fixDesired applies --fix to what will be applied, so that the preflight
+// judges the fixed Deployment, and prints and records each change.
+func (r *Rollout) fixDesired(rel *release) error {
+	fixed, changes, err := fixTyped(rel.desired, rel.serviceObjs)
+	if err != nil {
+		return exitcode.Usagef("--fix of deployment %q: %w", rel.ref, err)
+	}
+	rel.desired = fixed
+	rel.desired.APIVersion, rel.desired.Kind = "apps/v1", "Deployment"
+	rel.res.Fixes = changes
+	if len(changes) == 0 {
+		r.logf("fix: deployment %q: nothing to fix", rel.ref)
+		return nil
+	}
+	for _, c := range changes {
+		r.logf("fix: deployment %q: %s", rel.ref, c)
+	}
+	b, err := json.Marshal(changes)
+	if err != nil {
+		return err
+	}
+	rel.op.Params[ParamFixes] = string(b)
+	return nil
 }
 
 // runnable refuses a release that cannot be watched to its end: a paused
@@ -765,6 +808,13 @@ func (r *Rollout) buildPatch(rel *release) ([]byte, types.PatchType, error) {
 	ann := rel.recordAnnotations()
 	if rel.cfg.Manifest != nil {
 		u := rel.cfg.Manifest.DeepCopy()
+		if rel.cfg.Fix {
+			fixed, _, err := fixObject(u.Object, rel.serviceObjs)
+			if err != nil {
+				return nil, "", exitcode.Usagef("--fix of deployment %q: %w", rel.ref, err)
+			}
+			u.Object = fixed
+		}
 		u.SetNamespace(rel.cfg.Namespace)
 		a := u.GetAnnotations()
 		if a == nil {
@@ -786,6 +836,28 @@ func (r *Rollout) buildPatch(rel *release) ([]byte, types.PatchType, error) {
 		unstructured.RemoveNestedField(u.Object, "status")
 		b, err := json.Marshal(u.Object)
 		return b, types.ApplyPatchType, err
+	}
+	if rel.cfg.Fix {
+		// the images and the fixes, from the version read: a retry after
+		// a conflict computes them again from the fresh one
+		desired := rel.live.DeepCopy()
+		if err := kube.SetImages(&desired.Spec.Template.Spec, rel.cfg.Images); err != nil {
+			return nil, "", exitcode.Usagef("deployment %q: %w", rel.ref, err)
+		}
+		if rel.cfg.FixStrategy {
+			fixStrategy(desired)
+		}
+		fixed, _, err := fixTyped(desired, rel.serviceObjs)
+		if err != nil {
+			return nil, "", exitcode.Usagef("--fix of deployment %q: %w", rel.ref, err)
+		}
+		body, err := fixPatch(rel.live, fixed)
+		if err != nil {
+			return nil, "", fmt.Errorf("deployment %q: %w", rel.ref, err)
+		}
+		body["metadata"] = map[string]any{"resourceVersion": rel.live.ResourceVersion, "annotations": ann}
+		b, err := json.Marshal(body)
+		return b, types.StrategicMergePatchType, err
 	}
 	var containers, inits []map[string]any
 	names := make([]string, 0, len(rel.cfg.Images))
@@ -858,7 +930,7 @@ func (r *Rollout) preflight(rel *release) error {
 		}
 	}
 	if errs > 0 && !rel.cfg.Force {
-		return exitcode.Failedf("preflight of deployment %q found %d error-level problems; nothing was changed (fix them, add --fix-strategy for the rollout settings, or use --force)", rel.ref, errs)
+		return exitcode.UsageError(strategies.PreflightError("deployment", rel.ref, errs, rel.cfg.Fix))
 	}
 	if errs > 0 {
 		r.logf("preflight: going on despite %d errors (--force)", errs)
@@ -924,6 +996,9 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 	cfg := rel.cfg
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// the probe's budget exceeded ends the watch and the analysis like a
+	// failing analysis does
+	strategies.CancelOnTrip(wctx, cfg.Tripwire, cancel)
 	tctx, tcancel := context.WithTimeoutCause(wctx, cfg.Timeout, fmt.Errorf("new pods were not ready within --timeout %s", cfg.Timeout))
 	defer tcancel()
 
@@ -987,6 +1062,9 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 		return final, err
 	}
 	r.logf("watch: deployment %q rolled out (revision %s)", rel.ref, rel.op.ToRevision)
+	if err := strategies.Tripped(cfg.Tripwire); err != nil {
+		return final, err
+	}
 	if cfg.Analysis == nil {
 		return final, nil
 	}
@@ -996,13 +1074,16 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 			return final, ferr
 		}
 		r.logf("analysis: measuring the new revision")
-		runAnalysis(ctx)
+		runAnalysis(wctx)
 	} else {
 		<-analysisDone
 	}
 	rel.res.Analysis = analysisRes
+	if err := strategies.Tripped(cfg.Tripwire); err != nil {
+		return final, err
+	}
 	if analysisErr != nil {
-		if cause := context.Cause(ctx); cause != nil {
+		if cause := context.Cause(wctx); cause != nil {
 			return final, cause
 		}
 		return final, fmt.Errorf("analysis could not run: %w", analysisErr)

@@ -149,8 +149,13 @@ func TestPreflightErrorsStopTheRelease(t *testing.T) {
 	errf := []lint.Finding{{Rule: "no-readiness-probe", Severity: lint.Error, Field: "readinessProbe", Message: "none"}}
 	client := fake.NewClientset(fixtures()...)
 	res, err := fixedRollout(client, errf).Run(context.Background(), Config{Namespace: "shop", Name: "web", Images: map[string]string{"app": "shop:v3"}, Timeout: time.Minute})
-	if exitcode.Of(err) != exitcode.Failed {
-		t.Fatalf("exit code %d (%v), want 1", exitcode.Of(err), err)
+	if exitcode.Of(err) != exitcode.Usage {
+		t.Fatalf("exit code %d (%v), want 2", exitcode.Of(err), err)
+	}
+	for _, want := range []string{"--fix", "--force", "nothing was changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
 	}
 	if res == nil || res.Result != "failed" {
 		t.Errorf("result = %+v, want failed", res)
