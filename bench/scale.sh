@@ -20,6 +20,8 @@ export ZDD_CLUSTER_NAME=zdd-scale ZDD_REAL_NODE=0 ZDD_CLUSTER_NODES=${ZDD_CLUSTE
 export ZDD_CLUSTER_AUDIT_POLICY="$root/bench/scale-audit.yaml"
 audit="$root/.cluster/kwok/clusters/zdd-scale/logs/audit.log"
 tmp=$(mktemp -d)
+out=$(mktemp /tmp/zdd-scale.XXXXXX.jsonl)
+echo "scale: one JSON line per measurement in $out" >&2
 cleanup() {
 	rm -rf "$tmp"
 	[ "${KEEP:-0}" = 1 ] || hack/cluster.sh down >/dev/null 2>&1 || true
@@ -34,4 +36,4 @@ kubectl=$(command -v kubectl || echo "$root/bin/kubectl")
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), load average at the start $(cut -d' ' -f1-3 /proc/loadavg)"
 "$tmp/scale" -zdd "$root/bin/kubectl-zdd" -kubectl "$kubectl" -audit "$audit" \
 	-runs "${RUNS:-3}" -sizes "${SIZES:-100,1000}" -ops "${OPS:-rollout,bluegreen,canary}" \
-	-out "$tmp/results.jsonl" -budget "$root/bench/scale-budget.txt"
+	-out "$out" -budget "$root/bench/scale-budget.txt"

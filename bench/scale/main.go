@@ -158,8 +158,10 @@ func (b *bench) setup() {
 // teardown deletes what the operation made, and waits for its pods to go
 // so the next operation starts on an empty namespace.
 func (b *bench) teardown() {
-	must(run(nil, *kubectl, "-n", *ns, "delete", "deployment,service", "--all", "--wait=true", "--timeout", "10m"))
-	must(run(nil, *kubectl, "-n", *ns, "wait", "--for=delete", "pod", "--all", "--timeout", "10m"))
+	must(run(nil, *kubectl, "-n", *ns, "delete", "deployment,service", "--all", "--wait=false"))
+	// the pods' own grace (preStop 5s) is not what is measured here
+	must(run(nil, *kubectl, "-n", *ns, "delete", "pod", "--all", "--grace-period=0", "--force", "--wait=false"))
+	must(run(nil, *kubectl, "-n", *ns, "wait", "--for=delete", "pod", "--all", "--timeout", "30m"))
 }
 
 // measure makes one change on one side and returns its measurement.
