@@ -403,7 +403,7 @@ func canaryInterruptible(ctx context.Context, timeout time.Duration) (context.Co
 	return work, sig.Done(), func() { cancel(); stop() }
 }
 
-func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) canary.Analyzer {
+func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) analysis.Analyzer {
 	r.Out = streams.Out
 	return r.AnalyzerFor(spec)
 }

@@ -27,10 +27,9 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
-)
 
-// FieldManager names kubectl zdd as the writer of the selector.
-const FieldManager = "kubectl-zdd"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+)
 
 // SelectorPatch is the JSON merge patch that sets selector[label] = colour on
 // a Service, but only on resourceVersion rv of it (when rv is not empty).
@@ -179,7 +178,7 @@ func (s *SelectorSwitch) switchOne(ctx context.Context, name, from, to string, g
 		return Switched{}, false, err
 	}
 	at := time.Now()
-	out, err := s.Client.CoreV1().Services(s.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	out, err := s.Client.CoreV1().Services(s.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager})
 	if apierrors.IsConflict(err) {
 		return Switched{}, false, &ConflictError{Service: key, Err: err}
 	}

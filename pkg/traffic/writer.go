@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // ChangedError says that another writer changed a field kubectl zdd manages
@@ -140,7 +142,7 @@ func specChange(object string, seen, cur map[string]any, managedBy metav1.Object
 	if k == "" {
 		return nil
 	}
-	return &ChangedError{Object: object, Field: "spec." + k, From: short(a[k]), To: short(b[k]), Manager: FieldManagerOf(managedBy, fieldManager, "f:spec", "f:"+k)}
+	return &ChangedError{Object: object, Field: "spec." + k, From: short(a[k]), To: short(b[k]), Manager: FieldManagerOf(managedBy, kube.FieldManager, "f:spec", "f:"+k)}
 }
 
 // short renders a value for a ChangedError, "" when it is long.

@@ -28,9 +28,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
-// Analyzer runs one analysis (pre- or post-switch) for the given vars.
-type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
-
 // Options of a blue-green operation.
 type Options struct {
 	Namespace string
@@ -49,8 +46,8 @@ type Options struct {
 	Template *corev1.PodTemplateSpec
 	// PreAnalysis runs against the idle colour before the switch;
 	// Analysis after it. Either may be nil.
-	PreAnalysis Analyzer
-	Analysis    Analyzer
+	PreAnalysis analysis.Analyzer
+	Analysis    analysis.Analyzer
 	// PreAnalysisSpec and AnalysisSpec are the analyses as loaded from
 	// their files: recorded in the operation so resume runs them again,
 	// and run when PreAnalysis or Analysis is nil.
@@ -719,13 +716,13 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 		}
 		pv := &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace,
-				Labels: map[string]string{PreviewLabel: r.Service, "app.kubernetes.io/managed-by": "kubectl-zdd"}},
+				Labels: map[string]string{PreviewLabel: r.Service, kube.ManagedByLabel: kube.FieldManager}},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: sel, Ports: ports},
 		}
 		if err := r.fenced(ctx); err != nil {
 			return err
 		}
-		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
 			return fmt.Errorf("creating preview service %q: %w", r.Namespace+"/"+name, err)
 		}
 		r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
@@ -747,7 +744,7 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 	if err := r.fenced(ctx); err != nil {
 		return err
 	}
-	if _, err := svcs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager}); err != nil {
+	if _, err := svcs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager}); err != nil {
 		return fmt.Errorf("pointing preview service %q at %s: %w", r.Namespace+"/"+name, colour, err)
 	}
 	r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
@@ -762,7 +759,7 @@ func (r *Runner) scale(ctx context.Context, name string, n int32) error {
 	if err := r.fenced(ctx); err != nil {
 		return err
 	}
-	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager})
+	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager})
 	if err != nil {
 		return fmt.Errorf("scaling deployment %q to %d: %w", r.Namespace+"/"+name, n, err)
 	}
@@ -781,7 +778,7 @@ func (r *Runner) vars(colour, service string) analysis.Vars {
 }
 
 // runAnalysis runs a and returns nil when it passed.
-func (r *Runner) runAnalysis(ctx context.Context, what string, a Analyzer, vars analysis.Vars) error {
+func (r *Runner) runAnalysis(ctx context.Context, what string, a analysis.Analyzer, vars analysis.Vars) error {
 	r.printf("%s analysis of colour %s: started", what, vars.Color)
 	res, err := a(ctx, vars)
 	if err != nil {

@@ -121,25 +121,11 @@ type Config struct {
 	ForceUnlock  bool
 }
 
-// Analyzer judges the canary at a step; a verdict other than Passed aborts.
-type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
-
-// SpecAnalyzer runs spec with an analysis.Runner (nil spec: no analysis).
-func SpecAnalyzer(client kubernetes.Interface, out io.Writer, spec *analysis.Spec) Analyzer {
-	return (&Canary{Client: client, Out: out}).AnalyzerFor(spec)
-}
-
 // AnalyzerFor runs spec with an analysis.Runner whose headers read what
 // AnalysisEnv allows and whose Jobs are created after the fencing check
 // (nil spec: no analysis).
-func (c *Canary) AnalyzerFor(spec *analysis.Spec) Analyzer {
-	if spec == nil {
-		return nil
-	}
-	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		runner := &analysis.Runner{Kube: c.Client, Out: c.Out, EnvAllowed: c.AnalysisEnv, BeforeJob: c.fenced}
-		return runner.Run(ctx, spec, vars)
-	}
+func (c *Canary) AnalyzerFor(spec *analysis.Spec) analysis.Analyzer {
+	return analysis.Runner{Kube: c.Client, Out: c.Out, EnvAllowed: c.AnalysisEnv, BeforeJob: c.fenced}.For(spec)
 }
 
 // RecordedAnalysis decodes the analysis recorded in op (nil when none). A
@@ -162,7 +148,7 @@ type Canary struct {
 	Discovery discovery.DiscoveryInterface
 	Out       io.Writer
 	// Analysis is run during each pause (nil: no analysis).
-	Analysis Analyzer
+	Analysis analysis.Analyzer
 	// Interrupt is closed when the user asks the run to stop (Ctrl-C,
 	// SIGTERM): the step in progress is finished to a consistent state, the
 	// phase is recorded with the result "interrupted" and the run returns an
@@ -449,7 +435,7 @@ func (c *Canary) findService(ctx context.Context, stable *appsv1.Deployment, nam
 	var found []*corev1.Service
 	for i := range list.Items {
 		s := &list.Items[i]
-		if len(s.Spec.Selector) == 0 || s.Labels["app.kubernetes.io/managed-by"] == state.FieldManager {
+		if len(s.Spec.Selector) == 0 || s.Labels[kube.ManagedByLabel] == kube.FieldManager {
 			continue
 		}
 		if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(stable.Spec.Template.Labels)) {

@@ -432,7 +432,7 @@ func (c *Canary) upsertCanary(ctx context.Context, p *plan, replicas int32) (*ap
 		if err := c.fenced(ctx); err != nil {
 			return nil, err
 		}
-		created, err := deps.Create(ctx, d, metav1.CreateOptions{FieldManager: state.FieldManager})
+		created, err := deps.Create(ctx, d, metav1.CreateOptions{FieldManager: kube.FieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("creating deployment %q: %w", p.canaryRef(), err)
 		}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
@@ -47,13 +48,13 @@ func deploymentChange(seen, cur *appsv1.Deployment) *traffic.ChangedError {
 	switch {
 	case replicas(seen) != replicas(cur):
 		return &traffic.ChangedError{Object: obj, Field: "spec.replicas", From: replicas(seen), To: replicas(cur),
-			Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:replicas")}
+			Manager: traffic.FieldManagerOf(cur, kube.FieldManager, "f:spec", "f:replicas")}
 	case !apiequality.Semantic.DeepEqual(seen.Spec.Template, cur.Spec.Template):
 		return &traffic.ChangedError{Object: obj, Field: "spec.template",
-			Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:template")}
+			Manager: traffic.FieldManagerOf(cur, kube.FieldManager, "f:spec", "f:template")}
 	case !apiequality.Semantic.DeepEqual(seen.Spec.Selector, cur.Spec.Selector):
 		return &traffic.ChangedError{Object: obj, Field: "spec.selector",
-			Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:selector")}
+			Manager: traffic.FieldManagerOf(cur, kube.FieldManager, "f:spec", "f:selector")}
 	}
 	return nil
 }
@@ -86,7 +87,7 @@ func (c *Canary) writeDeployment(ctx context.Context, p *plan, name string, muta
 		if err := c.fenced(ctx); err != nil {
 			return nil, err
 		}
-		out, err := deps.Update(ctx, d, metav1.UpdateOptions{FieldManager: state.FieldManager})
+		out, err := deps.Update(ctx, d, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err == nil {
 			p.remember(out)
 			if name == p.stable.Name && p.rec != nil {
@@ -142,7 +143,7 @@ func (c *Canary) checkWriters(ctx context.Context, p *plan) error {
 		if !maps.Equal(sel, cur.Spec.Selector) {
 			return &traffic.ChangedError{Object: fmt.Sprintf("service %q", ns+"/"+name), Field: "spec.selector",
 				From: labels.Set(sel).String(), To: labels.Set(cur.Spec.Selector).String(),
-				Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:selector")}
+				Manager: traffic.FieldManagerOf(cur, kube.FieldManager, "f:spec", "f:selector")}
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -134,7 +135,7 @@ func writerOf(d *appsv1.Deployment, fields []string) string {
 	}
 	var found []cand
 	for i, mf := range d.ManagedFields {
-		if mf.Manager == state.FieldManager || mf.FieldsV1 == nil {
+		if mf.Manager == kube.FieldManager || mf.FieldsV1 == nil {
 			continue
 		}
 		var set map[string]any

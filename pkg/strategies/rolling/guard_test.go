@@ -25,6 +25,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -93,7 +94,7 @@ func TestManagedChanges(t *testing.T) {
 func TestWriterOf(t *testing.T) {
 	entries := []metav1.ManagedFieldsEntry{
 		managed("kubectl-client-side-apply", 1, fieldsImage),
-		managed(state.FieldManager, 5, fieldsImage),
+		managed(kube.FieldManager, 5, fieldsImage),
 		managed("kubectl-set", 3, fieldsImage),
 		managed("kubectl-scale", 4, fieldsReplicas),
 		managed("kubectl-label", 6, fieldsLabels),

@@ -141,7 +141,7 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 				return nil, err
 			}
 		}
-		if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dry}); err != nil {
+		if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager, DryRun: dry}); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsInvalid(err) || strings.Contains(err.Error(), "testing value") {
 				// the test of the template failed: say what changed, and
 				// who changed it; nothing is written over it

@@ -901,7 +901,7 @@ func (r *Rollout) apply(ctx context.Context, rel *release, dryRun []string) (*ap
 			return nil, err
 		}
 	}
-	opts := metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dryRun}
+	opts := metav1.PatchOptions{FieldManager: kube.FieldManager, DryRun: dryRun}
 	if rel.patchTyp == types.ApplyPatchType {
 		opts.Force = ptrTo(true)
 	}
