@@ -424,7 +424,7 @@ func (r *Runner) waitReady(ctx context.Context, name, colour string) (*appsv1.De
 	wctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	last := ""
-	d, err := kube.WaitForDeployment(wctx, r.Client, r.Namespace, name, func(_ *appsv1.Deployment, p kube.Progress) {
+	d, err := kube.WaitForDeployment(wctx, r.Client, r.Namespace, name, nil, func(_ *appsv1.Deployment, p kube.Progress) {
 		if s := p.String(); s != last {
 			last = s
 			r.printf("colour %s (deployment %q): %s", colour, r.Namespace+"/"+name, s)

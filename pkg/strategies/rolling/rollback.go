@@ -162,7 +162,7 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	final, err := kube.WaitForDeployment(wctx, client, cfg.Namespace, cfg.Name, func(_ *appsv1.Deployment, p kube.Progress) {
+	final, err := kube.WaitForDeployment(wctx, client, cfg.Namespace, cfg.Name, nil, func(_ *appsv1.Deployment, p kube.Progress) {
 		if cfg.OnProgress != nil {
 			cfg.OnProgress(p)
 		}

@@ -954,7 +954,7 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 
 	recorded := false
 	rel.w.guard.while = "while the rollout watched it"
-	final, err := kube.WaitForDeployment(tctx, r.Kube, cfg.Namespace, cfg.Name, func(d *appsv1.Deployment, p kube.Progress) {
+	final, err := kube.WaitForDeployment(tctx, r.Kube, cfg.Namespace, cfg.Name, nil, func(d *appsv1.Deployment, p kube.Progress) {
 		if wctx.Err() != nil {
 			return
 		}
