@@ -191,9 +191,9 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 			a = map[string]string{}
 		}
 		if r.wroteWeight != "" && a[NGINXCanaryWeightAnnotation] != r.wroteWeight {
-			return &ChangedError{Object: fmt.Sprintf("ingress %q", r.cfg.Namespace+"/"+name), Field: "metadata.annotations[" + NGINXCanaryWeightAnnotation + "]",
+			return &kube.ChangedError{Object: fmt.Sprintf("ingress %q", r.cfg.Namespace+"/"+name), Fields: []string{"metadata.annotations[" + NGINXCanaryWeightAnnotation + "]"},
 				From: r.wroteWeight, To: a[NGINXCanaryWeightAnnotation],
-				Manager: FieldManagerOf(cur, kube.FieldManager, "f:metadata", "f:annotations", "f:"+NGINXCanaryWeightAnnotation)}
+				Writer: kube.WriterOf(cur, kube.FieldPath{"metadata", "annotations", NGINXCanaryWeightAnnotation}), Seen: cur}
 		}
 		for k, v := range ann {
 			a[k] = v.(string)

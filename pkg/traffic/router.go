@@ -223,7 +223,7 @@ func (r *crdRouter) Check(ctx context.Context) error {
 // SetWeight rewrites the routed object from the version it last saw, with
 // that version's resourceVersion as a precondition. On a conflict it reads
 // the object again: a change of its spec by someone else is a
-// *ChangedError (nothing is written), any other change (labels,
+// *kube.ChangedError (nothing is written), any other change (labels,
 // annotations, status) is taken as the new base and the write retried.
 func (r *crdRouter) SetWeight(ctx context.Context, weight int) error {
 	if err := ValidateWeight(weight); err != nil {

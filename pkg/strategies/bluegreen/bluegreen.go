@@ -11,7 +11,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -228,8 +227,9 @@ func (r *Runner) recorder() *state.RecordWriter {
 		if !ok || base == nil || maps.Equal(cur.Spec.Selector, base.Spec.Selector) {
 			return nil
 		}
-		return exitcode.FailedError(&EditedError{Object: "service", Key: r.key(),
-			Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(base.Spec.Selector)), Err: errors.New("while the operation recorded its phase")})
+		return exitcode.FailedError(&kube.ChangedError{Object: fmt.Sprintf("service %q", r.key()), Fields: []string{kube.SpecSelector},
+			Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(base.Spec.Selector)),
+			Writer: kube.WriterOf(cur, kube.Path(kube.SpecSelector)), Err: errors.New("while the operation recorded its phase"), Seen: cur})
 	}
 	return w
 }
@@ -471,9 +471,11 @@ func (r *Runner) guard(dep, colour string, sel map[string]string, need int32, wh
 		if err != nil {
 			return fmt.Errorf("guard: reading deployment %q of colour %s: %w", r.Namespace+"/"+dep, colour, err)
 		}
-		if change := specChange(applied, d); change != "" {
-			return exitcode.FailedError(&EditedError{Object: "deployment", Key: r.Namespace + "/" + dep,
-				Change: change + " since deploy applied it", Err: fmt.Errorf("generation %d, deploy wrote %d", d.Generation, applied.Generation)})
+		if changed := specChange(applied, d); changed != nil {
+			changed.Object = fmt.Sprintf("deployment %q", r.Namespace+"/"+dep)
+			changed.Change += " since deploy applied it"
+			changed.Err = fmt.Errorf("generation %d, deploy wrote %d", d.Generation, applied.Generation)
+			return exitcode.FailedError(changed)
 		}
 		if p := kube.DeploymentProgress(d); !p.Done {
 			return fmt.Errorf("guard: colour %s (deployment %q) is not fully rolled out: %s", colour, r.Namespace+"/"+dep, p.Reason)
@@ -613,8 +615,9 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 			return false, fmt.Errorf("%w; and reading it again: %v", err, gerr)
 		}
 		if want := snap.Selector(r.Colours.Label, from); !maps.Equal(cur.Spec.Selector, want) {
-			return false, &EditedError{Object: "service", Key: conflict.Service,
-				Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(want)), Err: err}
+			return false, &kube.ChangedError{Object: fmt.Sprintf("service %q", conflict.Service), Fields: []string{kube.SpecSelector},
+				Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(want)),
+				Writer: kube.WriterOf(cur, kube.Path(kube.SpecSelector)), Err: err, Seen: cur}
 		}
 		r.printf("service %q was changed by someone else during the switch, not its selector: switching again", conflict.Service)
 	}
@@ -641,45 +644,37 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 // changes that leave the selector alone.
 const maxSwitchAttempts = 5
 
-// EditedError says another writer changed something blue-green manages (a
-// Service selector, the new colour's spec) during the operation: it stops
-// rather than overwrite the change.
-type EditedError struct {
-	Object, Key string
-	// Change says what changed.
-	Change string
-	Err    error
-}
-
-func (e *EditedError) Error() string {
-	return fmt.Sprintf("%s %q was changed by someone else: %s; not overwriting it: %v", e.Object, e.Key, e.Change, e.Err)
-}
-
-func (e *EditedError) Unwrap() error { return e.Err }
-
 // specChange says what another writer changed in the parts of the new
 // colour's Deployment that deploy set (pod template, replicas, paused),
-// comparing cur with applied; "" when nothing (a generation bump for
-// another field, e.g. revisionHistoryLimit, is not blue-green's).
-func specChange(applied, cur *appsv1.Deployment) string {
+// comparing cur with applied (kube.DeploymentChange, told in words in
+// Change); nil when nothing (a generation bump for another field, e.g.
+// revisionHistoryLimit, is not blue-green's).
+func specChange(applied, cur *appsv1.Deployment) *kube.ChangedError {
 	if applied == nil || cur.Generation == applied.Generation {
-		return ""
+		return nil
+	}
+	changed := kube.DeploymentChange(applied, cur, kube.SpecTemplate, kube.SpecReplicas, kube.SpecPaused)
+	if changed == nil {
+		return nil
 	}
 	var what []string
-	if !apiequality.Semantic.DeepEqual(applied.Spec.Template, cur.Spec.Template) {
-		w := "its pod template"
-		if a, c := Images(&applied.Spec.Template), Images(&cur.Spec.Template); a != c {
-			w += fmt.Sprintf(" (images %s, deploy set %s)", c, a)
+	for _, f := range changed.Fields {
+		switch f {
+		case kube.SpecTemplate:
+			w := "its pod template"
+			if a, c := Images(&applied.Spec.Template), Images(&cur.Spec.Template); a != c {
+				w += fmt.Sprintf(" (images %s, deploy set %s)", c, a)
+			}
+			what = append(what, w)
+		case kube.SpecReplicas:
+			what = append(what, fmt.Sprintf("its replicas (%d, deploy set %d)", replicasOf(cur), replicasOf(applied)))
+		case kube.SpecPaused:
+			what = append(what, "paused")
 		}
-		what = append(what, w)
 	}
-	if replicasOf(applied) != replicasOf(cur) {
-		what = append(what, fmt.Sprintf("its replicas (%d, deploy set %d)", replicasOf(cur), replicasOf(applied)))
-	}
-	if cur.Spec.Paused != applied.Spec.Paused {
-		what = append(what, "paused")
-	}
-	return strings.Join(what, " and ")
+	changed.Change = strings.Join(what, " and ")
+	changed.From, changed.To = "", ""
+	return changed
 }
 
 func orNone(s string) string {

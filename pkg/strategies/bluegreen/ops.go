@@ -290,8 +290,9 @@ func (r *Runner) updateIdle(s *session, name, colour string, tmpl *corev1.PodTem
 			return nil, fmt.Errorf("reading deployment %q: %w", key, err)
 		}
 		if attempt > 1 && cur.Generation != gen {
-			return nil, exitcode.FailedError(&EditedError{Object: "deployment", Key: key,
-				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, cur.Generation, colour), Err: errors.New("no switch")})
+			return nil, exitcode.FailedError(&kube.ChangedError{Object: fmt.Sprintf("deployment %q", key), Fields: []string{"spec"},
+				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, cur.Generation, colour),
+				Writer: kube.WriterOf(cur, kube.Path("spec")), Err: errors.New("no switch"), Seen: cur})
 		}
 		gen = cur.Generation
 		cur.Spec.Template = *tmpl

@@ -81,7 +81,11 @@ func TestManagedChanges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			was := deployment(2, 3, "shop:v2")
-			if diff := cmp.Diff(tc.want, managedChanges(was, tc.now)); diff != "" {
+			var got []string
+			if fc := foreignChange(was, tc.now, ""); fc != nil {
+				got = fc.Fields
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("managed changes (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.wantOther, otherChanges(was, tc.now)); diff != "" {
@@ -101,20 +105,20 @@ func TestWriterOf(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		fields []string
+		fields []kube.FieldPath
 		want   string
 	}{
-		{name: "template: the latest writer other than kubectl-zdd", fields: []string{"spec.template"}, want: "kubectl-set"},
-		{name: "replicas", fields: []string{"spec.replicas"}, want: "kubectl-scale"},
-		{name: "nobody owns the strategy", fields: []string{"spec.strategy"}, want: ""},
-		{name: "any of several", fields: []string{"spec.strategy", "spec.replicas"}, want: "kubectl-scale"},
+		{name: "template: the latest writer other than kubectl-zdd", fields: []kube.FieldPath{kube.Path("spec.template")}, want: `"kubectl-set"`},
+		{name: "replicas", fields: []kube.FieldPath{kube.Path("spec.replicas")}, want: `"kubectl-scale"`},
+		{name: "nobody owns the strategy", fields: []kube.FieldPath{kube.Path("spec.strategy")}, want: ""},
+		{name: "any of several", fields: []kube.FieldPath{kube.Path("spec.strategy"), kube.Path("spec.replicas")}, want: `"kubectl-scale"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := deployment(3, 3, "shop:v3")
 			d.ManagedFields = entries
-			if got := writerOf(d, tc.fields); got != tc.want {
-				t.Errorf("writerOf(%v) = %q, want %q", tc.fields, got, tc.want)
+			if got := kube.WriterOf(d, tc.fields...); got != tc.want {
+				t.Errorf("WriterOf(%v) = %q, want %q", tc.fields, got, tc.want)
 			}
 		})
 	}
@@ -122,7 +126,7 @@ func TestWriterOf(t *testing.T) {
 
 // TestGuardObserve: a status-only update and a scale are accepted (the
 // scale said once, and taken as the new base); a template change after it
-// is a ForeignChangeError naming the field and the writer.
+// is a *kube.ChangedError naming the field and the writer.
 func TestGuardObserve(t *testing.T) {
 	var log bytes.Buffer
 	g := &guard{ref: "shop/web", base: deployment(2, 3, "shop:v2"), while: "while the rollout watched it", logf: func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) }}
@@ -152,9 +156,9 @@ func TestGuardObserve(t *testing.T) {
 	edited := deployment(4, 5, "shop:v3")
 	edited.ManagedFields = []metav1.ManagedFieldsEntry{managed("kubectl-edit", 5, fieldsImage)}
 	err := g.observe(edited)
-	var fc *ForeignChangeError
+	var fc *kube.ChangedError
 	if !errors.As(err, &fc) {
-		t.Fatalf("template change: got %v, want a ForeignChangeError", err)
+		t.Fatalf("template change: got %v, want a *kube.ChangedError", err)
 	}
 	want := `spec.template changed by "kubectl-edit" while the rollout watched it`
 	if diff := cmp.Diff(want, err.Error()); diff != "" {

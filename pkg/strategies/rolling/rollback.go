@@ -146,7 +146,7 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 				// the test of the template failed: say what changed, and
 				// who changed it; nothing is written over it
 				if fresh, gerr := deps.Get(ctx, cfg.Name, metav1.GetOptions{}); gerr == nil && !apiequality.Semantic.DeepEqual(fresh.Spec.Template, *current) {
-					fc := &ForeignChangeError{Deployment: ref, Fields: []string{fieldTemplate}, Manager: writerOf(fresh, []string{fieldTemplate}), While: fmt.Sprintf("since it was read to restore revision %d", res.Restored), Object: fresh}
+					fc := templateChangedBy(fresh, fmt.Sprintf("since it was read to restore revision %d", res.Restored))
 					return nil, exitcode.Failedf("restoring revision %d of deployment %q: %w; nothing was rolled back over that change", res.Restored, ref, fc)
 				}
 				return nil, exitcode.Failedf("restoring revision %d of deployment %q: it changed since it was read, run again: %w", res.Restored, ref, err)

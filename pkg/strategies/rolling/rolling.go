@@ -600,12 +600,12 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, failed string, finishDowntime func()) (*Result, error) {
 	res := rel.res
 	res.Result = state.ResultFailed
-	var fc *ForeignChangeError
+	var fc *kube.ChangedError
 	if errors.As(err, &fc) {
 		// the change itself, not the wait it interrupted
 		err = fc
-		if fc.Object != nil {
-			rel.w.guard.accept(fc.Object)
+		if d := changedDeployment(fc); d != nil {
+			rel.w.guard.accept(d)
 		}
 	}
 	res.Reason = err.Error() + "; the release is no longer the one requested: nothing was rolled back"
