@@ -252,7 +252,7 @@ func TestRollbackRefusesAnotherWritersTemplate(t *testing.T) {
 	applied := template("shop:v9") // what the release applied; the live one is shop:v2
 	_, err := Rollback(context.Background(), client, RollbackConfig{Namespace: "shop", Name: "web", ToRevision: 1, Current: &applied, Timeout: time.Minute})
 	if !IsForeignChange(err) || exitcode.Of(err) != exitcode.Failed {
-		t.Fatalf("got %v (exit %d), want a ForeignChangeError with exit 1", err, exitcode.Of(err))
+		t.Fatalf("got %v (exit %d), want a *kube.ChangedError with exit 1", err, exitcode.Of(err))
 	}
 	want := `restoring revision 1 of deployment "shop/web": spec.template changed by "kubectl-edit" since it was read to restore revision 1; nothing was rolled back over that change`
 	if diff := cmp.Diff(want, err.Error()); diff != "" {
@@ -267,7 +267,7 @@ func TestRollbackRefusesAnotherWritersTemplate(t *testing.T) {
 // TestRecordWriterConflict: a record write that meets a Conflict re-reads
 // the Deployment and judges it: a scale by someone else is accepted and the
 // write retried with the new resourceVersion; a template change stops it
-// with a ForeignChangeError, and saveAnyway still records (with the
+// with a *kube.ChangedError, and saveAnyway still records (with the
 // resourceVersion of the version read).
 func TestRecordWriterConflict(t *testing.T) {
 	tests := []struct {
