@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,6 +82,9 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run switches.
-func (o *BlueGreenPromoteOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Promote(cmd.Context())
+func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
+	}
+	return o.Runner.Promote(ctx)
 }

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -60,6 +62,9 @@ func (o *BlueGreenRollbackOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run rolls back.
-func (o *BlueGreenRollbackOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Rollback(cmd.Context())
+func (o *BlueGreenRollbackOptions) Run(ctx context.Context) error {
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
+	}
+	return o.Runner.Rollback(ctx)
 }

@@ -31,8 +31,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
-func init() { registerSubcommand(NewCmdStatus) }
-
 // StatusOptions shows the operations in flight, or last finished, from the
 // records kubectl zdd keeps in annotations, with the Lease that guards each.
 type StatusOptions struct {
@@ -44,6 +42,7 @@ type StatusOptions struct {
 	Name      string
 	Namespace string
 	Client    kubernetes.Interface
+	factory   Factory
 	Now       func() time.Time
 
 	genericiooptions.IOStreams
@@ -75,7 +74,7 @@ usually means the client died: run 'kubectl zdd resume' or 'kubectl zdd abort'.`
   # Watch operations change in all namespaces
   kubectl zdd status -A -w`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: runStepsContext(f, o),
+		RunE: runSteps(f, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (table), wide (the table with the operation id and every recorded parameter, shortened), json or yaml (the whole record)")
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", o.Watch, "After listing, watch for changes and print each changed operation")
@@ -83,42 +82,17 @@ usually means the client died: run 'kubectl zdd resume' or 'kubectl zdd abort'.`
 	return cmd
 }
 
-// parseTypeName reads "deployment/web", "deploy/web", "svc/web", "service/web".
-func parseTypeName(arg string) (kind, name string, err error) {
-	t, n, ok := strings.Cut(arg, "/")
-	if !ok || n == "" {
-		return "", "", fmt.Errorf("%q is not TYPE/NAME (for example deployment/web or service/web)", arg)
-	}
-	switch strings.ToLower(t) {
-	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
-		return "deployment", n, nil
-	case "service", "services", "svc":
-		return "service", n, nil
-	}
-	return "", "", fmt.Errorf("%q: kubectl zdd manages deployments and services, not %q", arg, t)
-}
-
-// Complete resolves the namespace, the client and the optional TYPE/NAME.
+// Complete reads the optional TYPE/NAME and the namespace.
 func (o *StatusOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
+	var err error
 	if len(args) == 1 {
-		kind, name, err := parseTypeName(args[0])
-		if err != nil {
-			return usageErrorf(cmd, "%v", err)
-		}
-		o.Kind, o.Name = kind, name
-	}
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return exitcode.Usagef("reading the namespace from kubeconfig: %w", err)
-	}
-	o.Namespace = ns
-	if o.Client == nil {
-		o.Client, err = f.KubernetesClientSet()
-		if err != nil {
-			return exitcode.Usagef("connecting to the cluster: %w", err)
+		if o.Kind, o.Name, err = parseTarget(cmd, recordArg, args[0]); err != nil {
+			return err
 		}
 	}
-	return nil
+	o.factory = f
+	o.Namespace, _, err = namespaceOf(f)
+	return err
 }
 
 // Validate checks the flags.
@@ -163,6 +137,9 @@ func (o *StatusOptions) listNamespace() string {
 
 // Run lists (and with -w watches) the operations.
 func (o *StatusOptions) Run(ctx context.Context) error {
+	if err := connect(o.factory, &o.Client, nil); err != nil {
+		return err
+	}
 	items, err := o.collect(ctx)
 	if err != nil {
 		return err

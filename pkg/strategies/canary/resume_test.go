@@ -22,16 +22,6 @@ func record(phase, result string) *state.Operation {
 		Params: map[string]string{ParamSteps: "10,50,100", ParamReplicas: "4"}}
 }
 
-func TestResumerRegistered(t *testing.T) {
-	r, ok := strategies.Lookup(Strategy)
-	if !ok {
-		t.Fatalf("no Resumer registered for strategy %q (registered: %v)", Strategy, strategies.Names())
-	}
-	if _, ok := r.(resumer); !ok {
-		t.Errorf("the Resumer of %q is %T, want the canary's", Strategy, r)
-	}
-}
-
 func TestResumeAction(t *testing.T) {
 	type want struct {
 		Action string

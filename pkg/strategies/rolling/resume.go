@@ -19,7 +19,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-func init() { strategies.Register(Strategy, resumer{}) }
+// NewResumer is the strategy's Resumer, for the plugin's registry.
+func NewResumer() strategies.Resumer { return resumer{} }
 
 // resumeMaxRestarts is the restart limit of new pods while a resumed rollout
 // is watched (the run that was killed does not record its --max-restarts).
