@@ -142,10 +142,6 @@ type session struct {
 	cancel context.CancelCauseFunc
 }
 
-// ResultInterrupted is the result recorded when Ctrl-C (SIGINT) or SIGTERM
-// stopped an operation: it is not over, and resume or abort takes it on.
-const ResultInterrupted = "interrupted"
-
 // PhaseSwitchingBack is the phase of an operation whose switch back (after
 // a failure that followed the switch) failed: it stays in flight, resume
 // switches back again and abort goes back too.
@@ -158,7 +154,7 @@ const PhaseSwitchedBack = "switched-back"
 // resumable says whether op can be taken on by resume or abort: in flight,
 // interrupted, or a deploy paused before the switch (--manual-promote).
 func resumable(op *state.Operation) bool {
-	return op.InFlight() || op.Result == ResultInterrupted || (op.Result == state.ResultPaused && op.Phase == "ready-to-promote")
+	return op.InFlight() || op.Result == state.ResultInterrupted || (op.Result == state.ResultPaused && op.Phase == "ready-to-promote")
 }
 
 // interrupted says whether the caller's context ended (Ctrl-C, SIGTERM),
@@ -358,7 +354,7 @@ func (s *session) end(err error) error {
 		// Ctrl-C (unless the operation already reached an end, e.g. a
 		// switch back that finished after it): no undo. The write in progress was finished, the phase
 		// stays recorded, the Lease is released, and a person chooses.
-		s.op.Result = ResultInterrupted
+		s.op.Result = state.ResultInterrupted
 		s.op.Message = "interrupted in phase " + s.op.Phase
 		err = exitcode.NeedsPersonf("service %q: interrupted in phase %s (%v); the operation is recorded on the service and its lease released: run 'kubectl zdd resume service/%s' to carry it on, or 'kubectl zdd abort service/%s' to go back to %s",
 			s.r.key(), s.op.Phase, context.Cause(s.parent), s.r.Service, s.r.Service, s.safeColour())

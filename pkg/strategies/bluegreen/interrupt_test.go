@@ -91,7 +91,7 @@ func TestResumable(t *testing.T) {
 		want bool
 	}{
 		{name: "in flight", op: state.Operation{ID: "x", Phase: "switched"}, want: true},
-		{name: "interrupted", op: state.Operation{ID: "x", Phase: "deploying", Result: ResultInterrupted}, want: true},
+		{name: "interrupted", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultInterrupted}, want: true},
 		{name: "paused before the switch", op: state.Operation{ID: "x", Phase: "ready-to-promote", Result: state.ResultPaused}, want: true},
 		{name: "succeeded", op: state.Operation{ID: "x", Phase: "done", Result: state.ResultSucceeded}},
 		{name: "failed", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultFailed}},

@@ -76,15 +76,11 @@ const (
 	ParamTemplate = "template"
 )
 
-// ResultInterrupted is the recorded result of a release stopped by Ctrl-C
-// (SIGINT, SIGTERM) at a consistent point: resume and abort take it up.
-const ResultInterrupted = "interrupted"
-
 // resumable reports whether resume (or a new run of the same release) may
 // carry op on: in flight, stopped by Ctrl-C, or stopped by a failure that
 // left the canary where it was.
 func resumable(op *state.Operation) bool {
-	return op.InFlight() || op.Result == ResultInterrupted || op.Result == state.ResultFailed
+	return op.InFlight() || op.Result == state.ResultInterrupted || op.Result == state.ResultFailed
 }
 
 // CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
@@ -268,7 +264,7 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 		return nil, exitcode.Usagef("deployment %q has an unfinished %s operation (%s, phase %s, %s): run 'kubectl zdd resume deployment/%s' or 'kubectl zdd abort deployment/%s' first",
 			ref, op.Strategy, op.ID, op.Phase, resultText(op), stable.Name, stable.Name)
 	}
-	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == ResultInterrupted) {
+	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == state.ResultInterrupted) {
 		p.op = op
 		n, err := strconv.Atoi(op.Params[ParamReplicas])
 		if err != nil {

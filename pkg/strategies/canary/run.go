@@ -203,7 +203,7 @@ func (c *Canary) stopInterrupted(ctx context.Context, p *plan) error {
 	if n := StepOf(p.op.Phase); n > 0 {
 		where = fmt.Sprintf("at step %d of %d (weight %d%%)", n, len(p.steps), p.steps[n-1])
 	}
-	p.op.Result = ResultInterrupted
+	p.op.Result = state.ResultInterrupted
 	p.op.Message = "interrupted " + where + " (phase " + p.op.Phase + ")"
 	if err := c.save(context.WithoutCancel(ctx), p); err != nil {
 		return err

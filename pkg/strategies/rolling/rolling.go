@@ -166,9 +166,6 @@ type Result struct {
 // ResultDryRun is Result.Result for a dry run.
 const ResultDryRun = "dry-run"
 
-// ResultInterrupted is Result.Result when Ctrl-C stopped the release.
-const ResultInterrupted = "interrupted"
-
 func (r *Rollout) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -535,7 +532,7 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 		// Interrupted (Ctrl-C, SIGTERM): no automatic rollback. The phase
 		// stays recorded with the operation in flight, the deferred Release
 		// frees the Lease, and the user chooses resume or abort.
-		res.Result = ResultInterrupted
+		res.Result = state.ResultInterrupted
 		res.Reason = "interrupted"
 		_ = r.record(ctx, rel, rel.op.Phase, "", "interrupted in phase "+rel.op.Phase)
 		return res, exitcode.NeedsPersonf("deployment %q: interrupted in phase %s; the operation is recorded on the deployment and its lease released: run 'kubectl zdd resume deployment/%s' to carry it on, or 'kubectl zdd abort deployment/%s' to go back to revision %s", rel.ref, rel.op.Phase, cfg.Name, cfg.Name, rel.op.FromRevision)
