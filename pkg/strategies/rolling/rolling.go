@@ -102,7 +102,8 @@ type Rollout struct {
 	Log io.Writer
 	// OnProgress is called on every change of the Deployment while watching.
 	OnProgress func(kube.Progress)
-	// Lint audits the Deployment as it will be applied; lint.Audit by default.
+	// Lint audits the Deployment as it will be applied; lint.AuditDeployment
+	// (with the Services that select it) by default.
 	Lint func(d *appsv1.Deployment) ([]lint.Finding, error)
 	// AnalysisOut gets one line per measurement (may be nil).
 	AnalysisOut io.Writer
@@ -828,7 +829,7 @@ func (r *Rollout) preflight(rel *release) error {
 	rel.op.Phase = PhasePreflight
 	audit := r.Lint
 	if audit == nil {
-		audit = func(d *appsv1.Deployment) ([]lint.Finding, error) { return AuditWith(d, rel.serviceObjs) }
+		audit = func(d *appsv1.Deployment) ([]lint.Finding, error) { return lint.AuditDeployment(d, rel.serviceObjs) }
 	}
 	findings, err := audit(rel.desired)
 	if err != nil {
@@ -861,33 +862,6 @@ func (r *Rollout) preflight(rel *release) error {
 		r.logf("preflight: going on despite %d errors (--force)", errs)
 	}
 	return nil
-}
-
-// Audit runs the lint rules on one Deployment.
-func Audit(d *appsv1.Deployment) ([]lint.Finding, error) {
-	return AuditWith(d, nil)
-}
-
-// AuditWith runs the lint rules on one Deployment, with the Services that
-// select it read for the cross-object rules only (nothing is reported on
-// them).
-func AuditWith(d *appsv1.Deployment, services []corev1.Service) ([]lint.Finding, error) {
-	obj, err := lint.FromTyped(d)
-	if err != nil {
-		return nil, err
-	}
-	objs := []lint.Object{obj}
-	for i := range services {
-		s := services[i].DeepCopy()
-		s.APIVersion, s.Kind = "v1", "Service"
-		so, err := lint.FromTyped(s)
-		if err != nil {
-			return nil, fmt.Errorf("service %q: %w", s.Namespace+"/"+s.Name, err)
-		}
-		so.Context = true
-		objs = append(objs, so)
-	}
-	return lint.Audit(objs, lint.Options{DrainSeconds: 10}), nil
 }
 
 // apply sends the patch (or server-side apply).
