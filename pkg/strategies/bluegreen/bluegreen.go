@@ -176,10 +176,7 @@ func (s *session) lost(err error) *state.LostError {
 			return l
 		}
 	}
-	if l := s.r.fenceLost(); l != nil {
-		return l
-	}
-	return state.LostCause(s.ctx)
+	return state.Lost(s.ctx, nil, s.r.fence)
 }
 
 // writeCtx is the context of one API write: it is not cancelled by Ctrl-C,
@@ -198,14 +195,6 @@ func (r *Runner) fenced(ctx context.Context) error {
 	ctx, cancel := writeCtx(ctx)
 	defer cancel()
 	return r.fence.Check(ctx)
-}
-
-// fenceLost says whether the fence has found the lease lost.
-func (r *Runner) fenceLost() *state.LostError {
-	if e, ok := r.fence.(interface{ Err() error }); ok && r.fence != nil {
-		return state.LeaseLost(e.Err())
-	}
-	return nil
 }
 
 // recorder is the record writer on the Service.

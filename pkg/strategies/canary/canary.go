@@ -543,16 +543,7 @@ func sameRecord(a, b *state.Operation) bool {
 // nil while it is held: the one rule by which the canary stops without any
 // further write.
 func (c *Canary) lost(ctx context.Context, err error) *state.LostError {
-	if l := state.LeaseLost(err); l != nil {
-		return l
-	}
-	if l := state.LostCause(ctx); l != nil {
-		return l
-	}
-	if e, ok := c.fence.(interface{ Err() error }); ok && c.fence != nil {
-		return state.LeaseLost(e.Err())
-	}
-	return nil
+	return state.Lost(ctx, err, c.fence)
 }
 
 // stopLost ends a run that lost its Lease without one more write: the record

@@ -330,16 +330,7 @@ func (r *Rollout) stopLost(rel *release, lost *state.LostError) error {
 // lostOf returns why the release's lease is lost (err, ctx or the fence
 // say so), nil while it is held.
 func (rel *release) lostOf(ctx context.Context, err error) *state.LostError {
-	if l := state.LeaseLost(err); l != nil {
-		return l
-	}
-	if l := state.LostCause(ctx); l != nil {
-		return l
-	}
-	if e, ok := rel.fence.(interface{ Err() error }); ok && rel.fence != nil {
-		return state.LeaseLost(e.Err())
-	}
-	return nil
+	return state.Lost(ctx, err, rel.fence)
 }
 
 // fenced is the check right before each write of the release.
