@@ -248,7 +248,7 @@ func setup(ctx context.Context, client kubernetes.Interface, ns string, replicas
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	for _, c := range []string{"blue", "green"} {
-		if _, err := kube.WaitForDeployment(wctx, client, ns, "web-"+c, nil); err != nil {
+		if _, err := kube.WaitForDeployment(wctx, client, ns, "web-"+c, nil, nil); err != nil {
 			return err
 		}
 	}

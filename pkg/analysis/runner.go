@@ -53,6 +53,20 @@ type Runner struct {
 	BeforeJob func(ctx context.Context) error
 }
 
+// Analyzer runs one analysis for the given vars and returns its verdict:
+// what a strategy calls where it judges the new version (a rollout after or
+// while it rolls out, blue-green before and after its switch, a canary at
+// each step). Tests give one that answers at once.
+type Analyzer func(ctx context.Context, vars Vars) (*Result, error)
+
+// For is the Analyzer that runs spec with a copy of r; nil for a nil spec.
+func (r Runner) For(spec *Spec) Analyzer {
+	if spec == nil {
+		return nil
+	}
+	return func(ctx context.Context, vars Vars) (*Result, error) { return r.Run(ctx, spec, vars) }
+}
+
 // measurer takes one measurement of one metric.
 type measurer interface {
 	measure(ctx context.Context) outcome

@@ -17,13 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
@@ -133,13 +127,12 @@ func formatHashes(m map[string]int) string {
 	return strings.Join(parts, " ")
 }
 
-// Watcher records the ready endpoints of one Service. Create it with Start.
+// Watcher records the ready endpoints of one Service, read from a
+// kube.EndpointWatch at each change. Create it with Start.
 type Watcher struct {
-	service string
-	cancel  context.CancelFunc
-	slices  discoverylisters.EndpointSliceNamespaceLister
-	pods    corelisters.PodNamespaceLister
-	now     func() time.Time
+	service   string
+	endpoints *kube.EndpointWatch
+	now       func() time.Time
 	// notify, when set, receives a value after each recorded sample (tests).
 	notify chan struct{}
 	conn   *connection
@@ -162,73 +155,25 @@ func Start(ctx context.Context, client kubernetes.Interface, namespace, service 
 }
 
 func start(ctx context.Context, client kubernetes.Interface, namespace, service string, now func() time.Time, notify chan struct{}) (*Watcher, error) {
-	if namespace == "" || service == "" {
-		return nil, fmt.Errorf("watching endpoints: namespace and service name are required (got %q/%q)", namespace, service)
-	}
-	ctx, cancel := context.WithCancel(ctx)
 	w := &Watcher{
 		service: namespace + "/" + service,
-		cancel:  cancel,
 		now:     now,
 		notify:  notify,
 		changed: make(chan struct{}),
 	}
 	w.conn = &connection{now: now}
-	sliceSel := labels.Set{discoveryv1.LabelServiceName: service}.String()
-	// Reconnecting: while the API server is away the list-watches try again
-	// every half second, so the watch is back within that of its return
-	slicesLW := w.conn.track("endpointslices", client, kube.Reconnecting(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sliceSel
-			return client.DiscoveryV1().EndpointSlices(namespace).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sliceSel
-			return client.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, o)
-		},
-	}))
-	podsLW := w.conn.track("pods", client, kube.Reconnecting(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.CoreV1().Pods(namespace).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return client.CoreV1().Pods(namespace).Watch(ctx, o)
-		},
-	}))
-	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
-	sliceInformer := cache.NewSharedIndexInformer(slicesLW, &discoveryv1.EndpointSlice{}, 0, indexers)
-	podInformer := cache.NewSharedIndexInformer(podsLW, &corev1.Pod{}, 0, indexers)
-	w.slices = discoverylisters.NewEndpointSliceLister(sliceInformer.GetIndexer()).EndpointSlices(namespace)
-	w.pods = corelisters.NewPodLister(podInformer.GetIndexer()).Pods(namespace)
-
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.record() },
-		UpdateFunc: func(any, any) { w.record() },
-		DeleteFunc: func(any) { w.record() },
-	}
-	if _, err := sliceInformer.AddEventHandler(handler); err != nil {
-		cancel()
-		return nil, fmt.Errorf("watching endpoints of service %q: %w", w.service, err)
-	}
-	if _, err := podInformer.AddEventHandler(handler); err != nil {
-		cancel()
-		return nil, fmt.Errorf("watching pods for service %q: %w", w.service, err)
-	}
 	// the watch errors (connection refused while the API server is away)
-	// are the gaps of the report, not log lines on the user's terminal
-	quiet := func(_ context.Context, _ *cache.Reflector, _ error) {}
-	_ = sliceInformer.SetWatchErrorHandlerWithContext(quiet)
-	_ = podInformer.SetWatchErrorHandlerWithContext(quiet)
-	go sliceInformer.RunWithContext(ctx)
-	go podInformer.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), sliceInformer.HasSynced) {
-		cancel()
-		return nil, fmt.Errorf("watching endpoints of service %q: the endpoint slices did not sync: %w", w.service, context.Cause(ctx))
+	// are the gaps of the report
+	ew, err := kube.WatchEndpoints(ctx, client, namespace, service, kube.EndpointOptions{
+		Track: func(resource string, lw *cache.ListWatch) cache.ListerWatcher {
+			return w.conn.track(resource, client, lw)
+		},
+		OnChange: w.record,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
-		cancel()
-		return nil, fmt.Errorf("watching pods for service %q: the pods did not sync: %w", w.service, context.Cause(ctx))
-	}
+	w.endpoints = ew
 	w.mu.Lock()
 	w.synced = true
 	w.started = now()
@@ -248,15 +193,7 @@ func (w *Watcher) record() {
 	if !w.synced || w.stopped {
 		return
 	}
-	slices, err := w.slices.List(labels.Everything())
-	if err != nil {
-		return
-	}
-	pods, err := w.pods.List(labels.Everything())
-	if err != nil {
-		return
-	}
-	ready, byHash := CountReady(slices, PodHashes(pods))
+	ready, byHash := CountReady(w.endpoints.Slices(), PodHashes(w.endpoints.Pods()))
 	s := Sample{Time: w.now(), Ready: ready, ByHash: byHash}
 	if n := len(w.timeline); n > 0 && w.timeline[n-1].Ready == s.Ready && maps.Equal(w.timeline[n-1].ByHash, s.ByHash) {
 		return
@@ -322,7 +259,7 @@ func (w *Watcher) Stop() Report {
 	defer w.mu.Unlock()
 	if !w.stopped {
 		w.stopped = true
-		w.cancel()
+		w.endpoints.Stop()
 		close(w.changed)
 		w.changed = make(chan struct{})
 		stopped := w.now()

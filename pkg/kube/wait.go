@@ -17,15 +17,41 @@ import (
 // controller reports ProgressDeadlineExceeded.
 var ErrDeploymentFailed = errors.New("deployment failed")
 
-// WaitForDeployment watches ns/name until its rollout is complete (Progress
-// Done) and returns the last object seen. It returns an error when the
-// rollout fails, the Deployment is deleted, or ctx ends (its deadline is the
-// caller's --timeout). onUpdate, when set, is called for every change seen.
-func WaitForDeployment(ctx context.Context, client kubernetes.Interface, ns, name string, onUpdate func(*appsv1.Deployment, Progress)) (*appsv1.Deployment, error) {
+// Condition is what a wait for a Deployment waits for: done, or why not
+// yet. It is judged on every version of the Deployment the watch sees.
+type Condition func(d *appsv1.Deployment, p Progress) (done bool, reason string)
+
+// RolledOut is the condition `kubectl rollout status` waits for: the new
+// revision fully rolled out and available, nothing old left (Progress.Done).
+func RolledOut(_ *appsv1.Deployment, p Progress) (bool, string) { return p.Done, p.Reason }
+
+// Settled is stricter than RolledOut: every pod is of the current template
+// and ready, and no pod beyond spec.replicas is counted, so a side that
+// was scaled down has really shrunk before the next move (a canary step).
+func Settled(d *appsv1.Deployment, p Progress) (bool, string) {
+	if !p.Done {
+		return false, p.Reason
+	}
+	if d.Status.Replicas != p.Desired || d.Status.ReadyReplicas != p.Desired {
+		return false, fmt.Sprintf("waiting for %d replicas (%d counted, %d ready)", p.Desired, d.Status.Replicas, d.Status.ReadyReplicas)
+	}
+	return true, p.Reason
+}
+
+// WaitForDeployment watches ns/name (a name-scoped, reconnecting watch)
+// until until holds (RolledOut when nil) and returns the last object seen:
+// the one condition wait of every strategy. It returns an error when the
+// rollout fails (ProgressDeadlineExceeded), the Deployment is deleted, or
+// ctx ends (its deadline is the caller's --timeout). onUpdate, when set, is
+// called for every change seen.
+func WaitForDeployment(ctx context.Context, client kubernetes.Interface, ns, name string, until Condition, onUpdate func(*appsv1.Deployment, Progress)) (*appsv1.Deployment, error) {
+	if until == nil {
+		until = RolledOut
+	}
 	ref := ns + "/" + name
 	lw := For(client, NameScoped(client.AppsV1().Deployments(ns), name))
 	var last *appsv1.Deployment
-	var lastProgress Progress
+	reason := "no status seen"
 	precondition := func(store cache.Store) (bool, error) {
 		_, exists, err := store.Get(&metav1.ObjectMeta{Namespace: ns, Name: name})
 		if err != nil {
@@ -48,24 +74,23 @@ func WaitForDeployment(ctx context.Context, client kubernetes.Interface, ns, nam
 			return false, fmt.Errorf("watching deployment %q: unexpected object %T", ref, ev.Object)
 		}
 		last = d
-		lastProgress = DeploymentProgress(d)
+		p := DeploymentProgress(d)
 		if onUpdate != nil {
-			onUpdate(d, lastProgress)
+			onUpdate(d, p)
 		}
-		if lastProgress.Failed {
-			return false, fmt.Errorf("deployment %q: %w: %s", ref, ErrDeploymentFailed, lastProgress.Reason)
+		if p.Failed {
+			reason = p.Reason
+			return false, fmt.Errorf("deployment %q: %w: %s", ref, ErrDeploymentFailed, p.Reason)
 		}
-		return lastProgress.Done, nil
+		var done bool
+		done, reason = until(d, p)
+		return done, nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrDeploymentFailed) {
 			return last, err
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			reason := "no status seen"
-			if last != nil {
-				reason = lastProgress.Reason
-			}
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, ctxErr) {
 				return last, fmt.Errorf("waiting for deployment %q (%s): %w", ref, reason, cause)
 			}

@@ -121,7 +121,7 @@ var ErrFailed = errors.New("migration failed")
 // --dry-run=server); a dry run does not wait.
 func Run(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, dryRun []string, out io.Writer) (*batchv1.Job, error) {
 	ref := job.Namespace + "/" + job.Name
-	created, err := client.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: state.FieldManager, DryRun: dryRun})
+	created, err := client.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: kube.FieldManager, DryRun: dryRun})
 	if err != nil {
 		if apierrors.IsInvalid(err) || apierrors.IsAlreadyExists(err) {
 			return nil, exitcode.Usagef("creating migration job %q: %w", ref, err)

@@ -5,8 +5,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
-func init() { registerSubcommand(NewCmdAbort) }
-
 const abortLong = `Undo an unfinished operation (in flight, interrupted, paused, or failed
 part-way, such as one whose automatic rollback failed): return to the last
 safe state before it.
@@ -39,7 +37,7 @@ func NewCmdAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 		Long:    abortLong,
 		Example: abortExample,
 		Args:    cobra.ExactArgs(1),
-		RunE:    o.runE(f),
+		RunE:    runSteps(f, o),
 	}
 	o.addFlags(cmd)
 	return cmd

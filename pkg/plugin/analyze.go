@@ -18,14 +18,13 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
 
-func init() { registerSubcommand(NewCmdAnalyze) }
-
 // AnalyzeOptions runs one analysis on its own and prints every measurement.
 // It changes nothing in the cluster except the smoke-test Jobs of job
 // metrics, which it deletes afterwards unless --keep-jobs.
 type AnalyzeOptions struct {
 	Filename string
 	For      string
+	forName  string
 	KeepJobs bool
 	Output   string
 	Timeout  time.Duration
@@ -80,7 +79,7 @@ errors); 2 bad input; 3 inconclusive (no data: a person should look).`,
   # Try a query against a version by hand
   kubectl zdd analyze -f analysis.yaml --var Version=v2`,
 		Args: cobra.NoArgs,
-		RunE: runStepsContext(f, o),
+		RunE: runSteps(f, o),
 	}
 	cmd.Flags().StringVarP(&o.Filename, "filename", "f", "", "the analysis file (YAML)")
 	cmd.Flags().StringVar(&o.For, "for", "", "the Deployment the analysis judges, as deployment/NAME: fills the templates")
@@ -91,15 +90,20 @@ errors); 2 bad input; 3 inconclusive (no data: a person should look).`,
 	return cmd
 }
 
-// Complete resolves the namespace and the client.
+// Complete resolves the namespace; the client is built in Run, when the
+// analysis needs the cluster.
 func (o *AnalyzeOptions) Complete(f Factory, cmd *cobra.Command, _ []string) error {
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := namespaceOf(f)
 	if err != nil {
-		return usageErrorf(cmd, "resolving the namespace: %v", err)
+		return err
 	}
 	o.Namespace = ns
 	if o.ClientFn == nil {
-		o.ClientFn = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }
+		o.ClientFn = func() (kubernetes.Interface, error) {
+			var c kubernetes.Interface
+			err := connect(f, &c, nil)
+			return c, err
+		}
 	}
 	return nil
 }
@@ -118,8 +122,9 @@ func (o *AnalyzeOptions) Validate(cmd *cobra.Command) error {
 		return usageErrorf(cmd, "--timeout %s must not be negative", o.Timeout)
 	}
 	if o.For != "" {
-		if _, err := deploymentName(o.For); err != nil {
-			return usageErrorf(cmd, "--for %q: %v", o.For, err)
+		var err error
+		if o.forName, err = parseFlagName(cmd, analyzeArg, "for", o.For); err != nil {
+			return err
 		}
 	}
 	for _, kv := range o.Vars {
@@ -156,12 +161,12 @@ func (o *AnalyzeOptions) Run(ctx context.Context) error {
 	if needsCluster {
 		c, err := o.ClientFn()
 		if err != nil {
-			return fmt.Errorf("connecting to the cluster: %w", err)
+			return err
 		}
 		client = c
 	}
 	if o.For != "" {
-		name, _ := deploymentName(o.For)
+		name := o.forName
 		d, err := client.AppsV1().Deployments(o.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return exitcode.Usagef("analyze: deployment %q not found", o.Namespace+"/"+name)
@@ -197,20 +202,6 @@ func (o *AnalyzeOptions) Run(ctx context.Context) error {
 	default:
 		return &exitcode.Silent{Code: exitcode.Failed}
 	}
-}
-
-// deploymentName reads deployment/NAME (also deploy/NAME, deployments/NAME,
-// deployment.apps/NAME).
-func deploymentName(ref string) (string, error) {
-	kind, name, ok := strings.Cut(ref, "/")
-	if !ok || name == "" || strings.Contains(name, "/") {
-		return "", fmt.Errorf("want deployment/NAME")
-	}
-	switch strings.ToLower(kind) {
-	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
-		return name, nil
-	}
-	return "", fmt.Errorf("only a deployment can be analysed, not %q", kind)
 }
 
 var varKeys = []string{"Namespace", "Name", "Version", "Color", "Track", "Revision"}

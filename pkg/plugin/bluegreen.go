@@ -12,8 +12,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
-func init() { registerSubcommand(NewCmdBlueGreen) }
-
 const blueGreenLong = `Blue-green releases of a Deployment behind a Service.
 
 A Service selects "app: X, <colour-label>: <colour>" (label "version", colours
@@ -49,6 +47,13 @@ type BlueGreenFlags struct {
 	Services    []string
 	Timeout     time.Duration
 	ForceUnlock bool
+	// factory builds the Runner's clients in Run (connect)
+	factory Factory
+}
+
+// connect builds the clients of r from the kubeconfig (Run's first step).
+func (b *BlueGreenFlags) connect(r *bluegreen.Runner) error {
+	return connect(b.factory, &r.Client, &r.Dynamic)
 }
 
 // NewBlueGreenFlags returns the defaults.
@@ -93,44 +98,20 @@ func (b *BlueGreenFlags) colours() bluegreen.Colours {
 	return c
 }
 
-// serviceArg reads "service/NAME", "svc/NAME" or "NAME".
-func serviceArg(cmd *cobra.Command, arg string) (string, error) {
-	kind, name, ok := strings.Cut(arg, "/")
-	if !ok {
-		name, kind = arg, "service"
-	}
-	switch strings.ToLower(kind) {
-	case "service", "services", "svc":
-	default:
-		return "", usageErrorf(cmd, "argument %q: want service/NAME (blue-green is driven from the Service)", arg)
-	}
-	if name == "" || strings.Contains(name, "/") {
-		return "", usageErrorf(cmd, "argument %q: want service/NAME", arg)
-	}
-	return name, nil
-}
-
 // completeRunner reads the service/NAME argument and resolves the namespace
-// and clients into a Runner: the Complete step every bluegreen subcommand
-// shares.
+// into a Runner (its clients are built in Run): the Complete step every
+// bluegreen subcommand shares.
 func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, b *BlueGreenFlags, arg string) (*bluegreen.Runner, error) {
-	service, err := serviceArg(cmd, arg)
+	service, err := parseName(cmd, serviceArg, arg)
 	if err != nil {
 		return nil, err
 	}
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := namespaceOf(f)
 	if err != nil {
-		return nil, exitcode.Usagef("resolving the namespace: %w", err)
+		return nil, err
 	}
-	client, err := f.KubernetesClientSet()
-	if err != nil {
-		return nil, exitcode.Usagef("building a client from the kubeconfig: %w", err)
-	}
-	dyn, err := f.DynamicClient()
-	if err != nil {
-		return nil, exitcode.Usagef("building a client from the kubeconfig: %w", err)
-	}
-	r := &bluegreen.Runner{Client: client, Dynamic: dyn, Out: streams.Out}
+	b.factory = f
+	r := &bluegreen.Runner{Out: streams.Out}
 	r.Namespace = ns
 	r.Service = service
 	r.Services = b.Services

@@ -145,10 +145,12 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run deploys the new colour and switches.
-func (o *BlueGreenDeployOptions) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
+func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
 	}
 	targets := blueGreenTargets(ctx, o.Runner.Client, o.Runner.Namespace, o.Runner.Service, o.Runner.Colours.Label)
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -62,6 +64,9 @@ func (o *BlueGreenInitOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run converts the Service.
-func (o *BlueGreenInitOptions) Run(cmd *cobra.Command) error {
-	return o.Runner.Init(cmd.Context())
+func (o *BlueGreenInitOptions) Run(ctx context.Context) error {
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
+	}
+	return o.Runner.Init(ctx)
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,14 +89,17 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run switches.
-func (o *BlueGreenPromoteOptions) Run(cmd *cobra.Command) error {
+func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
+	}
 	params, err := o.Probe.Params()
 	if err != nil {
 		return err
 	}
 	o.Runner.Params = params
-	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
 		o.Runner.Tripwire = tw
-		return o.Runner.Promote(cmd.Context())
+		return o.Runner.Promote(ctx)
 	})
 }

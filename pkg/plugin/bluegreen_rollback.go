@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -67,10 +69,13 @@ func (o *BlueGreenRollbackOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run rolls back.
-func (o *BlueGreenRollbackOptions) Run(cmd *cobra.Command) error {
+func (o *BlueGreenRollbackOptions) Run(ctx context.Context) error {
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
+	}
 	// the requests of the switch back are measured (there is nothing
 	// further to go back to)
-	return o.Probe.runProbed(cmd.Context(), o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, false, func(strategies.Tripwire) error {
-		return o.Runner.Rollback(cmd.Context())
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, false, func(strategies.Tripwire) error {
+		return o.Runner.Rollback(ctx)
 	})
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,8 +63,11 @@ func (o *BlueGreenStatusOptions) Validate(cmd *cobra.Command) error {
 }
 
 // Run prints the status.
-func (o *BlueGreenStatusOptions) Run(cmd *cobra.Command) error {
-	st, err := o.Runner.GetStatus(cmd.Context())
+func (o *BlueGreenStatusOptions) Run(ctx context.Context) error {
+	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
+		return err
+	}
+	st, err := o.Runner.GetStatus(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,17 +2,15 @@ package plugin
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -22,8 +20,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/canary"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
-
-func init() { registerSubcommand(NewCmdCanary) }
 
 const canaryLong = `Release a new version of a Deployment to a share of its traffic, then widen
 the share step by step, or pull it back.
@@ -151,7 +147,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 		Long:    canaryLong,
 		Example: canaryExample,
 		Args:    cobra.MaximumNArgs(1),
-		RunE:    runStepsContext(f, o),
+		RunE:    runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Images, "image", nil, "CONTAINER=IMAGE for the canary (repeatable)")
@@ -182,53 +178,27 @@ func addCanaryCommonFlags(cmd *cobra.Command, timeout *time.Duration, force *boo
 	cmd.Flags().BoolVar(force, "force-unlock", false, "take the operation's lease even if another run holds it")
 }
 
-// canaryDeploymentArg reads deployment/NAME (deploy/NAME, deployments/NAME).
-func canaryDeploymentArg(cmd *cobra.Command, arg string) (string, error) {
-	kind, name, ok := strings.Cut(arg, "/")
-	if !ok || name == "" || strings.Contains(name, "/") {
-		return "", usageErrorf(cmd, "argument %q: want deployment/NAME", arg)
-	}
-	switch strings.ToLower(kind) {
-	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
-		return name, nil
-	}
-	return "", usageErrorf(cmd, "argument %q: a canary releases a deployment, not a %s", arg, kind)
-}
-
-func canaryNamespace(f Factory, cmd *cobra.Command) (string, error) {
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return "", usageErrorf(cmd, "resolving the namespace: %v", err)
-	}
-	return ns, nil
-}
-
+// canaryRunner builds the engine with its clients (connect), in Run.
 func canaryRunner(f Factory, streams genericiooptions.IOStreams) func() (*canary.Canary, error) {
 	return func() (*canary.Canary, error) {
-		cs, err := f.KubernetesClientSet()
-		if err != nil {
-			return nil, fmt.Errorf("connecting to the cluster: %w", err)
-		}
-		dyn, err := f.DynamicClient()
-		if err != nil {
-			return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		var cs kubernetes.Interface
+		var dyn dynamic.Interface
+		if err := connect(f, &cs, &dyn); err != nil {
+			return nil, err
 		}
 		return &canary.Canary{Client: cs, Dynamic: dyn, Discovery: cs.Discovery(), Out: streams.Out}, nil
 	}
 }
 
-// completeCanaryTarget is the step canary promote and abort share: the
-// namespace, the deployment/NAME argument, the --timeout check and, unless
-// one is set already, the clients.
-func completeCanaryTarget(f Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, arg string, timeout time.Duration, runner *func() (*canary.Canary, error)) (ns, name string, err error) {
-	if ns, err = canaryNamespace(f, cmd); err != nil {
+// completeCanaryTarget is the Complete step canary promote and abort
+// share: the deployment/NAME argument, the namespace and, unless one is set
+// already, the Runner that builds the clients in Run.
+func completeCanaryTarget(f Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, arg string, runner *func() (*canary.Canary, error)) (ns, name string, err error) {
+	if name, err = parseName(cmd, canaryArg, arg); err != nil {
 		return "", "", err
 	}
-	if name, err = canaryDeploymentArg(cmd, arg); err != nil {
+	if ns, _, err = namespaceOf(f); err != nil {
 		return "", "", err
-	}
-	if timeout <= 0 {
-		return "", "", usageErrorf(cmd, "--timeout %s must be positive", timeout)
 	}
 	if *runner == nil {
 		*runner = canaryRunner(f, streams)
@@ -236,18 +206,32 @@ func completeCanaryTarget(f Factory, cmd *cobra.Command, streams genericiooption
 	return ns, name, nil
 }
 
-// Complete resolves the namespace, the Deployment and the clients.
+// validateCanaryTimeout is the Validate step canary promote and abort
+// share.
+func validateCanaryTimeout(cmd *cobra.Command, timeout time.Duration) error {
+	if timeout <= 0 {
+		return usageErrorf(cmd, "--timeout %s must be positive", timeout)
+	}
+	return nil
+}
+
+// Complete reads the Deployment, the namespace and the files; the Runner
+// builds the clients in Run.
 func (o *CanaryOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
-	ns, err := canaryNamespace(f, cmd)
+	var err error
+	if len(args) == 1 {
+		if o.Name, err = parseName(cmd, canaryArg, args[0]); err != nil {
+			return err
+		}
+	}
+	if o.Name == "" && len(o.Filenames) == 0 {
+		return missingTarget(cmd, canaryArg, " (or -f FILE)")
+	}
+	ns, _, err := namespaceOf(f)
 	if err != nil {
 		return err
 	}
 	o.Namespace = ns
-	if len(args) == 1 {
-		if o.Name, err = canaryDeploymentArg(cmd, args[0]); err != nil {
-			return err
-		}
-	}
 	if len(o.Filenames) > 0 {
 		var objs []*appsv1.Deployment
 		for _, fn := range o.Filenames {
@@ -297,16 +281,6 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 	}
 	c := &o.config
 	c.Namespace, c.Name = o.Namespace, o.Name
-	if len(o.Images) == 0 && c.Template == nil {
-		return usageErrorf(cmd, "give the new version: --image CONTAINER=IMAGE or -f FILE")
-	}
-	if len(o.Images) > 0 {
-		images, err := kube.ParseImageFlags(o.Images)
-		if err != nil {
-			return usageErrorf(cmd, "%v", err)
-		}
-		c.Images = images
-	}
 	weightSet := flagChanged(cmd.Flags(), "weight")
 	switch {
 	case weightSet && o.Steps != "":
@@ -324,6 +298,16 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 		c.Steps = steps
 	default:
 		return usageErrorf(cmd, "give --weight W or --steps W1,W2,...")
+	}
+	if len(o.Images) == 0 && c.Template == nil {
+		return usageErrorf(cmd, "give the new version: --image CONTAINER=IMAGE or -f FILE")
+	}
+	if len(o.Images) > 0 {
+		images, err := kube.ParseImageFlags(o.Images)
+		if err != nil {
+			return usageErrorf(cmd, "%v", err)
+		}
+		c.Images = images
 	}
 	pauses, err := canary.ParsePauses(o.Pause, len(c.Steps))
 	if err != nil {
@@ -393,29 +377,28 @@ func routersOfFlag(flag string) string {
 	return strings.Join(kinds, " or ")
 }
 
-func canaryContext(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+// canaryDeadline is the context of canary abort: the caller's (main's,
+// which Ctrl-C ends) with --timeout.
+func canaryDeadline(ctx context.Context, timeout time.Duration) (context.Context, func()) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	return ctx, func() { cancel(); stop() }
+	return context.WithTimeout(ctx, timeout)
 }
 
 // canaryInterruptible splits Ctrl-C from --timeout for a run that walks
 // steps: the returned context ends only at --timeout (which aborts the
-// release), the channel is closed by SIGINT or SIGTERM (or the end of the
-// caller's context), which stops the release at its next consistent point.
+// release); the channel is closed when the caller's context ends (main's:
+// SIGINT or SIGTERM), which stops the release at its next consistent point.
 func canaryInterruptible(ctx context.Context, timeout time.Duration) (context.Context, <-chan struct{}, func()) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	sig, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	work, cancel := context.WithTimeout(context.WithoutCancel(sig), timeout)
-	return work, sig.Done(), func() { cancel(); stop() }
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	return work, ctx.Done(), cancel
 }
 
-func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) canary.Analyzer {
+func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) analysis.Analyzer {
 	r.Out = streams.Out
 	return r.AnalyzerFor(spec)
 }
@@ -502,19 +485,7 @@ exit 2, nothing moved), and its headers read only the variables named with
 		Example: `  kubectl zdd canary promote deployment/web
   kubectl zdd canary promote deployment/web --full`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
-			if err := o.RecordFlags.validate(cmd); err != nil {
-				return err
-			}
-			if err := o.Probe.Validate(cmd); err != nil {
-				return err
-			}
-			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runSteps(f, o),
 	}
 	cmd.Flags().BoolVar(&o.Full, "full", false, "finish: the stable takes the canary's pod template and the canary is removed")
 	o.RecordFlags.addFlags(cmd)
@@ -522,6 +493,24 @@ exit 2, nothing moved), and its headers read only the variables named with
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	o.Probe.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// Complete reads the Deployment and the namespace.
+func (o *CanaryPromoteOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
+	var err error
+	o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, o.IOStreams, args[0], &o.Runner)
+	return err
+}
+
+// Validate checks the flags.
+func (o *CanaryPromoteOptions) Validate(cmd *cobra.Command) error {
+	if err := o.RecordFlags.validate(cmd); err != nil {
+		return err
+	}
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
+	return validateCanaryTimeout(cmd, o.Timeout)
 }
 
 // Run promotes.
@@ -590,26 +579,37 @@ when the release began and wait until they are Ready, route all traffic to
 it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 		Example: `  kubectl zdd canary abort deployment/web`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
-			if err := o.Probe.Validate(cmd); err != nil {
-				return err
-			}
-			if o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, streams, args[0], o.Timeout, &o.Runner); err != nil {
-				return err
-			}
-			ctx, cancel := canaryContext(cmd.Context(), o.Timeout)
-			defer cancel()
-			r, err := o.Runner()
-			if err != nil {
-				return err
-			}
-			return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
-				return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
-			})
-		},
+		RunE:    runSteps(f, o),
 	}
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
 	o.Probe.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// Complete reads the Deployment and the namespace.
+func (o *CanaryAbortOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
+	var err error
+	o.Namespace, o.Name, err = completeCanaryTarget(f, cmd, o.IOStreams, args[0], &o.Runner)
+	return err
+}
+
+// Validate checks the flags.
+func (o *CanaryAbortOptions) Validate(cmd *cobra.Command) error {
+	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
+	return validateCanaryTimeout(cmd, o.Timeout)
+}
+
+// Run aborts.
+func (o *CanaryAbortOptions) Run(ctx context.Context) error {
+	ctx, cancel := canaryDeadline(ctx, o.Timeout)
+	defer cancel()
+	r, err := o.Runner()
+	if err != nil {
+		return err
+	}
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
+		return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+	})
 }

@@ -19,10 +19,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
-func init() {
-	registerSubcommand(NewCmdCompletion)
-}
-
 const completionLong = `Print a shell completion script for kubectl zdd.
 
 There are two ways to get completion:
@@ -77,7 +73,7 @@ func NewCompletionOptions(streams genericiooptions.IOStreams) *CompletionOptions
 }
 
 // NewCmdCompletion builds `kubectl zdd completion SHELL`.
-func NewCmdCompletion(_ Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdCompletion(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewCompletionOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "completion bash|zsh|fish|powershell",
@@ -87,29 +83,21 @@ func NewCmdCompletion(_ Factory, streams genericiooptions.IOStreams) *cobra.Comm
 		Example:               completionExample,
 		ValidArgs:             completionShells,
 		Args:                  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE:                  runSteps(f, o),
 	}
 	cmd.Flags().BoolVar(&o.NoDescriptions, "no-descriptions", o.NoDescriptions, "Leave the descriptions of the choices out of the completions")
 	return cmd
 }
 
 // Complete takes the shell from the arguments.
-func (o *CompletionOptions) Complete(cmd *cobra.Command, args []string) error {
+func (o *CompletionOptions) Complete(_ Factory, cmd *cobra.Command, args []string) error {
 	o.Shell = args[0]
 	o.root = cmd.Root()
 	return nil
 }
 
 // Validate checks the shell name.
-func (o *CompletionOptions) Validate() error {
+func (o *CompletionOptions) Validate(*cobra.Command) error {
 	for _, s := range completionShells {
 		if o.Shell == s {
 			return nil
@@ -120,7 +108,7 @@ func (o *CompletionOptions) Validate() error {
 
 // Run writes the script. The script completes the executable kubectl-zdd;
 // "kubectl zdd" itself is completed by kubectl through kubectl_complete-zdd.
-func (o *CompletionOptions) Run() error {
+func (o *CompletionOptions) Run(context.Context) error {
 	root := o.root
 	use := root.Use
 	root.Use = "kubectl-zdd"

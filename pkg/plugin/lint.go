@@ -22,8 +22,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/version"
 )
 
-func init() { registerSubcommand(NewCmdLint) }
-
 const lintLong = `Audit manifests, or live objects, for the settings zero downtime depends on:
 readiness probes, preStop hooks, termination grace, rolling-update budgets,
 replicas and PodDisruptionBudgets, Service selectors and session affinity,
@@ -136,6 +134,7 @@ type LintOptions struct {
 	// Dynamic reads the custom resources live mode looks at (routes,
 	// BackendConfigs, TargetGroupBindings).
 	Dynamic dynamic.Interface
+	factory Factory
 	// WriteFile writes a file for --in-place (os.WriteFile).
 	WriteFile func(name string, data []byte, perm os.FileMode) error
 
@@ -162,7 +161,7 @@ func NewCmdLint(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 		Short:   "Audit manifests or live objects for settings that cause downtime",
 		Long:    lintLong,
 		Example: lintExample,
-		RunE:    runStepsContext(f, o),
+		RunE:    runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVarP(&o.Filenames, "filename", "f", o.Filenames, "File, folder or URL of manifests to lint, or - for standard input (repeatable)")
@@ -186,7 +185,7 @@ func NewCmdLint(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return cmd
 }
 
-// Complete reads the namespace and, for live objects, builds the clients.
+// Complete reads the namespace; for live objects Run builds the clients.
 func (o *LintOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	o.Args = args
 	o.outputSet = flagChanged(cmd.Flags(), "output")
@@ -206,10 +205,10 @@ func (o *LintOptions) Complete(f Factory, cmd *cobra.Command, args []string) err
 	if f == nil {
 		return nil
 	}
-	ns, explicit, err := f.ToRawKubeConfigLoader().Namespace()
+	ns, explicit, err := namespaceOf(f)
 	if err != nil {
 		if len(args) > 0 {
-			return fmt.Errorf("reading the kubeconfig: %w", err)
+			return err
 		}
 		ns, explicit = "", false
 	}
@@ -217,16 +216,7 @@ func (o *LintOptions) Complete(f Factory, cmd *cobra.Command, args []string) err
 	o.namespaceSet = explicit && flagChanged(cmd.Flags(), "namespace")
 	if len(args) > 0 {
 		o.NewBuilder = f.NewBuilder
-		if o.Client == nil {
-			if o.Client, err = f.KubernetesClientSet(); err != nil {
-				return fmt.Errorf("building the kubernetes client: %w", err)
-			}
-		}
-		if o.Dynamic == nil {
-			if o.Dynamic, err = f.DynamicClient(); err != nil {
-				return fmt.Errorf("building the dynamic client: %w", err)
-			}
-		}
+		o.factory = f
 	}
 	return nil
 }
@@ -382,6 +372,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	live := len(o.Args) > 0
+	if live {
+		if err := connect(o.factory, &o.Client, &o.Dynamic); err != nil {
+			return err
+		}
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A big input makes much short-lived garbage (each document's
 		// JSON): a soft limit keeps the peak near the live heap.

@@ -19,8 +19,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
-func init() { registerSubcommand(NewCmdMigrate) }
-
 const migrateLong = `Run one migration Job of the expand-contract pattern for a Deployment.
 
 The Job must not retry (spec.backoffLimit set to 0, restartPolicy Never):
@@ -58,6 +56,7 @@ type MigrateOptions struct {
 	Name      string
 	job       *batchv1.Job
 	Client    kubernetes.Interface
+	factory   Factory
 	// NewID is swapped by tests.
 	NewID func(time.Time) string
 
@@ -78,15 +77,7 @@ func NewCmdMigrate(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 		Long:    migrateLong,
 		Example: migrateExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Filename, "filename", "f", o.Filename, "Job manifest (file, URL or -)")
@@ -98,27 +89,23 @@ func NewCmdMigrate(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	return cmd
 }
 
-// Complete reads the Job file, the namespace and the client.
-func (o *MigrateOptions) Complete(f Factory, cmd *cobra.Command) error {
+// Complete reads the Job file and the namespace.
+func (o *MigrateOptions) Complete(f Factory, cmd *cobra.Command, _ []string) error {
 	var err error
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
-	}
 	if o.Filename == "" {
 		return usageErrorf(cmd, "give the Job manifest with -f FILE")
 	}
 	if o.For == "" {
 		return usageErrorf(cmd, "name the Deployment with --for deployment/NAME")
 	}
-	if o.Name, err = parseDeploymentArg(cmd, o.For); err != nil {
+	if o.Name, err = parseFlagName(cmd, deploymentArg, "for", o.For); err != nil {
 		return err
 	}
-	if o.job, err = loadJob(o.Filename, o.In, o.Namespace); err != nil {
+	o.factory = f
+	if o.Namespace, _, err = namespaceOf(f); err != nil {
 		return err
 	}
-	if o.Client == nil {
-		o.Client, err = f.KubernetesClientSet()
-	}
+	o.job, err = loadJob(o.Filename, o.In, o.Namespace)
 	return err
 }
 
@@ -140,6 +127,9 @@ func (o *MigrateOptions) Validate(cmd *cobra.Command) error {
 
 // Run checks the contract guard, creates the Job and waits for it.
 func (o *MigrateOptions) Run(ctx context.Context) error {
+	if err := connect(o.factory, &o.Client, nil); err != nil {
+		return err
+	}
 	ref := o.Namespace + "/" + o.Name
 	d, err := o.Client.AppsV1().Deployments(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

@@ -57,7 +57,7 @@ func templatePreflight(ctx context.Context, log io.Writer, client kubernetes.Int
 		}
 		d.Spec.Template = fixed.Spec.Template
 	}
-	findings, err := rolling.AuditWith(d, services)
+	findings, err := lint.AuditDeployment(d, services)
 	if err != nil {
 		return nil, nil, exitcode.Usagef("preflight of deployment %q: %w", ref, err)
 	}

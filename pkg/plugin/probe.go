@@ -17,8 +17,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
 )
 
-func init() { registerSubcommand(NewCmdProbe) }
-
 // ProbeFlags are the settings of the request probe, with the same names on
 // every command that probes (`kubectl zdd probe`, and --probe URL on the
 // release commands), so that a setting moves from one to the other as it is.
@@ -156,7 +154,7 @@ the budget so far.`,
     --probe-version-header X-Version --probe-rate 50`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE:              runStepsContext(f, o),
+		RunE:              runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&o.For, "for", o.For, fmt.Sprintf("how long to send requests (at most %s)", probe.MaxDurationLimit))

@@ -333,7 +333,7 @@ func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, cl
 			ann = svc.Annotations
 		}
 		patch = func(ctx context.Context, b []byte) error {
-			_, perr := client.CoreV1().Services(ns).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			_, perr := client.CoreV1().Services(ns).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: kube.FieldManager})
 			return perr
 		}
 	} else {
@@ -341,7 +341,7 @@ func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, cl
 			ann = d.Annotations
 		}
 		patch = func(ctx context.Context, b []byte) error {
-			_, perr := client.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			_, perr := client.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: kube.FieldManager})
 			return perr
 		}
 	}

@@ -19,8 +19,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/version"
 )
 
-func init() { registerSubcommand(NewCmdReport) }
-
 const reportLong = `Draw the last recorded release of a Deployment or a Service.
 
 A release ends by recording a small summary of itself (at most 4 KiB) in the
@@ -70,7 +68,8 @@ type ReportOptions struct {
 	// Width is the columns of the text timeline (0: the terminal's).
 	Width int
 
-	Client kubernetes.Interface
+	Client  kubernetes.Interface
+	factory Factory
 	// Getenv reads the environment (locale, COLUMNS); os.Getenv.
 	Getenv func(string) string
 
@@ -91,7 +90,7 @@ func NewCmdReport(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 		Long:    reportLong,
 		Example: reportExample,
 		Args:    cobra.ExactArgs(1),
-		RunE:    runStepsContext(f, o),
+		RunE:    runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text, html or json")
@@ -101,19 +100,15 @@ func NewCmdReport(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	return cmd
 }
 
-// Complete reads the namespace, the target and builds the client.
+// Complete reads the target and the namespace.
 func (o *ReportOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
-	if o.Kind, o.Name, err = operationTarget(cmd, args[0]); err != nil {
+	if o.Kind, o.Name, err = parseTarget(cmd, recordArg, args[0]); err != nil {
 		return err
 	}
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
-	}
-	if o.Client == nil {
-		if o.Client, err = f.KubernetesClientSet(); err != nil {
-			return fmt.Errorf("building the kubernetes client: %w", err)
-		}
+	o.factory = f
+	if o.Namespace, _, err = namespaceOf(f); err != nil {
+		return err
 	}
 	o.ASCII = chooseASCII(flagChanged(cmd.Flags(), "ascii"), o.ASCII, o.Getenv)
 	return nil
@@ -148,6 +143,9 @@ func (o *ReportOptions) Validate(cmd *cobra.Command) error {
 func (o *ReportOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := connect(o.factory, &o.Client, nil); err != nil {
+		return err
 	}
 	ref := o.Namespace + "/" + o.Name
 	var meta metav1.Object

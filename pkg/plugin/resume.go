@@ -17,13 +17,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
-	// the strategies register their Resumer from init()
-	_ "github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
-
-func init() { registerSubcommand(NewCmdResume) }
 
 const resumeLong = `Continue an operation from the phase recorded on its object.
 
@@ -76,6 +73,7 @@ type ResumeOptions struct {
 
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
+	factory Factory
 
 	genericiooptions.IOStreams
 }
@@ -94,22 +92,10 @@ func NewCmdResume(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 		Long:    resumeLong,
 		Example: resumeExample,
 		Args:    cobra.ExactArgs(1),
-		RunE:    o.runE(f),
+		RunE:    runSteps(f, o),
 	}
 	o.addFlags(cmd)
 	return cmd
-}
-
-func (o *ResumeOptions) runE(f Factory) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := o.Complete(f, cmd, args); err != nil {
-			return err
-		}
-		if err := o.Validate(cmd); err != nil {
-			return err
-		}
-		return o.Run(cmd.Context())
-	}
 }
 
 func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
@@ -121,41 +107,15 @@ func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
 	}
 }
 
-// operationTarget reads deployment/NAME or service/NAME.
-func operationTarget(cmd *cobra.Command, arg string) (kind, name string, err error) {
-	t, n, ok := strings.Cut(arg, "/")
-	if !ok || n == "" {
-		return "", "", usageErrorf(cmd, "argument %q: want TYPE/NAME, e.g. deployment/web or service/web", arg)
-	}
-	switch strings.ToLower(t) {
-	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
-		return "deployment", n, nil
-	case "service", "services", "svc":
-		return "service", n, nil
-	}
-	return "", "", usageErrorf(cmd, "argument %q: operations are recorded on deployments and services, not %q", arg, t)
-}
-
-// Complete resolves the namespace, the target and the clients.
+// Complete reads the target and the namespace.
 func (o *ResumeOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
-	}
-	if o.Kind, o.Name, err = operationTarget(cmd, args[0]); err != nil {
+	if o.Kind, o.Name, err = parseTarget(cmd, recordArg, args[0]); err != nil {
 		return err
 	}
-	if o.Client == nil {
-		if o.Client, err = f.KubernetesClientSet(); err != nil {
-			return err
-		}
-	}
-	if o.Dynamic == nil {
-		if o.Dynamic, err = f.DynamicClient(); err != nil {
-			return err
-		}
-	}
-	return nil
+	o.factory = f
+	o.Namespace, _, err = namespaceOf(f)
+	return err
 }
 
 // Validate checks the flags.
@@ -181,6 +141,9 @@ func (o *ResumeOptions) verb() string {
 // Run reads the record, takes the Lease and hands the operation to its
 // strategy.
 func (o *ResumeOptions) Run(ctx context.Context) error {
+	if err := connect(o.factory, &o.Client, &o.Dynamic); err != nil {
+		return err
+	}
 	t := strategies.Target{Namespace: o.Namespace, Kind: o.Kind, Name: o.Name}
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	if o.Kind == "deployment" {
@@ -197,10 +160,10 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if !ok {
 		return exitcode.Usagef("%s %q carries no kubectl zdd operation record (%s annotations): nothing to %s", o.Kind, t.Ref(), state.Prefix, o.verb())
 	}
-	r, ok := strategies.Lookup(op.Strategy)
+	r, ok := registry.Lookup(op.Strategy)
 	if !ok {
 		done := map[bool]string{false: "resumed", true: "aborted"}[o.Abort]
-		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %s by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, done, o.verb(), strings.Join(strategies.Names(), ", "))
+		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %s by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, done, o.verb(), strings.Join(registry.Names(), ", "))
 	}
 
 	lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName(o.Kind, o.Name), Holder: state.Identity(op.ID),
@@ -264,7 +227,7 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if rep := o.Probe.Stop(); rep != nil {
 		printRequests(o.Out, rep)
 		recordRequests(ctx, o.ErrOut, o.Kind+" "+t.Ref(), op.ID, rep, func(ctx context.Context, b []byte) error {
-			_, perr := o.Dynamic.Resource(gvr).Namespace(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			_, perr := o.Dynamic.Resource(gvr).Namespace(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: kube.FieldManager})
 			return perr
 		})
 		if err == nil && !rep.Within() {

@@ -44,7 +44,7 @@ const testStrategy = "unit-test-strategy"
 
 var testResumer = &recordingResumer{}
 
-func init() { strategies.Register(testStrategy, testResumer) }
+func init() { registry[testStrategy] = testResumer }
 
 func recordOn(op *state.Operation) map[string]string {
 	out := map[string]string{}

@@ -16,8 +16,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
 
-func init() { registerSubcommand(NewCmdRollback) }
-
 const rollbackLong = `Restore an earlier revision of a Deployment, the way 'kubectl rollout undo'
 does: the pod template of that revision's ReplicaSet (without its
 pod-template-hash label) replaces the Deployment's, with a patch that only
@@ -53,6 +51,7 @@ type RollbackOptions struct {
 	Namespace string
 	Name      string
 	Client    kubernetes.Interface
+	factory   Factory
 
 	genericiooptions.IOStreams
 }
@@ -71,7 +70,7 @@ func NewCmdRollback(f Factory, streams genericiooptions.IOStreams) *cobra.Comman
 		Long:    rollbackLong,
 		Example: rollbackExample,
 		Args:    cobra.ExactArgs(1),
-		RunE:    runStepsContext(f, o),
+		RunE:    runSteps(f, o),
 	}
 	fl := cmd.Flags()
 	fl.Int64Var(&o.ToRevision, "to-revision", o.ToRevision, "Revision to restore (0: the previous one)")
@@ -84,18 +83,14 @@ func NewCmdRollback(f Factory, streams genericiooptions.IOStreams) *cobra.Comman
 	return cmd
 }
 
-// Complete reads the argument, the namespace and the client.
+// Complete reads the argument and the namespace.
 func (o *RollbackOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
-	if o.Name, err = parseDeploymentArg(cmd, args[0]); err != nil {
+	if o.Name, err = parseName(cmd, deploymentArg, args[0]); err != nil {
 		return err
 	}
-	if o.Namespace, _, err = f.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
-	}
-	if o.Client == nil {
-		o.Client, err = f.KubernetesClientSet()
-	}
+	o.factory = f
+	o.Namespace, _, err = namespaceOf(f)
 	return err
 }
 
@@ -120,6 +115,9 @@ func (o *RollbackOptions) Validate(cmd *cobra.Command) error {
 
 // Run restores the revision.
 func (o *RollbackOptions) Run(ctx context.Context) error {
+	if err := connect(o.factory, &o.Client, nil); err != nil {
+		return err
+	}
 	ref := o.Namespace + "/" + o.Name
 	dry := o.DryRun
 	if dry == "none" {

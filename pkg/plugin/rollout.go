@@ -26,11 +26,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
-	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
-
-func init() { registerSubcommand(NewCmdRollout) }
 
 const rolloutLong = `Release a new version of a Deployment as a guarded rolling update.
 
@@ -170,6 +167,7 @@ type RolloutOptions struct {
 
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
+	factory Factory
 	// IsTerminal says whether Out is a terminal (live progress line).
 	IsTerminal func(io.Writer) bool
 	// NewRollout is swapped by tests.
@@ -220,32 +218,20 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	return cmd
 }
 
-// parseDeploymentArg reads deployment/NAME (deploy/, deployments/,
-// deployment.apps/ too).
-func parseDeploymentArg(cmd *cobra.Command, arg string) (string, error) {
-	kind, name, ok := strings.Cut(arg, "/")
-	switch strings.ToLower(kind) {
-	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
-	default:
-		ok = false
-	}
-	if !ok || name == "" || strings.Contains(name, "/") {
-		return "", usageErrorf(cmd, "argument %q: want deployment/NAME", arg)
-	}
-	return name, nil
-}
-
-// Complete resolves the namespace, reads the files and builds the clients.
+// Complete reads the argument, the namespace and the files.
 func (o *RolloutOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
 	var err error
-	o.Namespace, o.namespaceSet, err = f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return exitcode.Usagef("reading the namespace from the kubeconfig: %w", err)
-	}
 	if len(args) == 1 {
-		if o.Name, err = parseDeploymentArg(cmd, args[0]); err != nil {
+		if o.Name, err = parseName(cmd, deploymentArg, args[0]); err != nil {
 			return err
 		}
+	}
+	if o.Name == "" && o.Filename == "" {
+		return missingTarget(cmd, deploymentArg, " (or -f FILE)")
+	}
+	o.factory = f
+	if o.Namespace, o.namespaceSet, err = namespaceOf(f); err != nil {
+		return err
 	}
 	if o.images, err = kube.ParseImageFlags(o.Images); err != nil {
 		return usageErrorf(cmd, "%v", err)
@@ -266,16 +252,6 @@ func (o *RolloutOptions) Complete(f Factory, cmd *cobra.Command, args []string) 
 		}
 	}
 	o.changeCause = changeCause(cmd, args)
-	if o.Client == nil {
-		if o.Client, err = f.KubernetesClientSet(); err != nil {
-			return err
-		}
-	}
-	if o.Dynamic == nil {
-		if o.Dynamic, err = f.DynamicClient(); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -353,8 +329,6 @@ func changeCause(cmd *cobra.Command, args []string) string {
 // Validate checks the flags (pure; exit 2 on bad input).
 func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
 	switch {
-	case o.Name == "" && o.Filename == "":
-		return usageErrorf(cmd, "name the Deployment (deployment/NAME) or give -f FILE")
 	case o.Filename != "" && len(o.Images) > 0:
 		return usageErrorf(cmd, "--image and -f cannot be used together: set the images in the manifest")
 	case o.Filename == "" && len(o.Images) == 0:
@@ -407,8 +381,14 @@ type rolloutJSON struct {
 	Requests         *probe.Report `json:"requests,omitempty"`
 }
 
-// Run releases, printing steps and progress, then the result.
-func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
+// Run connects, releases, printing steps and progress, then the result.
+func (o *RolloutOptions) Run(ctx context.Context) (err error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := connect(o.factory, &o.Client, &o.Dynamic); err != nil {
+		return err
+	}
 	logW := o.Out
 	if o.Output == "json" {
 		logW = o.ErrOut
@@ -422,10 +402,6 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 	r.Log = prog
 	r.OnProgress = prog.Update
 	r.AnalysisOut = prog
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	before, targets := deploymentTarget(ctx, o.Client, o.Namespace, o.Name, "its pod template (the images or template fields this release sets)")
 	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
 	if err != nil {
@@ -456,7 +432,7 @@ func (o *RolloutOptions) Run(cmd *cobra.Command) (err error) {
 	}
 	if rep != nil && res.Result != rolling.ResultDryRun {
 		recordRequests(ctx, o.ErrOut, "deployment "+res.Deployment, res.OperationID, rep, func(ctx context.Context, b []byte) error {
-			_, perr := o.Client.AppsV1().Deployments(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: state.FieldManager})
+			_, perr := o.Client.AppsV1().Deployments(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: kube.FieldManager})
 			return perr
 		})
 		if err == nil && !rep.Within() {

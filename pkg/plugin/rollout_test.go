@@ -43,7 +43,7 @@ func TestRolloutRollbackMigrateBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "no deployment", args: []string{"rollout", "--image", "app=x:1"}, want: "name the Deployment (deployment/NAME) or give -f FILE"},
+		{name: "no deployment", args: []string{"rollout", "--image", "app=x:1"}, want: "missing deployment/NAME (or -f FILE)"},
 		{name: "nothing to release", args: []string{"rollout", "deployment/web"}, want: "nothing to release: give --image CONTAINER=IMAGE or -f FILE"},
 		{name: "image without equals", args: []string{"rollout", "deployment/web", "--image", "x:1"}, want: `--image "x:1": want CONTAINER=IMAGE`},
 		{name: "same container twice", args: []string{"rollout", "deployment/web", "--image", "app=x:1", "--image", "app=x:2"}, want: `container "app" is named more than once`},

@@ -55,10 +55,25 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags.AddFlags(cmd.PersistentFlags())
 	f := NewFactory(configFlags)
 
-	cmd.AddCommand(
-		NewCmdVersion(streams),
-	)
-	addSubcommands(cmd, f, streams)
+	// every command, in the order of the help's list (cobra sorts it)
+	for _, build := range []func(Factory, genericiooptions.IOStreams) *cobra.Command{
+		NewCmdLint,
+		NewCmdRollout,
+		NewCmdRollback,
+		NewCmdMigrate,
+		NewCmdBlueGreen,
+		NewCmdCanary,
+		NewCmdResume,
+		NewCmdAbort,
+		NewCmdStatus,
+		NewCmdReport,
+		NewCmdAnalyze,
+		NewCmdProbe,
+		NewCmdCompletion,
+		NewCmdVersion,
+	} {
+		cmd.AddCommand(build(f, streams))
+	}
 	setupCompletion(cmd, f) // completion.go: argument and flag completion by command path
 
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -66,20 +81,6 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	})
 	markArgErrorsAsUsage(cmd)
 	return cmd
-}
-
-// subcommandBuilders lets each subcommand file register itself from init(),
-// so that files added in parallel never fight over one list.
-var subcommandBuilders []func(Factory, genericiooptions.IOStreams) *cobra.Command
-
-func registerSubcommand(b func(Factory, genericiooptions.IOStreams) *cobra.Command) {
-	subcommandBuilders = append(subcommandBuilders, b)
-}
-
-func addSubcommands(root *cobra.Command, f Factory, streams genericiooptions.IOStreams) {
-	for _, b := range subcommandBuilders {
-		root.AddCommand(b(f, streams))
-	}
 }
 
 // markArgErrorsAsUsage wraps every command's positional-argument check so a

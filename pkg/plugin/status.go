@@ -23,15 +23,12 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
-
-func init() { registerSubcommand(NewCmdStatus) }
 
 // StatusOptions shows the operations in flight, or last finished, from the
 // records kubectl zdd keeps in annotations, with the Lease that guards each.
@@ -44,6 +41,7 @@ type StatusOptions struct {
 	Name      string
 	Namespace string
 	Client    kubernetes.Interface
+	factory   Factory
 	Now       func() time.Time
 
 	genericiooptions.IOStreams
@@ -75,7 +73,7 @@ usually means the client died: run 'kubectl zdd resume' or 'kubectl zdd abort'.`
   # Watch operations change in all namespaces
   kubectl zdd status -A -w`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: runStepsContext(f, o),
+		RunE: runSteps(f, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (table), wide (the table with the operation id and every recorded parameter, shortened), json or yaml (the whole record)")
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", o.Watch, "After listing, watch for changes and print each changed operation")
@@ -83,42 +81,17 @@ usually means the client died: run 'kubectl zdd resume' or 'kubectl zdd abort'.`
 	return cmd
 }
 
-// parseTypeName reads "deployment/web", "deploy/web", "svc/web", "service/web".
-func parseTypeName(arg string) (kind, name string, err error) {
-	t, n, ok := strings.Cut(arg, "/")
-	if !ok || n == "" {
-		return "", "", fmt.Errorf("%q is not TYPE/NAME (for example deployment/web or service/web)", arg)
-	}
-	switch strings.ToLower(t) {
-	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
-		return "deployment", n, nil
-	case "service", "services", "svc":
-		return "service", n, nil
-	}
-	return "", "", fmt.Errorf("%q: kubectl zdd manages deployments and services, not %q", arg, t)
-}
-
-// Complete resolves the namespace, the client and the optional TYPE/NAME.
+// Complete reads the optional TYPE/NAME and the namespace.
 func (o *StatusOptions) Complete(f Factory, cmd *cobra.Command, args []string) error {
+	var err error
 	if len(args) == 1 {
-		kind, name, err := parseTypeName(args[0])
-		if err != nil {
-			return usageErrorf(cmd, "%v", err)
-		}
-		o.Kind, o.Name = kind, name
-	}
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return exitcode.Usagef("reading the namespace from kubeconfig: %w", err)
-	}
-	o.Namespace = ns
-	if o.Client == nil {
-		o.Client, err = f.KubernetesClientSet()
-		if err != nil {
-			return exitcode.Usagef("connecting to the cluster: %w", err)
+		if o.Kind, o.Name, err = parseTarget(cmd, recordArg, args[0]); err != nil {
+			return err
 		}
 	}
-	return nil
+	o.factory = f
+	o.Namespace, _, err = namespaceOf(f)
+	return err
 }
 
 // Validate checks the flags.
@@ -166,6 +139,9 @@ func (o *StatusOptions) listNamespace() string {
 
 // Run lists (and with -w watches) the operations.
 func (o *StatusOptions) Run(ctx context.Context) error {
+	if err := connect(o.factory, &o.Client, nil); err != nil {
+		return err
+	}
 	items, err := o.collect(ctx)
 	if err != nil {
 		return err
@@ -380,11 +356,10 @@ func dash(s string) string {
 }
 
 // watch prints a row whenever a Deployment or Service with a record changes
-// (printed holds the rows already shown, which are not shown again). Each
-// kind is watched through an informer (watchtools.UntilWithSync) over a
-// kube.Reconnecting ListWatch, so the watch outlives the API server's
-// routine closing of a watch and a restart of the API server: it lists again
-// and watches on, and a row changed meanwhile is printed once it is back.
+// (printed holds the rows already shown, which are not shown again), with
+// kube.Follow: the watch outlives the API server's routine closing of a
+// watch and a restart of the API server, and a row changed meanwhile is
+// printed once it is back.
 func (o *StatusOptions) watch(ctx context.Context, tw *tabwriter.Writer, printed []OperationStatus) error {
 	ns := o.listNamespace()
 	withName := func(opts metav1.ListOptions) metav1.ListOptions {
@@ -412,107 +387,42 @@ func (o *StatusOptions) watch(ctx context.Context, tw *tabwriter.Writer, printed
 		return tw.Flush()
 	}
 
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type watched struct {
-		what   string
-		lw     *cache.ListWatch
-		obj    runtime.Object
-		status func(runtime.Object) (OperationStatus, bool)
-	}
-	var all []watched
+	var sources []kube.Source
 	if o.Kind == "" || o.Kind == "deployment" {
 		c := o.Client.AppsV1().Deployments(ns)
-		all = append(all, watched{what: "deployments", obj: &appsv1.Deployment{}, lw: &cache.ListWatch{
+		sources = append(sources, kube.Source{What: "deployments", Object: &appsv1.Deployment{}, ListWatch: &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 				return c.List(ctx, withName(opts))
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 				return c.Watch(ctx, withName(opts))
 			},
-		}, status: func(obj runtime.Object) (OperationStatus, bool) {
-			d, ok := obj.(*appsv1.Deployment)
-			if !ok {
-				return OperationStatus{}, false
+		}, Changed: func(obj runtime.Object) error {
+			if d, ok := obj.(*appsv1.Deployment); ok {
+				if it, has := o.deploymentStatus(ctx, d); has {
+					return show(it)
+				}
 			}
-			return o.deploymentStatus(wctx, d)
+			return nil
 		}})
 	}
 	if o.Kind == "" || o.Kind == "service" {
 		c := o.Client.CoreV1().Services(ns)
-		all = append(all, watched{what: "services", obj: &corev1.Service{}, lw: &cache.ListWatch{
+		sources = append(sources, kube.Source{What: "services", Object: &corev1.Service{}, ListWatch: &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 				return c.List(ctx, withName(opts))
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 				return c.Watch(ctx, withName(opts))
 			},
-		}, status: func(obj runtime.Object) (OperationStatus, bool) {
-			s, ok := obj.(*corev1.Service)
-			if !ok {
-				return OperationStatus{}, false
+		}, Changed: func(obj runtime.Object) error {
+			if s, ok := obj.(*corev1.Service); ok {
+				if it, has := o.serviceStatus(ctx, s); has {
+					return show(it)
+				}
 			}
-			return o.serviceStatus(wctx, s)
+			return nil
 		}})
 	}
-	// the informer retries every failed list and watch, forever: a refusal
-	// that will not go away (the Role lacks the verb) ends the command
-	// instead, naming it
-	refused := make(chan error, 2*len(all))
-	guard := func(what string, lw *cache.ListWatch) *cache.ListWatch {
-		check := func(err error) {
-			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-				refused <- fmt.Errorf("watching %s: %w", what, err)
-				cancel()
-			}
-		}
-		return &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				obj, err := lw.ListWithContextFunc(ctx, opts)
-				check(err)
-				return obj, err
-			},
-			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				w, err := lw.WatchFuncWithContext(ctx, opts)
-				check(err)
-				return w, err
-			},
-		}
-	}
-	errs := make(chan error, len(all))
-	for _, w := range all {
-		go func() {
-			_, err := watchtools.UntilWithSync(wctx, guard(w.what, kube.Reconnecting(w.lw)), w.obj, nil, func(ev watch.Event) (bool, error) {
-				if ev.Type == watch.Deleted {
-					return false, nil
-				}
-				if it, has := w.status(ev.Object); has {
-					return false, show(it)
-				}
-				return false, nil
-			})
-			if err != nil && wctx.Err() == nil {
-				err = fmt.Errorf("watching %s: %w", w.what, err)
-			}
-			errs <- err
-		}()
-	}
-	var first error
-	for range all {
-		err := <-errs
-		if first == nil && ctx.Err() == nil && err != nil {
-			// one watch failed for good: stop the other and say why
-			first = err
-			cancel()
-		}
-	}
-	select {
-	case err := <-refused:
-		return err
-	default:
-	}
-	if ctx.Err() != nil {
-		return nil // Ctrl-C or the end of the command's context
-	}
-	return first
+	return kube.Follow(ctx, sources...)
 }

@@ -100,28 +100,6 @@ func TestStatusNamedObjectWithoutRecord(t *testing.T) {
 	}
 }
 
-func TestParseTypeName(t *testing.T) {
-	cases := []struct {
-		in, kind, name string
-		wantErr        bool
-	}{
-		{"deployment/web", "deployment", "web", false},
-		{"deploy/web", "deployment", "web", false},
-		{"svc/front", "service", "front", false},
-		{"web", "", "", true},
-		{"pod/x", "", "", true},
-		{"service/", "", "", true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.in, func(t *testing.T) {
-			k, n, err := parseTypeName(tc.in)
-			if (err != nil) != tc.wantErr || k != tc.kind || n != tc.name {
-				t.Errorf("parseTypeName(%q) = %q, %q, %v", tc.in, k, n, err)
-			}
-		})
-	}
-}
-
 func TestStatusTableShortensLongParams(t *testing.T) {
 	manifest := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"}}`
 	op := &state.Operation{ID: "op-1", Strategy: "rollout", Phase: "watch", Params: map[string]string{

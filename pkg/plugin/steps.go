@@ -6,24 +6,24 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// stepsWithCmd is the options of a command whose Run takes the command.
-type stepsWithCmd interface {
-	Complete(f Factory, cmd *cobra.Command, args []string) error
-	Validate(cmd *cobra.Command) error
-	Run(cmd *cobra.Command) error
-}
-
-// stepsWithContext is the options of a command whose Run takes the
-// command's context.
-type stepsWithContext interface {
+// command is the options of every kubectl zdd command, run in three steps
+// (kubectl's own shape):
+//   - Complete reads the arguments (one TYPE/NAME parser, target.go), the
+//     namespace and the files; it never reads the kubeconfig's credentials.
+//   - Validate checks the flags and their combinations (exit 2, nothing
+//     read from the cluster).
+//   - Run builds the clients (connect) and does the work, under the
+//     context of main, which Ctrl-C and SIGTERM cancel: no command sets up
+//     signals of its own.
+type command interface {
 	Complete(f Factory, cmd *cobra.Command, args []string) error
 	Validate(cmd *cobra.Command) error
 	Run(ctx context.Context) error
 }
 
-// runSteps is the RunE of a command built the DESIGN.md way: Complete, then
-// Validate, then Run, stopping at the first error.
-func runSteps(f Factory, o stepsWithCmd) func(*cobra.Command, []string) error {
+// runSteps is the RunE of every command: Complete, then Validate, then Run,
+// stopping at the first error.
+func runSteps(f Factory, o command) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := o.Complete(f, cmd, args); err != nil {
 			return err
@@ -31,15 +31,6 @@ func runSteps(f Factory, o stepsWithCmd) func(*cobra.Command, []string) error {
 		if err := o.Validate(cmd); err != nil {
 			return err
 		}
-		return o.Run(cmd)
+		return o.Run(cmd.Context())
 	}
 }
-
-// runStepsContext is runSteps for options whose Run takes cmd.Context().
-func runStepsContext(f Factory, o stepsWithContext) func(*cobra.Command, []string) error {
-	return runSteps(f, contextSteps{o})
-}
-
-type contextSteps struct{ stepsWithContext }
-
-func (s contextSteps) Run(cmd *cobra.Command) error { return s.stepsWithContext.Run(cmd.Context()) }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -24,7 +25,7 @@ func NewVersionOptions(streams genericiooptions.IOStreams) *VersionOptions {
 }
 
 // NewCmdVersion builds `kubectl zdd version`.
-func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdVersion(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewVersionOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "version",
@@ -33,19 +34,17 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 		Example: `  kubectl zdd version
   kubectl zdd version -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runSteps(f, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: '' (plain) or json")
 	return cmd
 }
 
+// Complete has nothing to read: no argument, no cluster.
+func (o *VersionOptions) Complete(Factory, *cobra.Command, []string) error { return nil }
+
 // Validate checks the output format.
-func (o *VersionOptions) Validate() error {
+func (o *VersionOptions) Validate(*cobra.Command) error {
 	switch o.Output {
 	case "", "json":
 		return nil
@@ -54,7 +53,7 @@ func (o *VersionOptions) Validate() error {
 }
 
 // Run prints the version.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(context.Context) error {
 	info := version.Get()
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)

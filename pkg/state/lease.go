@@ -20,6 +20,8 @@ import (
 	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // DefaultLeaseDuration is how long a lease stays valid without renewal; a
@@ -274,7 +276,7 @@ func (l *Lock) acquire(ctx context.Context, force bool) error {
 	switch {
 	case apierrors.IsNotFound(err):
 		lease := &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: l.Name, Namespace: l.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "kubectl-zdd"}},
+			ObjectMeta: metav1.ObjectMeta{Name: l.Name, Namespace: l.Namespace, Labels: map[string]string{kube.ManagedByLabel: kube.FieldManager}},
 			Spec: coordinationv1.LeaseSpec{
 				HolderIdentity:       ptr.To(l.Holder),
 				LeaseDurationSeconds: ptr.To(secs),
@@ -283,7 +285,7 @@ func (l *Lock) acquire(ctx context.Context, force bool) error {
 			},
 		}
 		l.setHolderProcess(lease)
-		created, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
+		created, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: kube.FieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("taking lease %q: %w", l.ref(), errAcquireAgain)
 		}
@@ -342,7 +344,7 @@ func (l *Lock) acquire(ctx context.Context, force bool) error {
 	}
 	// The update carries cur's resourceVersion: if another run took the lease
 	// in between, this fails with a Conflict instead of stealing it.
-	updated, err := leases.Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
+	updated, err := leases.Update(ctx, next, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 	if apierrors.IsConflict(err) {
 		return fmt.Errorf("taking lease %q: another run took it at the same moment: %w", l.ref(), err)
 	}
@@ -600,7 +602,7 @@ func (l *Lock) renew(ctx context.Context) error {
 		now := metav1.NewMicroTime(l.now())
 		next.Spec.RenewTime = &now
 		sent := l.clock().Now()
-		updated, err := l.Client.Leases(l.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
+		updated, err := l.Client.Leases(l.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err == nil {
 			l.mu.Lock()
 			l.lease = updated

@@ -64,6 +64,23 @@ func LostCause(ctx context.Context) *LostError {
 	return LeaseLost(context.Cause(ctx))
 }
 
+// Lost returns why the operation's lease is lost: err says so, ctx ended
+// for it (LostCause), or the fence (a *Lock) found it lost; nil while it
+// is held. Every strategy asks it before deciding what to record: a lost
+// lease means no further write.
+func Lost(ctx context.Context, err error, fence Fence) *LostError {
+	if l := LeaseLost(err); l != nil {
+		return l
+	}
+	if l := LostCause(ctx); l != nil {
+		return l
+	}
+	if e, ok := fence.(interface{ Err() error }); ok && fence != nil {
+		return LeaseLost(e.Err())
+	}
+	return nil
+}
+
 // ContactLost reports whether err (or what it wraps) is a lock lost because
 // the API server could not be reached.
 func ContactLost(err error) bool {

@@ -30,7 +30,6 @@ const (
 	KeyHolder        = Prefix + "holder"
 	ParamPrefix      = Prefix + "param."
 	ChangeCauseKey   = "kubernetes.io/change-cause"
-	FieldManager     = "kubectl-zdd"
 	IgnoreAnnotation = Prefix + "ignore"
 )
 

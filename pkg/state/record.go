@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // Carrier is the object an operation's record lives on: read it, and merge
@@ -31,7 +33,7 @@ func DeploymentCarrier(c kubernetes.Interface, namespace, name string) Carrier {
 			return c.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		},
 		patch: func(ctx context.Context, p []byte) (metav1.Object, error) {
-			return c.AppsV1().Deployments(namespace).Patch(ctx, name, types.MergePatchType, p, metav1.PatchOptions{FieldManager: FieldManager})
+			return c.AppsV1().Deployments(namespace).Patch(ctx, name, types.MergePatchType, p, metav1.PatchOptions{FieldManager: kube.FieldManager})
 		}}
 }
 
@@ -42,7 +44,7 @@ func ServiceCarrier(c kubernetes.Interface, namespace, name string) Carrier {
 			return c.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		},
 		patch: func(ctx context.Context, p []byte) (metav1.Object, error) {
-			return c.CoreV1().Services(namespace).Patch(ctx, name, types.MergePatchType, p, metav1.PatchOptions{FieldManager: FieldManager})
+			return c.CoreV1().Services(namespace).Patch(ctx, name, types.MergePatchType, p, metav1.PatchOptions{FieldManager: kube.FieldManager})
 		}}
 }
 

@@ -8,7 +8,6 @@ import (
 	"context"
 	"io"
 	"sort"
-	"sync"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -112,32 +111,21 @@ type Resumer interface {
 	Abort(ctx context.Context, env Env, t Target, op *state.Operation) error
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Resumer{}
-)
-
-// Register makes r the Resumer of operations recorded with strategy.
-func Register(strategy string, r Resumer) {
-	mu.Lock()
-	defer mu.Unlock()
-	registry[strategy] = r
-}
+// Registry maps the strategy recorded with an operation to its Resumer. The
+// plugin holds the one registry (pkg/plugin/registry.go): a strategy is
+// one package and one line there.
+type Registry map[string]Resumer
 
 // Lookup returns the Resumer of strategy.
-func Lookup(strategy string) (Resumer, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	r, ok := registry[strategy]
-	return r, ok
+func (r Registry) Lookup(strategy string) (Resumer, bool) {
+	res, ok := r[strategy]
+	return res, ok
 }
 
-// Names returns the registered strategy names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for k := range registry {
+// Names returns the strategy names, sorted.
+func (r Registry) Names() []string {
+	out := make([]string, 0, len(r))
+	for k := range r {
 		out = append(out, k)
 	}
 	sort.Strings(out)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // NGINX ingress canary: the user's Ingress keeps serving, pointed at the
@@ -25,7 +26,6 @@ const (
 	NGINXCanaryAnnotation       = "nginx.ingress.kubernetes.io/canary"
 	NGINXCanaryWeightAnnotation = "nginx.ingress.kubernetes.io/canary-weight"
 	nginxAnnotationPrefix       = "nginx.ingress.kubernetes.io/"
-	managedByLabel              = "app.kubernetes.io/managed-by"
 )
 
 var ingressGVR = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}
@@ -142,7 +142,7 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 		if equalJSON(before, spec) {
 			return nil
 		}
-		_, err = r.ingresses().Update(ctx, obj, metav1.UpdateOptions{FieldManager: fieldManager})
+		_, err = r.ingresses().Update(ctx, obj, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("pointing %s at service %q: %w", r.Describe(), r.cfg.Stable, err)
 		}
@@ -172,12 +172,12 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 				"metadata": map[string]any{
 					"name":        name,
 					"namespace":   r.cfg.Namespace,
-					"labels":      map[string]any{managedByLabel: fieldManager},
+					"labels":      map[string]any{kube.ManagedByLabel: kube.FieldManager},
 					"annotations": ann,
 				},
 				"spec": canarySpec,
 			}}
-			if _, err := r.ingresses().Create(ctx, obj, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+			if _, err := r.ingresses().Create(ctx, obj, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
 				return fmt.Errorf("creating canary ingress %q: %w", r.cfg.Namespace+"/"+name, err)
 			}
 			r.wroteWeight = strconv.Itoa(weight)
@@ -191,16 +191,16 @@ func (r *nginxRouter) SetWeight(ctx context.Context, weight int) error {
 			a = map[string]string{}
 		}
 		if r.wroteWeight != "" && a[NGINXCanaryWeightAnnotation] != r.wroteWeight {
-			return &ChangedError{Object: fmt.Sprintf("ingress %q", r.cfg.Namespace+"/"+name), Field: "metadata.annotations[" + NGINXCanaryWeightAnnotation + "]",
+			return &kube.ChangedError{Object: fmt.Sprintf("ingress %q", r.cfg.Namespace+"/"+name), Fields: []string{"metadata.annotations[" + NGINXCanaryWeightAnnotation + "]"},
 				From: r.wroteWeight, To: a[NGINXCanaryWeightAnnotation],
-				Manager: FieldManagerOf(cur, fieldManager, "f:metadata", "f:annotations", "f:"+NGINXCanaryWeightAnnotation)}
+				Writer: kube.WriterOf(cur, kube.FieldPath{"metadata", "annotations", NGINXCanaryWeightAnnotation}), Seen: cur}
 		}
 		for k, v := range ann {
 			a[k] = v.(string)
 		}
 		cur.SetAnnotations(a)
 		cur.Object["spec"] = canarySpec
-		_, err = r.ingresses().Update(ctx, cur, metav1.UpdateOptions{FieldManager: fieldManager})
+		_, err = r.ingresses().Update(ctx, cur, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("setting weight %d%% on canary ingress %q: %w", weight, r.cfg.Namespace+"/"+name, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // Router kinds accepted by --traffic-router.
@@ -222,7 +223,7 @@ func (r *crdRouter) Check(ctx context.Context) error {
 // SetWeight rewrites the routed object from the version it last saw, with
 // that version's resourceVersion as a precondition. On a conflict it reads
 // the object again: a change of its spec by someone else is a
-// *ChangedError (nothing is written), any other change (labels,
+// *kube.ChangedError (nothing is written), any other change (labels,
 // annotations, status) is taken as the new base and the write retried.
 func (r *crdRouter) SetWeight(ctx context.Context, weight int) error {
 	if err := ValidateWeight(weight); err != nil {
@@ -248,7 +249,7 @@ func (r *crdRouter) SetWeight(ctx context.Context, weight int) error {
 		if !matched {
 			return fmt.Errorf("setting weight %d%% in %s: it no longer routes to service %q", weight, r.Describe(), r.cfg.Service)
 		}
-		out, err := r.dyn.Resource(r.gvr).Namespace(r.cfg.Namespace).Update(ctx, obj, metav1.UpdateOptions{FieldManager: fieldManager})
+		out, err := r.dyn.Resource(r.gvr).Namespace(r.cfg.Namespace).Update(ctx, obj, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err == nil {
 			r.seen = out
 			return nil
@@ -281,8 +282,6 @@ func (r *crdRouter) Weight(ctx context.Context) (int, error) {
 	}
 	return w, nil
 }
-
-const fieldManager = "kubectl-zdd"
 
 // pairRefs builds the two weighted references that replace the matched ones:
 // base is a copy of the first matched reference (its port and other fields

@@ -21,16 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
-	"k8s.io/client-go/tools/cache"
-)
 
-// FieldManager names kubectl zdd as the writer of the selector.
-const FieldManager = "kubectl-zdd"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+)
 
 // SelectorPatch is the JSON merge patch that sets selector[label] = colour on
 // a Service, but only on resourceVersion rv of it (when rv is not empty).
@@ -179,7 +173,7 @@ func (s *SelectorSwitch) switchOne(ctx context.Context, name, from, to string, g
 		return Switched{}, false, err
 	}
 	at := time.Now()
-	out, err := s.Client.CoreV1().Services(s.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	out, err := s.Client.CoreV1().Services(s.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager})
 	if apierrors.IsConflict(err) {
 		return Switched{}, false, &ConflictError{Service: key, Err: err}
 	}
@@ -286,73 +280,33 @@ func Evaluate(slices []discoveryv1.EndpointSlice, wanted map[string]bool) Conver
 }
 
 // ConvergenceWatch follows a Service's EndpointSlices and the pods it
-// should reach. Start it before the selector patch, so that no time is
-// spent listing after it, then Wait.
+// should reach (a kube.EndpointWatch). Start it before the selector patch,
+// so that no time is spent listing after it, then Wait.
 type ConvergenceWatch struct {
-	key, sel string
-	min      int
-	slices   discoverylisters.EndpointSliceNamespaceLister
-	pods     corelisters.PodNamespaceLister
-	changed  chan struct{}
-	cancel   context.CancelFunc
-	last     Convergence
+	sel       string
+	min       int
+	endpoints *kube.EndpointWatch
+	last      Convergence
 }
 
 // WatchConvergence starts watching the EndpointSlices of service and the
 // pods matching podSelector, and returns once both are synced.
 func WatchConvergence(ctx context.Context, client kubernetes.Interface, namespace, service string, podSelector map[string]string, min int) (*ConvergenceWatch, error) {
-	w := &ConvergenceWatch{key: namespace + "/" + service, sel: labels.SelectorFromSet(podSelector).String(), min: min, changed: make(chan struct{}, 1)}
-	ctx, w.cancel = context.WithCancel(ctx)
-	// One informer per type, built as a shared informer factory builds them
-	// (namespace index, no resync) but without the factory: its package
-	// links the informers and listers of every API group.
-	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
-	si := discoveryinformers.NewFilteredEndpointSliceInformer(client, namespace, 0, indexers,
-		func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + service })
-	pi := coreinformers.NewFilteredPodInformer(client, namespace, 0, indexers,
-		func(o *metav1.ListOptions) { o.LabelSelector = w.sel })
-	notify := func() {
-		select {
-		case w.changed <- struct{}{}:
-		default:
-		}
-	}
-	h := cache.ResourceEventHandlerFuncs{AddFunc: func(any) { notify() }, UpdateFunc: func(any, any) { notify() }, DeleteFunc: func(any) { notify() }}
-	if _, err := si.AddEventHandler(h); err != nil {
-		w.cancel()
+	ew, err := kube.WatchEndpoints(ctx, client, namespace, service, kube.EndpointOptions{PodSelector: podSelector})
+	if err != nil {
 		return nil, err
 	}
-	if _, err := pi.AddEventHandler(h); err != nil {
-		w.cancel()
-		return nil, err
-	}
-	w.slices = discoverylisters.NewEndpointSliceLister(si.GetIndexer()).EndpointSlices(namespace)
-	w.pods = corelisters.NewPodLister(pi.GetIndexer()).Pods(namespace)
-	go si.RunWithContext(ctx)
-	go pi.RunWithContext(ctx)
-	// Without polling, as the factory waits.
-	cache.WaitFor(ctx, "" /* no logging */, si.HasSyncedChecker(), pi.HasSyncedChecker())
-	for _, i := range []struct {
-		typ      string
-		informer cache.SharedIndexInformer
-	}{{"*v1.EndpointSlice", si}, {"*v1.Pod", pi}} {
-		if !i.informer.HasSynced() {
-			w.cancel()
-			return nil, fmt.Errorf("watching the endpoints of service %q: %v did not sync: %w", w.key, i.typ, context.Cause(ctx))
-		}
-	}
-	return w, nil
+	return &ConvergenceWatch{sel: labels.SelectorFromSet(podSelector).String(), min: min, endpoints: ew}, nil
 }
 
 func (w *ConvergenceWatch) evaluate() bool {
-	pods, _ := w.pods.List(labels.Everything())
 	wanted := map[string]bool{}
-	for _, p := range pods {
+	for _, p := range w.endpoints.Pods() {
 		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
 			wanted[p.Name] = true
 		}
 	}
-	sl, _ := w.slices.List(labels.Everything())
+	sl := w.endpoints.Slices()
 	list := make([]discoveryv1.EndpointSlice, 0, len(sl))
 	for _, s := range sl {
 		list = append(list, *s)
@@ -364,20 +318,14 @@ func (w *ConvergenceWatch) evaluate() bool {
 // Wait returns when the endpoints list only the wanted pods, all ready, and
 // at least min of them: the time it first saw that.
 func (w *ConvergenceWatch) Wait(ctx context.Context) (time.Time, error) {
-	for {
-		if w.evaluate() {
-			return time.Now(), nil
-		}
-		select {
-		case <-w.changed:
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("waiting for the endpoints of service %q to list only pods %s (want %d ready; last seen %s): %w", w.key, w.sel, w.min, w.last, context.Cause(ctx))
-		}
+	if err := w.endpoints.Wait(ctx, w.evaluate); err != nil {
+		return time.Time{}, fmt.Errorf("waiting for the endpoints of service %q to list only pods %s (want %d ready; last seen %s): %w", w.endpoints.Service(), w.sel, w.min, w.last, err)
 	}
+	return time.Now(), nil
 }
 
 // Stop ends the watch.
-func (w *ConvergenceWatch) Stop() { w.cancel() }
+func (w *ConvergenceWatch) Stop() { w.endpoints.Stop() }
 
 // WaitConverged watches the EndpointSlices of service until they list only
 // pods matching podSelector, all ready, and at least min of them. It returns

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // SplitService describes one of the two Services a weighted router sends
@@ -33,7 +35,7 @@ func EnsureSplitService(ctx context.Context, client kubernetes.Interface, base *
 				ObjectMeta: metav1.ObjectMeta{
 					Name:        want.Name,
 					Namespace:   base.Namespace,
-					Labels:      map[string]string{managedByLabel: fieldManager},
+					Labels:      map[string]string{kube.ManagedByLabel: kube.FieldManager},
 					Annotations: map[string]string{"zdd.dev/split-of": base.Name},
 				},
 				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: maps.Clone(want.Selector)},
@@ -41,7 +43,7 @@ func EnsureSplitService(ctx context.Context, client kubernetes.Interface, base *
 			for _, p := range base.Spec.Ports {
 				svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port, TargetPort: p.TargetPort, AppProtocol: p.AppProtocol})
 			}
-			if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+			if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
 				return fmt.Errorf("creating service %q: %w", key, err)
 			}
 			created = true
@@ -50,11 +52,11 @@ func EnsureSplitService(ctx context.Context, client kubernetes.Interface, base *
 		if err != nil {
 			return fmt.Errorf("reading service %q: %w", key, err)
 		}
-		if cur.Labels[managedByLabel] != fieldManager || maps.Equal(cur.Spec.Selector, want.Selector) {
+		if cur.Labels[kube.ManagedByLabel] != kube.FieldManager || maps.Equal(cur.Spec.Selector, want.Selector) {
 			return nil
 		}
 		cur.Spec.Selector = maps.Clone(want.Selector)
-		_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{FieldManager: fieldManager})
+		_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("setting the selector of service %q: %w", key, err)
 		}

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 // TestSetWeightAnotherWriter: the route is edited by someone else between
@@ -26,7 +28,7 @@ func TestSetWeightAnotherWriter(t *testing.T) {
 		name string
 		// edit changes the stored route after the first SetWeight(50)
 		edit        func(u *unstructured.Unstructured)
-		wantChanged *ChangedError
+		wantChanged *kube.ChangedError
 		// wantWeights are the backendRefs weights stored at the end
 		wantWeights []int64
 	}{
@@ -38,7 +40,7 @@ func TestSetWeightAnotherWriter(t *testing.T) {
 			refs := u.Object["spec"].(map[string]any)["rules"].([]any)[0].(map[string]any)["backendRefs"].([]any)
 			refs[0].(map[string]any)["weight"] = int64(90)
 			refs[1].(map[string]any)["weight"] = int64(10)
-		}, &ChangedError{Object: `httproute "shop/web"`, Field: "spec.rules"}, []int64{90, 10}},
+		}, &kube.ChangedError{Object: `httproute "shop/web"`, Fields: []string{"spec.rules"}}, []int64{90, 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,9 +91,9 @@ func TestSetWeightAnotherWriter(t *testing.T) {
 				}
 			}
 			err = r.SetWeight(ctx, 30)
-			var changed *ChangedError
+			var changed *kube.ChangedError
 			if errors.As(err, &changed) {
-				changed.From, changed.To = "", "" // long values are left out anyway
+				changed.From, changed.To, changed.Seen = "", "", nil // long values are left out anyway
 			} else if err != nil {
 				t.Fatalf("SetWeight(30): %v", err)
 			}
@@ -158,7 +160,7 @@ func TestNGINXSetWeightAnotherWriter(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = r.SetWeight(ctx, 60)
-			var changed *ChangedError
+			var changed *kube.ChangedError
 			if got := errors.As(err, &changed); got != tt.wantErr {
 				t.Fatalf("SetWeight(60) after the edit: %v, want a ChangedError: %v", err, tt.wantErr)
 			}

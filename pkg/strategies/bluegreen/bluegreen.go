@@ -11,7 +11,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,9 +27,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
-
-// Analyzer runs one analysis (pre- or post-switch) for the given vars.
-type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
 
 // Options of a blue-green operation.
 type Options struct {
@@ -50,8 +46,8 @@ type Options struct {
 	Template *corev1.PodTemplateSpec
 	// PreAnalysis runs against the idle colour before the switch;
 	// Analysis after it. Either may be nil.
-	PreAnalysis Analyzer
-	Analysis    Analyzer
+	PreAnalysis analysis.Analyzer
+	Analysis    analysis.Analyzer
 	// PreAnalysisSpec and AnalysisSpec are the analyses as loaded from
 	// their files: recorded in the operation so resume runs them again,
 	// and run when PreAnalysis or Analysis is nil.
@@ -154,10 +150,6 @@ type session struct {
 	cancel context.CancelCauseFunc
 }
 
-// ResultInterrupted is the result recorded when Ctrl-C (SIGINT) or SIGTERM
-// stopped an operation: it is not over, and resume or abort takes it on.
-const ResultInterrupted = "interrupted"
-
 // PhaseSwitchingBack is the phase of an operation whose switch back (after
 // a failure that followed the switch) failed: it stays in flight, resume
 // switches back again and abort goes back too.
@@ -170,7 +162,7 @@ const PhaseSwitchedBack = "switched-back"
 // resumable says whether op can be taken on by resume or abort: in flight,
 // interrupted, or a deploy paused before the switch (--manual-promote).
 func resumable(op *state.Operation) bool {
-	return op.InFlight() || op.Result == ResultInterrupted || (op.Result == state.ResultPaused && op.Phase == "ready-to-promote")
+	return op.InFlight() || op.Result == state.ResultInterrupted || (op.Result == state.ResultPaused && op.Phase == "ready-to-promote")
 }
 
 // interrupted says whether the caller's context ended (Ctrl-C, SIGTERM),
@@ -192,10 +184,7 @@ func (s *session) lost(err error) *state.LostError {
 			return l
 		}
 	}
-	if l := s.r.fenceLost(); l != nil {
-		return l
-	}
-	return state.LostCause(s.ctx)
+	return state.Lost(s.ctx, nil, s.r.fence)
 }
 
 // writeCtx is the context of one API write: it is not cancelled by Ctrl-C,
@@ -216,14 +205,6 @@ func (r *Runner) fenced(ctx context.Context) error {
 	return r.fence.Check(ctx)
 }
 
-// fenceLost says whether the fence has found the lease lost.
-func (r *Runner) fenceLost() *state.LostError {
-	if e, ok := r.fence.(interface{ Err() error }); ok && r.fence != nil {
-		return state.LeaseLost(e.Err())
-	}
-	return nil
-}
-
 // recorder is the record writer on the Service.
 func (r *Runner) recorder() *state.RecordWriter {
 	w := &state.RecordWriter{Object: state.ServiceCarrier(r.Client, r.Namespace, r.Service), Now: r.Now}
@@ -239,8 +220,9 @@ func (r *Runner) recorder() *state.RecordWriter {
 		if !ok || base == nil || maps.Equal(cur.Spec.Selector, base.Spec.Selector) {
 			return nil
 		}
-		return exitcode.FailedError(&EditedError{Object: "service", Key: r.key(),
-			Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(base.Spec.Selector)), Err: errors.New("while the operation recorded its phase")})
+		return exitcode.FailedError(&kube.ChangedError{Object: fmt.Sprintf("service %q", r.key()), Fields: []string{kube.SpecSelector},
+			Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(base.Spec.Selector)),
+			Writer: kube.WriterOf(cur, kube.Path(kube.SpecSelector)), Err: errors.New("while the operation recorded its phase"), Seen: cur})
 	}
 	return w
 }
@@ -369,7 +351,7 @@ func (s *session) end(err error) error {
 		// Ctrl-C (unless the operation already reached an end, e.g. a
 		// switch back that finished after it): no undo. The write in progress was finished, the phase
 		// stays recorded, the Lease is released, and a person chooses.
-		s.op.Result = ResultInterrupted
+		s.op.Result = state.ResultInterrupted
 		s.op.Message = "interrupted in phase " + s.op.Phase
 		err = exitcode.NeedsPersonf("service %q: interrupted in phase %s (%v); the operation is recorded on the service and its lease released: run 'kubectl zdd resume service/%s' to carry it on, or 'kubectl zdd abort service/%s' to go back to %s",
 			s.r.key(), s.op.Phase, context.Cause(s.parent), s.r.Service, s.r.Service, s.safeColour())
@@ -435,7 +417,7 @@ func (r *Runner) waitReady(ctx context.Context, name, colour string) (*appsv1.De
 	wctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	last := ""
-	d, err := kube.WaitForDeployment(wctx, r.Client, r.Namespace, name, func(_ *appsv1.Deployment, p kube.Progress) {
+	d, err := kube.WaitForDeployment(wctx, r.Client, r.Namespace, name, nil, func(_ *appsv1.Deployment, p kube.Progress) {
 		if s := p.String(); s != last {
 			last = s
 			r.printf("colour %s (deployment %q): %s", colour, r.Namespace+"/"+name, s)
@@ -482,9 +464,11 @@ func (r *Runner) guard(dep, colour string, sel map[string]string, need int32, wh
 		if err != nil {
 			return fmt.Errorf("guard: reading deployment %q of colour %s: %w", r.Namespace+"/"+dep, colour, err)
 		}
-		if change := specChange(applied, d); change != "" {
-			return exitcode.FailedError(&EditedError{Object: "deployment", Key: r.Namespace + "/" + dep,
-				Change: change + " since deploy applied it", Err: fmt.Errorf("generation %d, deploy wrote %d", d.Generation, applied.Generation)})
+		if changed := specChange(applied, d); changed != nil {
+			changed.Object = fmt.Sprintf("deployment %q", r.Namespace+"/"+dep)
+			changed.Change += " since deploy applied it"
+			changed.Err = fmt.Errorf("generation %d, deploy wrote %d", d.Generation, applied.Generation)
+			return exitcode.FailedError(changed)
 		}
 		if p := kube.DeploymentProgress(d); !p.Done {
 			return fmt.Errorf("guard: colour %s (deployment %q) is not fully rolled out: %s", colour, r.Namespace+"/"+dep, p.Reason)
@@ -624,8 +608,9 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 			return false, fmt.Errorf("%w; and reading it again: %v", err, gerr)
 		}
 		if want := snap.Selector(r.Colours.Label, from); !maps.Equal(cur.Spec.Selector, want) {
-			return false, &EditedError{Object: "service", Key: conflict.Service,
-				Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(want)), Err: err}
+			return false, &kube.ChangedError{Object: fmt.Sprintf("service %q", conflict.Service), Fields: []string{kube.SpecSelector},
+				Change: fmt.Sprintf("its selector %s (was %s)", formatSelector(cur.Spec.Selector), formatSelector(want)),
+				Writer: kube.WriterOf(cur, kube.Path(kube.SpecSelector)), Err: err, Seen: cur}
 		}
 		r.printf("service %q was changed by someone else during the switch, not its selector: switching again", conflict.Service)
 	}
@@ -652,45 +637,37 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 // changes that leave the selector alone.
 const maxSwitchAttempts = 5
 
-// EditedError says another writer changed something blue-green manages (a
-// Service selector, the new colour's spec) during the operation: it stops
-// rather than overwrite the change.
-type EditedError struct {
-	Object, Key string
-	// Change says what changed.
-	Change string
-	Err    error
-}
-
-func (e *EditedError) Error() string {
-	return fmt.Sprintf("%s %q was changed by someone else: %s; not overwriting it: %v", e.Object, e.Key, e.Change, e.Err)
-}
-
-func (e *EditedError) Unwrap() error { return e.Err }
-
 // specChange says what another writer changed in the parts of the new
 // colour's Deployment that deploy set (pod template, replicas, paused),
-// comparing cur with applied; "" when nothing (a generation bump for
-// another field, e.g. revisionHistoryLimit, is not blue-green's).
-func specChange(applied, cur *appsv1.Deployment) string {
+// comparing cur with applied (kube.DeploymentChange, told in words in
+// Change); nil when nothing (a generation bump for another field, e.g.
+// revisionHistoryLimit, is not blue-green's).
+func specChange(applied, cur *appsv1.Deployment) *kube.ChangedError {
 	if applied == nil || cur.Generation == applied.Generation {
-		return ""
+		return nil
+	}
+	changed := kube.DeploymentChange(applied, cur, kube.SpecTemplate, kube.SpecReplicas, kube.SpecPaused)
+	if changed == nil {
+		return nil
 	}
 	var what []string
-	if !apiequality.Semantic.DeepEqual(applied.Spec.Template, cur.Spec.Template) {
-		w := "its pod template"
-		if a, c := Images(&applied.Spec.Template), Images(&cur.Spec.Template); a != c {
-			w += fmt.Sprintf(" (images %s, deploy set %s)", c, a)
+	for _, f := range changed.Fields {
+		switch f {
+		case kube.SpecTemplate:
+			w := "its pod template"
+			if a, c := Images(&applied.Spec.Template), Images(&cur.Spec.Template); a != c {
+				w += fmt.Sprintf(" (images %s, deploy set %s)", c, a)
+			}
+			what = append(what, w)
+		case kube.SpecReplicas:
+			what = append(what, fmt.Sprintf("its replicas (%d, deploy set %d)", replicasOf(cur), replicasOf(applied)))
+		case kube.SpecPaused:
+			what = append(what, "paused")
 		}
-		what = append(what, w)
 	}
-	if replicasOf(applied) != replicasOf(cur) {
-		what = append(what, fmt.Sprintf("its replicas (%d, deploy set %d)", replicasOf(cur), replicasOf(applied)))
-	}
-	if cur.Spec.Paused != applied.Spec.Paused {
-		what = append(what, "paused")
-	}
-	return strings.Join(what, " and ")
+	changed.Change = strings.Join(what, " and ")
+	changed.From, changed.To = "", ""
+	return changed
 }
 
 func orNone(s string) string {
@@ -727,13 +704,13 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 		}
 		pv := &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace,
-				Labels: map[string]string{PreviewLabel: r.Service, "app.kubernetes.io/managed-by": "kubectl-zdd"}},
+				Labels: map[string]string{PreviewLabel: r.Service, kube.ManagedByLabel: kube.FieldManager}},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: sel, Ports: ports},
 		}
 		if err := r.fenced(ctx); err != nil {
 			return err
 		}
-		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
 			return fmt.Errorf("creating preview service %q: %w", r.Namespace+"/"+name, err)
 		}
 		r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
@@ -755,7 +732,7 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 	if err := r.fenced(ctx); err != nil {
 		return err
 	}
-	if _, err := svcs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager}); err != nil {
+	if _, err := svcs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager}); err != nil {
 		return fmt.Errorf("pointing preview service %q at %s: %w", r.Namespace+"/"+name, colour, err)
 	}
 	r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
@@ -770,7 +747,7 @@ func (r *Runner) scale(ctx context.Context, name string, n int32) error {
 	if err := r.fenced(ctx); err != nil {
 		return err
 	}
-	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: traffic.FieldManager})
+	_, err := r.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager})
 	if err != nil {
 		return fmt.Errorf("scaling deployment %q to %d: %w", r.Namespace+"/"+name, n, err)
 	}
@@ -789,7 +766,7 @@ func (r *Runner) vars(colour, service string) analysis.Vars {
 }
 
 // runAnalysis runs a and returns nil when it passed.
-func (r *Runner) runAnalysis(ctx context.Context, what string, a Analyzer, vars analysis.Vars) error {
+func (r *Runner) runAnalysis(ctx context.Context, what string, a analysis.Analyzer, vars analysis.Vars) error {
 	r.printf("%s analysis of colour %s: started", what, vars.Color)
 	res, err := a(ctx, vars)
 	if err != nil {

@@ -91,7 +91,7 @@ func TestResumable(t *testing.T) {
 		want bool
 	}{
 		{name: "in flight", op: state.Operation{ID: "x", Phase: "switched"}, want: true},
-		{name: "interrupted", op: state.Operation{ID: "x", Phase: "deploying", Result: ResultInterrupted}, want: true},
+		{name: "interrupted", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultInterrupted}, want: true},
 		{name: "paused before the switch", op: state.Operation{ID: "x", Phase: "ready-to-promote", Result: state.ResultPaused}, want: true},
 		{name: "succeeded", op: state.Operation{ID: "x", Phase: "done", Result: state.ResultSucceeded}},
 		{name: "failed", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultFailed}},
@@ -144,12 +144,16 @@ func TestSpecChange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cur := applied.DeepCopy()
 			tc.edit(cur)
-			if diff := cmp.Diff(tc.want, specChange(applied, cur)); diff != "" {
+			var got string
+			if changed := specChange(applied, cur); changed != nil {
+				got = changed.Change
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("specChange (-want +got):\n%s", diff)
 			}
 		})
 	}
-	if got := specChange(nil, applied); got != "" {
-		t.Errorf("specChange with nothing applied: want \"\", got %q", got)
+	if got := specChange(nil, applied); got != nil {
+		t.Errorf("specChange with nothing applied: want nil, got %v", got)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
-	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
 // Init turns a Service and the one Deployment it selects into blue-green
@@ -104,7 +103,7 @@ func (r *Runner) init(s *session, snap *Snapshot, orig, existing *appsv1.Deploym
 		if err := r.fenced(s.ctx); err != nil {
 			return err
 		}
-		if _, err := r.Client.AppsV1().Deployments(r.Namespace).Create(s.ctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager}); err != nil {
+		if _, err := r.Client.AppsV1().Deployments(r.Namespace).Create(s.ctx, d, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
 			return fmt.Errorf("creating deployment %q: %w", r.Namespace+"/"+name, err)
 		}
 		r.printf("colour %s: created deployment %q as a copy of %q", colour, r.Namespace+"/"+name, orig.Name)
@@ -223,7 +222,7 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 			return err
 		}
 		wctx, cancel := writeCtx(s.ctx)
-		applied, err = deps.Create(wctx, d, metav1.CreateOptions{FieldManager: traffic.FieldManager})
+		applied, err = deps.Create(wctx, d, metav1.CreateOptions{FieldManager: kube.FieldManager})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("creating deployment %q for colour %s: %w", ns+"/"+snap.IdleName, idle, err)
@@ -292,8 +291,9 @@ func (r *Runner) updateIdle(s *session, name, colour string, tmpl *corev1.PodTem
 			return nil, fmt.Errorf("reading deployment %q: %w", key, err)
 		}
 		if attempt > 1 && cur.Generation != gen {
-			return nil, exitcode.FailedError(&EditedError{Object: "deployment", Key: key,
-				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, cur.Generation, colour), Err: errors.New("no switch")})
+			return nil, exitcode.FailedError(&kube.ChangedError{Object: fmt.Sprintf("deployment %q", key), Fields: []string{"spec"},
+				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, cur.Generation, colour),
+				Writer: kube.WriterOf(cur, kube.Path("spec")), Err: errors.New("no switch"), Seen: cur})
 		}
 		gen = cur.Generation
 		cur.Spec.Template = *tmpl
@@ -303,7 +303,7 @@ func (r *Runner) updateIdle(s *session, name, colour string, tmpl *corev1.PodTem
 			return nil, err
 		}
 		wctx, cancel := writeCtx(s.ctx)
-		applied, err := deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: traffic.FieldManager})
+		applied, err := deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		cancel()
 		if apierrors.IsConflict(err) && attempt < maxSwitchAttempts {
 			continue

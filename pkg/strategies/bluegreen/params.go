@@ -1,7 +1,6 @@
 package bluegreen
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -189,12 +188,9 @@ func (r *Runner) applyParams(op *state.Operation) error {
 
 // analyzer returns the Analyzer of a (set by a test) or of spec (nil when
 // there is neither).
-func (r *Runner) analyzer(a Analyzer, spec *analysis.Spec) Analyzer {
-	if a != nil || spec == nil {
+func (r *Runner) analyzer(a analysis.Analyzer, spec *analysis.Spec) analysis.Analyzer {
+	if a != nil {
 		return a
 	}
-	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		run := &analysis.Runner{Kube: r.Client, Out: r.Out, EnvAllowed: r.analysisEnv, BeforeJob: r.fenced}
-		return run.Run(ctx, spec, vars)
-	}
+	return analysis.Runner{Kube: r.Client, Out: r.Out, EnvAllowed: r.analysisEnv, BeforeJob: r.fenced}.For(spec)
 }

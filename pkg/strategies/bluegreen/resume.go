@@ -18,7 +18,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
-func init() { strategies.Register(Strategy, resumer{}) }
+// NewResumer is the strategy's Resumer, for the plugin's registry.
+func NewResumer() strategies.Resumer { return resumer{} }
 
 // ParamOperation records which command started the operation when resume
 // must know it: OperationRollback (a rollback keeps the colour it leaves up).

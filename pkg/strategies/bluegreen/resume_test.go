@@ -19,16 +19,6 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-func TestResumerRegistered(t *testing.T) {
-	r, ok := strategies.Lookup(Strategy)
-	if !ok {
-		t.Fatalf("no Resumer registered for %q (registered: %v)", Strategy, strategies.Names())
-	}
-	if _, ok := r.(resumer); !ok {
-		t.Errorf("the Resumer of %q is %T, want the bluegreen resumer", Strategy, r)
-	}
-}
-
 func TestOriginAndInit(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -77,15 +77,11 @@ const (
 	ParamTemplate = "template"
 )
 
-// ResultInterrupted is the recorded result of a release stopped by Ctrl-C
-// (SIGINT, SIGTERM) at a consistent point: resume and abort take it up.
-const ResultInterrupted = "interrupted"
-
 // resumable reports whether resume (or a new run of the same release) may
 // carry op on: in flight, stopped by Ctrl-C, or stopped by a failure that
 // left the canary where it was.
 func resumable(op *state.Operation) bool {
-	return op.InFlight() || op.Result == ResultInterrupted || op.Result == state.ResultFailed
+	return op.InFlight() || op.Result == state.ResultInterrupted || op.Result == state.ResultFailed
 }
 
 // CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
@@ -125,25 +121,11 @@ type Config struct {
 	Params map[string]string
 }
 
-// Analyzer judges the canary at a step; a verdict other than Passed aborts.
-type Analyzer func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error)
-
-// SpecAnalyzer runs spec with an analysis.Runner (nil spec: no analysis).
-func SpecAnalyzer(client kubernetes.Interface, out io.Writer, spec *analysis.Spec) Analyzer {
-	return (&Canary{Client: client, Out: out}).AnalyzerFor(spec)
-}
-
 // AnalyzerFor runs spec with an analysis.Runner whose headers read what
 // AnalysisEnv allows and whose Jobs are created after the fencing check
 // (nil spec: no analysis).
-func (c *Canary) AnalyzerFor(spec *analysis.Spec) Analyzer {
-	if spec == nil {
-		return nil
-	}
-	return func(ctx context.Context, vars analysis.Vars) (*analysis.Result, error) {
-		runner := &analysis.Runner{Kube: c.Client, Out: c.Out, EnvAllowed: c.AnalysisEnv, BeforeJob: c.fenced}
-		return runner.Run(ctx, spec, vars)
-	}
+func (c *Canary) AnalyzerFor(spec *analysis.Spec) analysis.Analyzer {
+	return analysis.Runner{Kube: c.Client, Out: c.Out, EnvAllowed: c.AnalysisEnv, BeforeJob: c.fenced}.For(spec)
 }
 
 // RecordedAnalysis decodes the analysis recorded in op (nil when none). A
@@ -166,7 +148,7 @@ type Canary struct {
 	Discovery discovery.DiscoveryInterface
 	Out       io.Writer
 	// Analysis is run during each pause (nil: no analysis).
-	Analysis Analyzer
+	Analysis analysis.Analyzer
 	// Interrupt is closed when the user asks the run to stop (Ctrl-C,
 	// SIGTERM): the step in progress is finished to a consistent state, the
 	// phase is recorded with the result "interrupted" and the run returns an
@@ -289,7 +271,7 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 		return nil, exitcode.Usagef("deployment %q has an unfinished %s operation (%s, phase %s, %s): run 'kubectl zdd resume deployment/%s' or 'kubectl zdd abort deployment/%s' first",
 			ref, op.Strategy, op.ID, op.Phase, resultText(op), stable.Name, stable.Name)
 	}
-	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == ResultInterrupted) {
+	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == state.ResultInterrupted) {
 		p.op = op
 		n, err := strconv.Atoi(op.Params[ParamReplicas])
 		if err != nil {
@@ -456,7 +438,7 @@ func (c *Canary) findService(ctx context.Context, stable *appsv1.Deployment, nam
 	var found []*corev1.Service
 	for i := range list.Items {
 		s := &list.Items[i]
-		if len(s.Spec.Selector) == 0 || s.Labels["app.kubernetes.io/managed-by"] == state.FieldManager {
+		if len(s.Spec.Selector) == 0 || s.Labels[kube.ManagedByLabel] == kube.FieldManager {
 			continue
 		}
 		if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(stable.Spec.Template.Labels)) {
@@ -568,16 +550,7 @@ func sameRecord(a, b *state.Operation) bool {
 // nil while it is held: the one rule by which the canary stops without any
 // further write.
 func (c *Canary) lost(ctx context.Context, err error) *state.LostError {
-	if l := state.LeaseLost(err); l != nil {
-		return l
-	}
-	if l := state.LostCause(ctx); l != nil {
-		return l
-	}
-	if e, ok := c.fence.(interface{ Err() error }); ok && c.fence != nil {
-		return state.LeaseLost(e.Err())
-	}
-	return nil
+	return state.Lost(ctx, err, c.fence)
 }
 
 // stopLost ends a run that lost its Lease without one more write: the record

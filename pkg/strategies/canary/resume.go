@@ -16,7 +16,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-func init() { strategies.Register(Strategy, resumer{}) }
+// NewResumer is the strategy's Resumer, for the plugin's registry.
+func NewResumer() strategies.Resumer { return resumer{} }
 
 // resumer continues or undoes a canary release from its record on the
 // stable Deployment. The caller (kubectl zdd resume/abort) holds the

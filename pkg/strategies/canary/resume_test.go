@@ -22,16 +22,6 @@ func record(phase, result string) *state.Operation {
 		Params: map[string]string{ParamSteps: "10,50,100", ParamReplicas: "4"}}
 }
 
-func TestResumerRegistered(t *testing.T) {
-	r, ok := strategies.Lookup(Strategy)
-	if !ok {
-		t.Fatalf("no Resumer registered for strategy %q (registered: %v)", Strategy, strategies.Names())
-	}
-	if _, ok := r.(resumer); !ok {
-		t.Errorf("the Resumer of %q is %T, want the canary's", Strategy, r)
-	}
-}
-
 func TestResumeAction(t *testing.T) {
 	type want struct {
 		Action string
@@ -53,8 +43,8 @@ func TestResumeAction(t *testing.T) {
 		{"done is nothing", record("done", state.ResultSucceeded), false, want{actNothing, 0, 0}},
 		{"aborted is nothing", record("aborted", state.ResultAborted), true, want{actNothing, 0, 0}},
 		{"paused (held) is nothing", record("step-1", state.ResultPaused), true, want{actNothing, 0, 0}},
-		{"interrupted (Ctrl-C) at step 2 walks again from its index", record("step-2", ResultInterrupted), true, want{actWalk, 1, 0}},
-		{"interrupted before the canary existed restarts", record("start", ResultInterrupted), false, want{actRestart, 0, 0}},
+		{"interrupted (Ctrl-C) at step 2 walks again from its index", record("step-2", state.ResultInterrupted), true, want{actWalk, 1, 0}},
+		{"interrupted before the canary existed restarts", record("start", state.ResultInterrupted), false, want{actRestart, 0, 0}},
 		{"failed (another writer) at step 1 walks again", record("step-1", state.ResultFailed), true, want{actWalk, 0, 0}},
 		{"step beyond the steps", record("step-4", ""), true, want{"", 0, exitcode.Usage}},
 		{"step without the canary", record("step-2", ""), false, want{"", 0, exitcode.Usage}},
@@ -90,7 +80,7 @@ func TestAbortAction(t *testing.T) {
 		{"promote after the stable changed and the canary was removed", record("promote", ""), false, true, want{actRestore, 0}},
 		{"held", record("step-1", state.ResultPaused), true, false, want{actAbort, 0}},
 		{"failed", record("step-1", state.ResultFailed), true, false, want{actAbort, 0}},
-		{"interrupted", record("step-1", ResultInterrupted), true, false, want{actAbort, 0}},
+		{"interrupted", record("step-1", state.ResultInterrupted), true, false, want{actAbort, 0}},
 		{"succeeded", record("done", state.ResultSucceeded), false, true, want{actNothing, exitcode.Usage}},
 		{"aborted", record("aborted", state.ResultAborted), true, false, want{actNothing, exitcode.Usage}},
 	}

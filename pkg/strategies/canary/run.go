@@ -13,15 +13,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -217,7 +212,7 @@ func (c *Canary) stopInterrupted(ctx context.Context, p *plan) error {
 	if n := StepOf(p.op.Phase); n > 0 {
 		where = fmt.Sprintf("at step %d of %d (weight %d%%)", n, len(p.steps), p.steps[n-1])
 	}
-	p.op.Result = ResultInterrupted
+	p.op.Result = state.ResultInterrupted
 	p.op.Message = "interrupted " + where + " (phase " + p.op.Phase + ")"
 	if err := c.save(context.WithoutCancel(ctx), p); err != nil {
 		return err
@@ -455,7 +450,7 @@ func (c *Canary) upsertCanary(ctx context.Context, p *plan, replicas int32) (*ap
 		if err := c.fenced(ctx); err != nil {
 			return nil, err
 		}
-		created, err := deps.Create(ctx, d, metav1.CreateOptions{FieldManager: state.FieldManager})
+		created, err := deps.Create(ctx, d, metav1.CreateOptions{FieldManager: kube.FieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("creating deployment %q: %w", p.canaryRef(), err)
 		}
@@ -494,63 +489,54 @@ func (c *Canary) report(ctx context.Context, p *plan, i int) error {
 	return nil
 }
 
-// waitEndpoints watches the Service's EndpointSlices until wantCanary of the
-// ready endpoints are canary pods and wantAll are ready in all.
+// waitEndpoints watches the Service's EndpointSlices and its pods (a
+// kube.EndpointWatch) until wantCanary of the ready endpoints are canary
+// pods and wantAll are ready in all.
 func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll int) (int, int, error) {
 	ns := p.service.Namespace
-	svcSel := labels.Set{discoveryv1.LabelServiceName: p.service.Name}.String()
 	canarySel := labels.Set(p.stableSel).String() + "," + p.trackKey + "=" + p.trackVal
-	lw := kube.Reconnecting(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = svcSel
-			return c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = svcSel
-			return c.Client.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
-		},
-	})
-	var store cache.Store
-	var gotCanary, gotAll int
-	// Only endpoints of pods that exist count: after an API server outage
-	// the EndpointSlice controller can list deleted pods as ready for minutes.
-	svcPods := labels.SelectorFromSet(p.service.Spec.Selector).String()
 	isCanary, err := labels.Parse(canarySel)
 	if err != nil {
 		return 0, 0, fmt.Errorf("the canary's pod selector %q: %w", canarySel, err)
 	}
-	count := func() (bool, error) {
-		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: svcPods})
-		if err != nil {
-			return false, err
-		}
-		exists, canary := map[string]bool{}, map[string]bool{}
-		for _, pod := range pods.Items {
-			exists[pod.Name] = true
+	var gotCanary, gotAll int
+	fail := func(err error) (int, int, error) {
+		return gotCanary, gotAll, fmt.Errorf("waiting for service %q to have %d ready endpoints, %d of them canary pods (last seen %d, %d): %w",
+			ns+"/"+p.service.Name, wantAll, wantCanary, gotAll, gotCanary, err)
+	}
+	w, err := kube.WatchEndpoints(ctx, c.Client, ns, p.service.Name, kube.EndpointOptions{PodSelector: p.service.Spec.Selector})
+	if err != nil {
+		return fail(err)
+	}
+	defer w.Stop()
+	count := func() bool {
+		// only endpoints of pods that exist count: after an API server
+		// outage the EndpointSlice controller can list deleted pods as
+		// ready for minutes
+		canary := map[string]bool{}
+		for _, pod := range w.Pods() {
 			canary[pod.Name] = isCanary.Matches(labels.Set(pod.Labels))
 		}
 		gotCanary, gotAll = 0, 0
-		for _, obj := range store.List() {
-			es := obj.(*discoveryv1.EndpointSlice)
+		for _, es := range w.Slices() {
 			for _, ep := range es.Endpoints {
-				if ep.Conditions.Ready == nil || !*ep.Conditions.Ready || ep.TargetRef == nil || !exists[ep.TargetRef.Name] {
+				if ep.Conditions.Ready == nil || !*ep.Conditions.Ready || ep.TargetRef == nil {
+					continue
+				}
+				isCanary, exists := canary[ep.TargetRef.Name]
+				if !exists {
 					continue
 				}
 				gotAll++
-				if canary[ep.TargetRef.Name] {
+				if isCanary {
 					gotCanary++
 				}
 			}
 		}
-		return gotCanary == wantCanary && gotAll == wantAll, nil
+		return gotCanary == wantCanary && gotAll == wantAll
 	}
-	_, err = watchtools.UntilWithSync(ctx, kube.For(c.Client, lw), &discoveryv1.EndpointSlice{}, func(s cache.Store) (bool, error) {
-		store = s
-		return count()
-	}, func(watch.Event) (bool, error) { return count() })
-	if err != nil {
-		return gotCanary, gotAll, fmt.Errorf("waiting for service %q to have %d ready endpoints, %d of them canary pods (last seen %d, %d): %w",
-			ns+"/"+p.service.Name, wantAll, wantCanary, gotAll, gotCanary, err)
+	if err := w.Wait(ctx, count); err != nil {
+		return fail(err)
 	}
 	return gotCanary, gotAll, nil
 }

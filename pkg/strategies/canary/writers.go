@@ -16,17 +16,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
-	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
 // maxConflicts bounds the re-reads of one write whose conflicts are all
@@ -34,28 +32,14 @@ import (
 const maxConflicts = 10
 
 // deploymentChange compares what the canary manages in two versions of a
-// Deployment: nil when they agree, else the first changed field and its
-// writer.
-func deploymentChange(seen, cur *appsv1.Deployment) *traffic.ChangedError {
-	obj := fmt.Sprintf("deployment %q", cur.Namespace+"/"+cur.Name)
-	replicas := func(d *appsv1.Deployment) string {
-		if d.Spec.Replicas == nil {
-			return "unset"
-		}
-		return strconv.Itoa(int(*d.Spec.Replicas))
+// Deployment (its replicas, pod template and selector): nil when they
+// agree, else the changed fields and their writer.
+func deploymentChange(seen, cur *appsv1.Deployment) *kube.ChangedError {
+	changed := kube.DeploymentChange(seen, cur, kube.SpecReplicas, kube.SpecTemplate, kube.SpecSelector)
+	if changed != nil {
+		changed.Object = fmt.Sprintf("deployment %q", cur.Namespace+"/"+cur.Name)
 	}
-	switch {
-	case replicas(seen) != replicas(cur):
-		return &traffic.ChangedError{Object: obj, Field: "spec.replicas", From: replicas(seen), To: replicas(cur),
-			Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:replicas")}
-	case !apiequality.Semantic.DeepEqual(seen.Spec.Template, cur.Spec.Template):
-		return &traffic.ChangedError{Object: obj, Field: "spec.template",
-			Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:template")}
-	case !apiequality.Semantic.DeepEqual(seen.Spec.Selector, cur.Spec.Selector):
-		return &traffic.ChangedError{Object: obj, Field: "spec.selector",
-			Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:selector")}
-	}
-	return nil
+	return changed
 }
 
 // remember records d as the version of its Deployment this run last saw.
@@ -86,7 +70,7 @@ func (c *Canary) writeDeployment(ctx context.Context, p *plan, name string, muta
 		if err := c.fenced(ctx); err != nil {
 			return nil, err
 		}
-		out, err := deps.Update(ctx, d, metav1.UpdateOptions{FieldManager: state.FieldManager})
+		out, err := deps.Update(ctx, d, metav1.UpdateOptions{FieldManager: kube.FieldManager})
 		if err == nil {
 			p.remember(out)
 			if name == p.stable.Name && p.rec != nil {
@@ -120,7 +104,7 @@ func (c *Canary) checkWriters(ctx context.Context, p *plan) error {
 		}
 		cur, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return &traffic.ChangedError{Object: fmt.Sprintf("deployment %q", ns+"/"+name), Field: "the whole object", From: "present", To: "deleted"}
+			return &kube.ChangedError{Object: fmt.Sprintf("deployment %q", ns+"/"+name), Fields: []string{"the whole object"}, From: "present", To: "deleted"}
 		}
 		if err != nil {
 			return fmt.Errorf("reading deployment %q: %w", ns+"/"+name, err)
@@ -134,15 +118,15 @@ func (c *Canary) checkWriters(ctx context.Context, p *plan) error {
 	for name, sel := range want {
 		cur, err := c.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return &traffic.ChangedError{Object: fmt.Sprintf("service %q", ns+"/"+name), Field: "the whole object", From: "present", To: "deleted"}
+			return &kube.ChangedError{Object: fmt.Sprintf("service %q", ns+"/"+name), Fields: []string{"the whole object"}, From: "present", To: "deleted"}
 		}
 		if err != nil {
 			return fmt.Errorf("reading service %q: %w", ns+"/"+name, err)
 		}
 		if !maps.Equal(sel, cur.Spec.Selector) {
-			return &traffic.ChangedError{Object: fmt.Sprintf("service %q", ns+"/"+name), Field: "spec.selector",
+			return &kube.ChangedError{Object: fmt.Sprintf("service %q", ns+"/"+name), Fields: []string{"spec.selector"},
 				From: labels.Set(sel).String(), To: labels.Set(cur.Spec.Selector).String(),
-				Manager: traffic.FieldManagerOf(cur, state.FieldManager, "f:spec", "f:selector")}
+				Writer: kube.WriterOf(cur, kube.Path("spec.selector")), Seen: cur}
 		}
 	}
 	return nil
@@ -153,7 +137,7 @@ func (c *Canary) checkWriters(ctx context.Context, p *plan) error {
 // change, nothing is overwritten or rolled back, and the error exits 1. nil
 // when err is something else.
 func (c *Canary) stopForWriter(ctx context.Context, p *plan, err error) error {
-	var changed *traffic.ChangedError
+	var changed *kube.ChangedError
 	if !errors.As(err, &changed) {
 		return nil
 	}

@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 func seenCanary() *appsv1.Deployment {
@@ -38,7 +39,7 @@ func TestDeploymentChange(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(d *appsv1.Deployment)
-		want   *traffic.ChangedError
+		want   *kube.ChangedError
 	}{
 		{"status only: no change", func(d *appsv1.Deployment) { d.ResourceVersion = "11"; d.Status.ReadyReplicas = 2 }, nil},
 		{"an annotation: no change", func(d *appsv1.Deployment) {
@@ -49,22 +50,22 @@ func TestDeploymentChange(t *testing.T) {
 			three := int32(3)
 			d.Spec.Replicas = &three
 			byWriter(d, "kubectl", "scale", `{"f:spec":{"f:replicas":{}}}`)
-		}, &traffic.ChangedError{Object: `deployment "shop/web-canary"`, Field: "spec.replicas", From: "2", To: "3", Manager: `"kubectl" via the scale subresource`}},
+		}, &kube.ChangedError{Object: `deployment "shop/web-canary"`, Fields: []string{"spec.replicas"}, From: "2", To: "3", Writer: `"kubectl" via the scale subresource`}},
 		{"kubectl set image", func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Image = "web:v3"
 			byWriter(d, "kubectl-set", "", `{"f:spec":{"f:template":{"f:spec":{"f:containers":{}}}}}`)
-		}, &traffic.ChangedError{Object: `deployment "shop/web-canary"`, Field: "spec.template", Manager: `"kubectl-set"`}},
+		}, &kube.ChangedError{Object: `deployment "shop/web-canary"`, Fields: []string{"spec.template"}, Writer: `"kubectl-set"`}},
 		{"a writer that left no managedFields entry", func(d *appsv1.Deployment) {
 			one := int32(1)
 			d.Spec.Replicas = &one
-		}, &traffic.ChangedError{Object: `deployment "shop/web-canary"`, Field: "spec.replicas", From: "2", To: "1"}},
+		}, &kube.ChangedError{Object: `deployment "shop/web-canary"`, Fields: []string{"spec.replicas"}, From: "2", To: "1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			seen := seenCanary()
 			cur := seen.DeepCopy()
 			tc.change(cur)
-			if diff := cmp.Diff(tc.want, deploymentChange(seen, cur)); diff != "" {
+			if diff := cmp.Diff(tc.want, deploymentChange(seen, cur), cmpopts.IgnoreFields(kube.ChangedError{}, "Seen")); diff != "" {
 				t.Errorf("deploymentChange (-want +got):\n%s", diff)
 			}
 		})

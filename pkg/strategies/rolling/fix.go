@@ -27,7 +27,7 @@ func fixObject(obj map[string]any, services []corev1.Service) (map[string]any, [
 		return nil, nil, err
 	}
 	d.APIVersion, d.Kind = "apps/v1", "Deployment"
-	findings, err := AuditWith(d, services)
+	findings, err := lint.AuditDeployment(d, services)
 	if err != nil {
 		return nil, nil, err
 	}

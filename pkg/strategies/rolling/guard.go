@@ -17,64 +17,47 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
-// The fields of a Deployment's spec that a rollout manages: a change of any
-// of them by another writer means the release is no longer the one
-// requested, so the rollout stops instead of carrying on or undoing it.
-const (
-	fieldTemplate = "spec.template"
-	fieldSelector = "spec.selector"
-	fieldStrategy = "spec.strategy"
-)
+// managedFields are the fields of a Deployment's spec that a rollout
+// manages: a change of any of them by another writer means the release is
+// no longer the one requested, so the rollout stops instead of carrying on
+// or undoing it.
+var managedFields = []string{kube.SpecTemplate, kube.SpecSelector, kube.SpecStrategy}
 
-// ForeignChangeError says another writer changed what the rollout manages.
-type ForeignChangeError struct {
-	// Deployment is "namespace/name".
-	Deployment string
-	// Fields are the managed fields that changed (spec.template, ...).
-	Fields []string
-	// Manager is the field manager that last wrote them, from managedFields
-	// ("" when none can be told).
-	Manager string
-	// While says when ("while the rollout watched it", ...).
-	While string
-	// Object is the Deployment as read with the change.
-	Object *appsv1.Deployment
-}
-
-func (e *ForeignChangeError) Error() string {
-	return fmt.Sprintf("%s changed by %s %s", strings.Join(e.Fields, ", "), managerName(e.Manager), e.While)
-}
-
-func managerName(m string) string {
-	if m == "" {
-		return "another writer (no field manager recorded)"
+// foreignChange is the *kube.ChangedError of another writer's change of
+// what the rollout manages, seen on now (nil when there is none).
+func foreignChange(was, now *appsv1.Deployment, while string) *kube.ChangedError {
+	fc := kube.DeploymentChange(was, now, managedFields...)
+	if fc != nil {
+		fc.While = while
 	}
-	return fmt.Sprintf("%q", m)
+	return fc
 }
 
-// IsForeignChange reports whether err is (or wraps) a ForeignChangeError.
+// templateChangedBy is the *kube.ChangedError of d's template, changed by
+// another writer while (or since) what while says.
+func templateChangedBy(d *appsv1.Deployment, while string) *kube.ChangedError {
+	return &kube.ChangedError{Fields: []string{kube.SpecTemplate}, Writer: kube.WriterOf(d, kube.Path(kube.SpecTemplate)), While: while, Seen: d}
+}
+
+// IsForeignChange reports whether err is (or wraps) another writer's change.
 func IsForeignChange(err error) bool {
-	var fc *ForeignChangeError
+	var fc *kube.ChangedError
 	return errors.As(err, &fc)
 }
 
-// managedChanges lists the managed fields whose value differs between the
-// Deployment as the rollout left it (was) and as it is now.
-func managedChanges(was, now *appsv1.Deployment) []string {
-	var out []string
-	if !apiequality.Semantic.DeepEqual(was.Spec.Template, now.Spec.Template) {
-		out = append(out, fieldTemplate)
+// changedDeployment is the Deployment as read with the change of err, nil
+// when err carries none.
+func changedDeployment(err error) *appsv1.Deployment {
+	var fc *kube.ChangedError
+	if errors.As(err, &fc) {
+		d, _ := fc.Seen.(*appsv1.Deployment)
+		return d
 	}
-	if !apiequality.Semantic.DeepEqual(was.Spec.Selector, now.Spec.Selector) {
-		out = append(out, fieldSelector)
-	}
-	if !apiequality.Semantic.DeepEqual(was.Spec.Strategy, now.Spec.Strategy) {
-		out = append(out, fieldStrategy)
-	}
-	return out
+	return nil
 }
 
 // otherChanges describes the changes of the spec outside what the rollout
@@ -122,64 +105,6 @@ func otherChanges(was, now *appsv1.Deployment) []string {
 	return out
 }
 
-// writerOf names the field manager that last wrote any of fields (paths
-// such as "spec.template") on d, other than kubectl-zdd itself: the entry of
-// managedFields that owns something under one of them with the latest time.
-// "" when no entry does.
-func writerOf(d *appsv1.Deployment, fields []string) string {
-	type cand struct {
-		manager string
-		at      time.Time
-		idx     int
-	}
-	var found []cand
-	for i, mf := range d.ManagedFields {
-		if mf.Manager == state.FieldManager || mf.FieldsV1 == nil {
-			continue
-		}
-		var set map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &set); err != nil {
-			continue
-		}
-		for _, f := range fields {
-			if ownsPath(set, strings.Split(f, ".")) {
-				var at time.Time
-				if mf.Time != nil {
-					at = mf.Time.Time
-				}
-				found = append(found, cand{manager: mf.Manager, at: at, idx: i})
-				break
-			}
-		}
-	}
-	if len(found) == 0 {
-		return ""
-	}
-	// latest time first; on a tie the later entry (the API server appends
-	// a manager's first entry at the end)
-	sort.SliceStable(found, func(a, b int) bool {
-		if !found[a].at.Equal(found[b].at) {
-			return found[a].at.After(found[b].at)
-		}
-		return found[a].idx > found[b].idx
-	})
-	return found[0].manager
-}
-
-// ownsPath reports whether a FieldsV1 set holds the path (or something
-// under it).
-func ownsPath(set map[string]any, path []string) bool {
-	cur := set
-	for _, p := range path {
-		next, ok := cur["f:"+p].(map[string]any)
-		if !ok {
-			return false
-		}
-		cur = next
-	}
-	return true
-}
-
 // templateFingerprint identifies a pod template (without the
 // pod-template-hash label): the first 16 hex digits of the SHA-256 of its
 // JSON. It is recorded after the apply, so resume and abort can tell the
@@ -199,9 +124,16 @@ func stripHash(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
 	return c
 }
 
+func writerName(w string) string {
+	if w == "" {
+		return "another writer (no field manager recorded)"
+	}
+	return w
+}
+
 // guard holds the Deployment as the rollout last left it, and judges every
 // later version against it: a change of what the rollout manages by
-// someone else is a ForeignChangeError; any other change of the spec (a
+// someone else is a *kube.ChangedError; any other change of the spec (a
 // scale by `kubectl scale` or an HPA, another setting) is accepted, said
 // once in the log, and becomes the new base.
 type guard struct {
@@ -224,8 +156,8 @@ func (g *guard) observe(d *appsv1.Deployment) error {
 		g.accept(d)
 		return nil
 	}
-	if ch := managedChanges(g.base, d); len(ch) > 0 {
-		return &ForeignChangeError{Deployment: g.ref, Fields: ch, Manager: writerOf(d, ch), While: g.while, Object: d}
+	if fc := foreignChange(g.base, d, g.while); fc != nil {
+		return fc
 	}
 	other := otherChanges(g.base, d)
 	if len(other) == 0 {
@@ -233,9 +165,9 @@ func (g *guard) observe(d *appsv1.Deployment) error {
 		g.accept(d)
 		return nil
 	}
-	paths := []string{"spec", "metadata.annotations"}
+	paths := []kube.FieldPath{kube.Path("spec"), kube.Path("metadata.annotations")}
 	if strings.HasPrefix(other[0], "spec.replicas") {
-		paths = []string{"spec.replicas"}
+		paths = []kube.FieldPath{kube.Path(kube.SpecReplicas)}
 	}
 	what := strings.Join(other, ", ")
 	replicas := int32(1)
@@ -243,7 +175,7 @@ func (g *guard) observe(d *appsv1.Deployment) error {
 		replicas = *d.Spec.Replicas
 	}
 	if g.logf != nil {
-		g.logf("deployment %q: %s by %s %s; the template, selector and strategy are as the rollout set them, so it carries on and judges completion against %d replicas", g.ref, what, managerName(writerOf(d, paths)), g.while, replicas)
+		g.logf("deployment %q: %s by %s %s; the template, selector and strategy are as the rollout set them, so it carries on and judges completion against %d replicas", g.ref, what, writerName(kube.WriterOf(d, paths...)), g.while, replicas)
 	}
 	g.accept(d)
 	return nil
@@ -262,7 +194,7 @@ func (g *guard) accept(d *appsv1.Deployment) {
 // conflict the Deployment is read again: a record written by someone else
 // stops it (state.RecordChangedError); anything else is judged by the
 // guard, and a change of what the rollout manages stops it with the
-// ForeignChangeError.
+// *kube.ChangedError.
 type recordWriter struct {
 	kube  kubernetes.Interface
 	ns    string

@@ -25,6 +25,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -80,7 +81,11 @@ func TestManagedChanges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			was := deployment(2, 3, "shop:v2")
-			if diff := cmp.Diff(tc.want, managedChanges(was, tc.now)); diff != "" {
+			var got []string
+			if fc := foreignChange(was, tc.now, ""); fc != nil {
+				got = fc.Fields
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("managed changes (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.wantOther, otherChanges(was, tc.now)); diff != "" {
@@ -93,27 +98,27 @@ func TestManagedChanges(t *testing.T) {
 func TestWriterOf(t *testing.T) {
 	entries := []metav1.ManagedFieldsEntry{
 		managed("kubectl-client-side-apply", 1, fieldsImage),
-		managed(state.FieldManager, 5, fieldsImage),
+		managed(kube.FieldManager, 5, fieldsImage),
 		managed("kubectl-set", 3, fieldsImage),
 		managed("kubectl-scale", 4, fieldsReplicas),
 		managed("kubectl-label", 6, fieldsLabels),
 	}
 	tests := []struct {
 		name   string
-		fields []string
+		fields []kube.FieldPath
 		want   string
 	}{
-		{name: "template: the latest writer other than kubectl-zdd", fields: []string{"spec.template"}, want: "kubectl-set"},
-		{name: "replicas", fields: []string{"spec.replicas"}, want: "kubectl-scale"},
-		{name: "nobody owns the strategy", fields: []string{"spec.strategy"}, want: ""},
-		{name: "any of several", fields: []string{"spec.strategy", "spec.replicas"}, want: "kubectl-scale"},
+		{name: "template: the latest writer other than kubectl-zdd", fields: []kube.FieldPath{kube.Path("spec.template")}, want: `"kubectl-set"`},
+		{name: "replicas", fields: []kube.FieldPath{kube.Path("spec.replicas")}, want: `"kubectl-scale"`},
+		{name: "nobody owns the strategy", fields: []kube.FieldPath{kube.Path("spec.strategy")}, want: ""},
+		{name: "any of several", fields: []kube.FieldPath{kube.Path("spec.strategy"), kube.Path("spec.replicas")}, want: `"kubectl-scale"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := deployment(3, 3, "shop:v3")
 			d.ManagedFields = entries
-			if got := writerOf(d, tc.fields); got != tc.want {
-				t.Errorf("writerOf(%v) = %q, want %q", tc.fields, got, tc.want)
+			if got := kube.WriterOf(d, tc.fields...); got != tc.want {
+				t.Errorf("WriterOf(%v) = %q, want %q", tc.fields, got, tc.want)
 			}
 		})
 	}
@@ -121,7 +126,7 @@ func TestWriterOf(t *testing.T) {
 
 // TestGuardObserve: a status-only update and a scale are accepted (the
 // scale said once, and taken as the new base); a template change after it
-// is a ForeignChangeError naming the field and the writer.
+// is a *kube.ChangedError naming the field and the writer.
 func TestGuardObserve(t *testing.T) {
 	var log bytes.Buffer
 	g := &guard{ref: "shop/web", base: deployment(2, 3, "shop:v2"), while: "while the rollout watched it", logf: func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) }}
@@ -151,9 +156,9 @@ func TestGuardObserve(t *testing.T) {
 	edited := deployment(4, 5, "shop:v3")
 	edited.ManagedFields = []metav1.ManagedFieldsEntry{managed("kubectl-edit", 5, fieldsImage)}
 	err := g.observe(edited)
-	var fc *ForeignChangeError
+	var fc *kube.ChangedError
 	if !errors.As(err, &fc) {
-		t.Fatalf("template change: got %v, want a ForeignChangeError", err)
+		t.Fatalf("template change: got %v, want a *kube.ChangedError", err)
 	}
 	want := `spec.template changed by "kubectl-edit" while the rollout watched it`
 	if diff := cmp.Diff(want, err.Error()); diff != "" {
@@ -247,7 +252,7 @@ func TestRollbackRefusesAnotherWritersTemplate(t *testing.T) {
 	applied := template("shop:v9") // what the release applied; the live one is shop:v2
 	_, err := Rollback(context.Background(), client, RollbackConfig{Namespace: "shop", Name: "web", ToRevision: 1, Current: &applied, Timeout: time.Minute})
 	if !IsForeignChange(err) || exitcode.Of(err) != exitcode.Failed {
-		t.Fatalf("got %v (exit %d), want a ForeignChangeError with exit 1", err, exitcode.Of(err))
+		t.Fatalf("got %v (exit %d), want a *kube.ChangedError with exit 1", err, exitcode.Of(err))
 	}
 	want := `restoring revision 1 of deployment "shop/web": spec.template changed by "kubectl-edit" since it was read to restore revision 1; nothing was rolled back over that change`
 	if diff := cmp.Diff(want, err.Error()); diff != "" {
@@ -262,7 +267,7 @@ func TestRollbackRefusesAnotherWritersTemplate(t *testing.T) {
 // TestRecordWriterConflict: a record write that meets a Conflict re-reads
 // the Deployment and judges it: a scale by someone else is accepted and the
 // write retried with the new resourceVersion; a template change stops it
-// with a ForeignChangeError, and saveAnyway still records (with the
+// with a *kube.ChangedError, and saveAnyway still records (with the
 // resourceVersion of the version read).
 func TestRecordWriterConflict(t *testing.T) {
 	tests := []struct {

@@ -69,7 +69,7 @@ func (r *Rollout) dryRun(ctx context.Context, rel *release) error {
 	}
 	how := "strategic merge patch"
 	if rel.patchTyp == types.ApplyPatchType {
-		how = "server-side apply (field manager " + state.FieldManager + ", force)"
+		how = "server-side apply (field manager " + kube.FieldManager + ", force)"
 	}
 	pre := "no precondition: the deployment is created"
 	if rel.live != nil {

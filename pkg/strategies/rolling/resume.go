@@ -19,7 +19,8 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-func init() { strategies.Register(Strategy, resumer{}) }
+// NewResumer is the strategy's Resumer, for the plugin's registry.
+func NewResumer() strategies.Resumer { return resumer{} }
 
 // resumeMaxRestarts is the restart limit of new pods while a resumed rollout
 // is watched (the run that was killed does not record its --max-restarts).
@@ -206,7 +207,7 @@ func (r *Rollout) resumeApply(ctx context.Context, rel *release) (*appsv1.Deploy
 			return nil, err
 		}
 	}
-	if len(managedChanges(live, dry)) == 0 {
+	if foreignChange(live, dry, "") == nil {
 		r.logf("resume: the recorded release is already applied to deployment %q", rel.ref)
 		rel.op.Params[ParamTemplate] = templateFingerprint(&live.Spec.Template)
 		return live, nil
@@ -221,7 +222,7 @@ func (r *Rollout) resumeApply(ctx context.Context, rel *release) (*appsv1.Deploy
 		changed = true
 	}
 	if changed {
-		fc := &ForeignChangeError{Deployment: rel.ref, Fields: []string{fieldTemplate}, Manager: writerOf(live, []string{fieldTemplate}), While: "after the rollout started (it is neither the template the release started from nor the recorded release)", Object: live}
+		fc := templateChangedBy(live, "after the rollout started (it is neither the template the release started from nor the recorded release)")
 		_, err := r.stoppedBeforeApply(ctx, rel, fc)
 		return nil, err
 	}
@@ -256,7 +257,7 @@ func (rs resumer) checkOwnTemplate(ctx context.Context, env strategies.Env, t st
 	if applied == "" || fp == applied || fp == from {
 		return nil
 	}
-	fc := &ForeignChangeError{Deployment: t.Ref(), Fields: []string{fieldTemplate}, Manager: writerOf(d, []string{fieldTemplate}), While: "after the rollout applied it", Object: d}
+	fc := templateChangedBy(d, "after the rollout applied it")
 	msg := fmt.Sprintf("%v; %s does not write over it: nothing was changed", fc, command)
 	_ = rs.saver(ctx, env, t, op, d)(op.Phase, state.ResultFailed, msg)
 	return exitcode.Failedf("deployment %q: %w; %s does not write over it: nothing was changed", t.Ref(), fc, command)

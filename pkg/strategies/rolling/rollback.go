@@ -141,12 +141,12 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 				return nil, err
 			}
 		}
-		if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dry}); err != nil {
+		if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager, DryRun: dry}); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsInvalid(err) || strings.Contains(err.Error(), "testing value") {
 				// the test of the template failed: say what changed, and
 				// who changed it; nothing is written over it
 				if fresh, gerr := deps.Get(ctx, cfg.Name, metav1.GetOptions{}); gerr == nil && !apiequality.Semantic.DeepEqual(fresh.Spec.Template, *current) {
-					fc := &ForeignChangeError{Deployment: ref, Fields: []string{fieldTemplate}, Manager: writerOf(fresh, []string{fieldTemplate}), While: fmt.Sprintf("since it was read to restore revision %d", res.Restored), Object: fresh}
+					fc := templateChangedBy(fresh, fmt.Sprintf("since it was read to restore revision %d", res.Restored))
 					return nil, exitcode.Failedf("restoring revision %d of deployment %q: %w; nothing was rolled back over that change", res.Restored, ref, fc)
 				}
 				return nil, exitcode.Failedf("restoring revision %d of deployment %q: it changed since it was read, run again: %w", res.Restored, ref, err)
@@ -162,7 +162,7 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	final, err := kube.WaitForDeployment(wctx, client, cfg.Namespace, cfg.Name, func(_ *appsv1.Deployment, p kube.Progress) {
+	final, err := kube.WaitForDeployment(wctx, client, cfg.Namespace, cfg.Name, nil, func(_ *appsv1.Deployment, p kube.Progress) {
 		if cfg.OnProgress != nil {
 			cfg.OnProgress(p)
 		}

@@ -113,7 +113,8 @@ type Rollout struct {
 	Log io.Writer
 	// OnProgress is called on every change of the Deployment while watching.
 	OnProgress func(kube.Progress)
-	// Lint audits the Deployment as it will be applied; lint.Audit by default.
+	// Lint audits the Deployment as it will be applied; lint.AuditDeployment
+	// (with the Services that select it) by default.
 	Lint func(d *appsv1.Deployment) ([]lint.Finding, error)
 	// AnalysisOut gets one line per measurement (may be nil).
 	AnalysisOut io.Writer
@@ -178,9 +179,6 @@ type Result struct {
 
 // ResultDryRun is Result.Result for a dry run.
 const ResultDryRun = "dry-run"
-
-// ResultInterrupted is Result.Result when Ctrl-C stopped the release.
-const ResultInterrupted = "interrupted"
 
 func (r *Rollout) now() time.Time {
 	if r.Now != nil {
@@ -345,16 +343,7 @@ func (r *Rollout) stopLost(rel *release, lost *state.LostError) error {
 // lostOf returns why the release's lease is lost (err, ctx or the fence
 // say so), nil while it is held.
 func (rel *release) lostOf(ctx context.Context, err error) *state.LostError {
-	if l := state.LeaseLost(err); l != nil {
-		return l
-	}
-	if l := state.LostCause(ctx); l != nil {
-		return l
-	}
-	if e, ok := rel.fence.(interface{ Err() error }); ok && rel.fence != nil {
-		return state.LeaseLost(e.Err())
-	}
-	return nil
+	return state.Lost(ctx, err, rel.fence)
 }
 
 // fenced is the check right before each write of the release.
@@ -548,7 +537,7 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 		// Interrupted (Ctrl-C, SIGTERM): no automatic rollback. The phase
 		// stays recorded with the operation in flight, the deferred Release
 		// frees the Lease, and the user chooses resume or abort.
-		res.Result = ResultInterrupted
+		res.Result = state.ResultInterrupted
 		res.Reason = "interrupted"
 		_ = r.record(ctx, rel, rel.op.Phase, "", "interrupted in phase "+rel.op.Phase)
 		return res, exitcode.NeedsPersonf("deployment %q: interrupted in phase %s; the operation is recorded on the deployment and its lease released: run 'kubectl zdd resume deployment/%s' to carry it on, or 'kubectl zdd abort deployment/%s' to go back to revision %s", rel.ref, rel.op.Phase, cfg.Name, cfg.Name, rel.op.FromRevision)
@@ -613,12 +602,12 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, failed string, finishDowntime func()) (*Result, error) {
 	res := rel.res
 	res.Result = state.ResultFailed
-	var fc *ForeignChangeError
+	var fc *kube.ChangedError
 	if errors.As(err, &fc) {
 		// the change itself, not the wait it interrupted
 		err = fc
-		if fc.Object != nil {
-			rel.w.guard.accept(fc.Object)
+		if d := changedDeployment(fc); d != nil {
+			rel.w.guard.accept(d)
 		}
 	}
 	res.Reason = err.Error() + "; the release is no longer the one requested: nothing was rolled back"
@@ -903,7 +892,7 @@ func (r *Rollout) preflight(rel *release) error {
 	rel.op.Phase = PhasePreflight
 	audit := r.Lint
 	if audit == nil {
-		audit = func(d *appsv1.Deployment) ([]lint.Finding, error) { return AuditWith(d, rel.serviceObjs) }
+		audit = func(d *appsv1.Deployment) ([]lint.Finding, error) { return lint.AuditDeployment(d, rel.serviceObjs) }
 	}
 	findings, err := audit(rel.desired)
 	if err != nil {
@@ -938,33 +927,6 @@ func (r *Rollout) preflight(rel *release) error {
 	return nil
 }
 
-// Audit runs the lint rules on one Deployment.
-func Audit(d *appsv1.Deployment) ([]lint.Finding, error) {
-	return AuditWith(d, nil)
-}
-
-// AuditWith runs the lint rules on one Deployment, with the Services that
-// select it read for the cross-object rules only (nothing is reported on
-// them).
-func AuditWith(d *appsv1.Deployment, services []corev1.Service) ([]lint.Finding, error) {
-	obj, err := lint.FromTyped(d)
-	if err != nil {
-		return nil, err
-	}
-	objs := []lint.Object{obj}
-	for i := range services {
-		s := services[i].DeepCopy()
-		s.APIVersion, s.Kind = "v1", "Service"
-		so, err := lint.FromTyped(s)
-		if err != nil {
-			return nil, fmt.Errorf("service %q: %w", s.Namespace+"/"+s.Name, err)
-		}
-		so.Context = true
-		objs = append(objs, so)
-	}
-	return lint.Audit(objs, lint.Options{DrainSeconds: 10}), nil
-}
-
 // apply sends the patch (or server-side apply).
 func (r *Rollout) apply(ctx context.Context, rel *release, dryRun []string) (*appsv1.Deployment, error) {
 	deps := r.Kube.AppsV1().Deployments(rel.cfg.Namespace)
@@ -973,7 +935,7 @@ func (r *Rollout) apply(ctx context.Context, rel *release, dryRun []string) (*ap
 			return nil, err
 		}
 	}
-	opts := metav1.PatchOptions{FieldManager: state.FieldManager, DryRun: dryRun}
+	opts := metav1.PatchOptions{FieldManager: kube.FieldManager, DryRun: dryRun}
 	if rel.patchTyp == types.ApplyPatchType {
 		opts.Force = ptrTo(true)
 	}
@@ -1029,7 +991,7 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 
 	recorded := false
 	rel.w.guard.while = "while the rollout watched it"
-	final, err := kube.WaitForDeployment(tctx, r.Kube, cfg.Namespace, cfg.Name, func(d *appsv1.Deployment, p kube.Progress) {
+	final, err := kube.WaitForDeployment(tctx, r.Kube, cfg.Namespace, cfg.Name, nil, func(d *appsv1.Deployment, p kube.Progress) {
 		if wctx.Err() != nil {
 			return
 		}

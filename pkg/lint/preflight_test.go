@@ -1,4 +1,4 @@
-package rolling
+package lint
 
 import (
 	"testing"
@@ -7,14 +7,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
 )
 
-// TestAuditWithServices: a container without a readiness probe is an error
+// TestAuditDeploymentWithServices: a container without a readiness probe is an error
 // when a Service sends it traffic (the preflight passes the selecting
 // Services), a warning when nothing does; nothing is reported on the Service.
-func TestAuditWithServices(t *testing.T) {
+func TestAuditDeploymentWithServices(t *testing.T) {
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
 		Spec: appsv1.DeploymentSpec{
@@ -32,7 +30,7 @@ func TestAuditWithServices(t *testing.T) {
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}},
 	}
 	type got struct {
-		Severity lint.Severity
+		Severity Severity
 		Kinds    []string
 	}
 	tests := []struct {
@@ -40,12 +38,12 @@ func TestAuditWithServices(t *testing.T) {
 		services []corev1.Service
 		want     got
 	}{
-		{name: "no service", want: got{Severity: lint.Warning, Kinds: []string{"Deployment"}}},
-		{name: "selected by a service", services: []corev1.Service{svc}, want: got{Severity: lint.Error, Kinds: []string{"Deployment"}}},
+		{name: "no service", want: got{Severity: Warning, Kinds: []string{"Deployment"}}},
+		{name: "selected by a service", services: []corev1.Service{svc}, want: got{Severity: Error, Kinds: []string{"Deployment"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			findings, err := AuditWith(d, tc.services)
+			findings, err := AuditDeployment(d, tc.services)
 			if err != nil {
 				t.Fatal(err)
 			}
