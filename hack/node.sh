@@ -188,6 +188,12 @@ network_up() {
 	if ! ip -n "$netns" link show zdd0 >/dev/null 2>&1; then
 		ip -n "$netns" link add zdd0 type bridge
 	fi
+	# a fixed MAC: a bridge without one takes the lowest MAC of its ports,
+	# so it changes as pods come and go, and the pods' ARP entries for
+	# their gateway go stale: their answers to this machine are lost for a
+	# second or more (the meter saw dial timeouts on new connections at a
+	# pod's start or stop, with nothing wrong in the release)
+	ip -n "$netns" link set zdd0 address "$(printf '02:7a:64:64:%02x:01' "$K")"
 	ip -n "$netns" addr replace "$pod_gw/24" dev zdd0
 	ip -n "$netns" link set zdd0 up
 	ip -n "$netns" route replace "$service_cidr" dev zdd0
