@@ -177,6 +177,10 @@ type Result struct {
 	DurationSeconds float64          `json:"durationSeconds"`
 }
 
+// settleLimit bounds the wait, with a request probe, for the pods a
+// rollout replaced to stop.
+const settleLimit = 2 * time.Minute
+
 // ResultDryRun is Result.Result for a dry run.
 const ResultDryRun = "dry-run"
 
@@ -1024,6 +1028,19 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 		return final, err
 	}
 	r.logf("watch: deployment %q rolled out (revision %s)", rel.ref, rel.op.ToRevision)
+	if cfg.Tripwire != nil && final != nil {
+		// with a request probe the release is judged until the pods it
+		// replaced have stopped (their preStop and drain are part of it,
+		// and a new version's failures show in those seconds too): a trip
+		// then still rolls back
+		if sel, serr := metav1.LabelSelectorAsSelector(final.Spec.Selector); serr == nil {
+			sctx, scancel := context.WithTimeout(wctx, settleLimit)
+			if werr := kube.WaitNoTerminating(sctx, r.Kube, cfg.Namespace, sel); werr != nil && sctx.Err() == nil {
+				r.logf("watch: could not watch the replaced pods of deployment %q stop: %v", rel.ref, werr)
+			}
+			scancel()
+		}
+	}
 	if err := strategies.Tripped(cfg.Tripwire); err != nil {
 		return final, err
 	}
