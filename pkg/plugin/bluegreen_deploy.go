@@ -156,14 +156,21 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err
 	}
-	params, err := o.Probe.Params()
+	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.Runner.Deploy)
+}
+
+// runBlueGreen runs a blue-green operation that can be undone (deploy,
+// promote) with the probe around it: its settings recorded, its budget the
+// runner's tripwire.
+func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptions.IOStreams, r *bluegreen.Runner, op func(context.Context) error) error {
+	params, err := rp.Params()
 	if err != nil {
 		return err
 	}
-	o.Runner.Params = params
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
-		o.Runner.Tripwire = tw
-		return o.Runner.Deploy(ctx)
+	r.Params = params
+	return rp.runProbed(ctx, streams.Out, streams.ErrOut, r.Client, "service", r.Namespace, r.Service, true, func(tw strategies.Tripwire) error {
+		r.Tripwire = tw
+		return op(ctx)
 	})
 }
 

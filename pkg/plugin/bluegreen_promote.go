@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
@@ -93,13 +92,5 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
-	params, err := o.Probe.Params()
-	if err != nil {
-		return err
-	}
-	o.Runner.Params = params
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(tw strategies.Tripwire) error {
-		o.Runner.Tripwire = tw
-		return o.Runner.Promote(ctx)
-	})
+	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.Runner.Promote)
 }

@@ -261,13 +261,8 @@ func (r *Runner) resumeSwitchBack(s *session, snap *Snapshot, from, to string) e
 		if _, err := r.waitReady(s.ctx, snap.ActiveDep.Name, from); err != nil {
 			return exitcode.NeedsPersonf("service %q is back on %s, which is not fully ready: %w", r.key(), from, err)
 		}
-		sel := snap.Selector(r.Colours.Label, from)
-		wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
-		defer cancel()
-		for _, name := range snap.Services {
-			if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(snap.ActiveDep))); err != nil {
-				return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, from, err)
-			}
+		if err := r.waitConverged(s.ctx, snap, from); err != nil {
+			return err
 		}
 	}
 	s.op.Phase = PhaseSwitchedBack
@@ -297,13 +292,8 @@ func (r *Runner) resumeRollback(s *session, snap *Snapshot, from, to string) err
 		if _, err := r.waitReady(s.ctx, snap.ActiveDep.Name, to); err != nil {
 			return exitcode.NeedsPersonf("service %q is on %s, which is not fully ready: %w", r.key(), to, err)
 		}
-		sel := snap.Selector(r.Colours.Label, to)
-		wctx, cancel := context.WithTimeout(s.ctx, r.timeout())
-		defer cancel()
-		for _, name := range snap.Services {
-			if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(snap.ActiveDep))); err != nil {
-				return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, to, err)
-			}
+		if err := r.waitConverged(s.ctx, snap, to); err != nil {
+			return err
 		}
 		s.op.Phase = "done"
 		r.printf("service %q rolled back to %s; colour %s is still up (it is now the idle colour)", r.key(), to, from)
@@ -610,5 +600,19 @@ func (r *Runner) abortInit(s *session) error {
 		r.printf("colour %s: deployment %q scaled to 0", colour, r.Namespace+"/"+name)
 	}
 	r.printf("service %q is as before init %s", r.key(), s.op.ID)
+	return nil
+}
+
+// waitConverged waits until the endpoints of every Service of snap list
+// only colour's ready pods (as many as the active Deployment's replicas).
+func (r *Runner) waitConverged(ctx context.Context, snap *Snapshot, colour string) error {
+	sel := snap.Selector(r.Colours.Label, colour)
+	wctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	for _, name := range snap.Services {
+		if _, err := traffic.WaitConverged(wctx, r.Client, r.Namespace, name, sel, int(replicasOf(snap.ActiveDep))); err != nil {
+			return exitcode.NeedsPersonf("service %q selects %s=%s but its endpoints did not converge: %w", r.Namespace+"/"+name, r.Colours.Label, colour, err)
+		}
+	}
 	return nil
 }
