@@ -1,0 +1,165 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
+	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// recordWriter is the writer of the record on the stable Deployment: a
+// conflict with a change of what the canary manages (replicas, template,
+// selector) stops it, any other change is taken as the new version seen.
+func (c *Canary) recordWriter(p *plan) *state.RecordWriter {
+	w := &state.RecordWriter{Object: state.DeploymentCarrier(c.Client, p.stable.Namespace, p.stable.Name), Now: c.Now}
+	if c.fence != nil {
+		w.Fence = c.fence
+	}
+	w.Judge = func(obj metav1.Object) error {
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok {
+			return nil
+		}
+		if seen := p.seen[d.Name]; seen != nil {
+			if changed := deploymentChange(seen, d); changed != nil {
+				return changed
+			}
+		}
+		p.remember(d)
+		return nil
+	}
+	return w
+}
+
+func resultText(op *state.Operation) string {
+	if op.Result == "" {
+		return "in flight"
+	}
+	return op.Result
+}
+
+// lock takes the operation's Lease; the returned context ends, with the
+// *state.LostError as its cause, if it is lost. Once it holds the Lease it
+// reads the stable again: a record that changed since prepare read it
+// (another run moved it on) stops it, nothing changed, and so does a change
+// of what the canary manages.
+func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context, func(), error) {
+	l := &state.Lock{Client: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Name: state.LeaseName("deployment", p.stable.Name), Holder: state.Identity(p.op.ID),
+		Duration: c.LeaseDuration, Clock: c.Clock,
+		OnContact: func(ev state.ContactEvent) { c.printf("%s", ev) },
+		OnWait:    func(ev state.WaitEvent) { c.printf("%s", ev) }}
+	if err := l.Acquire(ctx, force); err != nil {
+		var held *state.HeldError
+		if errors.As(err, &held) {
+			return nil, nil, exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", p.ref(), err)
+		}
+		return nil, nil, err
+	}
+	if l.Previous != "" {
+		c.printf("took over lease %q from %q", l.Namespace+"/"+l.Name, l.Previous)
+	}
+	c.fence = l
+	p.rec = c.recordWriter(p)
+	release := func() { _ = l.Release(context.Background()) }
+	again, has, err := p.rec.Load(ctx)
+	if err == nil && (has != (p.record != nil) || has && !sameRecord(p.record, again)) {
+		now := "it was removed"
+		if has {
+			now = fmt.Sprintf("now operation %s (%s), phase %s, holder %q", again.ID, again.Strategy, again.Phase, again.Holder)
+		}
+		err = exitcode.Failedf("deployment %q: its operation record changed while this run took the lease (%s): nothing was changed, run again", p.ref(), now)
+	}
+	if err == nil {
+		if d, ok := p.rec.Base().(*appsv1.Deployment); ok {
+			if changed := deploymentChange(p.seen[d.Name], d); changed != nil {
+				err = exitcode.Failedf("deployment %q changed while this run took the lease: %w; nothing was changed, run again", p.ref(), changed)
+			} else {
+				p.remember(d)
+				p.stable = d
+			}
+		}
+	}
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	lctx, cancel := l.Context(ctx)
+	return lctx, func() {
+		cancel(nil)
+		release()
+	}, nil
+}
+
+// sameRecord says whether two reads of the record show the same state.
+func sameRecord(a, b *state.Operation) bool {
+	return a.ID == b.ID && a.Strategy == b.Strategy && a.Phase == b.Phase && a.Result == b.Result && a.Holder == b.Holder && a.UpdateTime.Equal(b.UpdateTime)
+}
+
+// lost returns why the run's Lease is lost (err, ctx or the fence say so),
+// nil while it is held: the one rule by which the canary stops without any
+// further write.
+func (c *Canary) lost(ctx context.Context, err error) *state.LostError {
+	return state.Lost(ctx, err, c.fence)
+}
+
+// stopLost ends a run that lost its Lease without one more write: the record
+// keeps the phase (in flight) for resume or abort, and the error (exit 3)
+// says so. nil when the Lease is not lost.
+func (c *Canary) stopLost(ctx context.Context, p *plan, err error) error {
+	lost := c.lost(ctx, err)
+	if lost == nil {
+		return nil
+	}
+	phase := p.op.Phase
+	if p.rec != nil && p.rec.RecordedPhase() != "" {
+		phase = p.rec.RecordedPhase()
+	}
+	return exitcode.NeedsPersonf("canary of deployment %q: %v; no further change was made; %s", p.ref(), lost, state.StoppedHint("deployment", p.stable.Namespace, p.stable.Name, phase))
+}
+
+// fenced is the check made right before each write of the release: the
+// Lease is still this run's (state.Lock.Check).
+func (c *Canary) fenced(ctx context.Context) error {
+	if c.fence == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return c.fence.Check(ctx)
+}
+
+// save writes the record; a lost Lease is the exit-3 stop.
+func (c *Canary) save(ctx context.Context, p *plan) error {
+	if p.rec == nil {
+		p.rec = c.recordWriter(p)
+	}
+	err := p.rec.Save(ctx, p.op)
+	if err != nil {
+		if stop := c.stopLost(ctx, p, err); stop != nil {
+			return stop
+		}
+		return err
+	}
+	if d, ok := p.rec.Base().(*appsv1.Deployment); ok {
+		p.remember(d)
+	}
+	return nil
+}
+
+// watchDowntime starts the endpoint watcher of the Service; it returns a
+// function that prints its summary.
+func (c *Canary) watchDowntime(ctx context.Context, p *plan) func() {
+	w, err := downtime.Start(ctx, c.Client, p.service.Namespace, p.service.Name)
+	if err != nil {
+		c.printf("warning: not watching the endpoints of service %q: %v", p.service.Namespace+"/"+p.service.Name, err)
+		return func() {}
+	}
+	return func() { c.printf("%s", w.Stop().Summary()) }
+}
