@@ -81,22 +81,21 @@ func WatchEndpoints(ctx context.Context, client kubernetes.Interface, namespace,
 			return client.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, lo)
 		},
 	}))
-	podsLW := track("pods", Reconnecting(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
-			lo.LabelSelector = podSel
-			return client.CoreV1().Pods(namespace).List(ctx, lo)
-		},
-		WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
-			lo.LabelSelector = podSel
-			return client.CoreV1().Pods(namespace).Watch(ctx, lo)
-		},
-	}))
+	podsLW := track("pods", slimPodsLW(client, namespace, podSel))
 	// one informer per type, as a shared informer factory builds them
 	// (namespace index, no resync) but without the factory, whose package
 	// links the informers of every API group
 	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	si := cache.NewSharedIndexInformer(slicesLW, &discoveryv1.EndpointSlice{}, 0, indexers)
 	pi := cache.NewSharedIndexInformer(podsLW, &corev1.Pod{}, 0, indexers)
+	// the caches hold what the readers read (SlimPod; slices without
+	// managedFields): at 1,000 replicas the whole objects are most of the
+	// client's memory
+	for _, i := range []cache.SharedIndexInformer{si, pi} {
+		if err := i.SetTransform(slimTransform); err != nil {
+			return nil, fmt.Errorf("watching the endpoints of service %q: %w", service, err)
+		}
+	}
 	w.slices = discoverylisters.NewEndpointSliceLister(si.GetIndexer()).EndpointSlices(namespace)
 	w.pods = corelisters.NewPodLister(pi.GetIndexer()).Pods(namespace)
 	event := func() {

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -80,16 +79,7 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 	ns := d.Namespace
 	// Reconnecting: after an API server outage the watch is back within
 	// a second, not after client-go's backoff
-	lw := Reconnecting(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sel.String()
-			return client.CoreV1().Pods(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sel.String()
-			return client.CoreV1().Pods(ns).Watch(ctx, o)
-		},
-	})
+	lw := slimPodsLW(client, ns, sel.String())
 	isNew := map[string]bool{} // ReplicaSet name -> runs template
 	newPods := map[string]corev1.Pod{}
 	var problems []string
@@ -136,16 +126,7 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 // (deleted, its containers still stopping), or ctx ends: the end of a
 // release for the requests it may still lose.
 func WaitNoTerminating(ctx context.Context, client kubernetes.Interface, ns string, sel labels.Selector) error {
-	lw := Reconnecting(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sel.String()
-			return client.CoreV1().Pods(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sel.String()
-			return client.CoreV1().Pods(ns).Watch(ctx, o)
-		},
-	})
+	lw := slimPodsLW(client, ns, sel.String())
 	terminating := map[string]bool{}
 	synced := func(store cache.Store) (bool, error) {
 		for _, o := range store.List() {

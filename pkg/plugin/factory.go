@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/dynamic"
@@ -54,6 +55,12 @@ func (f *factory) KubernetesClientSet() (*kubernetes.Clientset, error) {
 	if err != nil {
 		return nil, err
 	}
+	// the built-in types in protobuf, as the cluster's own controllers ask
+	// for them: lists and watches of 1,000 pods decode in a fraction of
+	// the memory and time of JSON; JSON stays acceptable for what has no
+	// protobuf form
+	c.ContentType = runtime.ContentTypeProtobuf
+	c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return kubernetes.NewForConfig(c)
 }
 
