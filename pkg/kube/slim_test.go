@@ -39,8 +39,8 @@ func fullPod(i int) *corev1.Pod {
 			NodeName: "node-1",
 			Containers: []corev1.Container{{
 				Name: "web", Image: "registry.example/shop/web:v1.2.3",
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-				Env:   []corev1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "LOG_LEVEL", Value: "info"}},
+				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				Env:            []corev1.EnvVar{{Name: "MODE", Value: "production"}, {Name: "LOG_LEVEL", Value: "info"}},
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}}},
 				LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}},
 				Lifecycle:      &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}},
