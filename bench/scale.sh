@@ -13,6 +13,8 @@
 #   SIZES  replica counts (default 100,1000)
 #   OPS    operations (default rollout,bluegreen,canary)
 #   KEEP=1 leaves the cluster up at the end
+#   ZDD    the kubectl-zdd binary to measure (default bin/kubectl-zdd, built
+#          here): another build, to compare two builds on one cluster
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -34,6 +36,6 @@ hack/cluster.sh up >&2
 export KUBECONFIG="$root/.cluster/kubeconfig-zdd-scale"
 kubectl=$(command -v kubectl || echo "$root/bin/kubectl")
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), load average at the start $(cut -d' ' -f1-3 /proc/loadavg)"
-"$tmp/scale" -zdd "$root/bin/kubectl-zdd" -kubectl "$kubectl" -audit "$audit" \
+"$tmp/scale" -zdd "${ZDD:-$root/bin/kubectl-zdd}" -kubectl "$kubectl" -audit "$audit" \
 	-runs "${RUNS:-3}" -sizes "${SIZES:-100,1000}" -ops "${OPS:-rollout,bluegreen,canary}" \
 	-out "$out" -budget "$root/bench/scale-budget.txt"

@@ -76,6 +76,9 @@ func main() {
 		}
 		sz = append(sz, n)
 	}
+	// a namespace left by the last run (deleted without waiting) must be
+	// gone first; "not found" when there is none
+	_ = run(nil, *kubectl, "wait", "--for=delete", "namespace/"+*ns, "--timeout=30m")
 	must(run(nil, *kubectl, "create", "namespace", *ns))
 	defer func() { _ = run(nil, *kubectl, "delete", "namespace", *ns, "--wait=false") }()
 	var sink io.Writer = io.Discard
