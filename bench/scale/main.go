@@ -30,6 +30,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,7 +112,8 @@ func main() {
 	for i := range all {
 		ua := "kubectl/"
 		if all[i].Side == "zdd" {
-			ua = "kubectl-zdd/"
+			// client-go names the binary in its default user agent
+			ua = filepath.Base(*zddBin) + "/"
 		}
 		all[i].Requests, all[i].ByCall = countRequests(*audit, ua, all[i].from, all[i].to)
 		must(enc.Encode(all[i]))
@@ -345,13 +347,25 @@ type event struct {
 // with ua and that the API server received between from and to. The log
 // is written when each request completes (the policy omits the other
 // stages), so a watch the command held to its end is there once it ended.
+// The API server rotates its audit log at 100 MB (its default size limit),
+// which a run at 1,000 replicas passes: the rotated files (NAME-TIME.EXT
+// beside it) are read too.
 func countRequests(path, ua string, from, to time.Time) (int, map[string]int) {
+	ext := filepath.Ext(path)
+	rotated, _ := filepath.Glob(strings.TrimSuffix(path, ext) + "-*" + ext)
+	n, by := 0, map[string]int{}
+	for _, p := range append(rotated, path) {
+		countFile(p, ua, from, to, &n, by)
+	}
+	return n, by
+}
+
+func countFile(path, ua string, from, to time.Time, n *int, by map[string]int) {
 	f, err := os.Open(path)
 	if err != nil {
 		fail("audit log: %v", err)
 	}
 	defer f.Close()
-	n, by := 0, map[string]int{}
 	r := bufio.NewReaderSize(f, 1<<20)
 	for {
 		line, err := r.ReadBytes('\n')
@@ -359,7 +373,7 @@ func countRequests(path, ua string, from, to time.Time) (int, map[string]int) {
 			var e event
 			if json.Unmarshal(line, &e) == nil && strings.HasPrefix(e.UserAgent, ua) &&
 				!e.Received.Before(from) && !e.Received.After(to) {
-				n++
+				*n++
 				call := e.Verb
 				if e.ObjectRef != nil {
 					call += " " + e.ObjectRef.Resource
@@ -371,13 +385,12 @@ func countRequests(path, ua string, from, to time.Time) (int, map[string]int) {
 			}
 		}
 		if err == io.EOF {
-			break
+			return
 		}
 		if err != nil {
 			fail("audit log: %v", err)
 		}
 	}
-	return n, by
 }
 
 func must(err error) {
