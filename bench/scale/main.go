@@ -60,6 +60,9 @@ type Result struct {
 	Requests int            `json:"requests"`
 	ByCall   map[string]int `json:"byCall"`
 	PeakKiB  int64          `json:"peakKiB,omitempty"`
+	// CPUSeconds is kubectl zdd's user+system CPU time: on a machine of
+	// two cores the client's own work takes time from the controllers
+	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
 
 	from, to time.Time
 }
@@ -99,7 +102,7 @@ func main() {
 				for _, side := range []string{"zdd", "kubectl"} {
 					res := b.measure(side, r)
 					all = append(all, res)
-					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, peak %d KiB\n", op, n, side, r, res.Seconds, res.PeakKiB)
+					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, peak %d KiB, cpu %.1fs\n", op, n, side, r, res.Seconds, res.PeakKiB, res.CPUSeconds)
 				}
 			}
 			b.teardown()
@@ -191,6 +194,7 @@ func (b *bench) measure(side string, r int) Result {
 		var ru syscall.Rusage
 		must(run(&ru, *zddBin, args...))
 		res.PeakKiB = ru.Maxrss
+		res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	} else {
 		b.byKubectl(name, img)
 	}

@@ -16,7 +16,7 @@ type key struct {
 
 // table is the Markdown table of the medians: per operation and size, the
 // wall time of each side and their ratio, the API requests of each side and
-// kubectl zdd's peak memory.
+// kubectl zdd's peak memory and CPU time.
 func table(all []Result) string {
 	groups := map[key]map[string][]Result{}
 	var keys []key
@@ -29,8 +29,8 @@ func table(all []Result) string {
 		groups[k][r.Side] = append(groups[k][r.Side], r)
 	}
 	var b strings.Builder
-	b.WriteString("| operation | replicas | kubectl zdd | controllers alone | ratio | API requests (zdd / kubectl) | zdd peak memory |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| operation | replicas | kubectl zdd | controllers alone | ratio | API requests (zdd / kubectl) | zdd peak memory | zdd CPU |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, k := range keys {
 		z, c := groups[k]["zdd"], groups[k]["kubectl"]
 		zs, cs := median(z, func(r Result) float64 { return r.Seconds }), median(c, func(r Result) float64 { return r.Seconds })
@@ -40,9 +40,10 @@ func table(all []Result) string {
 				peak = r.PeakKiB
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.1f s | %.1f s | %.2fx | %.0f / %.0f | %.0f MiB |\n", k.op, k.size, zs, cs, zs/cs,
+		fmt.Fprintf(&b, "| %s | %d | %.1f s | %.1f s | %.2fx | %.0f / %.0f | %.0f MiB | %.1f s |\n", k.op, k.size, zs, cs, zs/cs,
 			median(z, func(r Result) float64 { return float64(r.Requests) }),
-			median(c, func(r Result) float64 { return float64(r.Requests) }), float64(peak)/1024)
+			median(c, func(r Result) float64 { return float64(r.Requests) }), float64(peak)/1024,
+			median(z, func(r Result) float64 { return r.CPUSeconds }))
 	}
 	return b.String()
 }
