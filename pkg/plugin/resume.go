@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -166,19 +165,12 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 		return exitcode.Usagef("%s %q: operation %s of strategy %q cannot be %s by this version (it can %s: %s)", o.Kind, t.Ref(), op.ID, op.Strategy, done, o.verb(), strings.Join(registry.Names(), ", "))
 	}
 
-	lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName(o.Kind, o.Name), Holder: state.Identity(op.ID),
-		OnWait: func(ev state.WaitEvent) { fmt.Fprintln(o.Out, ev) }}
-	if err := lock.Acquire(ctx, o.ForceUnlock); err != nil {
-		var held *state.HeldError
-		if errors.As(err, &held) {
-			return exitcode.Failedf("%s %q: another run holds the operation, nothing changed: %w", o.Kind, t.Ref(), err)
-		}
-		return exitcode.Failedf("%s %q: %w", o.Kind, t.Ref(), err)
+	sess, err := state.Begin(ctx, state.SessionConfig{Leases: o.Client.CoordinationV1(), Namespace: o.Namespace, Kind: o.Kind, Name: o.Name,
+		OperationID: op.ID, Force: o.ForceUnlock, Logf: func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }})
+	if err != nil {
+		return err
 	}
-	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
-	if lock.Previous != "" {
-		fmt.Fprintf(o.Out, "took over the lease %q from %q\n", o.Namespace+"/"+lock.Name, lock.Previous)
-	}
+	defer sess.End()
 	// the record as it is now that this run holds the lease: another run
 	// may have moved the operation on (or started another) meanwhile
 	obj, err = o.Dynamic.Resource(gvr).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
@@ -196,10 +188,9 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	op = again
 	// stop when the lease is lost: the context ends with the
 	// *state.LostError, which the strategies take as "no further write"
-	ctx, cancel := lock.Context(ctx)
-	defer cancel(nil)
+	ctx = sess.Context()
 
-	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout, Fence: lock,
+	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout, Fence: sess.Fence(),
 		AllowEnv: o.AllowEnv, Confirm: o.RecordFlags.confirmer(o.IOStreams)}
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
@@ -208,14 +199,16 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if fromRecord && op.InFlight() && env.Confirm != nil {
+	// in flight or interrupted: the strategy carries it on under the probe
+	carriedOn := op.InFlight() || op.Result == state.ResultInterrupted
+	if fromRecord && carriedOn && env.Confirm != nil {
 		// a record is written by anyone who may patch the object: the URL
 		// it makes this run request is confirmed like an analysis' URLs
 		if err := env.Confirm(strategies.Confirmation{Object: o.Kind + " " + t.Ref(), URLs: []string{"probe " + o.Probe.ProbeURL()}}); err != nil {
 			return err
 		}
 	}
-	if op.InFlight() {
+	if carriedOn {
 		if env.Tripwire, err = o.Probe.Start(ctx, o.Out); err != nil {
 			return err
 		}

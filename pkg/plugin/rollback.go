@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
@@ -129,18 +127,16 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	}
 	var fence state.Fence
 	if dry == rolling.DryRunNone {
-		lock := &state.Lock{Client: o.Client.CoordinationV1(), Namespace: o.Namespace, Name: state.LeaseName("deployment", o.Name), Holder: state.Identity(""),
-			OnWait: func(ev state.WaitEvent) { fmt.Fprintln(logW, ev) }}
-		if err := lock.Acquire(ctx, o.ForceUnlock); err != nil {
-			var held *state.HeldError
-			if errors.As(err, &held) {
-				return exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", ref, err)
-			}
-			return exitcode.Failedf("deployment %q: %w", ref, err)
+		sess, err := state.Begin(ctx, state.SessionConfig{Leases: o.Client.CoordinationV1(), Namespace: o.Namespace, Kind: "deployment", Name: o.Name,
+			Force: o.ForceUnlock, Logf: func(format string, a ...any) { fmt.Fprintf(logW, format+"\n", a...) }})
+		if err != nil {
+			return err
 		}
-		defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
-		// the rollback's write is made only while the lease is this run's
-		fence = lock
+		defer sess.End()
+		// the rollback's writes are made only while the lease is this run's,
+		// and its waits end when it is lost
+		ctx = sess.Context()
+		fence = sess.Fence()
 	}
 	prog := newProgressPrinter(logW, false, ref)
 	if dry == rolling.DryRunNone {

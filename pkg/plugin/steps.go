@@ -22,7 +22,8 @@ type command interface {
 }
 
 // runSteps is the RunE of every command: Complete, then Validate, then Run,
-// stopping at the first error.
+// stopping at the first error. Run gets main's context with the test hooks
+// injected (withTestHooks: none in a release build).
 func runSteps(f Factory, o command) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := o.Complete(f, cmd, args); err != nil {
@@ -31,6 +32,6 @@ func runSteps(f Factory, o command) func(*cobra.Command, []string) error {
 		if err := o.Validate(cmd); err != nil {
 			return err
 		}
-		return o.Run(cmd.Context())
+		return o.Run(withTestHooks(cmd.Context()))
 	}
 }

@@ -65,3 +65,27 @@ func TestLeaseName(t *testing.T) {
 		t.Errorf("LeaseName too long: %d", len(long))
 	}
 }
+
+// TestUnfinished: the one rule by which resume, abort and a new operation
+// tell an operation that left its objects between two safe states from
+// one that ended.
+func TestUnfinished(t *testing.T) {
+	for _, tc := range []struct {
+		op   *Operation
+		want bool
+	}{
+		{op: nil},
+		{op: &Operation{}},
+		{op: &Operation{ID: "x", Phase: "watch"}, want: true},
+		{op: &Operation{ID: "x", Phase: "watch", Result: ResultInterrupted}, want: true},
+		{op: &Operation{ID: "x", Phase: "ready-to-promote", Result: ResultPaused}, want: true},
+		{op: &Operation{ID: "x", Phase: "rollback", Result: ResultFailed}, want: true},
+		{op: &Operation{ID: "x", Phase: "done", Result: ResultSucceeded}},
+		{op: &Operation{ID: "x", Phase: "done", Result: ResultRolledBack}},
+		{op: &Operation{ID: "x", Phase: "aborted", Result: ResultAborted}},
+	} {
+		if got := tc.op.Unfinished(); got != tc.want {
+			t.Errorf("%+v: Unfinished %v, want %v", tc.op, got, tc.want)
+		}
+	}
+}

@@ -210,8 +210,9 @@ func (e *Env) waitForPhase(name, phase string) {
 
 // TestResilienceRolloutInterrupted sends SIGINT (Ctrl-C) to `kubectl zdd
 // rollout` while it watches a slow release: it stops at once with exit 3, a
-// message telling the user to run resume or abort, the phase recorded (the
-// operation still in flight) and the Lease released, so that resume (without
+// message telling the user to run resume or abort, the phase recorded with
+// result interrupted (as blue-green and canary record it) and the Lease
+// released, so that resume (without
 // --force-unlock) carries it on to the new version with no dip.
 func TestResilienceRolloutInterrupted(t *testing.T) {
 	e := newEnv(t)
@@ -252,8 +253,8 @@ func TestResilienceRolloutInterrupted(t *testing.T) {
 		}
 	}
 	d := getDeployment(e, "web")
-	if d.Annotations[state.KeyPhase] != "watch" || d.Annotations[state.KeyResult] != "" {
-		t.Errorf("record after Ctrl-C: phase %q result %q, want watch and in flight", d.Annotations[state.KeyPhase], d.Annotations[state.KeyResult])
+	if d.Annotations[state.KeyPhase] != "watch" || d.Annotations[state.KeyResult] != state.ResultInterrupted {
+		t.Errorf("record after Ctrl-C: phase %q result %q, want watch and interrupted (as every strategy records it)", d.Annotations[state.KeyPhase], d.Annotations[state.KeyResult])
 	}
 	if _, err := e.Client.CoordinationV1().Leases(e.NS).Get(e.Ctx, state.LeaseName("deployment", "web"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the lease is still there after Ctrl-C (err %v)", err)

@@ -20,7 +20,9 @@ func (resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Targe
 	if err != nil {
 		return err
 	}
-	if !resumable(op) {
+	// the one rule (state.Operation.Unfinished); a blue-green failure
+	// already left the Service wholly on one colour
+	if !op.Unfinished() || op.Result == state.ResultFailed {
 		return exitcode.Usagef("blue-green operation %s of service %q already ended (phase %s, result %s): nothing to abort; 'kubectl zdd bluegreen rollback service/%s' switches back", op.ID, t.Ref(), op.Phase, op.Result, t.Name)
 	}
 	if isInit(op) {

@@ -39,6 +39,6 @@ func FuzzApplyParams(f *testing.F) {
 			t.Fatalf("a bad template is not a usage error: %v", err)
 		}
 		_, _ = origin(op), isInit(op)
-		_ = resumable(op)
+		_ = op.Unfinished()
 	})
 }

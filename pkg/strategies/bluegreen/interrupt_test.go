@@ -49,9 +49,9 @@ func TestSwitchToInterrupted(t *testing.T) {
 			r := &Runner{Client: client, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Timeout: 5 * time.Second}}
 			parent, interrupt := context.WithCancel(context.Background())
 			defer interrupt()
-			s := &session{r: r, op: state.NewOperation(Strategy, time.Now()), parent: parent, rec: r.recorder()}
-			s.ctx, s.cancel = context.WithCancelCause(parent)
-			defer s.cancel(nil)
+			s := &session{r: r, op: state.NewOperation(Strategy, time.Now()), rec: r.recorder(), sess: state.Under(parent, "service", "shop/web", nil)}
+			s.ctx = s.sess.Context()
+			defer s.sess.End()
 			snap := &Snapshot{AppSelector: map[string]string{"app": "web"}, Services: []string{"web", "web-admin"}}
 			hook := func(_ context.Context, name string) error {
 				if name == tc.cancelAt {
@@ -79,28 +79,6 @@ func TestSwitchToInterrupted(t *testing.T) {
 			}
 			if !s.interrupted() {
 				t.Error("the session does not report the interrupt")
-			}
-		})
-	}
-}
-
-func TestResumable(t *testing.T) {
-	tests := []struct {
-		name string
-		op   state.Operation
-		want bool
-	}{
-		{name: "in flight", op: state.Operation{ID: "x", Phase: "switched"}, want: true},
-		{name: "interrupted", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultInterrupted}, want: true},
-		{name: "paused before the switch", op: state.Operation{ID: "x", Phase: "ready-to-promote", Result: state.ResultPaused}, want: true},
-		{name: "succeeded", op: state.Operation{ID: "x", Phase: "done", Result: state.ResultSucceeded}},
-		{name: "failed", op: state.Operation{ID: "x", Phase: "deploying", Result: state.ResultFailed}},
-		{name: "aborted", op: state.Operation{ID: "x", Phase: PhaseAborted, Result: state.ResultAborted}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := resumable(&tc.op); got != tc.want {
-				t.Errorf("resumable: want %v, got %v", tc.want, got)
 			}
 		})
 	}

@@ -113,8 +113,8 @@ func (r *Runner) resumeSession(ctx context.Context, op *state.Operation) *sessio
 	}
 	s.op.Holder = state.Identity(op.ID)
 	s.op.Result, s.op.Message = "", ""
-	s.parent = ctx
-	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	s.sess = state.Under(ctx, "service", r.key(), r.fence)
+	s.ctx = s.sess.Context()
 	if w, err := downtime.Start(s.ctx, r.Client, r.Namespace, r.Service); err == nil {
 		s.watch = w
 	} else {
@@ -148,20 +148,23 @@ func (resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Targ
 	if err != nil {
 		return err
 	}
-	if resumable(op) && op.Phase != "aborting" {
+	// Unfinished is the one rule (state.Operation); within it, a
+	// blue-green failure is an end: it leaves the Service wholly on one
+	// colour (a switch back that failed stays in flight instead).
+	if op.Result == state.ResultFailed {
+		// a failure is not a success: it says so, with exit 2
+		return exitcode.Usagef("blue-green operation %s of service %q ended failed in phase %s (%s): nothing to resume; 'kubectl zdd bluegreen status service/%s' shows where the service is", op.ID, t.Ref(), op.Phase, op.Message, t.Name)
+	}
+	if !op.Unfinished() {
+		r.printf("resume: blue-green operation %s of service %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
+		return nil
+	}
+	if op.Phase != "aborting" {
 		// the analyses the record holds are shown and confirmed before
 		// anything runs
 		if err := strategies.ConfirmRecorded(env, "service "+t.Ref(), []*analysis.Spec{r.PreAnalysisSpec, r.AnalysisSpec}, nil); err != nil {
 			return err
 		}
-	}
-	if !resumable(op) {
-		if op.Result == state.ResultFailed {
-			// a failure is not a success: it says so, with exit 2
-			return exitcode.Usagef("blue-green operation %s of service %q ended failed in phase %s (%s): nothing to resume; 'kubectl zdd bluegreen status service/%s' shows where the service is", op.ID, t.Ref(), op.Phase, op.Message, t.Name)
-		}
-		r.printf("resume: blue-green operation %s of service %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
-		return nil
 	}
 	if op.Phase == "aborting" {
 		// an abort was stopped: resume finishes it, never the release

@@ -20,10 +20,12 @@ import (
 // session is one locked operation on the Service: its record, Lease and
 // downtime watcher.
 type session struct {
-	r     *Runner
-	op    *state.Operation
-	rec   *state.RecordWriter
-	lock  *state.Lock
+	r   *Runner
+	op  *state.Operation
+	rec *state.RecordWriter
+	// sess holds the Lease (its own, or under resume the caller's) and
+	// the run's context.
+	sess  *state.Session
 	watch *downtime.Watcher
 	// applied is the new colour's Deployment as deploy wrote it: the guard
 	// checks nobody changed its spec since (nil: no check).
@@ -37,12 +39,9 @@ type session struct {
 	// uncertain: a selector patch may or may not have been applied; end
 	// writes nothing (the record may be the one the patch carried).
 	uncertain bool
-	// parent is the caller's context: cancelled by Ctrl-C (SIGINT) or
-	// SIGTERM (or, under resume, with a *state.LostError cause when the
-	// caller's lease is lost). ctx is also cancelled when the Lease is lost.
-	parent context.Context
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	// ctx is the session's context (state.Session.Context): cancelled by
+	// Ctrl-C (SIGINT) or SIGTERM, and when the Lease is lost.
+	ctx context.Context
 }
 
 // PhaseSwitchingBack is the phase of an operation whose switch back (after
@@ -54,33 +53,15 @@ const PhaseSwitchingBack = "switching-back"
 // (after a failure that followed the switch), and kept when it ends.
 const PhaseSwitchedBack = "switched-back"
 
-// resumable says whether op can be taken on by resume or abort: in flight,
-// interrupted, or a deploy paused before the switch (--manual-promote).
-func resumable(op *state.Operation) bool {
-	return op.InFlight() || op.Result == state.ResultInterrupted || (op.Result == state.ResultPaused && op.Phase == "ready-to-promote")
-}
-
 // interrupted says whether the caller's context ended (Ctrl-C, SIGTERM),
 // as opposed to a failure of the operation itself or the loss of the
 // caller's lease.
-func (s *session) interrupted() bool {
-	return s.parent != nil && s.parent.Err() != nil && state.LostCause(s.parent) == nil
-}
+func (s *session) interrupted() bool { return s.sess.Interrupted() }
 
 // lost returns why the operation's lease is lost (err, the session's
 // context or the fence say so), nil while it is held: then nothing more is
 // written, whatever the step.
-func (s *session) lost(err error) *state.LostError {
-	if l := state.LeaseLost(err); l != nil {
-		return l
-	}
-	if s.lock != nil {
-		if l := state.LeaseLost(s.lock.Err()); l != nil {
-			return l
-		}
-	}
-	return state.Lost(s.ctx, nil, s.r.fence)
-}
+func (s *session) lost(err error) *state.LostError { return s.sess.Lost(err) }
 
 // writeCtx is the context of one API write: it is not cancelled by Ctrl-C,
 // so a write that has started is finished (an interrupted request could
@@ -148,7 +129,9 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	if hasPrev {
 		seen = *prev
 	}
-	if resume && hasPrev && prev.Strategy == Strategy && resumable(prev) {
+	// the one rule (state.Operation.Unfinished), but a blue-green failure
+	// is an end: a new operation starts over it
+	if resume && hasPrev && prev.Strategy == Strategy && prev.Unfinished() && prev.Result != state.ResultFailed {
 		s.op = prev
 		s.op.Result = ""
 		s.op.Message = ""
@@ -165,21 +148,12 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	}
 	maps.Copy(s.op.Params, params)
 	s.op.Holder = state.Identity(s.op.ID)
-	s.lock = &state.Lock{Client: r.Client.CoordinationV1(), Namespace: r.Namespace, Name: state.LeaseName("service", r.Service), Holder: s.op.Holder, Now: r.Now,
-		Duration: r.LeaseDuration, Clock: r.Clock,
-		OnContact: func(ev state.ContactEvent) { r.printf("%s", ev) },
-		OnWait:    func(ev state.WaitEvent) { r.printf("%s", ev) }}
-	if err := s.lock.Acquire(ctx, r.ForceUnlock); err != nil {
-		var held *state.HeldError
-		if errors.As(err, &held) {
-			return nil, exitcode.Failedf("service %q: %w", r.key(), err)
-		}
+	sess, err := state.Begin(ctx, state.SessionConfig{Leases: r.Client.CoordinationV1(), Namespace: r.Namespace, Kind: "service", Name: r.Service,
+		OperationID: s.op.ID, Force: r.ForceUnlock, Duration: r.LeaseDuration, Clock: r.Clock, Now: r.Now, Logf: r.printf})
+	if err != nil {
 		return nil, err
 	}
-	if s.lock.Previous != "" {
-		r.printf("took over the lease of service %q from %s", r.key(), s.lock.Previous)
-	}
-	r.fence = s.lock
+	r.fence = sess.Fence()
 	s.rec = r.recorder()
 	again, hasAgain, err := s.rec.Load(ctx)
 	if err == nil && (hasAgain != hasPrev || hasAgain && !sameRecord(&seen, again)) {
@@ -190,11 +164,10 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 		err = exitcode.Failedf("service %q: its operation record changed while this run took the lease (%s): nothing was changed, run again", r.key(), now)
 	}
 	if err != nil {
-		_ = s.lock.Release(context.WithoutCancel(ctx))
+		sess.End()
 		return nil, err
 	}
-	s.parent = ctx
-	s.ctx, s.cancel = s.lock.Context(ctx)
+	s.sess, s.ctx = sess, sess.Context()
 	if w, err := downtime.Start(s.ctx, r.Client, r.Namespace, r.Service); err == nil {
 		s.watch = w
 	} else {
@@ -222,24 +195,14 @@ func (s *session) end(err error) error {
 		if s.watch != nil {
 			s.r.printf("%s", s.watch.Stop().Summary())
 		}
-		s.cancel(nil)
-		if s.lock != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = s.lock.Release(rctx)
-			cancel()
-		}
+		s.sess.End()
 		return err
 	}
 	if lost := s.lost(err); lost != nil && !s.interrupted() {
 		if s.watch != nil {
 			s.r.printf("%s", s.watch.Stop().Summary())
 		}
-		s.cancel(nil)
-		if s.lock != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = s.lock.Release(rctx)
-			cancel()
-		}
+		s.sess.End()
 		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
 	}
 	if err != nil && s.interrupted() && s.op.Result == "" && !s.inFlight {
@@ -249,7 +212,7 @@ func (s *session) end(err error) error {
 		s.op.Result = state.ResultInterrupted
 		s.op.Message = "interrupted in phase " + s.op.Phase
 		err = exitcode.NeedsPersonf("service %q: interrupted in phase %s (%v); the operation is recorded on the service and its lease released: run 'kubectl zdd resume service/%s' to carry it on, or 'kubectl zdd abort service/%s' to go back to %s",
-			s.r.key(), s.op.Phase, context.Cause(s.parent), s.r.Service, s.r.Service, s.safeColour())
+			s.r.key(), s.op.Phase, context.Cause(s.ctx), s.r.Service, s.r.Service, s.safeColour())
 	}
 	if s.op.Result == "" && !s.inFlight {
 		switch {
@@ -274,16 +237,9 @@ func (s *session) end(err error) error {
 		rep := s.watch.Stop()
 		s.r.printf("%s", rep.Summary())
 	}
-	s.cancel(nil)
-	if s.lock == nil {
-		// resume and abort: the caller holds (and releases) the Lease
-		return err
-	}
-	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if rerr := s.lock.Release(rctx); rerr != nil {
-		s.r.printf("warning: %v", rerr)
-	}
+	// releases the Lease (not under resume and abort: the caller holds
+	// and releases it)
+	s.sess.End()
 	return err
 }
 

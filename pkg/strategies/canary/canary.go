@@ -64,13 +64,6 @@ const (
 	ParamTemplate = "template"
 )
 
-// resumable reports whether resume (or a new run of the same release) may
-// carry op on: in flight, stopped by Ctrl-C, or stopped by a failure that
-// left the canary where it was.
-func resumable(op *state.Operation) bool {
-	return op.InFlight() || op.Result == state.ResultInterrupted || op.Result == state.ResultFailed
-}
-
 // CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
 const CanaryOfAnnotation = "zdd.dev/canary-of"
 

@@ -96,7 +96,9 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 		return nil, exitcode.Usagef("deployment %q has an unfinished %s operation (%s, phase %s, %s): run 'kubectl zdd resume deployment/%s' or 'kubectl zdd abort deployment/%s' first",
 			ref, op.Strategy, op.ID, op.Phase, resultText(op), stable.Name, stable.Name)
 	}
-	if ok && op.Strategy == Strategy && (op.InFlight() || op.Result == state.ResultPaused || op.Result == state.ResultInterrupted) {
+	// its own unfinished operation is carried on, but not one that failed
+	// (the release starts again)
+	if ok && op.Strategy == Strategy && op.Unfinished() && op.Result != state.ResultFailed {
 		p.op = op
 		n, err := strconv.Atoi(op.Params[ParamReplicas])
 		if err != nil {

@@ -36,7 +36,7 @@ func (c *Canary) loadWith(ctx context.Context, ns, name string, fromStart bool) 
 	}
 	ref := ns + "/" + name
 	op, ok := state.FromAnnotations(stable.Annotations)
-	if !ok || op.Strategy != Strategy || !(resumable(op) || op.Result == state.ResultPaused) {
+	if !ok || op.Strategy != Strategy || !op.Unfinished() {
 		return nil, exitcode.Usagef("deployment %q has no canary release in flight", ref)
 	}
 	steps, err := ParseSteps(op.Params[ParamSteps])

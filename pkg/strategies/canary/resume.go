@@ -40,7 +40,10 @@ const (
 // of the step to walk from. canaryExists says whether NAME-canary exists.
 // A record that cannot be resumed is a usage error.
 func resumeAction(op *state.Operation, canaryExists bool) (action string, from int, err error) {
-	if !resumable(op) {
+	// the one rule (state.Operation.Unfinished); a paused canary waits
+	// for 'kubectl zdd canary promote' rather than resume, and a failure
+	// that left the canary where it was is carried on
+	if !op.Unfinished() || op.Result == state.ResultPaused {
 		return actNothing, 0, nil
 	}
 	steps, err := ParseSteps(op.Params[ParamSteps])
@@ -78,7 +81,7 @@ func resumeAction(op *state.Operation, canaryExists bool) (action string, from i
 // the stable's revision moved past the record's from-revision (a promotion
 // already rolling it).
 func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string, error) {
-	if !resumable(op) && op.Result != state.ResultPaused {
+	if !op.Unfinished() {
 		return actNothing, exitcode.Usagef("canary %s already ended (phase %s, result %s): nothing to abort; 'kubectl zdd rollback' goes back a revision", op.ID, op.Phase, op.Result)
 	}
 	if op.Phase == "promote" && stableChanged {

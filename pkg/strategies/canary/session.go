@@ -2,7 +2,6 @@ package canary
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -51,23 +50,13 @@ func resultText(op *state.Operation) string {
 // (another run moved it on) stops it, nothing changed, and so does a change
 // of what the canary manages.
 func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context, func(), error) {
-	l := &state.Lock{Client: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Name: state.LeaseName("deployment", p.stable.Name), Holder: state.Identity(p.op.ID),
-		Duration: c.LeaseDuration, Clock: c.Clock,
-		OnContact: func(ev state.ContactEvent) { c.printf("%s", ev) },
-		OnWait:    func(ev state.WaitEvent) { c.printf("%s", ev) }}
-	if err := l.Acquire(ctx, force); err != nil {
-		var held *state.HeldError
-		if errors.As(err, &held) {
-			return nil, nil, exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", p.ref(), err)
-		}
+	sess, err := state.Begin(ctx, state.SessionConfig{Leases: c.Client.CoordinationV1(), Namespace: p.stable.Namespace, Kind: "deployment", Name: p.stable.Name,
+		OperationID: p.op.ID, Force: force, Duration: c.LeaseDuration, Clock: c.Clock, Logf: c.printf})
+	if err != nil {
 		return nil, nil, err
 	}
-	if l.Previous != "" {
-		c.printf("took over lease %q from %q", l.Namespace+"/"+l.Name, l.Previous)
-	}
-	c.fence = l
+	c.fence = sess.Fence()
 	p.rec = c.recordWriter(p)
-	release := func() { _ = l.Release(context.Background()) }
 	again, has, err := p.rec.Load(ctx)
 	if err == nil && (has != (p.record != nil) || has && !sameRecord(p.record, again)) {
 		now := "it was removed"
@@ -87,14 +76,10 @@ func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context
 		}
 	}
 	if err != nil {
-		release()
+		sess.End()
 		return nil, nil, err
 	}
-	lctx, cancel := l.Context(ctx)
-	return lctx, func() {
-		cancel(nil)
-		release()
-	}, nil
+	return sess.Context(), sess.End, nil
 }
 
 // sameRecord says whether two reads of the record show the same state.

@@ -56,16 +56,21 @@ func (resumer) deployment(ctx context.Context, env strategies.Env, t strategies.
 // finishes the rollback. A change of the template, selector or strategy by
 // another writer stops it with nothing rolled back over that change.
 func (rs resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
-	// a rollback that failed (recorded failed by an older version) is
-	// tried again like one in flight
-	failedRollback := op.Phase == PhaseRollback && op.Result == state.ResultFailed
-	if !op.InFlight() && !failedRollback {
-		if op.Result == state.ResultFailed {
-			// a failure is not a success: it says so, with exit 2
-			return exitcode.Usagef("rollout %s of deployment %q ended failed in phase %s (%s): nothing to resume; 'kubectl zdd abort deployment/%s' returns to revision %s, or run a new rollout", op.ID, t.Ref(), op.Phase, op.Message, t.Name, op.FromRevision)
-		}
+	// Unfinished is the one rule (state.Operation); within it, a paused
+	// release waits for a new rollout or a rollback, and a failure is not
+	// carried on, except a rollback that failed (recorded failed by an
+	// older version), tried again like one in flight.
+	if !op.Unfinished() || op.Result == state.ResultPaused {
 		logf(env, "resume: rollout %s of deployment %q already ended (phase %s, result %s): nothing to resume", op.ID, t.Ref(), op.Phase, op.Result)
 		return nil
+	}
+	if op.Result == state.ResultFailed && op.Phase != PhaseRollback {
+		// a failure is not a success: it says so, with exit 2
+		return exitcode.Usagef("rollout %s of deployment %q ended failed in phase %s (%s): nothing to resume; 'kubectl zdd abort deployment/%s' returns to revision %s, or run a new rollout", op.ID, t.Ref(), op.Phase, op.Message, t.Name, op.FromRevision)
+	}
+	if op.Result == state.ResultInterrupted {
+		// carried on from the phase recorded at Ctrl-C, in flight again
+		op.Result, op.Message = "", ""
 	}
 	d, err := rs.deployment(ctx, env, t)
 	if err != nil {

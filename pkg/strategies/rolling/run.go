@@ -67,27 +67,17 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, r.dryRun(ctx, rel)
 	}
 
-	// The Lease for the whole operation.
-	lock := &state.Lock{Client: r.Kube.CoordinationV1(), Namespace: cfg.Namespace, Name: state.LeaseName("deployment", cfg.Name), Holder: state.Identity(rel.op.ID),
-		Duration: r.LeaseDuration, Clock: r.Clock,
-		OnContact: func(ev state.ContactEvent) { r.logf("%s", ev) },
-		OnWait:    func(ev state.WaitEvent) { r.logf("%s", ev) }}
-	if err := lock.Acquire(ctx, cfg.ForceUnlock); err != nil {
-		var held *state.HeldError
-		if errors.As(err, &held) {
-			return nil, exitcode.Failedf("deployment %q is being released by another run, nothing changed: %w", rel.ref, err)
-		}
-		return nil, exitcode.Failedf("deployment %q: %w", rel.ref, err)
+	// The Lease for the whole operation; the context ends with the
+	// *state.LostError when it is lost.
+	sess, err := state.Begin(ctx, state.SessionConfig{Leases: r.Kube.CoordinationV1(), Namespace: cfg.Namespace, Kind: "deployment", Name: cfg.Name,
+		OperationID: rel.op.ID, Force: cfg.ForceUnlock, Duration: r.LeaseDuration, Clock: r.Clock, Logf: r.logf})
+	if err != nil {
+		return nil, err
 	}
-	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
-	if lock.Previous != "" {
-		r.logf("took over the lease of deployment %q from %q", rel.ref, lock.Previous)
-	}
-	rel.op.Holder = lock.Holder
-	rel.fence = lock
-	// the context ends with the *state.LostError when the lease is lost
-	ctx, cancel := lock.Context(ctx)
-	defer cancel(nil)
+	defer sess.End()
+	rel.op.Holder = sess.Holder()
+	rel.fence = sess.Fence()
+	ctx = sess.Context()
 
 	// Watch the Services' endpoints from before the first change.
 	watchers := r.startDowntime(ctx, rel)
@@ -359,11 +349,12 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 	}
 	if ctx.Err() != nil {
 		// Interrupted (Ctrl-C, SIGTERM): no automatic rollback. The phase
-		// stays recorded with the operation in flight, the deferred Release
-		// frees the Lease, and the user chooses resume or abort.
+		// is recorded with result interrupted, as in every strategy, the
+		// Session's End frees the Lease, and the user chooses resume or
+		// abort.
 		res.Result = state.ResultInterrupted
 		res.Reason = "interrupted"
-		_ = r.record(ctx, rel, rel.op.Phase, "", "interrupted in phase "+rel.op.Phase)
+		_ = r.record(ctx, rel, rel.op.Phase, state.ResultInterrupted, "interrupted in phase "+rel.op.Phase)
 		return res, exitcode.NeedsPersonf("deployment %q: interrupted in phase %s; the operation is recorded on the deployment and its lease released: run 'kubectl zdd resume deployment/%s' to carry it on, or 'kubectl zdd abort deployment/%s' to go back to revision %s", rel.ref, rel.op.Phase, cfg.Name, cfg.Name, rel.op.FromRevision)
 	}
 	if errors.Is(failure, errInconclusive) {
