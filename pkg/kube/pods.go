@@ -77,18 +77,11 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 		return nil, fmt.Errorf("deployment %q has an invalid selector: %w", d.Namespace+"/"+d.Name, err)
 	}
 	ns := d.Namespace
-	// Reconnecting: after an API server outage the watch is back within
-	// a second, not after client-go's backoff
-	lw := slimPodsLW(client, ns, sel.String())
 	isNew := map[string]bool{} // ReplicaSet name -> runs template
 	newPods := map[string]corev1.Pod{}
 	var problems []string
-	_, err = watchtools.UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
-		pod, ok := ev.Object.(*corev1.Pod)
-		if !ok {
-			return false, nil
-		}
-		if ev.Type == watch.Deleted {
+	err = untilPods(ctx, client, ns, sel, nil, func(ev watch.EventType, pod *corev1.Pod) (bool, error) {
+		if ev == watch.Deleted {
 			delete(newPods, pod.Name)
 			return false, nil
 		}
@@ -126,7 +119,6 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 // (deleted, its containers still stopping), or ctx ends: the end of a
 // release for the requests it may still lose.
 func WaitNoTerminating(ctx context.Context, client kubernetes.Interface, ns string, sel labels.Selector) error {
-	lw := slimPodsLW(client, ns, sel.String())
 	terminating := map[string]bool{}
 	synced := func(store cache.Store) (bool, error) {
 		for _, o := range store.List() {
@@ -136,18 +128,31 @@ func WaitNoTerminating(ctx context.Context, client kubernetes.Interface, ns stri
 		}
 		return len(terminating) == 0, nil
 	}
-	_, err := watchtools.UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, synced, func(ev watch.Event) (bool, error) {
-		pod, ok := ev.Object.(*corev1.Pod)
-		if !ok {
-			return false, nil
-		}
+	return untilPods(ctx, client, ns, sel, synced, func(ev watch.EventType, pod *corev1.Pod) (bool, error) {
 		switch {
-		case ev.Type == watch.Deleted:
+		case ev == watch.Deleted:
 			delete(terminating, pod.Name)
 		case pod.DeletionTimestamp != nil:
 			terminating[pod.Name] = true
 		}
 		return len(terminating) == 0, nil
+	})
+}
+
+// untilPods watches the pods sel picks in ns until cond, shown each pod
+// event, says done (or synced, shown the first list, does), or ctx ends:
+// the one pod wait of this package. The watch keeps only what the waits
+// read (slimPodsLW) and reconnects at once after an API server outage, not
+// after client-go's backoff.
+func untilPods(ctx context.Context, client kubernetes.Interface, ns string, sel labels.Selector,
+	synced func(cache.Store) (bool, error), cond func(watch.EventType, *corev1.Pod) (bool, error)) error {
+	lw := slimPodsLW(client, ns, sel.String())
+	_, err := watchtools.UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, synced, func(ev watch.Event) (bool, error) {
+		pod, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			return false, nil
+		}
+		return cond(ev.Type, pod)
 	})
 	return err
 }

@@ -212,17 +212,24 @@ func (f *fixer) podSpecPath() []string {
 	return []string{"spec", "template", "spec"}
 }
 
-// preStop adds a preStop sleep to the finding's container, using the
-// kubelet's sleep action (no shell needed in the image).
-func (f *fixer) preStop(fd Finding) error {
+// container is the node of the finding's container in the pod spec (nil
+// when the finding names none, or it is not there): the one lookup of the
+// fixes that change a container.
+func (f *fixer) container(fd Finding) (*kyaml.RNode, error) {
 	if fd.Container == "" {
-		return nil
+		return nil, nil
 	}
 	containers, err := f.node.Pipe(kyaml.Lookup(append(f.podSpecPath(), "containers")...))
 	if err != nil || containers == nil {
-		return err
+		return nil, err
 	}
-	c, err := containers.Pipe(kyaml.MatchElement("name", fd.Container))
+	return containers.Pipe(kyaml.MatchElement("name", fd.Container))
+}
+
+// preStop adds a preStop sleep to the finding's container, using the
+// kubelet's sleep action (no shell needed in the image).
+func (f *fixer) preStop(fd Finding) error {
+	c, err := f.container(fd)
 	if err != nil || c == nil {
 		return err
 	}
@@ -245,14 +252,7 @@ func (f *fixer) preStop(fd Finding) error {
 // says at least that the process answers. Without a livenessProbe nothing
 // is written: what "ready" means is for a person to say.
 func (f *fixer) readinessFromLiveness(fd Finding) error {
-	if fd.Container == "" {
-		return nil
-	}
-	containers, err := f.node.Pipe(kyaml.Lookup(append(f.podSpecPath(), "containers")...))
-	if err != nil || containers == nil {
-		return err
-	}
-	c, err := containers.Pipe(kyaml.MatchElement("name", fd.Container))
+	c, err := f.container(fd)
 	if err != nil || c == nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
 	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 	"github.com/zdd-dev/kubectl-zdd/pkg/version"
@@ -545,7 +546,7 @@ func (o *LintOptions) fixLive(ctx context.Context, loaded *lint.Loaded, findings
 		case "client":
 			fmt.Fprintf(o.Out, "%s patch (dry run, not sent): %s\n", ref, p.Patch)
 		default:
-			opts := metav1.PatchOptions{FieldManager: "kubectl-zdd"}
+			opts := metav1.PatchOptions{FieldManager: kube.FieldManager}
 			if o.DryRun == "server" {
 				opts.DryRun = []string{metav1.DryRunAll}
 			}
