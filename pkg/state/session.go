@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
 
@@ -40,8 +39,9 @@ type SessionConfig struct {
 //   - Context is the run's context: it ends when the caller's context ends
 //     (Ctrl-C, SIGTERM), and with the *LostError as its cause when the
 //     Lease is lost (taken over, deleted, contact with the API server lost);
-//   - Writer is the record writer on the object, with the Lease as its
-//     Fence and the resourceVersion precondition of RecordWriter;
+//   - Fence is the Lease as the Fence of the operation's RecordWriter (the
+//     resourceVersion precondition, and this check right before each
+//     write);
 //   - Interrupted and Lost tell apart the two ways a run stops early: after
 //     Ctrl-C the strategy records ResultInterrupted; after a lost Lease it
 //     writes nothing more;
@@ -54,7 +54,6 @@ type Session struct {
 	Kind, Ref string
 
 	fence  Fence
-	now    func() time.Time
 	logf   func(string, ...any)
 	parent context.Context
 	ctx    context.Context
@@ -83,7 +82,7 @@ func Begin(ctx context.Context, c SessionConfig) (*Session, error) {
 	if l.Previous != "" {
 		logf("took over the lease %q from %q", l.Namespace+"/"+l.Name, l.Previous)
 	}
-	s := &Session{Lock: l, Kind: c.Kind, Ref: ref, fence: l, now: c.Now, logf: logf, parent: ctx}
+	s := &Session{Lock: l, Kind: c.Kind, Ref: ref, fence: l, logf: logf, parent: ctx}
 	s.ctx, s.cancel = l.Context(ctx)
 	return s, nil
 }
@@ -111,13 +110,6 @@ func (s *Session) Context() context.Context { return s.ctx }
 
 // Fence is checked right before each write (nil: none).
 func (s *Session) Fence() Fence { return s.fence }
-
-// Writer is the record writer on obj: the Session's Fence is checked right
-// before each write, and judge is shown each newer version read after a
-// Conflict (nil accepts every change).
-func (s *Session) Writer(obj Carrier, judge func(metav1.Object) error) *RecordWriter {
-	return &RecordWriter{Object: obj, Fence: s.fence, Judge: judge, Now: s.now}
-}
 
 // Interrupted says whether the caller's context ended (Ctrl-C, SIGTERM),
 // as opposed to a failure of the operation or a lost Lease.

@@ -38,8 +38,8 @@ func TestSessionLifecycle(t *testing.T) {
 	if s.Interrupted() || s.Lost(nil) != nil || s.Context().Err() != nil {
 		t.Fatal("a fresh session is interrupted, lost or ended")
 	}
-	if w := s.Writer(DeploymentCarrier(cs, "shop", "web"), nil); w.Fence != s.Fence() || w.Fence == nil {
-		t.Error("the record writer is not fenced by the session's lease")
+	if s.Fence() == nil || s.Fence() != Fence(s.Lock) {
+		t.Error("the session's fence is not its lease")
 	}
 	interrupt()
 	if !s.Interrupted() || s.Lost(context.Canceled) != nil || s.Context().Err() == nil {
