@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,9 @@ type BlueGreenDeployOptions struct {
 	Replicas       int32
 	MinReady       int32
 	MaxRestarts    int32
+	// Fix applies lint's mechanical fixes to the new colour's pod
+	// template; Force goes on despite error findings of the preflight.
+	Fix, Force bool
 	GitOpsFlags
 
 	Runner *bluegreen.Runner
@@ -74,6 +78,8 @@ straight back and exits 1.`,
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of the new colour (default: the live colour's)")
 	cmd.Flags().Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the new colour is judged broken (no switch)")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	cmd.Flags().BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the new colour's pod template")
+	cmd.Flags().BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
 	o.GitOpsFlags.addFlags(cmd, false)
 	o.Probe.AddFlags(cmd.Flags())
 	return cmd
@@ -156,7 +162,41 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err
 	}
+	if err := o.preflight(ctx); err != nil {
+		return err
+	}
 	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.Runner.Deploy)
+}
+
+// preflight judges the new colour's pod template behind the Services as
+// they will be after the switch, before any write: with --fix the new
+// colour gets lint's mechanical fixes (each printed and recorded); an error
+// finding left stops the deploy (exit 2) unless --force. A Service or
+// colour that cannot be read is left to the deploy, which names it.
+func (o *BlueGreenDeployOptions) preflight(ctx context.Context) error {
+	r := o.Runner
+	nc, err := r.PreviewDeploy(ctx)
+	if err != nil {
+		return nil
+	}
+	key := r.Namespace + "/" + r.Service
+	rel := templateRelease{kind: "service", ref: key, what: fmt.Sprintf("the pod template of colour %s of service %q", nc.Colour, key)}
+	fixed, changes, err := preflightTemplate(o.Out, nc.Base, nc.Template, nc.Services, rel, o.Fix, o.Force)
+	if err != nil {
+		return err
+	}
+	if !o.Fix {
+		return nil
+	}
+	if r.Params, err = recordFixes(r.Params, changes); err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		fmt.Fprintf(o.Out, "fix: service %q: nothing to fix in the pod template of colour %s\n", key, nc.Colour)
+		return nil
+	}
+	r.Template, r.Images = fixed, nil
+	return nil
 }
 
 // runBlueGreen runs a blue-green operation that can be undone (deploy,
@@ -167,7 +207,10 @@ func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptio
 	if err != nil {
 		return err
 	}
-	r.Params = params
+	if r.Params == nil {
+		r.Params = map[string]string{}
+	}
+	maps.Copy(r.Params, params)
 	return rp.runProbed(ctx, streams.Out, streams.ErrOut, r.Client, "service", r.Namespace, r.Service, true, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw
 		return op(ctx)

@@ -437,6 +437,11 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if o.Fix {
+				if o.config.Params, err = recordFixes(o.config.Params, changes); err != nil {
+					return err
+				}
+			}
 			if len(changes) > 0 {
 				o.config.Template, o.config.Images = fixed, nil
 			}

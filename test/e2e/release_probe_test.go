@@ -362,4 +362,7 @@ func TestCanaryPreflightAndFix(t *testing.T) {
 	if c.Image != "registry.example/web:v2" || c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
 		t.Errorf("the canary's container %+v: want the new image with a preStop sleep", c)
 	}
+	if ann := getDeployment(e, "web").Annotations; !strings.Contains(ann["zdd.dev/param.fixes"], "preStop") || ann["zdd.dev/param.fix"] != "true" {
+		t.Errorf("the fixes are not recorded with the canary's operation: %v", ann)
+	}
 }
