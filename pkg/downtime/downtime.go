@@ -86,6 +86,39 @@ func (r Report) Summary() string {
 	return s
 }
 
+// Capacity is the end-of-operation line of the report, said for what it
+// is: capacity (the smallest number of ready endpoints as a share of the
+// desired replicas, "a capacity dip" below them, and the time with none
+// ready), not the requests users felt. desired 0: not known, no share.
+func (r Report) Capacity(desired int32) string {
+	blind := ""
+	if n := len(r.Gaps); n > 0 {
+		times := "once"
+		if n > 1 {
+			times = fmt.Sprintf("%d times", n)
+		}
+		blind = fmt.Sprintf("; the watch lost the API server %s, for %.1fs in all (not counted: the endpoints then are unknown)", times, r.BlindFor().Seconds())
+	}
+	return CapacityLine(r.Service, r.MinReady, desired, r.ZeroFor.Seconds(), r.Stopped.Sub(r.Started).Seconds(), blind)
+}
+
+// CapacityLine formats the capacity line of service from its figures:
+// the minimum of ready endpoints, the desired replicas (0: not known), the
+// seconds with none ready and watched, and blind (what the watch could not
+// see, "" or "; ...").
+func CapacityLine(service string, minReady int, desired int32, zeroFor, observed float64, blind string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "capacity: service %q: minimum ready endpoints %d", service, minReady)
+	if desired > 0 {
+		fmt.Fprintf(&b, " of %d desired (%d%%)", desired, minReady*100/int(desired))
+		if minReady < int(desired) {
+			b.WriteString(", a capacity dip")
+		}
+	}
+	fmt.Fprintf(&b, ", %.1fs with none ready, watched for %.1fs%s", zeroFor, observed, blind)
+	return b.String()
+}
+
 // String renders the timeline, one line per sample, offsets from Start.
 func (r Report) String() string {
 	var b strings.Builder

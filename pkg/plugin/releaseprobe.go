@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
@@ -199,16 +199,7 @@ func printRequests(w io.Writer, rep *probe.Report) {
 // is: capacity (the smallest number of ready endpoints as a share of the
 // desired replicas, and the time with none), not what users felt.
 func capacityLine(service string, minReady int, desired int32, zeroFor, observed float64, blind string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "capacity: service %q: minimum ready endpoints %d", service, minReady)
-	if desired > 0 {
-		fmt.Fprintf(&b, " of %d desired (%d%%)", desired, minReady*100/int(desired))
-		if minReady < int(desired) {
-			b.WriteString(", a capacity dip")
-		}
-	}
-	fmt.Fprintf(&b, ", %.1fs with none ready, watched for %.1fs%s", zeroFor, observed, blind)
-	return b.String()
+	return downtime.CapacityLine(service, minReady, desired, zeroFor, observed, blind)
 }
 
 // RequestsAnnotation holds, on the object that holds an operation's

@@ -328,8 +328,11 @@ func TestBlueGreenLifecycle(t *testing.T) {
 		if got := env.serviceSelector("web-preview")["version"]; got != "blue" {
 			t.Errorf("preview service selects version=%q, want the idle colour blue", got)
 		}
-		if !strings.Contains(r.Stdout, "minimum ready endpoints") {
-			t.Errorf("deploy did not print the minimum ready endpoints:\n%s", r.Stdout)
+		if !strings.Contains(r.Stdout, `capacity: service "`+env.NS+`/web": minimum ready endpoints 3 of 3 desired (100%), `) || strings.Contains(r.Stdout, "capacity dip") {
+			t.Errorf("deploy did not print the capacity line (3 of 3 desired, no dip):\n%s", r.Stdout)
+		}
+		if !strings.Contains(r.Stdout, "requests: not measured (no --probe URL)") {
+			t.Errorf("deploy did not say that requests were not measured:\n%s", r.Stdout)
 		}
 	})
 

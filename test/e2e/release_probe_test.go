@@ -362,6 +362,9 @@ func TestCanaryPreflightAndFix(t *testing.T) {
 	if c.Image != "registry.example/web:v2" || c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
 		t.Errorf("the canary's container %+v: want the new image with a preStop sleep", c)
 	}
+	if !regexp.MustCompile(`(?m)^capacity: service "`+regexp.QuoteMeta(e.NS)+`/web": minimum ready endpoints \d+ of 3 desired \(\d+%\)`).MatchString(r.Stdout) || !strings.Contains(r.Stdout, "requests: not measured (no --probe URL)") {
+		t.Errorf("canary did not print the capacity line (of 3 desired) and the requests line:\n%s", r.Stdout)
+	}
 	if ann := getDeployment(e, "web").Annotations; !strings.Contains(ann["zdd.dev/param.fixes"], "preStop") || ann["zdd.dev/param.fix"] != "true" {
 		t.Errorf("the fixes are not recorded with the canary's operation: %v", ann)
 	}

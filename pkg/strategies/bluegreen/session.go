@@ -193,14 +193,14 @@ func (s *session) save() error {
 func (s *session) end(err error) error {
 	if s.uncertain {
 		if s.watch != nil {
-			s.r.printf("%s", s.watch.Stop().Summary())
+			s.r.printf("%s", s.r.capacityLine(s.watch.Stop(), false))
 		}
 		s.sess.End()
 		return err
 	}
 	if lost := s.lost(err); lost != nil && !s.interrupted() {
 		if s.watch != nil {
-			s.r.printf("%s", s.watch.Stop().Summary())
+			s.r.printf("%s", s.r.capacityLine(s.watch.Stop(), false))
 		}
 		s.sess.End()
 		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
@@ -235,7 +235,7 @@ func (s *session) end(err error) error {
 	}
 	if s.watch != nil {
 		rep := s.watch.Stop()
-		s.r.printf("%s", rep.Summary())
+		s.r.printf("%s", s.r.capacityLine(rep, true))
 	}
 	// releases the Lease (not under resume and abort: the caller holds
 	// and releases it)

@@ -146,5 +146,5 @@ func (c *Canary) watchDowntime(ctx context.Context, p *plan) func() {
 		c.printf("warning: not watching the endpoints of service %q: %v", p.service.Namespace+"/"+p.service.Name, err)
 		return func() {}
 	}
-	return func() { c.printf("%s", w.Stop().Summary()) }
+	return func() { c.printf("%s", w.Stop().Capacity(p.replicas)) }
 }
