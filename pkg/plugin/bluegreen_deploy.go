@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"time"
 
@@ -34,6 +35,7 @@ type BlueGreenDeployOptions struct {
 	// Fix applies lint's mechanical fixes to the new colour's pod
 	// template; Force goes on despite error findings of the preflight.
 	Fix, Force bool
+	releaseOutput
 	GitOpsFlags
 
 	Runner *bluegreen.Runner
@@ -80,6 +82,7 @@ straight back and exits 1.`,
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
 	cmd.Flags().BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the new colour's pod template")
 	cmd.Flags().BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
+	o.releaseOutput.addFlag(cmd)
 	o.GitOpsFlags.addFlags(cmd, false)
 	o.Probe.AddFlags(cmd.Flags())
 	return cmd
@@ -131,6 +134,9 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.releaseOutput.validate(cmd); err != nil {
+		return err
+	}
 	switch {
 	case len(o.Images) > 0 && len(o.Filenames) > 0:
 		return usageErrorf(cmd, "give either --image or -f, not both")
@@ -162,10 +168,19 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err
 	}
-	if err := o.preflight(ctx); err != nil {
+	streams := o.IOStreams
+	streams.Out = o.log(o.Out, o.ErrOut)
+	o.Runner.Out = streams.Out
+	if err := o.preflight(ctx, streams.Out); err != nil {
 		return err
 	}
-	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.Runner.Deploy)
+	err := o.Probe.runBlueGreen(ctx, streams, o.Runner, o.Runner.Deploy)
+	if o.json() {
+		if jerr := printReleaseJSON(ctx, o.Out, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, o.Probe.Stop(), err); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
 }
 
 // preflight judges the new colour's pod template behind the Services as
@@ -173,7 +188,7 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 // colour gets lint's mechanical fixes (each printed and recorded); an error
 // finding left stops the deploy (exit 2) unless --force. A Service or
 // colour that cannot be read is left to the deploy, which names it.
-func (o *BlueGreenDeployOptions) preflight(ctx context.Context) error {
+func (o *BlueGreenDeployOptions) preflight(ctx context.Context, log io.Writer) error {
 	r := o.Runner
 	nc, err := r.PreviewDeploy(ctx)
 	if err != nil {
@@ -181,7 +196,7 @@ func (o *BlueGreenDeployOptions) preflight(ctx context.Context) error {
 	}
 	key := r.Namespace + "/" + r.Service
 	rel := templateRelease{kind: "service", ref: key, what: fmt.Sprintf("the pod template of colour %s of service %q", nc.Colour, key)}
-	fixed, changes, err := preflightTemplate(o.Out, nc.Base, nc.Template, nc.Services, rel, o.Fix, o.Force)
+	fixed, changes, err := preflightTemplate(log, nc.Base, nc.Template, nc.Services, rel, o.Fix, o.Force)
 	if err != nil {
 		return err
 	}
@@ -192,7 +207,7 @@ func (o *BlueGreenDeployOptions) preflight(ctx context.Context) error {
 		return err
 	}
 	if len(changes) == 0 {
-		fmt.Fprintf(o.Out, "fix: service %q: nothing to fix in the pod template of colour %s\n", key, nc.Colour)
+		fmt.Fprintf(log, "fix: service %q: nothing to fix in the pod template of colour %s\n", key, nc.Colour)
 		return nil
 	}
 	r.Template, r.Images = fixed, nil

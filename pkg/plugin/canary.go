@@ -123,6 +123,7 @@ type CanaryOptions struct {
 	// Fix applies lint's mechanical fixes to the canary's pod template;
 	// Force goes on despite error findings of the preflight.
 	Fix, Force bool
+	releaseOutput
 
 	Namespace string
 	Name      string
@@ -169,6 +170,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	o.Probe.AddFlags(fl)
 	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the canary's pod template")
 	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
+	o.releaseOutput.addFlag(cmd)
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -277,6 +279,9 @@ func (o *CanaryOptions) Complete(f Factory, cmd *cobra.Command, args []string) e
 // Validate checks the flags without contacting the cluster.
 func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
+	if err := o.releaseOutput.validate(cmd); err != nil {
 		return err
 	}
 	c := &o.config
@@ -414,13 +419,15 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	streams := o.IOStreams
+	streams.Out = o.log(o.Out, o.ErrOut)
 	before, targets := deploymentTarget(ctx, r.Client, o.config.Namespace, o.config.Name, "its replicas (scaled during the steps) and, when the release finishes, its pod template (the new images)")
 	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
 	if err != nil {
 		return err
 	}
 	r.Interrupt = interrupt
-	r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
+	r.Analysis = canaryAnalyzer(r, o.spec, streams)
 	if o.config.Params, err = o.Probe.Params(); err != nil {
 		return err
 	}
@@ -433,7 +440,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			tmpl = o.config.Template.DeepCopy()
 		}
 		if kube.SetImages(&tmpl.Spec, o.config.Images) == nil {
-			fixed, changes, err := templatePreflight(ctx, o.Out, r.Client, stable, tmpl, o.Fix, o.Force)
+			fixed, changes, err := templatePreflight(ctx, streams.Out, r.Client, stable, tmpl, o.Fix, o.Force)
 			if err != nil {
 				return err
 			}
@@ -447,14 +454,20 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if err := o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
+	err = o.Probe.runProbed(ctx, streams.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw
 		return r.Run(ctx, o.config)
-	}); err != nil {
-		return err
+	})
+	if err == nil {
+		// a release whose last step was 100 finished: the stable took the new template
+		err = o.GitOpsFlags.releaseEnd(ctx, streams.Out, r.Client, before, managed)
 	}
-	// a release whose last step was 100 finished: the stable took the new template
-	return o.GitOpsFlags.releaseEnd(ctx, o.Out, r.Client, before, managed)
+	if o.json() {
+		if jerr := printReleaseJSON(ctx, o.Out, r.Client, "deployment", o.Namespace, o.Name, o.Probe.Stop(), err); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
 }
 
 // CanaryPromoteOptions are the flags of `kubectl zdd canary promote`.
