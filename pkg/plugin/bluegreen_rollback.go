@@ -74,8 +74,14 @@ func (o *BlueGreenRollbackOptions) Run(ctx context.Context) error {
 		return err
 	}
 	// the requests of the switch back are measured (there is nothing
-	// further to go back to)
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, false, func(strategies.Tripwire) error {
+	// further to go back to); the rollback is an operation of its own, so
+	// the probe's settings (for resume) and figures are recorded with it
+	params, err := o.Probe.Params()
+	if err != nil {
+		return err
+	}
+	o.Runner.Params = params
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(strategies.Tripwire) error {
 		return o.Runner.Rollback(ctx)
 	})
 }

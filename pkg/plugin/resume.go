@@ -219,6 +219,11 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	}
 	if rep := o.Probe.Stop(); rep != nil {
 		printRequests(o.Out, rep)
+		if exitcode.Of(err) == exitcode.Usage {
+			// the strategy did not take the operation on (nothing was
+			// changed): the operation's own figures stay
+			return err
+		}
 		recordRequests(ctx, o.ErrOut, o.Kind+" "+t.Ref(), op.ID, rep, func(ctx context.Context, b []byte) error {
 			_, perr := o.Dynamic.Resource(gvr).Namespace(o.Namespace).Patch(ctx, o.Name, types.MergePatchType, b, metav1.PatchOptions{FieldManager: kube.FieldManager})
 			return perr
