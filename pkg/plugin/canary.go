@@ -69,9 +69,12 @@ router's weight only on a side with ready pods), a pause or an analysis is
 cut short, the phase is recorded with the result "interrupted", the lease is
 released and the command exits 3: run 'kubectl zdd resume deployment/NAME'
 to carry on from that step, or 'kubectl zdd abort deployment/NAME' to go back
-to the stable at full size. --timeout is different: a release that runs out
+to the stable at full size. --deadline is different: a release that runs out
 of time is aborted (stable back to N, Ready, canary to 0) and exits 1, as a
-failing analysis is, since nobody may be watching it.
+failing analysis is, since nobody may be watching it. --timeout, as in
+rollout and blue-green, bounds each wait (a Deployment becoming Ready, the
+Service's endpoints reaching a step's split); a wait that runs out aborts the
+release too.
 
 Every write carries the resourceVersion kubectl zdd last saw. When another
 writer changed what the canary manages (the replicas it set on either
@@ -116,6 +119,7 @@ type CanaryOptions struct {
 	TrafficSplit  string
 	Ingress       string
 	Timeout       time.Duration
+	Deadline      time.Duration
 	ForceUnlock   bool
 	GitOpsFlags
 	// Probe is --probe URL and its settings.
@@ -136,7 +140,7 @@ type CanaryOptions struct {
 
 // NewCanaryOptions returns options with defaults set.
 func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
-	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
+	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), IOStreams: streams}
 }
 
 // NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
@@ -165,7 +169,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.Virtual, "virtual-service", "", "the VirtualService of --traffic-router istio")
 	fl.StringVar(&o.TrafficSplit, "traffic-split", "", "the TrafficSplit of --traffic-router smi")
 	fl.StringVar(&o.Ingress, "ingress", "", "the Ingress of --traffic-router nginx")
-	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
 	o.GitOpsFlags.addFlags(cmd, true)
 	o.Probe.AddFlags(fl)
 	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the canary's pod template")
@@ -175,8 +179,16 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	return cmd
 }
 
-func addCanaryCommonFlags(cmd *cobra.Command, timeout *time.Duration, force *bool) {
-	cmd.Flags().DurationVar(timeout, "timeout", *timeout, "give up after this long (a duration like 10m)")
+// The defaults of canary's --timeout (each wait, as in rollout and
+// blue-green) and --deadline (the whole run).
+const (
+	canaryWaitTimeout     = 10 * time.Minute
+	canaryDeadlineDefault = 30 * time.Minute
+)
+
+func addCanaryCommonFlags(cmd *cobra.Command, timeout, deadline *time.Duration, force *bool) {
+	cmd.Flags().DurationVar(timeout, "timeout", *timeout, "How long each wait may take: a Deployment becoming Ready, the endpoints reaching a step's split")
+	cmd.Flags().DurationVar(deadline, "deadline", *deadline, "Limit on the whole run (a duration like 30m): a release that runs past it is aborted")
 	cmd.Flags().BoolVar(force, "force-unlock", false, "take the operation's lease even if another run holds it")
 }
 
@@ -208,11 +220,14 @@ func completeCanaryTarget(f Factory, cmd *cobra.Command, streams genericiooption
 	return ns, name, nil
 }
 
-// validateCanaryTimeout is the Validate step canary promote and abort
-// share.
-func validateCanaryTimeout(cmd *cobra.Command, timeout time.Duration) error {
+// validateCanaryTimeout is the Validate step of --timeout and --deadline
+// that the canary commands share.
+func validateCanaryTimeout(cmd *cobra.Command, timeout, deadline time.Duration) error {
 	if timeout <= 0 {
 		return usageErrorf(cmd, "--timeout %s must be positive", timeout)
+	}
+	if deadline <= 0 {
+		return usageErrorf(cmd, "--deadline %s must be positive", deadline)
 	}
 	return nil
 }
@@ -354,9 +369,10 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 		}
 	}
 	c.RouterKind, c.RouterObject = o.TrafficRouter, objects[o.TrafficRouter]
-	if o.Timeout <= 0 {
-		return usageErrorf(cmd, "--timeout %s must be positive", o.Timeout)
+	if err := validateCanaryTimeout(cmd, o.Timeout, o.Deadline); err != nil {
+		return err
 	}
+	c.Timeout = o.Timeout
 	if o.Analysis != "" {
 		spec, err := analysis.LoadFile(o.Analysis)
 		if err != nil {
@@ -383,23 +399,23 @@ func routersOfFlag(flag string) string {
 }
 
 // canaryDeadline is the context of canary abort: the caller's (main's,
-// which Ctrl-C ends) with --timeout.
-func canaryDeadline(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+// which Ctrl-C ends) with --deadline.
+func canaryDeadline(ctx context.Context, deadline time.Duration) (context.Context, func()) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return context.WithTimeout(ctx, timeout)
+	return context.WithTimeout(ctx, deadline)
 }
 
-// canaryInterruptible splits Ctrl-C from --timeout for a run that walks
-// steps: the returned context ends only at --timeout (which aborts the
+// canaryInterruptible splits Ctrl-C from --deadline for a run that walks
+// steps: the returned context ends only at --deadline (which aborts the
 // release); the channel is closed when the caller's context ends (main's:
 // SIGINT or SIGTERM), which stops the release at its next consistent point.
-func canaryInterruptible(ctx context.Context, timeout time.Duration) (context.Context, <-chan struct{}, func()) {
+func canaryInterruptible(ctx context.Context, deadline time.Duration) (context.Context, <-chan struct{}, func()) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	return work, ctx.Done(), cancel
 }
 
@@ -413,7 +429,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	if err := o.GitOpsFlags.validate(o.config.Namespace, o.config.Name); err != nil {
 		return err
 	}
-	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
+	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Deadline)
 	defer cancel()
 	r, err := o.Runner()
 	if err != nil {
@@ -456,7 +472,8 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	}
 	err = o.Probe.runProbed(ctx, streams.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw
-		return r.Run(ctx, o.config)
+		_, err := r.Run(ctx, o.config)
+		return err
 	})
 	if err == nil {
 		// a release whose last step was 100 finished: the stable took the new template
@@ -474,6 +491,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 type CanaryPromoteOptions struct {
 	Full        bool
 	Timeout     time.Duration
+	Deadline    time.Duration
 	ForceUnlock bool
 	// RecordFlags: --yes and --allow-env for the recorded analysis.
 	RecordFlags
@@ -487,7 +505,7 @@ type CanaryPromoteOptions struct {
 }
 
 func newCmdCanaryPromote(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryPromoteOptions{Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
+	o := &CanaryPromoteOptions{Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "promote deployment/NAME [--full]",
 		Short: "Move a held canary to its next step, or finish it with --full",
@@ -508,7 +526,7 @@ exit 2, nothing moved), and its headers read only the variables named with
 	cmd.Flags().BoolVar(&o.Full, "full", false, "finish: the stable takes the canary's pod template and the canary is removed")
 	o.RecordFlags.addFlags(cmd)
 	o.GitOpsFlags.addFlags(cmd, true)
-	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
 	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -528,7 +546,7 @@ func (o *CanaryPromoteOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
-	return validateCanaryTimeout(cmd, o.Timeout)
+	return validateCanaryTimeout(cmd, o.Timeout, o.Deadline)
 }
 
 // Run promotes.
@@ -536,7 +554,7 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 	if err := o.GitOpsFlags.validate(o.Namespace, o.Name); err != nil {
 		return err
 	}
-	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Timeout)
+	ctx, interrupt, cancel := canaryInterruptible(ctx, o.Deadline)
 	defer cancel()
 	r, err := o.Runner()
 	if err != nil {
@@ -567,7 +585,8 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 	}
 	if err := o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw
-		return r.Promote(ctx, o.Namespace, o.Name, o.Full, o.ForceUnlock)
+		_, err := r.Promote(ctx, canary.Config{Namespace: o.Namespace, Name: o.Name, Full: o.Full, ForceUnlock: o.ForceUnlock, Timeout: o.Timeout})
+		return err
 	}); err != nil {
 		return err
 	}
@@ -577,6 +596,7 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 // CanaryAbortOptions are the flags of `kubectl zdd canary abort`.
 type CanaryAbortOptions struct {
 	Timeout     time.Duration
+	Deadline    time.Duration
 	ForceUnlock bool
 	Namespace   string
 	Name        string
@@ -588,7 +608,7 @@ type CanaryAbortOptions struct {
 }
 
 func newCmdCanaryAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryAbortOptions{Timeout: 30 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
+	o := &CanaryAbortOptions{Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "abort deployment/NAME",
 		Short: "Pull a canary back: the stable to its replicas, Ready, then the canary to 0",
@@ -599,7 +619,7 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 		Args:    cobra.ExactArgs(1),
 		RunE:    runSteps(f, o),
 	}
-	addCanaryCommonFlags(cmd, &o.Timeout, &o.ForceUnlock)
+	addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
 	o.Probe.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -616,18 +636,19 @@ func (o *CanaryAbortOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
-	return validateCanaryTimeout(cmd, o.Timeout)
+	return validateCanaryTimeout(cmd, o.Timeout, o.Deadline)
 }
 
 // Run aborts.
 func (o *CanaryAbortOptions) Run(ctx context.Context) error {
-	ctx, cancel := canaryDeadline(ctx, o.Timeout)
+	ctx, cancel := canaryDeadline(ctx, o.Deadline)
 	defer cancel()
 	r, err := o.Runner()
 	if err != nil {
 		return err
 	}
 	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
-		return r.Abort(ctx, o.Namespace, o.Name, o.ForceUnlock)
+		_, err := r.Abort(ctx, canary.Config{Namespace: o.Namespace, Name: o.Name, ForceUnlock: o.ForceUnlock, Timeout: o.Timeout})
+		return err
 	})
 }

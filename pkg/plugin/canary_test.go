@@ -2,13 +2,16 @@ package plugin
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
@@ -73,6 +76,10 @@ func TestCanaryBadInput(t *testing.T) {
 		{"missing manifest", []string{"canary", "--weight", "10", "-f", "/nonexistent/web.yaml"}, "/nonexistent/web.yaml"},
 		{"promote needs a deployment", []string{"canary", "promote"}, "accepts 1 arg(s), received 0"},
 		{"abort of a pod", []string{"canary", "abort", "pod/web"}, `argument "pod/web": a canary releases a deployment, not a pod`},
+		{"zero timeout", append([]string{"canary", "deployment/web", "--weight", "10", "--timeout", "0s"}, img...), "--timeout 0s must be positive"},
+		{"zero deadline", append([]string{"canary", "deployment/web", "--weight", "10", "--deadline", "0s"}, img...), "--deadline 0s must be positive"},
+		{"promote with a zero deadline", []string{"canary", "promote", "deployment/web", "--deadline", "0s"}, "--deadline 0s must be positive"},
+		{"abort with a zero timeout", []string{"canary", "abort", "deployment/web", "--timeout", "0s"}, "--timeout 0s must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +120,59 @@ func TestCanaryHelpGolden(t *testing.T) {
 			}
 			if !bytes.Contains(want, []byte("kubectl zdd canary")) {
 				t.Errorf("help does not show the command as typed")
+			}
+		})
+	}
+}
+
+// TestCanaryTimeoutIsPerWait: canary's --timeout reaches the engine's
+// Config as the limit of each wait (as rollout's and blue-green's do), and
+// --deadline is the whole run's limit: the context the run gets ends at
+// --deadline, while Ctrl-C (the caller's context) only closes the interrupt
+// channel.
+func TestCanaryTimeoutIsPerWait(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		args                  []string
+		wantWait, wantOverall time.Duration
+	}{
+		{"defaults", nil, 10 * time.Minute, 30 * time.Minute},
+		{"both set", []string{"--timeout", "2m", "--deadline", "1h"}, 2 * time.Minute, time.Hour},
+		{"timeout alone stays a per-wait limit", []string{"--timeout", "45s"}, 45 * time.Second, 30 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewCanaryOptions(genericiooptions.NewTestIOStreamsDiscard())
+			cmd := &cobra.Command{Use: "canary"}
+			addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
+			if err := cmd.Flags().Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			o.Namespace, o.Name, o.Steps, o.Images = "shop", "web", "50,100", []string{"app=web:v2"}
+			if err := o.Validate(cmd); err != nil {
+				t.Fatal(err)
+			}
+			if o.config.Timeout != tc.wantWait {
+				t.Errorf("Config.Timeout (each wait) = %s, want %s", o.config.Timeout, tc.wantWait)
+			}
+			if o.Deadline != tc.wantOverall {
+				t.Errorf("--deadline = %s, want %s", o.Deadline, tc.wantOverall)
+			}
+			parent, interruptParent := context.WithCancel(context.Background())
+			defer interruptParent()
+			ctx, interrupt, cancel := canaryInterruptible(parent, o.Deadline)
+			defer cancel()
+			dl, ok := ctx.Deadline()
+			if !ok || time.Until(dl) > tc.wantOverall || time.Until(dl) < tc.wantOverall-time.Minute {
+				t.Errorf("the run's context ends in %s (set %v), want --deadline %s", time.Until(dl), ok, tc.wantOverall)
+			}
+			interruptParent()
+			select {
+			case <-interrupt:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Ctrl-C did not close the interrupt channel")
+			}
+			if ctx.Err() != nil {
+				t.Errorf("Ctrl-C ended the run's context (%v): it must only interrupt, not abort", ctx.Err())
 			}
 		})
 	}

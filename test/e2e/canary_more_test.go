@@ -259,24 +259,31 @@ func TestCanaryInterrupted(t *testing.T) {
 	}
 }
 
-// TestCanaryTimeoutAborts: --timeout is not Ctrl-C. A release that runs out
+// TestCanaryTimeoutAborts: --deadline is not Ctrl-C. A release that runs out
 // of time in a pause is aborted (the stable back to its 3 ready replicas, the
-// canary at 0), recorded "aborted" and exits 1.
+// canary at 0), recorded "aborted" and exits 1. --timeout bounds each wait
+// only: its 10s do not end the 5m pause, the 30s --deadline does.
 func TestCanaryTimeoutAborts(t *testing.T) {
 	t.Parallel()
 	const n = 3
+	const deadline = 30 * time.Second
 	e := canaryApp(t, n)
 	w := e.WatchDowntime("web")
-	r := e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "5m", "--timeout", "10s")
+	start := time.Now()
+	r := e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "5m", "--timeout", "10s", "--deadline", deadline.String())
+	took := time.Since(start)
 	rep := w.Stop()
 	if r.Code != 1 || !strings.Contains(r.Stderr, "aborted") {
-		t.Fatalf("canary past its --timeout: want exit 1 saying aborted, got %s", r)
+		t.Fatalf("canary past its --deadline: want exit 1 saying aborted, got %s", r)
+	}
+	if took < deadline {
+		t.Errorf("the release ended after %s, before its --deadline %s: --timeout 10s must bound each wait, not the run", took.Round(time.Second), deadline)
 	}
 	want := canarySplit{Phase: "aborted", Result: state.ResultAborted, StableSpec: n, StableReady: n, CanarySpec: 0, CanaryReady: 0, Canary: 0, StableImage: "registry.example/web:v1"}
 	if diff := cmp.Diff(want, e.canarySplit()); diff != "" {
-		t.Errorf("after --timeout (-want +got):\n%s", diff)
+		t.Errorf("after --deadline (-want +got):\n%s", diff)
 	}
-	e.assertNoCanaryLease("after --timeout")
+	e.assertNoCanaryLease("after --deadline")
 	if rep.MinReady < n || rep.ZeroFor != 0 {
 		t.Errorf("ready endpoints fell to %d (none for %s), want never below %d\n%s", rep.MinReady, rep.ZeroFor, n, rep.Summary())
 	}

@@ -24,6 +24,7 @@
 package canary
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -67,10 +68,17 @@ const (
 // CanaryOfAnnotation marks a canary Deployment with the stable it belongs to.
 const CanaryOfAnnotation = "zdd.dev/canary-of"
 
-// Config is one `kubectl zdd canary` run.
+// Config is one canary operation: `kubectl zdd canary` (Run), `canary
+// promote` (Promote: Namespace, Name, Full, ForceUnlock, Timeout) or `canary
+// abort` (Abort: Namespace, Name, ForceUnlock, Timeout).
 type Config struct {
 	Namespace string
 	Name      string // the stable Deployment
+	// Timeout bounds each wait (a Deployment settling, the Service's
+	// endpoints reaching a step's split); 0: only ctx bounds them.
+	Timeout time.Duration
+	// Full (promote) finishes the release whatever step it holds at.
+	Full bool
 	// Images (container -> image) are set in the canary's copy of the
 	// stable's pod template; Template, when set (-f), replaces the template.
 	Images   map[string]string
@@ -133,7 +141,7 @@ type Canary struct {
 	// SIGTERM): the step in progress is finished to a consistent state, the
 	// phase is recorded with the result "interrupted" and the run returns an
 	// exit-3 error naming resume and abort. nil: never interrupted. The
-	// context passed to Run is the run's --timeout, not the signal: its end
+	// context passed to Run is the run's --deadline, not the signal: its end
 	// aborts the release.
 	Interrupt <-chan struct{}
 	// Now and After are swapped by tests.
@@ -151,9 +159,39 @@ type Canary struct {
 	// (the canary is pulled back): the request probe's budget (nil: none).
 	Tripwire strategies.Tripwire
 
+	// timeout is the Config's Timeout of the operation in progress.
+	timeout time.Duration
 	// fence is the operation's Lease, checked right before each write: the
 	// Lock this run took, or the caller's under resume and abort.
 	fence state.Fence
+}
+
+// Result is what a canary operation ends with: the operation recorded on
+// the stable Deployment as the operation left it (empty when it never got
+// that far).
+type Result struct {
+	Deployment  string `json:"deployment"`
+	OperationID string `json:"operationId,omitempty"`
+	Phase       string `json:"phase,omitempty"`
+	Result      string `json:"result,omitempty"`
+	Message     string `json:"message,omitempty"`
+}
+
+// resultOf fills res from p's operation (p nil: only the Deployment).
+func resultOf(res *Result, cfg Config, p *plan) {
+	res.Deployment = cfg.Namespace + "/" + cfg.Name
+	if p == nil || p.op == nil {
+		return
+	}
+	res.OperationID, res.Phase, res.Result, res.Message = p.op.ID, p.op.Phase, p.op.Result, p.op.Message
+}
+
+// waitLimit bounds one wait by the operation's Timeout.
+func (c *Canary) waitLimit(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return context.WithCancel(ctx)
 }
 
 func (c *Canary) now() time.Time {

@@ -189,3 +189,28 @@ func TestPrepareBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeoutBoundsEachWait: the Config's Timeout ends a wait for a
+// Deployment that never settles, while the run's own context goes on.
+func TestTimeoutBoundsEachWait(t *testing.T) {
+	replicas := int32(2)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 1},
+		Spec:       appsv1.DeploymentSpec{Replicas: &replicas},
+		Status:     appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1},
+	}
+	c := &Canary{Client: fake.NewSimpleClientset(d), timeout: 200 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := c.waitSettled(ctx, "shop", "web")
+	if err == nil {
+		t.Fatal("a Deployment that never settles: want the wait to end with an error")
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the wait took %s, want it bounded by the 200ms Timeout", took)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the run's context ended (%v): the Timeout must bound only the wait", ctx.Err())
+	}
+}

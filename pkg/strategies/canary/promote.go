@@ -97,12 +97,21 @@ func (c *Canary) AnalysisOf(ctx context.Context, ns, name string) (*analysis.Spe
 
 // Promote moves a held canary to its next step, or (full, or after the last
 // step) finishes it.
-func (c *Canary) Promote(ctx context.Context, ns, name string, full, force bool) error {
-	p, err := c.load(ctx, ns, name)
+func (c *Canary) Promote(ctx context.Context, cfg Config) (*Result, error) {
+	res := &Result{}
+	var p *plan
+	defer func() { resultOf(res, cfg, p) }()
+	return res, c.promote(ctx, cfg, &p)
+}
+
+func (c *Canary) promote(ctx context.Context, cfg Config, pp **plan) error {
+	c.timeout = cfg.Timeout
+	p, err := c.load(ctx, cfg.Namespace, cfg.Name)
 	if err != nil {
 		return err
 	}
-	ctx, release, err := c.lock(ctx, p, force)
+	*pp = p
+	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
 	if err != nil {
 		return err
 	}
@@ -110,7 +119,7 @@ func (c *Canary) Promote(ctx context.Context, ns, name string, full, force bool)
 	defer c.watchDowntime(ctx, p)()
 	p.op.Result, p.op.Message = "", ""
 	step := StepOf(p.op.Phase)
-	if full || step >= len(p.steps) {
+	if cfg.Full || step >= len(p.steps) {
 		return c.finish(ctx, p)
 	}
 	p.hold = true
@@ -118,12 +127,21 @@ func (c *Canary) Promote(ctx context.Context, ns, name string, full, force bool)
 }
 
 // Abort brings the stable back to its N replicas, Ready, then the canary to 0.
-func (c *Canary) Abort(ctx context.Context, ns, name string, force bool) error {
-	p, err := c.load(ctx, ns, name)
+func (c *Canary) Abort(ctx context.Context, cfg Config) (*Result, error) {
+	res := &Result{}
+	var p *plan
+	defer func() { resultOf(res, cfg, p) }()
+	return res, c.abortOp(ctx, cfg, &p)
+}
+
+func (c *Canary) abortOp(ctx context.Context, cfg Config, pp **plan) error {
+	c.timeout = cfg.Timeout
+	p, err := c.load(ctx, cfg.Namespace, cfg.Name)
 	if err != nil {
 		return err
 	}
-	ctx, release, err := c.lock(ctx, p, force)
+	*pp = p
+	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func TestCanaryRefusesBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := stableApp(t, tc.replicas, tc.edit)
 			c := &Canary{Client: cs, Discovery: cs.Discovery(), After: func(time.Duration) <-chan time.Time { return now0() }}
-			err := c.Run(context.Background(), release())
+			_, err := c.Run(context.Background(), release())
 			if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("want exit 2 saying %q, got %v", tc.want, err)
 			}
@@ -125,7 +125,7 @@ func TestCanaryLeaseTakenOverDuringAPause(t *testing.T) {
 			after.Store(int64(len(cs.Writes())))
 			return &analysis.Result{Verdict: analysis.Passed}, nil
 		}}
-	err := c.Run(context.Background(), release())
+	_, err := c.Run(context.Background(), release())
 	if exitcode.Of(err) != exitcode.NeedsPerson || err == nil || !strings.Contains(err.Error(), `taken over by "another run"`) {
 		t.Errorf("want exit 3 naming the other run, got %v", err)
 	}
@@ -157,7 +157,7 @@ func TestCanaryFailedAbortStaysInFlight(t *testing.T) {
 			failAbort.Store(true)
 			return &analysis.Result{Verdict: analysis.Failed, Message: "error rate too high"}, nil
 		}}
-	err := c.Run(context.Background(), release())
+	_, err := c.Run(context.Background(), release())
 	if exitcode.Of(err) != exitcode.NeedsPerson {
 		t.Fatalf("run: want exit 3 (the pull-back failed), got %v\n%s", err, out.String())
 	}

@@ -25,11 +25,20 @@ import (
 func intOrString(s string) intstr.IntOrString { return intstr.Parse(s) }
 
 // Run starts (or continues) a canary release and walks its steps.
-func (c *Canary) Run(ctx context.Context, cfg Config) error {
+func (c *Canary) Run(ctx context.Context, cfg Config) (*Result, error) {
+	res := &Result{}
+	var p *plan
+	defer func() { resultOf(res, cfg, p) }()
+	return res, c.run(ctx, cfg, &p)
+}
+
+func (c *Canary) run(ctx context.Context, cfg Config, pp **plan) error {
+	c.timeout = cfg.Timeout
 	p, err := c.prepare(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	*pp = p
 	if p.op == nil {
 		p.op = state.NewOperation(Strategy, c.now())
 		p.op.FromRevision = strconv.FormatInt(kube.Revision(p.stable), 10)
@@ -323,7 +332,7 @@ func (c *Canary) abortAfter(ctx context.Context, p *plan, cause error) error {
 		return stop
 	}
 	c.printf("aborting: %v", cause)
-	// The abort runs to its end even when --timeout or Ctrl-C ended ctx, within
+	// The abort runs to its end even when --deadline or Ctrl-C ended ctx, within
 	// a bound of its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AbortTimeout)
 	defer cancel()

@@ -167,6 +167,8 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 		return 0, 0, fmt.Errorf("the canary's pod selector %q: %w", canarySel, err)
 	}
 	var gotCanary, gotAll int
+	ctx, cancel := c.waitLimit(ctx)
+	defer cancel()
 	fail := func(err error) (int, int, error) {
 		return gotCanary, gotAll, fmt.Errorf("waiting for service %q to have %d ready endpoints, %d of them canary pods (last seen %d, %d): %w",
 			ns+"/"+p.service.Name, wantAll, wantCanary, gotAll, gotCanary, err)
@@ -209,7 +211,9 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 }
 
 // waitSettled watches ns/name until kube.Settled; the rollout's failure, its
-// deletion or the end of ctx is an error.
+// deletion, the operation's Timeout or the end of ctx is an error.
 func (c *Canary) waitSettled(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	ctx, cancel := c.waitLimit(ctx)
+	defer cancel()
 	return kube.WaitForDeployment(ctx, c.Client, ns, name, kube.Settled, nil)
 }
