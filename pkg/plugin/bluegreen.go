@@ -49,6 +49,9 @@ type BlueGreenFlags struct {
 	ForceUnlock bool
 	// factory builds the Runner's clients in Run (connect)
 	factory Factory
+	// config is the operation's Config: completeRunner starts it from
+	// these flags, each subcommand's Complete adds its own.
+	config bluegreen.Config
 }
 
 // connect builds the clients of r from the kubeconfig (Run's first step).
@@ -99,8 +102,9 @@ func (b *BlueGreenFlags) colours() bluegreen.Colours {
 }
 
 // completeRunner reads the service/NAME argument and resolves the namespace
-// into a Runner (its clients are built in Run): the Complete step every
-// bluegreen subcommand shares.
+// into the operation's Config (b.config) and a Runner (the output and the
+// hooks; its clients are built in Run): the Complete step every bluegreen
+// subcommand shares.
 func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOStreams, b *BlueGreenFlags, arg string) (*bluegreen.Runner, error) {
 	service, err := parseName(cmd, serviceArg, arg)
 	if err != nil {
@@ -111,15 +115,8 @@ func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOSt
 		return nil, err
 	}
 	b.factory = f
-	r := &bluegreen.Runner{Out: streams.Out}
-	r.Namespace = ns
-	r.Service = service
-	r.Services = b.Services
-	r.Colours = b.colours()
-	r.Timeout = b.Timeout
-	r.ForceUnlock = b.ForceUnlock
-	r.BeforePatch = switchPauseHook()
-	return r, nil
+	b.config = bluegreen.Config{Namespace: ns, Service: service, Services: b.Services, Colours: b.colours(), Timeout: b.Timeout, ForceUnlock: b.ForceUnlock}
+	return &bluegreen.Runner{Out: streams.Out, BeforePatch: switchPauseHook()}, nil
 }
 
 // validateMinReady checks the --min-ready flag of the subcommands that switch.

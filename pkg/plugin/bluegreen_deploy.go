@@ -99,29 +99,29 @@ func (o *BlueGreenDeployOptions) Complete(f Factory, cmd *cobra.Command, args []
 		if err != nil {
 			return usageErrorf(cmd, "%v", err)
 		}
-		o.Runner.Images = images
+		o.config.Images = images
 	}
 	if len(o.Filenames) > 0 && len(o.Images) == 0 {
 		d, err := readDeployment(f, o.Filenames)
 		if err != nil {
 			return usageErrorf(cmd, "%v", err)
 		}
-		o.Runner.Template = &d.Spec.Template
+		o.config.Template = &d.Spec.Template
 	}
-	if o.Runner.PreAnalysisSpec, err = loadAnalysis(cmd, "pre-analysis", o.PreAnalysis); err != nil {
+	if o.config.PreAnalysisSpec, err = loadAnalysis(cmd, "pre-analysis", o.PreAnalysis); err != nil {
 		return err
 	}
-	if o.Runner.AnalysisSpec, err = loadAnalysis(cmd, "analysis", o.Analysis); err != nil {
+	if o.config.AnalysisSpec, err = loadAnalysis(cmd, "analysis", o.Analysis); err != nil {
 		return err
 	}
-	o.Runner.ManualPromote = o.ManualPromote
-	o.Runner.ScaleDownDelay = o.ScaleDownDelay
-	o.Runner.DeleteOld = o.DeleteOld
-	o.Runner.MinReady = o.MinReady
-	o.Runner.MaxRestarts = o.MaxRestarts
+	o.config.ManualPromote = o.ManualPromote
+	o.config.ScaleDownDelay = o.ScaleDownDelay
+	o.config.DeleteOld = o.DeleteOld
+	o.config.MinReady = o.MinReady
+	o.config.MaxRestarts = o.MaxRestarts
 	if o.Replicas >= 0 {
 		r := o.Replicas
-		o.Runner.Replicas = &r
+		o.config.Replicas = &r
 	}
 	return nil
 }
@@ -164,7 +164,7 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
-	targets := blueGreenTargets(ctx, o.Runner.Client, o.Runner.Namespace, o.Runner.Service, o.Runner.Colours.Label)
+	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label)
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err
 	}
@@ -174,9 +174,9 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if err := o.preflight(ctx, streams.Out); err != nil {
 		return err
 	}
-	err := o.Probe.runBlueGreen(ctx, streams, o.Runner, o.Runner.Deploy)
+	err := o.Probe.runBlueGreen(ctx, streams, o.Runner, o.config, o.Runner.Deploy)
 	if o.json() {
-		if jerr := printReleaseJSON(ctx, o.Out, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, o.Probe.Stop(), err); jerr != nil && err == nil {
+		if jerr := printReleaseJSON(ctx, o.Out, o.Runner.Client, "service", o.config.Namespace, o.config.Service, o.Probe.Stop(), err); jerr != nil && err == nil {
 			err = jerr
 		}
 	}
@@ -189,12 +189,12 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 // finding left stops the deploy (exit 2) unless --force. A Service or
 // colour that cannot be read is left to the deploy, which names it.
 func (o *BlueGreenDeployOptions) preflight(ctx context.Context, log io.Writer) error {
-	r := o.Runner
-	nc, err := r.PreviewDeploy(ctx)
+	c := &o.config
+	nc, err := o.Runner.PreviewDeploy(ctx, *c)
 	if err != nil {
 		return nil
 	}
-	key := r.Namespace + "/" + r.Service
+	key := c.Namespace + "/" + c.Service
 	rel := templateRelease{kind: "service", ref: key, what: fmt.Sprintf("the pod template of colour %s of service %q", nc.Colour, key)}
 	fixed, changes, err := preflightTemplate(log, nc.Base, nc.Template, nc.Services, rel, o.Fix, o.Force)
 	if err != nil {
@@ -203,32 +203,33 @@ func (o *BlueGreenDeployOptions) preflight(ctx context.Context, log io.Writer) e
 	if !o.Fix {
 		return nil
 	}
-	if r.Params, err = recordFixes(r.Params, changes); err != nil {
+	if c.Params, err = recordFixes(c.Params, changes); err != nil {
 		return err
 	}
 	if len(changes) == 0 {
 		fmt.Fprintf(log, "fix: service %q: nothing to fix in the pod template of colour %s\n", key, nc.Colour)
 		return nil
 	}
-	r.Template, r.Images = fixed, nil
+	c.Template, c.Images = fixed, nil
 	return nil
 }
 
 // runBlueGreen runs a blue-green operation that can be undone (deploy,
 // promote) with the probe around it: its settings recorded, its budget the
 // runner's tripwire.
-func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptions.IOStreams, r *bluegreen.Runner, op func(context.Context) error) error {
+func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptions.IOStreams, r *bluegreen.Runner, cfg bluegreen.Config, op func(context.Context, bluegreen.Config) (*bluegreen.Result, error)) error {
 	params, err := rp.Params()
 	if err != nil {
 		return err
 	}
-	if r.Params == nil {
-		r.Params = map[string]string{}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
 	}
-	maps.Copy(r.Params, params)
-	return rp.runProbed(ctx, streams.Out, streams.ErrOut, r.Client, "service", r.Namespace, r.Service, true, func(tw strategies.Tripwire) error {
+	maps.Copy(cfg.Params, params)
+	return rp.runProbed(ctx, streams.Out, streams.ErrOut, r.Client, "service", cfg.Namespace, cfg.Service, true, func(tw strategies.Tripwire) error {
 		r.Tripwire = tw
-		return op(ctx)
+		_, err := op(ctx, cfg)
+		return err
 	})
 }
 

@@ -51,7 +51,7 @@ func (o *BlueGreenInitOptions) Complete(f Factory, cmd *cobra.Command, args []st
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
-	o.Runner.MinReady = o.MinReady
+	o.config.MinReady = o.MinReady
 	return nil
 }
 
@@ -68,5 +68,6 @@ func (o *BlueGreenInitOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
-	return o.Runner.Init(ctx)
+	_, err := o.Runner.Init(ctx, o.config)
+	return err
 }

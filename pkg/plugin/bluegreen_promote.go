@@ -61,12 +61,12 @@ func (o *BlueGreenPromoteOptions) Complete(f Factory, cmd *cobra.Command, args [
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
-	if o.Runner.AnalysisSpec, err = loadAnalysis(cmd, "analysis", o.Analysis); err != nil {
+	if o.config.AnalysisSpec, err = loadAnalysis(cmd, "analysis", o.Analysis); err != nil {
 		return err
 	}
-	o.Runner.ScaleDownDelay = o.ScaleDownDelay
-	o.Runner.DeleteOld = o.DeleteOld
-	o.Runner.MinReady = o.MinReady
+	o.config.ScaleDownDelay = o.ScaleDownDelay
+	o.config.DeleteOld = o.DeleteOld
+	o.config.MinReady = o.MinReady
 	return nil
 }
 
@@ -92,5 +92,5 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
-	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.Runner.Promote)
+	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.config, o.Runner.Promote)
 }

@@ -53,7 +53,7 @@ func (o *BlueGreenRollbackOptions) Complete(f Factory, cmd *cobra.Command, args 
 	if o.Runner, err = completeRunner(f, cmd, o.IOStreams, o.BlueGreenFlags, args[0]); err != nil {
 		return err
 	}
-	o.Runner.MinReady = o.MinReady
+	o.config.MinReady = o.MinReady
 	return nil
 }
 
@@ -80,8 +80,9 @@ func (o *BlueGreenRollbackOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.Runner.Params = params
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.Runner.Namespace, o.Runner.Service, true, func(strategies.Tripwire) error {
-		return o.Runner.Rollback(ctx)
+	o.config.Params = params
+	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.config.Namespace, o.config.Service, true, func(strategies.Tripwire) error {
+		_, err := o.Runner.Rollback(ctx, o.config)
+		return err
 	})
 }

@@ -67,7 +67,7 @@ func (o *BlueGreenStatusOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
-	st, err := o.Runner.GetStatus(ctx)
+	st, err := o.Runner.GetStatus(ctx, o.config)
 	if err != nil {
 		return err
 	}

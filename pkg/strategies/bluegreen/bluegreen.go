@@ -16,8 +16,10 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-// Options of a blue-green operation.
-type Options struct {
+// Config is one blue-green operation, built by the plugin and passed to the
+// Runner's method of that operation: Init, Deploy, Promote or Rollback (each
+// (ctx, Config) (*Result, error)), or GetStatus.
+type Config struct {
 	Namespace string
 	Service   string
 	// Services are more Services to switch with Service (--service).
@@ -32,13 +34,9 @@ type Options struct {
 	// pod template (deploy -f).
 	Images   map[string]string
 	Template *corev1.PodTemplateSpec
-	// PreAnalysis runs against the idle colour before the switch;
-	// Analysis after it. Either may be nil.
-	PreAnalysis analysis.Analyzer
-	Analysis    analysis.Analyzer
 	// PreAnalysisSpec and AnalysisSpec are the analyses as loaded from
 	// their files: recorded in the operation so resume runs them again,
-	// and run when PreAnalysis or Analysis is nil.
+	// and run when the Runner's PreAnalysis or Analysis is nil.
 	PreAnalysisSpec *analysis.Spec
 	AnalysisSpec    *analysis.Spec
 	ManualPromote   bool
@@ -53,6 +51,26 @@ type Options struct {
 	// Timeout bounds each wait: a colour becoming ready, endpoints converging.
 	Timeout     time.Duration
 	ForceUnlock bool
+	// Params are recorded beside the operation's own, as they are (the
+	// probe's settings, for resume).
+	Params map[string]string
+}
+
+// config is the Config of the operation in progress, embedded in the
+// Runner under a name of the package's own.
+type config = Config
+
+// Runner performs blue-green operations against a cluster: its fields are
+// the clients, the output and the hooks; what an operation does is the
+// Config given to its method.
+type Runner struct {
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	Out     io.Writer
+	// PreAnalysis runs against the idle colour before the switch;
+	// Analysis after it. Either may be nil (the Config's specs are run).
+	PreAnalysis analysis.Analyzer
+	Analysis    analysis.Analyzer
 	// BeforePatch runs right before each selector patch (test hook).
 	BeforePatch func(ctx context.Context, service string) error
 	// LeaseDuration and Clock are the Lease's (tests shorten it and use a
@@ -63,19 +81,13 @@ type Options struct {
 	// failing post-switch analysis does (switch back), until the old
 	// colour is retired: the request probe's budget (nil: none).
 	Tripwire strategies.Tripwire
-	// Params are recorded beside the operation's own, as they are (the
-	// probe's settings, for resume).
-	Params map[string]string
-}
-
-// Runner performs blue-green operations against a cluster.
-type Runner struct {
-	Client  kubernetes.Interface
-	Dynamic dynamic.Interface
-	Out     io.Writer
-	Options
 	// Now is swapped by tests.
 	Now func() time.Time
+
+	config
+	// last is the operation the session of the operation in progress
+	// began (nil: none yet), for its Result.
+	last *state.Operation
 
 	// fence is the operation's lease, checked right before each write:
 	// the Lock the session took, or the caller's under resume and abort.
@@ -86,6 +98,48 @@ type Runner struct {
 	// analysisEnv says which variables the analyses' headers may read
 	// (resume: analysis.RecordedEnv(--allow-env)); nil: any.
 	analysisEnv func(string) bool
+}
+
+// Result is what a blue-green operation ends with: the operation recorded
+// on the Service as the operation left it (empty when it never began one).
+type Result struct {
+	Service     string `json:"service"`
+	OperationID string `json:"operationId,omitempty"`
+	Phase       string `json:"phase,omitempty"`
+	Result      string `json:"result,omitempty"`
+	Message     string `json:"message,omitempty"`
+}
+
+// Init turns a Service and the one Deployment it selects into blue-green
+// (see initOp).
+func (r *Runner) Init(ctx context.Context, cfg Config) (*Result, error) {
+	return r.run(ctx, cfg, r.initOp)
+}
+
+// Deploy brings up the idle colour and switches to it (see deployOp).
+func (r *Runner) Deploy(ctx context.Context, cfg Config) (*Result, error) {
+	return r.run(ctx, cfg, r.deployOp)
+}
+
+// Promote switches to the idle colour (see promoteOp).
+func (r *Runner) Promote(ctx context.Context, cfg Config) (*Result, error) {
+	return r.run(ctx, cfg, r.promoteOp)
+}
+
+// Rollback switches back to the colour live before (see rollbackOp).
+func (r *Runner) Rollback(ctx context.Context, cfg Config) (*Result, error) {
+	return r.run(ctx, cfg, r.rollbackOp)
+}
+
+// run runs op with cfg as the Runner's operation.
+func (r *Runner) run(ctx context.Context, cfg Config, op func(context.Context) error) (*Result, error) {
+	r.config, r.last = cfg, nil
+	err := op(ctx)
+	res := &Result{Service: r.key()}
+	if r.last != nil {
+		res.OperationID, res.Phase, res.Result, res.Message = r.last.ID, r.last.Phase, r.last.Result, r.last.Message
+	}
+	return res, err
 }
 
 func (r *Runner) now() time.Time {

@@ -20,7 +20,7 @@ func FuzzApplyParams(f *testing.F) {
 			ParamColourLabel: label, ParamColours: colours, ParamServices: services, ParamTimeout: timeout,
 			ParamScaleDownDelay: delay, ParamMinReady: minReady, ParamMaxRestarts: maxRestarts, ParamAnalysis: analysis,
 			ParamTemplate: template, ParamReplicas: replicas, ParamActive: "blue", ParamTarget: "green"}}
-		r := &Runner{Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours()}}
+		r := &Runner{config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours()}}
 		if err := r.applyParams(op); err != nil {
 			if exitcode.Of(err) != exitcode.Usage {
 				t.Fatalf("a bad record is not a usage error: %v", err)
@@ -30,7 +30,7 @@ func FuzzApplyParams(f *testing.F) {
 				t.Fatalf("colours %+v from the record: %v", r.Colours, err)
 			}
 			if r.Timeout < 0 || r.ScaleDownDelay < 0 || r.MinReady < 0 || r.MaxRestarts < 0 {
-				t.Fatalf("options from the record: %+v", r.Options)
+				t.Fatalf("options from the record: %+v", r.config)
 			}
 		}
 		if tmpl, n, err := recordedTemplate(op); err == nil && tmpl != nil && n < 1 {

@@ -46,7 +46,7 @@ func TestSwitchToInterrupted(t *testing.T) {
 				Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
 			}
 			client := fake.NewClientset(svc("web"), svc("web-admin"), green, pod)
-			r := &Runner{Client: client, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Timeout: 5 * time.Second}}
+			r := &Runner{Client: client, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(), Timeout: 5 * time.Second}}
 			parent, interrupt := context.WithCancel(context.Background())
 			defer interrupt()
 			s := &session{r: r, op: state.NewOperation(Strategy, time.Now()), rec: r.recorder(), sess: state.Under(parent, "service", "shop/web", nil)}

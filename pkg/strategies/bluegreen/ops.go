@@ -18,12 +18,12 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
-// Init turns a Service and the one Deployment it selects into blue-green
+// initOp turns a Service and the one Deployment it selects into blue-green
 // with no dip: it creates <deployment>-<first colour> as a copy whose
 // selector and pods carry the colour, waits until it is fully ready, adds the
 // colour to the Service selector (guarded, resourceVersion-checked), waits
 // until the endpoints list only the new pods, then scales the original to 0.
-func (r *Runner) Init(ctx context.Context) error {
+func (r *Runner) initOp(ctx context.Context) error {
 	if err := r.Colours.Validate(); err != nil {
 		return err
 	}
@@ -161,10 +161,10 @@ func (r *Runner) idleTemplate(snap *Snapshot) (*corev1.PodTemplateSpec, error) {
 	return t, nil
 }
 
-// Deploy brings up the idle colour with the new images (or template), waits
+// deployOp brings up the idle colour with the new images (or template), waits
 // until it is fully ready, keeps the preview Service on it, runs the
 // pre-switch analysis, and switches unless ManualPromote.
-func (r *Runner) Deploy(ctx context.Context) error {
+func (r *Runner) deployOp(ctx context.Context) error {
 	if err := r.Colours.Validate(); err != nil {
 		return err
 	}

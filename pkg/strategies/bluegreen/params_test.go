@@ -32,29 +32,29 @@ func TestParamsRoundTrip(t *testing.T) {
 	tests := []struct {
 		name      string
 		operation string
-		opts      Options
+		opts      Config
 		// want is opts as resume reads them back (what the operation does
 		// not record stays zero)
-		want Options
+		want Config
 	}{
 		{name: "deploy with everything", operation: OperationDeploy,
-			opts: Options{Colours: Colours{Label: "track", Names: [2]string{"a", "b"}}, Services: []string{"web-admin", "web-internal"},
+			opts: Config{Colours: Colours{Label: "track", Names: [2]string{"a", "b"}}, Services: []string{"web-admin", "web-internal"},
 				MinReady: 2, MaxRestarts: 4, ScaleDownDelay: 90 * time.Second, DeleteOld: true, Timeout: 3 * time.Minute,
 				AnalysisSpec: spec, PreAnalysisSpec: spec, Replicas: &five},
-			want: Options{Colours: Colours{Label: "track", Names: [2]string{"a", "b"}}, Services: []string{"web-admin", "web-internal"},
+			want: Config{Colours: Colours{Label: "track", Names: [2]string{"a", "b"}}, Services: []string{"web-admin", "web-internal"},
 				MinReady: 2, MaxRestarts: 4, ScaleDownDelay: 90 * time.Second, DeleteOld: true, Timeout: 3 * time.Minute,
 				AnalysisSpec: spec, PreAnalysisSpec: spec}},
 		{name: "deploy --manual-promote, defaults", operation: OperationDeploy,
-			opts: Options{Colours: DefaultColours(), ManualPromote: true},
-			want: Options{Colours: DefaultColours(), ManualPromote: true, Timeout: 10 * time.Minute}},
+			opts: Config{Colours: DefaultColours(), ManualPromote: true},
+			want: Config{Colours: DefaultColours(), ManualPromote: true, Timeout: 10 * time.Minute}},
 		{name: "rollback records no analysis or delay", operation: OperationRollback,
-			opts: Options{Colours: DefaultColours(), MinReady: 1, ScaleDownDelay: time.Minute, AnalysisSpec: spec, Timeout: time.Minute},
-			want: Options{Colours: DefaultColours(), MinReady: 1, Timeout: time.Minute}},
+			opts: Config{Colours: DefaultColours(), MinReady: 1, ScaleDownDelay: time.Minute, AnalysisSpec: spec, Timeout: time.Minute},
+			want: Config{Colours: DefaultColours(), MinReady: 1, Timeout: time.Minute}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("TOKEN", "s3cr3t")
-			r := &Runner{Options: tc.opts}
+			r := &Runner{config: tc.opts}
 			r.Namespace, r.Service = "shop", "web"
 			params, err := r.requestParams(tc.operation)
 			if err != nil {
@@ -72,13 +72,13 @@ func TestParamsRoundTrip(t *testing.T) {
 				}
 			}
 			op := &state.Operation{ID: "op", Strategy: Strategy, Params: params}
-			back := &Runner{Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours()}}
+			back := &Runner{config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours()}}
 			if err := back.applyParams(op); err != nil {
 				t.Fatal(err)
 			}
-			got := back.Options
+			got := back.config
 			got.Namespace, got.Service = "", ""
-			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreUnexported(analysis.Spec{}, analysis.Metric{}, analysis.JobMetric{}), cmpopts.IgnoreFields(Options{}, "BeforePatch")); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreUnexported(analysis.Spec{}, analysis.Metric{}, analysis.JobMetric{})); diff != "" {
 				t.Errorf("options read back (-want +got):\n%s", diff)
 			}
 			gotT, gotN, err := recordedTemplate(op)
@@ -105,7 +105,7 @@ func TestApplyParamsBadValues(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &Runner{Options: Options{Namespace: "shop", Service: "web"}}
+			r := &Runner{config: Config{Namespace: "shop", Service: "web"}}
 			err := r.applyParams(&state.Operation{ID: "op", Params: tc.params})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("applyParams: want an error saying %q, got %v", tc.want, err)

@@ -23,10 +23,11 @@ type NewColour struct {
 	Services []corev1.Service
 }
 
-// PreviewDeploy reads the Service and its colours as Deploy does and
-// returns the new colour it would release. Its errors are Deploy's own
+// PreviewDeploy reads the Service and its colours as Deploy(ctx, cfg) does
+// and returns the new colour it would release. Its errors are Deploy's own
 // (Deploy reports them again).
-func (r *Runner) PreviewDeploy(ctx context.Context) (*NewColour, error) {
+func (r *Runner) PreviewDeploy(ctx context.Context, cfg Config) (*NewColour, error) {
+	r.config = cfg
 	if err := r.Colours.Validate(); err != nil {
 		return nil, err
 	}

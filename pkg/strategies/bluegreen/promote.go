@@ -13,10 +13,10 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-// Promote switches the Services to the idle colour: the guarded switch, the
+// promoteOp switches the Services to the idle colour: the guarded switch, the
 // wait for endpoints, the post-switch analysis, the scale-down delay and the
 // retirement of the old colour.
-func (r *Runner) Promote(ctx context.Context) error {
+func (r *Runner) promoteOp(ctx context.Context) error {
 	if err := r.Colours.Validate(); err != nil {
 		return err
 	}

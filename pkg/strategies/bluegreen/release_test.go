@@ -79,9 +79,9 @@ func passing(context.Context, analysis.Vars) (*analysis.Result, error) {
 func TestSwitchBackOverColoursOfDifferentGenerations(t *testing.T) {
 	cs := bgCluster(t, 3)
 	var out bytes.Buffer
-	r := &Runner{Client: cs, Out: &out, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(),
-		Images: map[string]string{"web": "web:v3"}, Analysis: failing, Timeout: 20 * time.Second}}
-	err := r.Deploy(context.Background())
+	r := &Runner{Client: cs, Out: &out, Analysis: failing, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v3"}, Timeout: 20 * time.Second}}
+	_, err := r.Deploy(context.Background(), r.config)
 	if got := exitcode.Of(err); got != exitcode.Failed {
 		t.Fatalf("deploy: want exit %d (failed, switched back), got %d: %v\n%s", exitcode.Failed, got, err, out.String())
 	}
@@ -110,9 +110,9 @@ func TestLeaseTakenOverMidRelease(t *testing.T) {
 		after = len(cs.Writes())
 		return failing(ctx, analysis.Vars{})
 	}
-	r := &Runner{Client: cs, Out: &out, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(),
-		Images: map[string]string{"web": "web:v3"}, Analysis: takeOver, Timeout: 20 * time.Second}}
-	err := r.Deploy(context.Background())
+	r := &Runner{Client: cs, Out: &out, Analysis: takeOver, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v3"}, Timeout: 20 * time.Second}}
+	_, err := r.Deploy(context.Background(), r.config)
 	if got := exitcode.Of(err); got != exitcode.NeedsPerson {
 		t.Errorf("deploy: want exit %d, got %d: %v", exitcode.NeedsPerson, got, err)
 	}
@@ -155,9 +155,10 @@ func TestUncertainSwitch(t *testing.T) {
 		analysed++
 		return passing(ctx, v)
 	}
-	r := &Runner{Client: cs, Out: &out, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(),
-		Images: map[string]string{"web": "web:v2"}, Analysis: post, Timeout: 20 * time.Second}}
-	if err := r.Deploy(context.Background()); err != nil {
+	r := &Runner{Client: cs, Out: &out, Analysis: post, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
+	res, err := r.Deploy(context.Background(), r.config)
+	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
 	if lost != 1 || analysed != 1 {
@@ -166,8 +167,14 @@ func TestUncertainSwitch(t *testing.T) {
 	if got := selected(t, cs); got != "green" {
 		t.Errorf("the service selects %s, want green", got)
 	}
-	if op := record(t, cs); op.Result != state.ResultSucceeded || op.Phase != "done" {
+	op := record(t, cs)
+	if op.Result != state.ResultSucceeded || op.Phase != "done" {
 		t.Errorf("record: phase %q result %q", op.Phase, op.Result)
+	}
+	// the Result is the recorded operation as the deploy left it
+	want := Result{Service: "shop/web", OperationID: op.ID, Phase: op.Phase, Result: op.Result, Message: op.Message}
+	if res == nil || *res != want {
+		t.Errorf("Deploy's Result %+v, want %+v", res, want)
 	}
 }
 
@@ -190,9 +197,9 @@ func TestFailedSwitchBackStaysInFlight(t *testing.T) {
 		return false, nil, nil
 	})
 	var out bytes.Buffer
-	r := &Runner{Client: cs, Out: &out, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(),
-		Images: map[string]string{"web": "web:v2"}, Analysis: failing, Timeout: 20 * time.Second}}
-	err := r.Deploy(context.Background())
+	r := &Runner{Client: cs, Out: &out, Analysis: failing, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
+	_, err := r.Deploy(context.Background(), r.config)
 	if exitcode.Of(err) != exitcode.NeedsPerson || !strings.Contains(err.Error(), "stays in flight in phase switching-back") {
 		t.Fatalf("deploy: want exit 3 saying it stays in flight, got %v\n%s", err, out.String())
 	}
@@ -258,8 +265,8 @@ func TestBeginReadsTheRecordAgain(t *testing.T) {
 				return true, a.(k8stesting.CreateAction).GetObject(), nil
 			})
 			before := len(cs.Writes())
-			r := &Runner{Client: cs, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
-			err := r.Deploy(context.Background())
+			r := &Runner{Client: cs, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(), Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
+			_, err := r.Deploy(context.Background(), r.config)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("deploy: want an error saying %q, got %v", tc.want, err)
 			}
@@ -296,8 +303,8 @@ func TestDeployRefusesANewColourOfNoPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(cs.Writes())
-	r := &Runner{Client: cs, Options: Options{Namespace: "shop", Service: "web", Colours: DefaultColours(), Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
-	err := r.Deploy(context.Background())
+	r := &Runner{Client: cs, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(), Images: map[string]string{"web": "web:v2"}, Timeout: 20 * time.Second}}
+	_, err := r.Deploy(context.Background(), r.config)
 	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), `"shop/web-blue" has 0 replicas`) || !strings.Contains(err.Error(), "--replicas") {
 		t.Errorf("want exit 2 naming the deployment and --replicas, got %v", err)
 	}

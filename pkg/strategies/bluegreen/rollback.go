@@ -9,10 +9,10 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
-// Rollback switches the Services back to the idle colour (the one live
+// rollbackOp switches the Services back to the idle colour (the one live
 // before the last switch). If it was scaled down, it is scaled up to the
 // live colour's replica count and waited for first.
-func (r *Runner) Rollback(ctx context.Context) error {
+func (r *Runner) rollbackOp(ctx context.Context) error {
 	if err := r.Colours.Validate(); err != nil {
 		return err
 	}

@@ -177,6 +177,7 @@ func (r *Runner) begin(ctx context.Context, phase string, resume bool, params ma
 	if err := s.save(); err != nil {
 		return nil, s.end(err)
 	}
+	r.last = s.op
 	return s, nil
 }
 

@@ -39,8 +39,9 @@ type Status struct {
 }
 
 // GetStatus reads the colours, their Deployments, the operation record and
-// the Lease of the Service.
-func (r *Runner) GetStatus(ctx context.Context) (*Status, error) {
+// the Lease of the Service named by cfg.
+func (r *Runner) GetStatus(ctx context.Context, cfg Config) (*Status, error) {
+	r.config = cfg
 	if err := r.Colours.Validate(); err != nil {
 		return nil, err
 	}
