@@ -125,15 +125,20 @@ func TestCanaryLeaseTakenOverDuringAPause(t *testing.T) {
 			after.Store(int64(len(cs.Writes())))
 			return &analysis.Result{Verdict: analysis.Passed}, nil
 		}}
-	_, err := c.Run(context.Background(), release())
+	res, err := c.Run(context.Background(), release())
 	if exitcode.Of(err) != exitcode.NeedsPerson || err == nil || !strings.Contains(err.Error(), `taken over by "another run"`) {
 		t.Errorf("want exit 3 naming the other run, got %v", err)
 	}
 	if w := cs.Writes()[after.Load():]; len(w) > 0 {
 		t.Errorf("writes after the takeover: %v\n%s", w, out.String())
 	}
-	if _, op := stableRecord(t, cs); op.Phase != "step-1" || op.Result != "" {
+	_, op := stableRecord(t, cs)
+	if op.Phase != "step-1" || op.Result != "" {
 		t.Errorf("record: phase %q result %q, want step-1 in flight", op.Phase, op.Result)
+	}
+	// the Result is the operation as the run left it (in flight at step 1)
+	if res == nil || res.Deployment != "shop/web" || res.OperationID != op.ID || res.Phase != "step-1" || res.Result != "" {
+		t.Errorf("Run's Result %+v, want shop/web, operation %s in flight at step-1", res, op.ID)
 	}
 }
 
