@@ -73,8 +73,8 @@ to the stable at full size. --deadline is different: a release that runs out
 of time is aborted (stable back to N, Ready, canary to 0) and exits 1, as a
 failing analysis is, since nobody may be watching it. --timeout, as in
 rollout and blue-green, bounds each wait (a Deployment becoming Ready, the
-Service's endpoints reaching a step's split); a wait that runs out aborts the
-release too.
+Service's endpoints reaching a step's split); a step whose wait runs out is
+pulled back too.
 
 Every write carries the resourceVersion kubectl zdd last saw. When another
 writer changed what the canary manages (the replicas it set on either
