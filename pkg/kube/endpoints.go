@@ -88,13 +88,11 @@ func WatchEndpoints(ctx context.Context, client kubernetes.Interface, namespace,
 	indexers := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	si := cache.NewSharedIndexInformer(slicesLW, &discoveryv1.EndpointSlice{}, 0, indexers)
 	pi := cache.NewSharedIndexInformer(podsLW, &corev1.Pod{}, 0, indexers)
-	// the caches hold what the readers read (SlimPod; slices without
-	// managedFields): at 1,000 replicas the whole objects are most of the
-	// client's memory
-	for _, i := range []cache.SharedIndexInformer{si, pi} {
-		if err := i.SetTransform(slimTransform); err != nil {
-			return nil, fmt.Errorf("watching the endpoints of service %q: %w", service, err)
-		}
+	// the slices' cache holds them without managedFields (the pods come
+	// slim from slimPodsLW): at 1,000 replicas the whole objects are most
+	// of the client's memory
+	if err := si.SetTransform(slimSlice); err != nil {
+		return nil, fmt.Errorf("watching the endpoints of service %q: %w", service, err)
 	}
 	w.slices = discoverylisters.NewEndpointSliceLister(si.GetIndexer()).EndpointSlices(namespace)
 	w.pods = corelisters.NewPodLister(pi.GetIndexer()).Pods(namespace)

@@ -55,23 +55,18 @@ func SlimPod(pod *corev1.Pod) *corev1.Pod {
 	return out
 }
 
-// slimTransform is a cache.TransformFunc keeping SlimPod of pods and
-// EndpointSlices without managedFields and annotations; other objects (a
-// deleted-object tombstone among them) pass unchanged.
-func slimTransform(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		return SlimPod(o), nil
-	case *discoveryv1.EndpointSlice:
-		if o.ManagedFields == nil && o.Annotations == nil {
-			return o, nil
-		}
-		c := *o
-		c.ManagedFields = nil
-		c.Annotations = nil
-		return &c, nil
+// slimSlice is a cache.TransformFunc keeping an EndpointSlice without its
+// managedFields and annotations; anything else (a deleted-object tombstone)
+// passes unchanged.
+func slimSlice(obj any) (any, error) {
+	o, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok || (o.ManagedFields == nil && o.Annotations == nil) {
+		return obj, nil
 	}
-	return obj, nil
+	c := *o
+	c.ManagedFields = nil
+	c.Annotations = nil
+	return &c, nil
 }
 
 // slimPodsLW lists and watches the pods that selector picks in ns, each

@@ -163,3 +163,12 @@ func (r *Runner) timeout() time.Duration {
 	}
 	return 10 * time.Minute
 }
+
+// discover checks the colours of the Config and reads the Service, its
+// colours and their Deployments: the first step of every operation.
+func (r *Runner) discover(ctx context.Context) (*Snapshot, error) {
+	if err := r.Colours.Validate(); err != nil {
+		return nil, err
+	}
+	return Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+}

@@ -165,10 +165,7 @@ func (r *Runner) idleTemplate(snap *Snapshot) (*corev1.PodTemplateSpec, error) {
 // until it is fully ready, keeps the preview Service on it, runs the
 // pre-switch analysis, and switches unless ManualPromote.
 func (r *Runner) deployOp(ctx context.Context) error {
-	if err := r.Colours.Validate(); err != nil {
-		return err
-	}
-	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	snap, err := r.discover(ctx)
 	if err != nil {
 		return err
 	}

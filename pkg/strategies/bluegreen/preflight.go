@@ -28,10 +28,7 @@ type NewColour struct {
 // (Deploy reports them again).
 func (r *Runner) PreviewDeploy(ctx context.Context, cfg Config) (*NewColour, error) {
 	r.config = cfg
-	if err := r.Colours.Validate(); err != nil {
-		return nil, err
-	}
-	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	snap, err := r.discover(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,7 @@ import (
 // wait for endpoints, the post-switch analysis, the scale-down delay and the
 // retirement of the old colour.
 func (r *Runner) promoteOp(ctx context.Context) error {
-	if err := r.Colours.Validate(); err != nil {
-		return err
-	}
-	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	snap, err := r.discover(ctx)
 	if err != nil {
 		return err
 	}

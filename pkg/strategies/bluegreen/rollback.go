@@ -13,10 +13,7 @@ import (
 // before the last switch). If it was scaled down, it is scaled up to the
 // live colour's replica count and waited for first.
 func (r *Runner) rollbackOp(ctx context.Context) error {
-	if err := r.Colours.Validate(); err != nil {
-		return err
-	}
-	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	snap, err := r.discover(ctx)
 	if err != nil {
 		return err
 	}

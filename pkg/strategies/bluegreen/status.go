@@ -42,10 +42,7 @@ type Status struct {
 // the Lease of the Service named by cfg.
 func (r *Runner) GetStatus(ctx context.Context, cfg Config) (*Status, error) {
 	r.config = cfg
-	if err := r.Colours.Validate(); err != nil {
-		return nil, err
-	}
-	snap, err := Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
+	snap, err := r.discover(ctx)
 	if err != nil {
 		return nil, err
 	}

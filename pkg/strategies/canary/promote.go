@@ -98,55 +98,47 @@ func (c *Canary) AnalysisOf(ctx context.Context, ns, name string) (*analysis.Spe
 // Promote moves a held canary to its next step, or (full, or after the last
 // step) finishes it.
 func (c *Canary) Promote(ctx context.Context, cfg Config) (*Result, error) {
-	res := &Result{}
-	var p *plan
-	defer func() { resultOf(res, cfg, p) }()
-	return res, c.promote(ctx, cfg, &p)
-}
-
-func (c *Canary) promote(ctx context.Context, cfg Config, pp **plan) error {
-	c.timeout = cfg.Timeout
-	p, err := c.load(ctx, cfg.Namespace, cfg.Name)
-	if err != nil {
-		return err
-	}
-	*pp = p
-	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
-	if err != nil {
-		return err
-	}
-	defer release()
-	defer c.watchDowntime(ctx, p)()
-	p.op.Result, p.op.Message = "", ""
-	step := StepOf(p.op.Phase)
-	if cfg.Full || step >= len(p.steps) {
-		return c.finish(ctx, p)
-	}
-	p.hold = true
-	return c.walk(ctx, p, step)
+	return c.onRecorded(ctx, cfg, func(ctx context.Context, p *plan) error {
+		p.op.Result, p.op.Message = "", ""
+		step := StepOf(p.op.Phase)
+		if cfg.Full || step >= len(p.steps) {
+			return c.finish(ctx, p)
+		}
+		p.hold = true
+		return c.walk(ctx, p, step)
+	})
 }
 
 // Abort brings the stable back to its N replicas, Ready, then the canary to 0.
 func (c *Canary) Abort(ctx context.Context, cfg Config) (*Result, error) {
+	return c.onRecorded(ctx, cfg, func(ctx context.Context, p *plan) error {
+		return c.abortRecorded(ctx, ctx, p, "aborted by request")
+	})
+}
+
+// onRecorded runs op on the canary recorded on cfg's Deployment, under its
+// Lease and the downtime watch, and returns the Result as op left it.
+func (c *Canary) onRecorded(ctx context.Context, cfg Config, op func(context.Context, *plan) error) (*Result, error) {
 	res := &Result{}
 	var p *plan
 	defer func() { resultOf(res, cfg, p) }()
-	return res, c.abortOp(ctx, cfg, &p)
-}
-
-func (c *Canary) abortOp(ctx context.Context, cfg Config, pp **plan) error {
 	c.timeout = cfg.Timeout
 	p, err := c.load(ctx, cfg.Namespace, cfg.Name)
 	if err != nil {
-		return err
+		return res, err
 	}
-	*pp = p
 	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer release()
 	defer c.watchDowntime(ctx, p)()
+	return res, op(ctx, p)
+}
+
+// abortRecorded aborts p and records it aborted with msg (the record saved
+// with saveCtx); a failure to abort needs a person, unless the Lease was lost.
+func (c *Canary) abortRecorded(ctx, saveCtx context.Context, p *plan, msg string) error {
 	if err := c.abort(ctx, p); err != nil {
 		if stop := c.stopLost(ctx, p, err); stop != nil {
 			return stop
@@ -154,8 +146,8 @@ func (c *Canary) abortOp(ctx context.Context, cfg Config, pp **plan) error {
 		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w; %s", p.ref(), err, abortHint(p)))
 	}
 	p.op.Result = state.ResultAborted
-	p.op.Message = "aborted by request"
-	return c.save(ctx, p)
+	p.op.Message = msg
+	return c.save(saveCtx, p)
 }
 
 // AbortTimeout bounds an abort that follows a failure.

@@ -320,13 +320,5 @@ func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Tar
 			return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w", p.ref(), err))
 		}
 	}
-	if err := c.abort(ctx, p); err != nil {
-		if stop := c.stopLost(ctx, p, err); stop != nil {
-			return stop
-		}
-		return exitcode.NeedsPersonError(fmt.Errorf("aborting the canary of deployment %q: %w; %s", p.ref(), err, abortHint(p)))
-	}
-	p.op.Result = state.ResultAborted
-	p.op.Message = "aborted by 'kubectl zdd abort'"
-	return c.save(context.WithoutCancel(ctx), p)
+	return c.abortRecorded(ctx, context.WithoutCancel(ctx), p, "aborted by 'kubectl zdd abort'")
 }
