@@ -312,3 +312,37 @@ func TestResilienceCanaryManualKilledAtStep(t *testing.T) {
 	}
 	t.Logf("%s", rep.Summary())
 }
+
+// TestResilienceCanaryResumeTimeoutIsPerWait: `resume` of a canary killed
+// at its first step runs the recorded pauses again (25 s at each step),
+// longer in all than its --timeout of 20 s. --timeout bounds each wait (a
+// Deployment settling), as it does in `canary` and in the resume of the
+// other strategies, so the resumed release walks to its end; when it bounded
+// the whole resumed run, this resume was cut off and failed.
+func TestResilienceCanaryResumeTimeoutIsPerWait(t *testing.T) {
+	t.Parallel()
+	const n = canaryResilienceReplicas
+	e := canaryApp(t, n)
+	killed := e.ZddWith(ZddOpts{Env: []string{state.KillAtPhaseEnv + "=canary:step-1"}},
+		"canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--pause", "25s", "--timeout", "2m")
+	if killed.Code != -1 {
+		t.Fatalf("the canary was not killed at step-1: %s", killed)
+	}
+	start := time.Now()
+	r := e.Zdd("resume", "deployment/web", "--force-unlock", "--timeout", "20s")
+	took := time.Since(start)
+	if r.Code != 0 {
+		t.Fatalf("resume --timeout 20s of a canary whose recorded pauses take longer: want exit 0, got %s", r)
+	}
+	if took < 25*time.Second {
+		t.Errorf("resume took %s: the recorded pause of 25 s did not run again", took)
+	}
+	d := e.deployment("web")
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != canaryV2 {
+		t.Errorf("stable image %q after resume, want %q", got, canaryV2)
+	}
+	if got := d.Annotations[state.KeyResult]; got != state.ResultSucceeded {
+		t.Errorf("recorded result %q (message %q), want %q", got, d.Annotations[state.KeyMessage], state.ResultSucceeded)
+	}
+	t.Logf("resume --timeout 20s took %s", took.Round(time.Second))
+}

@@ -98,7 +98,9 @@ func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string,
 }
 
 func (resumer) canary(env strategies.Env) *Canary {
-	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence, Tripwire: env.Tripwire}
+	// --timeout bounds each wait, as in a canary run (waitLimit); the
+	// resumed walk's pauses are the recorded steps'
+	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence, Tripwire: env.Tripwire, timeout: env.Timeout}
 }
 
 // saveRecord writes op on the stable Deployment t (read again now) for a
@@ -133,13 +135,6 @@ func checkTarget(t strategies.Target) error {
 		return exitcode.Usagef("a canary release is recorded on its stable deployment, not on %s %q", t.Kind, t.Ref())
 	}
 	return nil
-}
-
-func withTimeout(ctx context.Context, env strategies.Env) (context.Context, context.CancelFunc) {
-	if env.Timeout > 0 {
-		return context.WithTimeout(ctx, env.Timeout)
-	}
-	return context.WithCancel(ctx)
 }
 
 // splitInterrupt separates the two ways the caller's ctx ends: a signal
@@ -204,8 +199,6 @@ func (r resumer) Resume(ctx context.Context, env strategies.Env, t strategies.Ta
 	ctx, interrupt, stop := splitInterrupt(ctx)
 	defer stop()
 	c.Interrupt = interrupt
-	ctx, cancel := withTimeout(ctx, env)
-	defer cancel()
 	if action == actPromote && !exists {
 		// the promotion had rolled the stable and removed the canary: only
 		// the end of the stable's rollout and the record are left
@@ -294,8 +287,6 @@ func (r resumer) Abort(ctx context.Context, env strategies.Env, t strategies.Tar
 		return err
 	}
 	c := r.canary(env)
-	ctx, cancel := withTimeout(ctx, env)
-	defer cancel()
 	if action == actNoCanary {
 		// nothing but the record was written: the stable must still be whole
 		c.printf("abort: canary %s of deployment %q stopped before its canary deployment existed; checking the stable", op.ID, t.Ref())
