@@ -50,6 +50,9 @@ type Env struct {
 	// Tripwire fails the resumed release from outside, as a failing
 	// analysis does: the request probe's budget (nil: none).
 	Tripwire Tripwire
+	// Events hears the phases, the analyses and the endpoint watch of
+	// the resumed or aborted operation (nil: nothing).
+	Events Events
 }
 
 // ConfirmRecorded checks what a record would make this run reach before

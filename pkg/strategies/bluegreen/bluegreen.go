@@ -81,6 +81,9 @@ type Runner struct {
 	// failing post-switch analysis does (switch back), until the old
 	// colour is retired: the request probe's budget (nil: none).
 	Tripwire strategies.Tripwire
+	// Events hears the phases, the analyses and the endpoint watch (nil:
+	// nothing).
+	Events strategies.Events
 	// Now is swapped by tests.
 	Now func() time.Time
 

@@ -16,6 +16,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // initOp turns a Service and the one Deployment it selects into blue-green
@@ -207,6 +208,7 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 	s.op.Params[ParamTarget] = idle
 	deps := r.Client.AppsV1().Deployments(ns)
 	var applied *appsv1.Deployment
+	strategies.Announce(r.Events, strategies.MarkApply)
 	if snap.IdleDep == nil {
 		d := colourCopy(snap.ActiveDep, snap.IdleName, r.Colours.Label, idle)
 		d.Spec.Template = *tmpl

@@ -176,6 +176,7 @@ func (r *Runner) retire(s *session, snap *Snapshot, from, to string) error {
 	if err := s.save(); err != nil {
 		return err
 	}
+	strategies.Announce(r.Events, strategies.MarkRetire)
 	old := snap.ActiveDep.Name
 	if r.DeleteOld {
 		if err := r.fenced(s.ctx); err != nil {

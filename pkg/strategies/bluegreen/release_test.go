@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube/kubetest"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
@@ -81,6 +84,8 @@ func TestSwitchBackOverColoursOfDifferentGenerations(t *testing.T) {
 	var out bytes.Buffer
 	r := &Runner{Client: cs, Out: &out, Analysis: failing, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
 		Images: map[string]string{"web": "web:v3"}, Timeout: 20 * time.Second}}
+	ev := &heard{}
+	r.Events = ev
 	_, err := r.Deploy(context.Background(), r.config)
 	if got := exitcode.Of(err); got != exitcode.Failed {
 		t.Fatalf("deploy: want exit %d (failed, switched back), got %d: %v\n%s", exitcode.Failed, got, err, out.String())
@@ -91,6 +96,39 @@ func TestSwitchBackOverColoursOfDifferentGenerations(t *testing.T) {
 	if op := record(t, cs); op.Result != state.ResultRolledBack {
 		t.Errorf("recorded result %q (phase %s), want %s", op.Result, op.Phase, state.ResultRolledBack)
 	}
+	// the phases of the picture, in order, and the analysis' result
+	if want := []string{"apply", "switch to green", "analysis", "switch back to blue"}; !slices.Equal(ev.phases, want) {
+		t.Errorf("phases announced %q, want %q", ev.phases, want)
+	}
+	if len(ev.results) != 1 || ev.results[0].Verdict != analysis.Failed {
+		t.Errorf("analysis results handed over: %+v, want the one that failed", ev.results)
+	}
+}
+
+// heard is an Events that keeps what it hears.
+type heard struct {
+	mu      sync.Mutex
+	phases  []string
+	results []*analysis.Result
+	watched []downtime.Report
+}
+
+func (h *heard) Phase(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.phases = append(h.phases, name)
+}
+
+func (h *heard) Measured(res *analysis.Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.results = append(h.results, res)
+}
+
+func (h *heard) Watched(rep downtime.Report) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.watched = append(h.watched, rep)
 }
 
 // TestLeaseTakenOverMidRelease: a run whose lease is taken over (another

@@ -84,7 +84,7 @@ func runnerFor(ctx context.Context, env strategies.Env, t strategies.Target, op 
 		return nil, exitcode.Failedf("service %q: its operation record changed since it was read (another run?): nothing was changed, run again", t.Ref())
 	}
 	r := &Runner{Client: env.Kube, Dynamic: env.Dynamic, Out: env.Log,
-		config: Config{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}, Tripwire: env.Tripwire, fence: env.Fence, recordBase: svc,
+		config: Config{Namespace: t.Namespace, Service: t.Name, Colours: colours, Timeout: env.Timeout}, Tripwire: env.Tripwire, Events: env.Events, fence: env.Fence, recordBase: svc,
 		analysisEnv: analysis.RecordedEnv(env.AllowEnv)}
 	// what the command was asked: colours, services, analyses, delays
 	if err := r.applyParams(op); err != nil {

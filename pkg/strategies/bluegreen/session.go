@@ -15,6 +15,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // session is one locked operation on the Service: its record, Lease and
@@ -194,14 +195,14 @@ func (s *session) save() error {
 func (s *session) end(err error) error {
 	if s.uncertain {
 		if s.watch != nil {
-			s.r.printf("%s", s.r.capacityLine(s.watch.Stop(), false))
+			s.r.printf("%s", s.r.capacityLine(strategies.StopWatch(s.r.Events, s.watch), false))
 		}
 		s.sess.End()
 		return err
 	}
 	if lost := s.lost(err); lost != nil && !s.interrupted() {
 		if s.watch != nil {
-			s.r.printf("%s", s.r.capacityLine(s.watch.Stop(), false))
+			s.r.printf("%s", s.r.capacityLine(strategies.StopWatch(s.r.Events, s.watch), false))
 		}
 		s.sess.End()
 		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
@@ -235,7 +236,7 @@ func (s *session) end(err error) error {
 		}
 	}
 	if s.watch != nil {
-		rep := s.watch.Stop()
+		rep := strategies.StopWatch(s.r.Events, s.watch)
 		s.r.printf("%s", s.r.capacityLine(rep, true))
 	}
 	// releases the Lease (not under resume and abort: the caller holds

@@ -14,6 +14,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -97,7 +98,9 @@ func (r *Runner) vars(colour, service string) analysis.Vars {
 // runAnalysis runs a and returns nil when it passed.
 func (r *Runner) runAnalysis(ctx context.Context, what string, a analysis.Analyzer, vars analysis.Vars) error {
 	r.printf("%s analysis of colour %s: started", what, vars.Color)
+	strategies.Announce(r.Events, strategies.MarkAnalysis)
 	res, err := a(ctx, vars)
+	strategies.Measured(r.Events, res)
 	if err != nil {
 		return fmt.Errorf("%s analysis of colour %s of service %q: %w", what, vars.Color, r.key(), err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -53,6 +54,11 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 			}
 		},
 	}
+	mark := strategies.MarkSwitch
+	if phase == PhaseSwitchedBack {
+		mark = strategies.MarkSwitchBack
+	}
+	strategies.Announce(r.Events, mark+" to "+to)
 	r.printf("switching %s of service %q from %s to %s (guard: %d ready, %s)", r.Colours.Label, r.key(), orNone(from), to, need, why)
 	// the endpoint watches start before the patch, so the wait after it
 	// costs no list round trips

@@ -158,6 +158,9 @@ type Canary struct {
 	// Tripwire fails the release from outside, as a failing analysis does
 	// (the canary is pulled back): the request probe's budget (nil: none).
 	Tripwire strategies.Tripwire
+	// Events hears the phases, the analyses and the endpoint watch (nil:
+	// nothing).
+	Events strategies.Events
 
 	// timeout is the Config's Timeout of the operation in progress.
 	timeout time.Duration

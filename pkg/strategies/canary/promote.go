@@ -17,6 +17,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/traffic"
 )
 
@@ -168,6 +169,7 @@ func (c *Canary) abort(ctx context.Context, p *plan) error {
 	if err := c.save(ctx, p); err != nil {
 		return err
 	}
+	strategies.Announce(c.Events, strategies.MarkAbort)
 	c.printf("aborting: scaling deployment %q back to %d replicas, then the canary to 0", p.ref(), p.replicas)
 	if err := c.applyWeight(ctx, p, 0); err != nil {
 		return err
@@ -212,6 +214,7 @@ func (c *Canary) restoreStable(ctx context.Context, p *plan) error {
 		orig = d.Spec.Strategy
 	}
 	zero, one := intOrString("0"), intOrString("1")
+	strategies.Announce(c.Events, strategies.MarkRollback)
 	c.printf("aborting: rolling deployment %q back to the pod template of revision %s (maxUnavailable 0)", p.ref(), p.op.FromRevision)
 	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
 		d.Spec.Template = *tmpl
@@ -279,6 +282,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 		}
 	}
 	p.op.Phase = "promote"
+	strategies.Announce(c.Events, strategies.MarkPromote)
 	if err := c.save(ctx, p); err != nil {
 		return err
 	}
@@ -323,6 +327,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	if err := c.fenced(ctx); err != nil {
 		return c.fail(ctx, p, err)
 	}
+	strategies.Announce(c.Events, strategies.MarkRetire)
 	err = c.Client.AppsV1().Deployments(p.stable.Namespace).Delete(ctx, p.canaryName(), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return c.fail(ctx, p, fmt.Errorf("removing deployment %q: %w", p.canaryRef(), err))

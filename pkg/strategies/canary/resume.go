@@ -100,7 +100,7 @@ func abortAction(op *state.Operation, canaryExists, stableChanged bool) (string,
 func (resumer) canary(env strategies.Env) *Canary {
 	// --timeout bounds each wait, as in a canary run (waitLimit); the
 	// resumed walk's pauses are the recorded steps'
-	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence, Tripwire: env.Tripwire, timeout: env.Timeout}
+	return &Canary{Client: env.Kube, Dynamic: env.Dynamic, Discovery: env.Kube.Discovery(), Out: env.Log, fence: env.Fence, Tripwire: env.Tripwire, Events: env.Events, timeout: env.Timeout}
 }
 
 // saveRecord writes op on the stable Deployment t (read again now) for a

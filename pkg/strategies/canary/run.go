@@ -153,6 +153,7 @@ func (c *Canary) walk(ctx context.Context, p *plan, from int) error {
 			return c.fail(ctx, p, err)
 		}
 		w := p.steps[i]
+		strategies.Announce(c.Events, strategies.StepMark(w))
 		if err := c.applyWeight(ctx, p, w); err != nil {
 			// The new version did not become ready (or the cluster refused a
 			// change): pull it back, the stable first.
@@ -263,7 +264,9 @@ func (c *Canary) analyse(ctx context.Context, p *plan, i int, pause time.Duratio
 		}
 		// the probe's budget exceeded ends the analysis as its failure
 		strategies.CancelOnTrip(actx, c.Tripwire, cancel)
+		strategies.Announce(c.Events, strategies.MarkAnalysis)
 		res, err := c.Analysis(actx, vars)
+		strategies.Measured(c.Events, res)
 		cancel(nil)
 		if c.interrupted() {
 			return errInterrupted

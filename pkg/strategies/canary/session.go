@@ -11,6 +11,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // recordWriter is the writer of the record on the stable Deployment: a
@@ -146,5 +147,5 @@ func (c *Canary) watchDowntime(ctx context.Context, p *plan) func() {
 		c.printf("warning: not watching the endpoints of service %q: %v", p.service.Namespace+"/"+p.service.Name, err)
 		return func() {}
 	}
-	return func() { c.printf("%s", w.Stop().Capacity(p.replicas)) }
+	return func() { c.printf("%s", strategies.StopWatch(c.Events, w).Capacity(p.replicas)) }
 }

@@ -114,6 +114,9 @@ type Rollout struct {
 	// AnalysisEnv says which variables the analysis' headers may read
 	// (resume: analysis.RecordedEnv(--allow-env)); nil: any.
 	AnalysisEnv func(string) bool
+	// Events hears the phases, the analysis and the endpoint watch (nil:
+	// nothing).
+	Events strategies.Events
 
 	logMu sync.Mutex
 }

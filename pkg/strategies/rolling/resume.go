@@ -166,7 +166,7 @@ func resumeRelease(env strategies.Env, t strategies.Target, op *state.Operation,
 		logf(env, "resume: using the recorded --timeout %s", cfg.Timeout)
 	}
 	cfg.Tripwire = env.Tripwire
-	r := &Rollout{Kube: env.Kube, Dynamic: env.Dynamic, Log: env.Log, AnalysisOut: env.Log, NoDowntimeWatch: true, AnalysisEnv: analysis.RecordedEnv(env.AllowEnv)}
+	r := &Rollout{Kube: env.Kube, Dynamic: env.Dynamic, Log: env.Log, AnalysisOut: env.Log, NoDowntimeWatch: true, AnalysisEnv: analysis.RecordedEnv(env.AllowEnv), Events: env.Events}
 	rel := &release{cfg: cfg, ref: t.Ref(), op: op, live: d, desired: d.DeepCopy(), fence: env.Fence, res: &Result{Deployment: t.Ref(), OperationID: op.ID, FromRevision: op.FromRevision, Downtime: []Downtime{}}}
 	if op.Params == nil {
 		op.Params = map[string]string{}

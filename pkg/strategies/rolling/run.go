@@ -18,6 +18,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // release is the state of one Run.
@@ -83,7 +84,7 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	watchers := r.startDowntime(ctx, rel)
 	finishDowntime := func() {
 		for _, w := range watchers {
-			rep := w.Stop()
+			rep := strategies.StopWatch(r.Events, w)
 			res.Downtime = append(res.Downtime, Downtime{Service: rep.Service, MinReady: rep.MinReady, ZeroForSeconds: rep.ZeroFor.Seconds(), ObservedSeconds: rep.Stopped.Sub(rep.Started).Seconds(),
 				BlindForSeconds: rep.BlindFor().Seconds(), Lost: len(rep.Gaps)})
 		}
@@ -233,6 +234,7 @@ func (r *Rollout) applyRecorded(ctx context.Context, rel *release) (*appsv1.Depl
 		}
 	}
 	rel.op.Phase = PhaseApply
+	strategies.Announce(r.Events, strategies.MarkApply)
 	var applied *appsv1.Deployment
 	var err error
 	for try := 0; ; try++ {
@@ -381,6 +383,7 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 		}
 		return r.stoppedByOther(ctx, rel, err, res.Reason, finishDowntime)
 	}
+	strategies.Announce(r.Events, strategies.MarkRollback)
 	r.logf("rollback: release failed (%s); restoring revision %s", res.Reason, rel.op.FromRevision)
 	from, _ := strconv.ParseInt(rel.op.FromRevision, 10, 64)
 	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log, Fence: rel.fence})

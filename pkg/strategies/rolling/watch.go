@@ -42,6 +42,8 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 	var analysisErr error
 	runAnalysis := func(actx context.Context) {
 		runner := &analysis.Runner{Kube: r.Kube, Out: r.AnalysisOut, EnvAllowed: r.AnalysisEnv, BeforeJob: rel.fenced}
+		strategies.Announce(r.Events, strategies.MarkAnalysis)
+		defer func() { strategies.Measured(r.Events, analysisRes) }()
 		analysisRes, analysisErr = runner.Run(actx, cfg.Analysis, analysis.Vars{Namespace: cfg.Namespace, Name: cfg.Name, Version: rel.desired.Spec.Template.Labels["version"], Track: rel.desired.Spec.Template.Labels["track"], Revision: rel.op.ToRevision})
 	}
 	if cfg.Analysis != nil && cfg.AnalysisDuring {
@@ -90,6 +92,7 @@ func (r *Rollout) watch(ctx context.Context, rel *release, applied *appsv1.Deplo
 		return final, err
 	}
 	r.logf("watch: deployment %q rolled out (revision %s)", rel.ref, rel.op.ToRevision)
+	strategies.Announce(r.Events, strategies.MarkRolledOut)
 	if cfg.Tripwire != nil && final != nil {
 		// with a request probe the release is judged until the pods it
 		// replaced have stopped (their preStop and drain are part of it,
