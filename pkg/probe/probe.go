@@ -214,6 +214,7 @@ type Probe struct {
 	mu      sync.Mutex
 	rep     Report
 	hist    histogram
+	seconds []map[string]VersionCount
 	final   *Report
 	inSched bool
 }
@@ -447,6 +448,7 @@ func (p *Probe) record(at, lat time.Duration, status int, version string, err er
 		}
 		p.rep.Versions[version] = c
 	}
+	p.countSecond(at, err == nil, version, kind != "")
 	if kind == "" {
 		p.rep.Succeeded++
 		p.hist.add(lat)
@@ -464,6 +466,68 @@ func (p *Probe) record(at, lat time.Duration, status int, version string, err er
 		p.rep.ExceededAt = &t
 		close(p.exceeded)
 	}
+}
+
+// NoAnswer is the version, in PerSecond, of the requests that got no
+// answer (refused, timeout, ...).
+const NoAnswer = ""
+
+// Second is the requests of one second of a probe: those due from At to
+// At+1s, judged, per version (the version header's value, NoVersion for an
+// answer without it or when no header is named, NoAnswer for none).
+type Second struct {
+	At       time.Time
+	Versions map[string]VersionCount
+}
+
+// maxSeconds bounds PerSecond (a day; MaxDurationLimit is less).
+const maxSeconds = 24 * 60 * 60
+
+// countSecond counts a judged request in its second (p.mu held).
+func (p *Probe) countSecond(at time.Duration, answered bool, version string, failed bool) {
+	i := int(at / time.Second)
+	if i < 0 || i >= maxSeconds {
+		return
+	}
+	for len(p.seconds) <= i {
+		p.seconds = append(p.seconds, nil)
+	}
+	switch {
+	case !answered:
+		version = NoAnswer
+	case version == "":
+		version = NoVersion
+	}
+	if p.seconds[i] == nil {
+		p.seconds[i] = map[string]VersionCount{}
+	}
+	c := p.seconds[i][version]
+	if failed {
+		c.Failed++
+	} else {
+		c.Succeeded++
+	}
+	p.seconds[i][version] = c
+}
+
+// PerSecond is the requests judged so far, per second of the probe (from
+// its Start) and version: the request rate and failures of the release's
+// picture. Seconds with no judged request are left out.
+func (p *Probe) PerSecond() []Second {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Second
+	for i, m := range p.seconds {
+		if len(m) == 0 {
+			continue
+		}
+		s := Second{At: p.start.Add(time.Duration(i) * time.Second), Versions: make(map[string]VersionCount, len(m))}
+		for v, c := range m {
+			s.Versions[v] = c
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // group adds a failure to the open group of its kind when it was sent

@@ -584,3 +584,61 @@ func TestReportText(t *testing.T) {
 		})
 	}
 }
+
+// TestPerSecond: each judged request counts in the second it was due, by
+// the version that answered; a request with no answer counts as NoAnswer,
+// an answer without the version header as NoVersion; the seconds add up
+// to the report's totals.
+func TestPerSecond(t *testing.T) {
+	tr := &scripted{}
+	var sent atomic.Int64
+	start := time.Now()
+	tr.script = func(int64, *http.Request) (*http.Response, error) {
+		n := sent.Add(1)
+		switch at := time.Since(start); {
+		case at < time.Second:
+			return answer(200, "v1"), nil
+		case n%2 == 0:
+			return nil, errRefusedOp
+		case n%3 == 0:
+			return answer(500, ""), nil
+		}
+		return answer(200, "v2"), nil
+	}
+	p, err := Start(context.Background(), Options{URL: "http://127.0.0.1:1/", Rate: 20, Duration: 1900 * time.Millisecond, Transport: tr,
+		VersionHeader: "X-Version", MaxFailed: NoBudget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := p.Wait()
+	secs := p.PerSecond()
+	if len(secs) != 2 {
+		t.Fatalf("%d seconds, want 2: %+v", len(secs), secs)
+	}
+	if !secs[0].At.Equal(rep.Start) || !secs[1].At.Equal(rep.Start.Add(time.Second)) {
+		t.Errorf("seconds at %s and %s, want the probe's start %s and a second later", secs[0].At, secs[1].At, rep.Start)
+	}
+	var sum VersionCount
+	for _, s := range secs {
+		for _, c := range s.Versions {
+			sum.Succeeded += c.Succeeded
+			sum.Failed += c.Failed
+		}
+	}
+	if sum.Succeeded != rep.Succeeded || sum.Failed != rep.Failed {
+		t.Errorf("the seconds count %d ok, %d failed; the report %d ok, %d failed", sum.Succeeded, sum.Failed, rep.Succeeded, rep.Failed)
+	}
+	if c := secs[0].Versions["v1"]; c.Succeeded < 15 || c.Failed != 0 {
+		t.Errorf("first second: v1 %+v, want about 20 answers, none failed (all: %+v)", c, secs[0].Versions)
+	}
+	second := secs[1].Versions
+	if second[NoAnswer].Failed == 0 || second[NoAnswer].Succeeded != 0 {
+		t.Errorf("second second: no answer %+v, want refused requests only (all: %+v)", second[NoAnswer], second)
+	}
+	if second[NoVersion].Failed == 0 {
+		t.Errorf("second second: answers without a version %+v, want the 500s (all: %+v)", second[NoVersion], second)
+	}
+	if second["v2"].Succeeded == 0 {
+		t.Errorf("second second: v2 %+v, want answers (all: %+v)", second["v2"], second)
+	}
+}
