@@ -70,6 +70,9 @@ type Facts struct {
 	// (kept exact when the series are downsampled).
 	MinReady int           `json:"minReady"`
 	ZeroFor  time.Duration `json:"zeroFor,omitempty"`
+	// Unwatched is set when no endpoint watch ran (a resumed rollout, a
+	// rollback): the ready endpoints are not known.
+	Unwatched bool `json:"unwatched,omitempty"`
 }
 
 // Point is a value of a step series: it holds from Time until the next

@@ -47,6 +47,9 @@ func HTML(w io.Writer, d *Data, o HTMLOptions) error {
 
 	colors := seriesColors(d.Versions)
 	b.WriteString("<section>\n<h2>Ready endpoints</h2>\n")
+	if d.Facts.Unwatched {
+		b.WriteString("<p class=\"note\">The endpoints of the Service were not watched during this operation: the chart holds its phases only.</p>\n")
+	}
 	writeTimelineSVG(&b, d, colors)
 	b.WriteString("</section>\n")
 	if d.Probe != nil && len(d.Probe.Buckets) > 0 {

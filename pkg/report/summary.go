@@ -82,6 +82,7 @@ type wireFacts struct {
 	Message   string `json:"msg,omitempty"`
 	MinReady  int    `json:"min"`
 	ZeroFor   int64  `json:"zero,omitempty"`
+	Unwatched bool   `json:"u,omitempty"`
 }
 
 type wireSerie struct {
@@ -203,6 +204,7 @@ func toWire(d *Data, r reduction) *wireSummary {
 			Who: clip(f.Who, maxName), Started: unix(f.Started), Ended: unix(f.Ended),
 			From: clip(f.FromRevision, maxName), To: clip(f.ToRevision, maxName), Result: clip(f.Result, maxName),
 			Message: clip(f.Message, r.message), MinReady: f.MinReady, ZeroFor: f.ZeroFor.Milliseconds(),
+			Unwatched: f.Unwatched,
 		},
 	}
 	points := func(ps []Point) [][2]int64 {
@@ -635,6 +637,7 @@ func (w *wireSummary) data() *Data {
 			OperationID: f.ID, Who: f.Who, Started: unix(f.Started), Ended: unix(f.Ended),
 			FromRevision: f.From, ToRevision: f.To, Result: f.Result, Message: f.Message,
 			MinReady: f.MinReady, ZeroFor: time.Duration(f.ZeroFor) * time.Millisecond,
+			Unwatched: f.Unwatched,
 		},
 		Ready: points(w.R),
 	}

@@ -86,9 +86,11 @@ func timelineLines(d *Data, o TextOptions) []string {
 	for _, s := range d.Versions {
 		scale = max(scale, maxValue(s.Points))
 	}
-	specs = append(specs, rowSpec{"ready", "min " + strconv.Itoa(d.Facts.MinReady), func(cols int) []string {
-		return stepCells(d, d.Ready, cols, scale, g, true)
-	}})
+	if !d.Facts.Unwatched {
+		specs = append(specs, rowSpec{"ready", "min " + strconv.Itoa(d.Facts.MinReady), func(cols int) []string {
+			return stepCells(d, d.Ready, cols, scale, g, true)
+		}})
+	}
 	for _, s := range d.Versions {
 		s := s
 		specs = append(specs, rowSpec{s.Name, course(d, s.Points, g), func(cols int) []string {
@@ -176,6 +178,9 @@ func header(d *Data) string {
 	svc := "the service"
 	if d.Facts.Service != "" {
 		svc = "service " + d.Facts.Service
+	}
+	if d.Facts.Unwatched {
+		return fmt.Sprintf("the phases over %s (the endpoints of %s were not watched)", formatDuration(d.End.Sub(d.Start), true), svc)
 	}
 	return fmt.Sprintf("ready endpoints of %s over %s", svc, formatDuration(d.End.Sub(d.Start), true))
 }
