@@ -41,12 +41,14 @@ type BlueGreenDeployOptions struct {
 	Runner *bluegreen.Runner
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenDeployOptions returns options with defaults set.
 func NewBlueGreenDeployOptions(streams genericiooptions.IOStreams) *BlueGreenDeployOptions {
-	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
+	return &BlueGreenDeployOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), Report: NewReleaseReport(), Replicas: -1, MaxRestarts: 3, IOStreams: streams}
 }
 
 // NewCmdBlueGreenDeploy builds `kubectl zdd bluegreen deploy`.
@@ -85,6 +87,7 @@ straight back and exits 1.`,
 	o.releaseOutput.addFlag(cmd)
 	o.GitOpsFlags.addFlags(cmd, false)
 	o.Probe.AddFlags(cmd.Flags())
+	o.Report.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -137,6 +140,9 @@ func (o *BlueGreenDeployOptions) Validate(cmd *cobra.Command) error {
 	if err := o.releaseOutput.validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
+	}
 	switch {
 	case len(o.Images) > 0 && len(o.Filenames) > 0:
 		return usageErrorf(cmd, "give either --image or -f, not both")
@@ -174,7 +180,7 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if err := o.preflight(ctx, streams.Out); err != nil {
 		return err
 	}
-	err := o.Probe.runBlueGreen(ctx, streams, o.Runner, o.config, o.Runner.Deploy)
+	err := o.Probe.runBlueGreen(ctx, streams, o.Report, o.json(), o.Runner, o.config, o.Runner.Deploy)
 	if o.json() {
 		if jerr := printReleaseJSON(ctx, o.Out, o.Runner.Client, "service", o.config.Namespace, o.config.Service, o.Probe.Stop(), err); jerr != nil && err == nil {
 			err = jerr
@@ -217,7 +223,7 @@ func (o *BlueGreenDeployOptions) preflight(ctx context.Context, log io.Writer) e
 // runBlueGreen runs a blue-green operation that can be undone (deploy,
 // promote) with the probe around it: its settings recorded, its budget the
 // runner's tripwire.
-func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptions.IOStreams, r *bluegreen.Runner, cfg bluegreen.Config, op func(context.Context, bluegreen.Config) (*bluegreen.Result, error)) error {
+func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptions.IOStreams, rr *ReleaseReport, json bool, r *bluegreen.Runner, cfg bluegreen.Config, op func(context.Context, bluegreen.Config) (*bluegreen.Result, error)) error {
 	params, err := rp.Params()
 	if err != nil {
 		return err
@@ -226,11 +232,21 @@ func (rp *ReleaseProbe) runBlueGreen(ctx context.Context, streams genericiooptio
 		cfg.Params = map[string]string{}
 	}
 	maps.Copy(cfg.Params, params)
-	return rp.runProbed(ctx, streams.Out, streams.ErrOut, r.Client, "service", cfg.Namespace, cfg.Service, true, func(tw strategies.Tripwire) error {
-		r.Tripwire = tw
-		_, err := op(ctx, cfg)
-		return err
+	return rr.run(ctx, blueGreenEnd(r, cfg, rp, streams, json), func(ev strategies.Events) { r.Events = ev }, func() error {
+		return rp.runProbed(ctx, streams.Out, streams.ErrOut, r.Client, "service", cfg.Namespace, cfg.Service, true, func(tw strategies.Tripwire) error {
+			r.Tripwire = tw
+			_, err := op(ctx, cfg)
+			return err
+		})
 	})
+}
+
+// blueGreenEnd is where a blue-green operation's picture goes: the
+// Service's record, its endpoint watch, the colours named after the
+// Service (web-green is "green").
+func blueGreenEnd(r *bluegreen.Runner, cfg bluegreen.Config, rp *ReleaseProbe, streams genericiooptions.IOStreams, json bool) releaseEnd {
+	return releaseEnd{Client: r.Client, Kind: "service", Namespace: cfg.Namespace, Name: cfg.Service, Service: cfg.Namespace + "/" + cfg.Service, Base: cfg.Service,
+		Probe: rp, Out: streams.Out, ErrOut: streams.ErrOut, JSON: json}
 }
 
 // readDeployment reads exactly one Deployment from files, the way kubectl does.

@@ -21,12 +21,14 @@ type BlueGreenPromoteOptions struct {
 	Runner *bluegreen.Runner
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenPromoteOptions returns options with defaults set.
 func NewBlueGreenPromoteOptions(streams genericiooptions.IOStreams) *BlueGreenPromoteOptions {
-	return &BlueGreenPromoteOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), IOStreams: streams}
+	return &BlueGreenPromoteOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 // NewCmdBlueGreenPromote builds `kubectl zdd bluegreen promote`.
@@ -52,6 +54,7 @@ and retire the old colour.`,
 	cmd.Flags().BoolVar(&o.DeleteOld, "delete-old", o.DeleteOld, "Delete the old colour's Deployment instead of scaling it to 0")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
 	o.Probe.AddFlags(cmd.Flags())
+	o.Report.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -78,6 +81,9 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
+	}
 	if err := validateMinReady(cmd, o.MinReady); err != nil {
 		return err
 	}
@@ -92,5 +98,5 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
-	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Runner, o.config, o.Runner.Promote)
+	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Report, false, o.Runner, o.config, o.Runner.Promote)
 }

@@ -18,12 +18,14 @@ type BlueGreenRollbackOptions struct {
 	Runner *bluegreen.Runner
 	// Probe is --probe URL: the requests of the switch back are measured.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 	genericiooptions.IOStreams
 }
 
 // NewBlueGreenRollbackOptions returns options with defaults set.
 func NewBlueGreenRollbackOptions(streams genericiooptions.IOStreams) *BlueGreenRollbackOptions {
-	return &BlueGreenRollbackOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), IOStreams: streams}
+	return &BlueGreenRollbackOptions{BlueGreenFlags: NewBlueGreenFlags(), Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 // NewCmdBlueGreenRollback builds `kubectl zdd bluegreen rollback`.
@@ -44,6 +46,7 @@ restored colour's ready pods. The colour switched away from stays up.`,
 	o.AddFlags(cmd, true)
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the restored colour needs before the switch")
 	o.Probe.AddFlags(cmd.Flags())
+	o.Report.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -65,6 +68,9 @@ func (o *BlueGreenRollbackOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
+	}
 	return validateMinReady(cmd, o.MinReady)
 }
 
@@ -81,8 +87,10 @@ func (o *BlueGreenRollbackOptions) Run(ctx context.Context) error {
 		return err
 	}
 	o.config.Params = params
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.config.Namespace, o.config.Service, true, func(strategies.Tripwire) error {
-		_, err := o.Runner.Rollback(ctx, o.config)
-		return err
+	return o.Report.run(ctx, blueGreenEnd(o.Runner, o.config, o.Probe, o.IOStreams, false), func(ev strategies.Events) { o.Runner.Events = ev }, func() error {
+		return o.Probe.runProbed(ctx, o.Out, o.ErrOut, o.Runner.Client, "service", o.config.Namespace, o.config.Service, true, func(strategies.Tripwire) error {
+			_, err := o.Runner.Rollback(ctx, o.config)
+			return err
+		})
 	})
 }

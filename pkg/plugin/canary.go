@@ -124,6 +124,8 @@ type CanaryOptions struct {
 	GitOpsFlags
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 	// Fix applies lint's mechanical fixes to the canary's pod template;
 	// Force goes on despite error findings of the preflight.
 	Fix, Force bool
@@ -140,7 +142,7 @@ type CanaryOptions struct {
 
 // NewCanaryOptions returns options with defaults set.
 func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
-	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), IOStreams: streams}
+	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 // NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
@@ -172,6 +174,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
 	o.GitOpsFlags.addFlags(cmd, true)
 	o.Probe.AddFlags(fl)
+	o.Report.AddFlags(fl)
 	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the canary's pod template")
 	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
 	o.releaseOutput.addFlag(cmd)
@@ -297,6 +300,9 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 		return err
 	}
 	if err := o.releaseOutput.validate(cmd); err != nil {
+		return err
+	}
+	if err := o.Report.Validate(cmd); err != nil {
 		return err
 	}
 	c := &o.config
@@ -470,10 +476,13 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	err = o.Probe.runProbed(ctx, streams.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
-		r.Tripwire = tw
-		_, err := r.Run(ctx, o.config)
-		return err
+	end := releaseEnd{Client: r.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: streams.Out, ErrOut: o.ErrOut, JSON: o.json()}
+	err = o.Report.run(ctx, end, func(ev strategies.Events) { r.Events = ev }, func() error {
+		return o.Probe.runProbed(ctx, streams.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
+			r.Tripwire = tw
+			_, err := r.Run(ctx, o.config)
+			return err
+		})
 	})
 	if err == nil {
 		// a release whose last step was 100 finished: the stable took the new template
@@ -501,11 +510,13 @@ type CanaryPromoteOptions struct {
 	Runner    func() (*canary.Canary, error)
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 	genericiooptions.IOStreams
 }
 
 func newCmdCanaryPromote(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryPromoteOptions{Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), IOStreams: streams}
+	o := &CanaryPromoteOptions{Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "promote deployment/NAME [--full]",
 		Short: "Move a held canary to its next step, or finish it with --full",
@@ -528,6 +539,7 @@ exit 2, nothing moved), and its headers read only the variables named with
 	o.GitOpsFlags.addFlags(cmd, true)
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
 	o.Probe.AddFlags(cmd.Flags())
+	o.Report.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -544,6 +556,9 @@ func (o *CanaryPromoteOptions) Validate(cmd *cobra.Command) error {
 		return err
 	}
 	if err := o.Probe.Validate(cmd); err != nil {
+		return err
+	}
+	if err := o.Report.Validate(cmd); err != nil {
 		return err
 	}
 	return validateCanaryTimeout(cmd, o.Timeout, o.Deadline)
@@ -583,10 +598,13 @@ func (o *CanaryPromoteOptions) Run(ctx context.Context) error {
 	if o.GitOpsFlags.Mode != gitops.ModeIgnore {
 		managed = gitops.Find(targets)
 	}
-	if err := o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
-		r.Tripwire = tw
-		_, err := r.Promote(ctx, canary.Config{Namespace: o.Namespace, Name: o.Name, Full: o.Full, ForceUnlock: o.ForceUnlock, Timeout: o.Timeout})
-		return err
+	end := releaseEnd{Client: r.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut}
+	if err := o.Report.run(ctx, end, func(ev strategies.Events) { r.Events = ev }, func() error {
+		return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, true, func(tw strategies.Tripwire) error {
+			r.Tripwire = tw
+			_, err := r.Promote(ctx, canary.Config{Namespace: o.Namespace, Name: o.Name, Full: o.Full, ForceUnlock: o.ForceUnlock, Timeout: o.Timeout})
+			return err
+		})
 	}); err != nil {
 		return err
 	}
@@ -604,11 +622,13 @@ type CanaryAbortOptions struct {
 	// Probe is --probe URL: the requests of the pull back are measured
 	// (there is nothing further to go back to).
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 	genericiooptions.IOStreams
 }
 
 func newCmdCanaryAbort(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CanaryAbortOptions{Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), IOStreams: streams}
+	o := &CanaryAbortOptions{Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "abort deployment/NAME",
 		Short: "Pull a canary back: the stable to its replicas, Ready, then the canary to 0",
@@ -621,6 +641,7 @@ it, then scale the canary to 0 (the canary Deployment is kept for inspection).`,
 	}
 	addCanaryCommonFlags(cmd, &o.Timeout, &o.Deadline, &o.ForceUnlock)
 	o.Probe.AddFlags(cmd.Flags())
+	o.Report.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -636,6 +657,9 @@ func (o *CanaryAbortOptions) Validate(cmd *cobra.Command) error {
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
+	}
 	return validateCanaryTimeout(cmd, o.Timeout, o.Deadline)
 }
 
@@ -647,8 +671,11 @@ func (o *CanaryAbortOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
-		_, err := r.Abort(ctx, canary.Config{Namespace: o.Namespace, Name: o.Name, ForceUnlock: o.ForceUnlock, Timeout: o.Timeout})
-		return err
+	end := releaseEnd{Client: r.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut}
+	return o.Report.run(ctx, end, func(ev strategies.Events) { r.Events = ev }, func() error {
+		return o.Probe.runProbed(ctx, o.Out, o.ErrOut, r.Client, "deployment", o.Namespace, o.Name, false, func(strategies.Tripwire) error {
+			_, err := r.Abort(ctx, canary.Config{Namespace: o.Namespace, Name: o.Name, ForceUnlock: o.ForceUnlock, Timeout: o.Timeout})
+			return err
+		})
 	})
 }

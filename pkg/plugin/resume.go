@@ -69,6 +69,8 @@ type ResumeOptions struct {
 	// Probe is --probe (resume only); without it, the probe the record
 	// keeps runs again.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
@@ -79,7 +81,7 @@ type ResumeOptions struct {
 
 // NewResumeOptions returns options with the defaults.
 func NewResumeOptions(streams genericiooptions.IOStreams, abort bool) *ResumeOptions {
-	return &ResumeOptions{Abort: abort, Timeout: 10 * time.Minute, Probe: NewReleaseProbe(), IOStreams: streams}
+	return &ResumeOptions{Abort: abort, Timeout: 10 * time.Minute, Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 // NewCmdResume builds `kubectl zdd resume`.
@@ -103,6 +105,7 @@ func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
 	if !o.Abort {
 		o.RecordFlags.addFlags(cmd)
 		o.Probe.AddFlags(cmd.Flags())
+		o.Report.AddFlags(cmd.Flags())
 	}
 }
 
@@ -124,6 +127,9 @@ func (o *ResumeOptions) Validate(cmd *cobra.Command) error {
 	}
 	if !o.Abort {
 		if err := o.Probe.Validate(cmd); err != nil {
+			return err
+		}
+		if err := o.Report.Validate(cmd); err != nil {
 			return err
 		}
 	}
@@ -195,6 +201,12 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
 	}
+	env.Events = o.Report.Events()
+	end := releaseEnd{Client: o.Client, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut}
+	if o.Kind == "service" {
+		end.Service = t.Ref()
+	}
+	defer o.Report.Finish(ctx, end)
 	fromRecord, err := o.Probe.FromRecord(op.Params)
 	if err != nil {
 		return err

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/report"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 )
 
@@ -45,6 +48,8 @@ type RollbackOptions struct {
 	ForceUnlock bool
 	// Probe is --probe URL: the requests of the rollback are measured.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 
 	Namespace string
 	Name      string
@@ -56,7 +61,7 @@ type RollbackOptions struct {
 
 // NewRollbackOptions returns options with the defaults.
 func NewRollbackOptions(streams genericiooptions.IOStreams) *RollbackOptions {
-	return &RollbackOptions{Timeout: 10 * time.Minute, DryRun: "none", Probe: NewReleaseProbe(), IOStreams: streams}
+	return &RollbackOptions{Timeout: 10 * time.Minute, DryRun: "none", Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 // NewCmdRollback builds `kubectl zdd rollback`.
@@ -78,6 +83,7 @@ func NewCmdRollback(f Factory, streams genericiooptions.IOStreams) *cobra.Comman
 	fl.StringVarP(&o.Output, "output", "o", o.Output, `Output format: "" (text) or json`)
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
 	o.Probe.AddFlags(fl)
+	o.Report.AddFlags(fl)
 	return cmd
 }
 
@@ -107,6 +113,9 @@ func (o *RollbackOptions) Validate(cmd *cobra.Command) error {
 	}
 	if o.Output != "" && o.Output != "json" {
 		return usageErrorf(cmd, "--output %q: want json (or nothing for text)", o.Output)
+	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
 	}
 	return o.Probe.Validate(cmd)
 }
@@ -139,17 +148,34 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		fence = sess.Fence()
 	}
 	prog := newProgressPrinter(logW, false, ref)
+	started := time.Now()
 	if dry == rolling.DryRunNone {
 		// measured only: there is nothing further to go back to
 		if _, err := o.Probe.Start(ctx, logW); err != nil {
 			return err
 		}
+		o.Report.Events()
+		o.Report.Phase(strategies.MarkRollback)
 	}
 	res, err := rolling.Rollback(ctx, o.Client, rolling.RollbackConfig{
 		Namespace: o.Namespace, Name: o.Name, ToRevision: o.ToRevision, Timeout: o.Timeout, DryRun: dry,
 		ChangeCause: fmt.Sprintf("kubectl zdd rollback deployment/%s --to-revision=%d", o.Name, o.ToRevision),
 		OnProgress:  prog.Update, Log: logW, Fence: fence,
 	})
+	// the picture (no record: the facts are the rollback's own); the
+	// endpoints are not watched by a rollback
+	if res != nil {
+		facts := &report.Facts{Strategy: "rollback", Who: report.Who(state.Identity("")), Started: started.UTC(), Ended: time.Now().UTC(), Result: state.ResultSucceeded,
+			Message: fmt.Sprintf("restored the pod template of revision %d (now revision %d)", res.Restored, res.NewRevision)}
+		if res.NewRevision > 0 {
+			facts.ToRevision = strconv.FormatInt(res.NewRevision, 10)
+		}
+		if err != nil {
+			facts.Result, facts.Message = state.ResultFailed, err.Error()
+		}
+		defer o.Report.Finish(ctx, releaseEnd{Client: o.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name,
+			Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, JSON: o.Output == "json", Facts: facts})
+	}
 	o.Probe.settle(ctx, logW, o.Client, o.Namespace, o.Name)
 	if rep := o.Probe.Stop(); rep != nil {
 		w := o.Out

@@ -27,6 +27,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
+	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 )
 
 const rolloutLong = `Release a new version of a Deployment as a guarded rolling update.
@@ -155,6 +156,8 @@ type RolloutOptions struct {
 	Fix bool
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
+	// Report is --report FILE.html, --ascii, and the picture at the end.
+	Report *ReleaseReport
 
 	Namespace    string
 	namespaceSet bool
@@ -178,7 +181,7 @@ type RolloutOptions struct {
 
 // NewRolloutOptions returns options with the defaults.
 func NewRolloutOptions(streams genericiooptions.IOStreams) *RolloutOptions {
-	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, Probe: NewReleaseProbe(), IOStreams: streams}
+	return &RolloutOptions{Timeout: 10 * time.Minute, DryRun: "none", IsTerminal: isTerminal, Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -215,6 +218,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.BoolVar(&o.AnalysisDuring, "analysis-during", o.AnalysisDuring, "Run the analysis while the rollout progresses, not after it")
 	o.GitOpsFlags.addFlags(cmd, true)
 	o.Probe.AddFlags(fl)
+	o.Report.AddFlags(fl)
 	return cmd
 }
 
@@ -353,6 +357,9 @@ func (o *RolloutOptions) Validate(cmd *cobra.Command) error {
 	if err := o.GitOpsFlags.validate(o.Namespace, o.Name); err != nil {
 		return err
 	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
+	}
 	return o.Probe.Validate(cmd)
 }
 
@@ -416,6 +423,7 @@ func (o *RolloutOptions) Run(ctx context.Context) (err error) {
 		if cfg.Tripwire, err = o.Probe.Start(ctx, prog); err != nil {
 			return err
 		}
+		r.Events = o.Report.Events()
 	}
 	res, err := r.Run(ctx, cfg)
 	if res != nil && res.Result != rolling.ResultDryRun && o.Probe.Enabled() {
@@ -439,6 +447,10 @@ func (o *RolloutOptions) Run(ctx context.Context) (err error) {
 			err = budgetError(fmt.Sprintf("deployment %q rolled out, but", res.Deployment), rep)
 		}
 	}
+	// the picture: the summary on the Deployment, --report, the timeline
+	// on a terminal (after the text lines and the GitOps patch)
+	defer o.Report.Finish(ctx, releaseEnd{Client: o.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name,
+		Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, JSON: o.Output == "json"})
 	if err == nil && res.Result == "succeeded" {
 		defer func() {
 			if werr := o.GitOpsFlags.releaseEnd(ctx, logW, o.Client, before, managed); werr != nil && err == nil {
@@ -507,10 +519,19 @@ type progressPrinter struct {
 	ref   string
 	last  string
 	drawn bool
+	// width is the terminal's columns: the live line takes one less, so
+	// that it never wraps (a wrapped line is not redrawn in place)
+	width int
+	ascii bool
 }
 
 func newProgressPrinter(w io.Writer, tty bool, ref string) *progressPrinter {
-	return &progressPrinter{w: w, tty: tty, ref: ref}
+	p := &progressPrinter{w: w, tty: tty, ref: ref}
+	if tty {
+		p.width = terminal.Width(w, os.Getenv)
+		p.ascii = !terminal.UTF8(os.Getenv)
+	}
+	return p
 }
 
 func (p *progressPrinter) Write(b []byte) (int, error) {
@@ -533,6 +554,9 @@ func (p *progressPrinter) Update(pr kube.Progress) {
 	defer p.mu.Unlock()
 	line := fmt.Sprintf("deployment %q: %s (%s)", p.ref, pr.String(), pr.Reason)
 	if p.tty {
+		if p.width > 1 {
+			line = terminal.Truncate(line, p.width-1, p.ascii)
+		}
 		fmt.Fprint(p.w, "\r\033[K"+line)
 		p.drawn = true
 		p.last = line
