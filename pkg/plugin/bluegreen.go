@@ -116,7 +116,7 @@ func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOSt
 	}
 	b.factory = f
 	b.config = bluegreen.Config{Namespace: ns, Service: service, Services: b.Services, Colours: b.colours(), Timeout: b.Timeout, ForceUnlock: b.ForceUnlock}
-	return &bluegreen.Runner{Out: streams.Out, BeforePatch: switchPauseHook()}, nil
+	return &bluegreen.Runner{Out: fitTerminal(streams.Out), BeforePatch: switchPauseHook()}, nil
 }
 
 // validateMinReady checks the --min-ready flag of the subcommands that switch.

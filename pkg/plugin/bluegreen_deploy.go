@@ -176,7 +176,7 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	}
 	streams := o.IOStreams
 	streams.Out = o.log(o.Out, o.ErrOut)
-	o.Runner.Out = streams.Out
+	o.Runner.Out = fitTerminal(streams.Out)
 	if err := o.preflight(ctx, streams.Out); err != nil {
 		return err
 	}

@@ -203,7 +203,7 @@ func canaryRunner(f Factory, streams genericiooptions.IOStreams) func() (*canary
 		if err := connect(f, &cs, &dyn); err != nil {
 			return nil, err
 		}
-		return &canary.Canary{Client: cs, Dynamic: dyn, Discovery: cs.Discovery(), Out: streams.Out}, nil
+		return &canary.Canary{Client: cs, Dynamic: dyn, Discovery: cs.Discovery(), Out: fitTerminal(streams.Out)}, nil
 	}
 }
 
@@ -426,7 +426,7 @@ func canaryInterruptible(ctx context.Context, deadline time.Duration) (context.C
 }
 
 func canaryAnalyzer(r *canary.Canary, spec *analysis.Spec, streams genericiooptions.IOStreams) analysis.Analyzer {
-	r.Out = streams.Out
+	r.Out = fitTerminal(streams.Out)
 	return r.AnalyzerFor(spec)
 }
 

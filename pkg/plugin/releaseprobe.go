@@ -298,6 +298,7 @@ func (rp *ReleaseProbe) settle(ctx context.Context, log io.Writer, client kubern
 // requests recorded beside the operation's record (not for an undo: the
 // operation's own figures stay).
 func (rp *ReleaseProbe) runProbed(ctx context.Context, out, errOut io.Writer, client kubernetes.Interface, kind, ns, name string, record bool, run func(strategies.Tripwire) error) error {
+	out = fitTerminal(out)
 	tw, err := rp.Start(ctx, out)
 	if err != nil {
 		return err

@@ -196,7 +196,7 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	// *state.LostError, which the strategies take as "no further write"
 	ctx = sess.Context()
 
-	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: o.Out, Timeout: o.Timeout, Fence: sess.Fence(),
+	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: fitTerminal(o.Out), Timeout: o.Timeout, Fence: sess.Fence(),
 		AllowEnv: o.AllowEnv, Confirm: o.RecordFlags.confirmer(o.IOStreams)}
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
@@ -221,7 +221,7 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 		}
 	}
 	if carriedOn {
-		if env.Tripwire, err = o.Probe.Start(ctx, o.Out); err != nil {
+		if env.Tripwire, err = o.Probe.Start(ctx, env.Log); err != nil {
 			return err
 		}
 	}
@@ -230,7 +230,7 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 		o.Probe.settle(ctx, o.Out, o.Client, o.Namespace, o.Name)
 	}
 	if rep := o.Probe.Stop(); rep != nil {
-		printRequests(o.Out, rep)
+		printRequests(env.Log, rep)
 		if exitcode.Of(err) == exitcode.Usage {
 			// the strategy did not take the operation on (nothing was
 			// changed): the operation's own figures stay

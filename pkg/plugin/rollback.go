@@ -130,7 +130,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	if dry == "none" {
 		dry = rolling.DryRunNone
 	}
-	logW := o.Out
+	logW := fitTerminal(o.Out)
 	if o.Output == "json" {
 		logW = o.ErrOut
 	}
@@ -178,11 +178,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	}
 	o.Probe.settle(ctx, logW, o.Client, o.Namespace, o.Name)
 	if rep := o.Probe.Stop(); rep != nil {
-		w := o.Out
-		if o.Output == "json" {
-			w = o.ErrOut
-		}
-		defer func() { printRequests(w, rep) }()
+		defer func() { printRequests(logW, rep) }()
 		if err == nil && !rep.Within() {
 			err = budgetError(fmt.Sprintf("deployment %q rolled back, but", ref), rep)
 		}

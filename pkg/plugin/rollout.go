@@ -470,17 +470,19 @@ func (o *RolloutOptions) Run(ctx context.Context) (err error) {
 		rolling.PrintPlan(o.Out, res)
 		return err
 	}
+	// the last lines fit a terminal
+	out := fitTerminal(o.Out)
 	if res.Analysis != nil {
 		_ = analysis.PrintTable(o.Out, res.Analysis)
 	}
 	switch res.Result {
 	case "succeeded":
-		fmt.Fprintf(o.Out, "deployment %q rolled out: revision %s (from %s) in %.1fs\n", res.Deployment, orDash(res.ToRevision), orDash(res.FromRevision), res.DurationSeconds)
+		fmt.Fprintf(out, "deployment %q rolled out: revision %s (from %s) in %.1fs\n", res.Deployment, orDash(res.ToRevision), orDash(res.FromRevision), res.DurationSeconds)
 	case "rolled-back":
-		fmt.Fprintf(o.Out, "deployment %q rolled back: revision %s restored in %.1fs\n", res.Deployment, res.RestoredRevision, res.DurationSeconds)
+		fmt.Fprintf(out, "deployment %q rolled back: revision %s restored in %.1fs\n", res.Deployment, res.RestoredRevision, res.DurationSeconds)
 	}
 	for _, c := range res.Fixes {
-		fmt.Fprintf(o.Out, "fixed: %s\n", c)
+		fmt.Fprintf(out, "fixed: %s\n", c)
 	}
 	var desired int32
 	if res.Progress != nil {
@@ -495,9 +497,9 @@ func (o *RolloutOptions) Run(ctx context.Context) (err error) {
 			}
 			blind = fmt.Sprintf("; the watch lost the API server %s, for %.1fs in all (not counted: the endpoints then are unknown)", times, d.BlindForSeconds)
 		}
-		fmt.Fprintln(o.Out, capacityLine(d.Service, d.MinReady, desired, d.ZeroForSeconds, d.ObservedSeconds, blind))
+		fmt.Fprintln(out, capacityLine(d.Service, d.MinReady, desired, d.ZeroForSeconds, d.ObservedSeconds, blind))
 	}
-	printRequests(o.Out, rep)
+	printRequests(out, rep)
 	return err
 }
 
@@ -523,6 +525,8 @@ type progressPrinter struct {
 	// that it never wraps (a wrapped line is not redrawn in place)
 	width int
 	ascii bool
+	// fit wraps the step lines to the width (on a terminal)
+	fit io.Writer
 }
 
 func newProgressPrinter(w io.Writer, tty bool, ref string) *progressPrinter {
@@ -530,6 +534,7 @@ func newProgressPrinter(w io.Writer, tty bool, ref string) *progressPrinter {
 	if tty {
 		p.width = terminal.Width(w, os.Getenv)
 		p.ascii = !terminal.UTF8(os.Getenv)
+		p.fit = &fitWriter{w: w, width: p.width}
 	}
 	return p
 }
@@ -538,6 +543,9 @@ func (p *progressPrinter) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
+	if p.fit != nil {
+		return p.fit.Write(b)
+	}
 	return p.w.Write(b)
 }
 
