@@ -258,13 +258,18 @@ var palette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#
 
 // seriesColors gives each version a colour of the palette, in order; a
 // version named after a colour of the palette (blue-green's "blue" and
-// "green") gets that colour.
+// "green", or "1.2 green" as the release commands name them) gets that
+// colour.
 func seriesColors(vs []Series) []string {
 	named := map[string]string{"blue": palette[0], "green": palette[2], "orange": palette[1], "yellow": palette[6]}
 	out := make([]string, len(vs))
 	used := map[string]bool{}
 	for i, v := range vs {
-		if c, ok := named[strings.ToLower(v.Name)]; ok && !used[c] {
+		words := strings.Fields(strings.ToLower(v.Name))
+		if len(words) == 0 {
+			continue
+		}
+		if c, ok := named[words[len(words)-1]]; ok && !used[c] {
 			out[i] = c
 			used[c] = true
 		}

@@ -183,3 +183,12 @@ func TestVersionNames(t *testing.T) {
 		})
 	}
 }
+
+// TestColoursOfNamedColours: a blue-green version named as the release
+// commands name it ("1.1 green") is drawn in its colour.
+func TestColoursOfNamedColours(t *testing.T) {
+	d := &Data{Versions: []Series{{Name: "1.0 blue"}, {Name: "1.1 green"}, {Name: "v3"}}}
+	if diff := cmp.Diff([]string{palette[0], palette[2], palette[1]}, VersionColors(d)); diff != "" {
+		t.Errorf("colours (-want +got):\n%s", diff)
+	}
+}
