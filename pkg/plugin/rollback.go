@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
+	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 )
 
 const rollbackLong = `Restore an earlier revision of a Deployment, the way 'kubectl rollout undo'
@@ -130,10 +132,15 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 	if dry == "none" {
 		dry = rolling.DryRunNone
 	}
-	logW := fitTerminal(o.Out)
+	// the step lines and the progress: on a terminal one live line,
+	// rewritten, with the step lines fitted to its width
+	var prog *progressPrinter
 	if o.Output == "json" {
-		logW = o.ErrOut
+		prog = newProgressPrinter(o.ErrOut, false, ref)
+	} else {
+		prog = newProgressPrinter(o.Out, terminal.IsTerminal(o.Out), ref)
 	}
+	logW := io.Writer(prog)
 	var fence state.Fence
 	if dry == rolling.DryRunNone {
 		sess, err := state.Begin(ctx, state.SessionConfig{Leases: o.Client.CoordinationV1(), Namespace: o.Namespace, Kind: "deployment", Name: o.Name,
@@ -147,7 +154,6 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		ctx = sess.Context()
 		fence = sess.Fence()
 	}
-	prog := newProgressPrinter(logW, false, ref)
 	started := time.Now()
 	if dry == rolling.DryRunNone {
 		// measured only: there is nothing further to go back to
@@ -162,6 +168,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		ChangeCause: fmt.Sprintf("kubectl zdd rollback deployment/%s --to-revision=%d", o.Name, o.ToRevision),
 		OnProgress:  prog.Update, Log: logW, Fence: fence,
 	})
+	prog.Finish()
 	// the picture (no record: the facts are the rollback's own); the
 	// endpoints are not watched by a rollback
 	if res != nil {
@@ -202,9 +209,9 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.Out, "patch: %s\n", res.Patch)
 		}
 	case res.Unchanged:
-		fmt.Fprintf(o.Out, "deployment %q already runs revision %d's pod template (revision %d)\n", ref, res.Restored, res.NewRevision)
+		fmt.Fprintf(logW, "deployment %q already runs revision %d's pod template (revision %d)\n", ref, res.Restored, res.NewRevision)
 	default:
-		fmt.Fprintf(o.Out, "deployment %q rolled back to revision %d (now revision %d), fully available\n", ref, res.Restored, res.NewRevision)
+		fmt.Fprintf(logW, "deployment %q rolled back to revision %d (now revision %d), fully available\n", ref, res.Restored, res.NewRevision)
 	}
 	return err
 }

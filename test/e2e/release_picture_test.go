@@ -1,0 +1,184 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zdd-dev/kubectl-zdd/internal/browsertest"
+	"github.com/zdd-dev/kubectl-zdd/internal/tmuxtest"
+	"github.com/zdd-dev/kubectl-zdd/pkg/report"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+)
+
+// TestReleasePictureInTerminal: the release commands draw their own
+// picture (issue 19). A real rollout of the test server on the real node,
+// with the request probe, typed in an 80-column tmux pane: it ends with the
+// timeline (ready endpoints per version in block characters, the phases,
+// requests per second), and no line the pane shows is wider than it; the
+// summary it recorded on the Deployment is of that operation, and
+// `kubectl zdd report -o html` draws it, as --report FILE.html did, with a
+// path per version and the phase labels (and in headless Chromium when
+// there is one). A rollback typed with a locale that is not UTF-8 draws in
+// ASCII. Not on a terminal, with -o json, the output is the JSON alone and
+// the summary is recorded all the same.
+func TestReleasePictureInTerminal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	node := needRealNode(t, e.Client, localClusterName())
+	startRealApp(e, zddApp())
+	url := e.serviceURL(node, "web")
+
+	pane := tmuxtest.New(t, 80, 50, []string{
+		"PATH=" + strings.Join([]string{pluginDir, filepath.Dir(kubectlPath), "/usr/local/bin", "/usr/bin", "/bin"}, string(os.PathListSeparator)),
+		"KUBECONFIG=" + e.Kubeconfig,
+	})
+	page := filepath.Join(t.TempDir(), "rollout.html")
+	code, shown := pane.Run("kubectl zdd rollout deployment/web -n "+e.NS+" --image app="+realImage("v2")+
+		" --timeout 3m --probe "+url+" --probe-version-header X-Zdd-Version --report "+page, 5*time.Minute)
+	all := strings.Join(shown, "\n")
+	t.Logf("kubectl zdd rollout in an 80-column pane:\n%s", all)
+	if code != 0 {
+		t.Fatalf("rollout in the pane: exit %d", code)
+	}
+	for _, l := range pane.TooWide(shown) {
+		t.Errorf("a line wider than the 80-column pane:\n%s", l)
+	}
+	for _, want := range []string{"ready endpoints of service " + e.NS + "/web", "req/s", "apply", "rolled out", "v1 ", "v2 "} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the pane does not show %q", want)
+		}
+	}
+	if !drewBlocks(shown, "ready", "█▇▆▅▄▃▂▁") {
+		t.Errorf("the ready row is not drawn in block characters")
+	}
+
+	// the summary on the Deployment is this operation's
+	dep, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, _ := state.FromAnnotations(dep.Annotations)
+	enc := dep.Annotations[report.SummaryAnnotation]
+	if op == nil || enc == "" {
+		t.Fatalf("deployment web: record %+v, summary %d bytes: want both", op, len(enc))
+	}
+	if len(enc) > report.SummaryLimit {
+		t.Errorf("the summary is %d bytes, over its limit %d", len(enc), report.SummaryLimit)
+	}
+	sum, err := report.Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Facts.OperationID != op.ID || sum.Facts.Strategy != "rollout" || sum.Facts.Result != state.ResultSucceeded || sum.Facts.ToRevision != op.ToRevision {
+		t.Errorf("summary facts %+v; the record: operation %s, revision %s", sum.Facts, op.ID, op.ToRevision)
+	}
+	var names, phases []string
+	for _, v := range sum.Versions {
+		names = append(names, v.Name)
+	}
+	for _, p := range sum.Phases {
+		phases = append(phases, p.Name)
+	}
+	if !contains(names, "v1") || !contains(names, "v2") || !contains(phases, "apply") || !contains(phases, "rolled out") || sum.Probe == nil || len(sum.Probe.Buckets) < 3 {
+		t.Errorf("summary: versions %q, phases %q, probe %v: want v1 and v2, apply and rolled out, the probe's seconds", names, phases, sum.Probe != nil)
+	}
+	t.Logf("summary: %d bytes, versions %q, phases %q", len(enc), names, phases)
+
+	// the page of --report and of kubectl zdd report, and a browser's view
+	want := browsertest.Chart{Versions: names, Phases: phases, Colors: report.VersionColors(sum)}
+	written, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatalf("--report: %v", err)
+	}
+	if err := browsertest.CheckDOM(string(written), want); err != nil {
+		t.Errorf("the page of --report: %v", err)
+	}
+	r := e.Zdd("report", "deployment/web", "-o", "html")
+	wantCode(t, "report -o html", r, 0)
+	if err := browsertest.CheckDOM(r.Stdout, want); err != nil {
+		t.Errorf("kubectl zdd report -o html: %v", err)
+	}
+	if chromium, err := browsertest.Find(); err != nil {
+		if browsertest.Required() {
+			t.Errorf("%v: the browser check must run here", err)
+		} else {
+			t.Logf("SKIPPED the browser check: %v", err)
+		}
+	} else {
+		b := &browsertest.Browser{Path: chromium, Dir: t.TempDir()}
+		dom, err := b.DumpDOM(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := browsertest.CheckDOM(dom, want); err != nil {
+			t.Errorf("the page in the browser: %v", err)
+		}
+		img, _, err := b.Screenshot(page, 1100, 1500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := browsertest.CheckScreenshot(img, want, 150); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// a locale that is not UTF-8: the picture in ASCII
+	code, shown = pane.Run("LANG=C LC_ALL= kubectl zdd rollback deployment/web -n "+e.NS+" --timeout 3m", 5*time.Minute)
+	all = strings.Join(shown, "\n")
+	t.Logf("kubectl zdd rollback in the pane, LANG=C:\n%s", all)
+	if code != 0 {
+		t.Fatalf("rollback in the pane: exit %d", code)
+	}
+	for _, l := range pane.TooWide(shown) {
+		t.Errorf("a line wider than the 80-column pane:\n%s", l)
+	}
+	if !strings.Contains(all, "rollback") || !strings.Contains(all, "the phases over") {
+		t.Errorf("the rollback drew no picture")
+	}
+	if start := strings.Index(all, "the phases over"); start >= 0 {
+		for _, r := range all[start:] {
+			if r > 0x7e {
+				t.Errorf("the picture under LANG=C holds %q", r)
+				break
+			}
+		}
+	}
+
+	// not a terminal, -o json: the JSON alone; the summary recorded
+	r = e.Zdd("rollout", "deployment/web", "--image", "app="+realImage("v3"), "--timeout", "3m", "-o", "json")
+	wantCode(t, "rollout -o json", r, 0)
+	var res struct {
+		OperationID string `json:"operationId"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+		t.Fatalf("rollout -o json printed more than its JSON: %v\n%s", err, r.Stdout)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "ready endpoints of") {
+		t.Errorf("a timeline drawn off a terminal:\n%s%s", r.Stdout, r.Stderr)
+	}
+	dep, err = e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := report.Decode(dep.Annotations[report.SummaryAnnotation]); err != nil || sum.Facts.OperationID != res.OperationID {
+		t.Errorf("after rollout -o json: summary of operation %v (%v), want %s", sum, err, res.OperationID)
+	}
+}
+
+// drewBlocks says whether the row labelled label holds one of the glyphs.
+func drewBlocks(lines []string, label, glyphs string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, label+" ") && strings.ContainsAny(l, glyphs) {
+			return true
+		}
+	}
+	return false
+}
