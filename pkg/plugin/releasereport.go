@@ -131,6 +131,25 @@ type releaseEnd struct {
 	// Facts, when set, replace the record's facts (rollback, which keeps
 	// no record).
 	Facts *report.Facts
+	// OperationID is the operation's, when the command knows it (resume).
+	OperationID string
+}
+
+// ours says whether rec is the record of the operation this command ran:
+// written since the recording started, and of the operation the command
+// names, or held by this process, or held by none (canary records keep no
+// holder).
+func (e releaseEnd) ours(rec *state.Operation, started time.Time) bool {
+	if rec.UpdateTime.Before(started.Truncate(time.Second)) {
+		return false
+	}
+	switch {
+	case e.OperationID != "":
+		return rec.ID == e.OperationID
+	case rec.Holder == "":
+		return true
+	}
+	return rec.Holder == state.Identity(rec.ID)
 }
 
 // Finish draws the operation: the summary on the record's object, the
@@ -162,8 +181,7 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 	var op *state.Operation
 	obj, err := readRecordObject(ctx, e.Client, e.Kind, e.Namespace, e.Name)
 	if err == nil {
-		if rec, ok := state.FromAnnotations(obj.GetAnnotations()); ok && rec.Holder == state.Identity(rec.ID) {
-			// the record this run wrote (its holder is this process)
+		if rec, ok := state.FromAnnotations(obj.GetAnnotations()); ok && e.ours(rec, rr.rec.Started()) {
 			op = rec
 		}
 	}
@@ -175,6 +193,9 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 		d.Facts = f
 	case op != nil:
 		d.SetFacts(e.Kind, e.Namespace, e.Name, op)
+		if d.Facts.Who == "" {
+			d.Facts.Who = report.Who(state.Identity(""))
+		}
 	}
 	if err == nil && (op != nil || e.Facts != nil) {
 		if werr := recordSummary(ctx, e.Client, e.Kind, e.Namespace, e.Name, d, obj); werr != nil {

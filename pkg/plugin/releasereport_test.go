@@ -101,23 +101,31 @@ func heardRelease(ev strategies.Events) {
 // timeline drawn on a terminal only, never with -o json; the record of
 // another process's operation gets no summary.
 func TestReleaseReportFinish(t *testing.T) {
-	op := &state.Operation{ID: "op1", Strategy: "rollout", Phase: "done", Result: state.ResultSucceeded, StartTime: time.Now().UTC().Truncate(time.Second)}
+	now := time.Now().UTC()
+	// written during the operation (the recording starts in the test)
+	op := &state.Operation{ID: "op1", Strategy: "rollout", Phase: "done", Result: state.ResultSucceeded, StartTime: now.Truncate(time.Second), UpdateTime: now.Add(time.Second)}
 	op.Holder = state.Identity(op.ID)
 	for _, tc := range []struct {
 		name         string
 		tty, json    bool
 		holder       string
+		updated      time.Time
+		opID         string
 		wantTimeline bool
 		wantRecorded bool
 	}{
-		{"terminal", true, false, op.Holder, true, true},
-		{"not a terminal", false, false, op.Holder, false, true},
-		{"json on a terminal", true, true, op.Holder, false, true},
-		{"another process's record", true, false, "bob@elsewhere pid 9 op op1", true, false},
+		{"terminal", true, false, op.Holder, op.UpdateTime, "", true, true},
+		{"not a terminal", false, false, op.Holder, op.UpdateTime, "", false, true},
+		{"json on a terminal", true, true, op.Holder, op.UpdateTime, "", false, true},
+		{"a record with no holder (canary)", false, false, "", op.UpdateTime, "", false, true},
+		{"the operation resumed", false, false, "ana@laptop pid 3 op op1", op.UpdateTime, "op1", false, true},
+		{"another process's record", true, false, "bob@elsewhere pid 9 op op1", op.UpdateTime, "", true, false},
+		{"a record written before", false, false, op.Holder, now.Add(-time.Hour), "", false, false},
+		{"another operation's record", false, false, op.Holder, op.UpdateTime, "op0", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := *op
-			rec.Holder = tc.holder
+			rec.Holder, rec.UpdateTime = tc.holder, tc.updated
 			cs := fake.NewSimpleClientset(deploymentWithRecord(&rec))
 			file := filepath.Join(t.TempDir(), "web.html")
 			cmd, rr := releaseReportCmd(t, "--report", file, "--ascii")
@@ -128,7 +136,7 @@ func TestReleaseReportFinish(t *testing.T) {
 			rr.Width = 80
 			heardRelease(rr.Events())
 			var out, errOut bytes.Buffer
-			rr.Finish(context.Background(), releaseEnd{Client: cs, Kind: "deployment", Namespace: "shop", Name: "web", Base: "web", Out: &out, ErrOut: &errOut, JSON: tc.json})
+			rr.Finish(context.Background(), releaseEnd{Client: cs, Kind: "deployment", Namespace: "shop", Name: "web", Base: "web", Out: &out, ErrOut: &errOut, JSON: tc.json, OperationID: tc.opID})
 
 			drawn := strings.Contains(out.String(), "ready endpoints of service shop/web")
 			if drawn != tc.wantTimeline {

@@ -202,7 +202,7 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 		return r.Abort(ctx, env, t, op)
 	}
 	env.Events = o.Report.Events()
-	end := releaseEnd{Client: o.Client, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut}
+	end := releaseEnd{Client: o.Client, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, OperationID: op.ID}
 	if o.Kind == "service" {
 		end.Service = t.Ref()
 	}

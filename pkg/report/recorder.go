@@ -69,6 +69,9 @@ func (r *Recorder) Watched(rep downtime.Report) {
 	r.watches = append(r.watches, rep)
 }
 
+// Started is when the recording started.
+func (r *Recorder) Started() time.Time { return r.start }
+
 // Heard says whether anything was recorded: a phase, a measurement or a
 // watch (an operation that stopped before it changed anything has none).
 func (r *Recorder) Heard() bool {
