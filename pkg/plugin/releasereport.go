@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,6 +56,11 @@ type ReleaseReport struct {
 	Width int
 
 	rec *report.Recorder
+	// names are the versions' names learnt so far (hash -> name): the
+	// ReplicaSets are read at each phase, as a canary's is gone by the end
+	namesMu sync.Mutex
+	names   map[string]string
+	learn   func()
 }
 
 // NewReleaseReport returns the flags with their defaults.
@@ -90,10 +97,39 @@ func (rr *ReleaseReport) Validate(cmd *cobra.Command) error {
 	return nil
 }
 
-// Events starts the recording and returns it for the engine.
-func (rr *ReleaseReport) Events() strategies.Events {
+// Events starts the recording of an operation in namespace ns and returns
+// it for the engine. At each phase the ReplicaSets of ns are read (one
+// list, no watch) to name the versions, base as in report.VersionNames:
+// the ReplicaSet of a version may be gone by the end (a canary's).
+func (rr *ReleaseReport) Events(client kubernetes.Interface, ns, base string) strategies.Events {
 	rr.rec = report.NewRecorder(nil)
-	return rr.rec
+	rr.names = map[string]string{}
+	rr.learn = func() {
+		if client == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rss, err := client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return
+		}
+		rr.namesMu.Lock()
+		defer rr.namesMu.Unlock()
+		maps.Copy(rr.names, report.VersionNames(rss.Items, base))
+	}
+	return naming{Recorder: rr.rec, learn: rr.learn}
+}
+
+// naming is the recording that reads the versions' names at each phase.
+type naming struct {
+	*report.Recorder
+	learn func()
+}
+
+func (n naming) Phase(name string) {
+	n.Recorder.Phase(name)
+	n.learn()
 }
 
 // Phase marks the recording (the commands that run no engine: rollback).
@@ -119,8 +155,9 @@ type releaseEnd struct {
 	// Service is the Service whose endpoint watch is drawn ("ns/name"; ""
 	// for the first the engine watched).
 	Service string
-	// Base names the versions: a ReplicaSet of another Deployment than
-	// Base is called by what follows Base in its name (canary, green).
+	// Base names the versions (given to Events): a ReplicaSet of another
+	// Deployment than Base is called by what follows Base in its name
+	// (canary, green).
 	Base string
 	// Probe is the release's probe (nil or not enabled: none).
 	Probe *ReleaseProbe
@@ -172,10 +209,10 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 	}
 	ref := e.Namespace + "/" + e.Name
 	service := e.Service
-	names := map[string]string{}
-	if rss, err := e.Client.AppsV1().ReplicaSets(e.Namespace).List(ctx, metav1.ListOptions{}); err == nil {
-		names = report.VersionNames(rss.Items, e.Base)
-	}
+	rr.learn()
+	rr.namesMu.Lock()
+	names := maps.Clone(rr.names)
+	rr.namesMu.Unlock()
 	d := rr.rec.Data(service, names, seconds)
 	d.SetFacts(e.Kind, e.Namespace, e.Name, nil)
 	var op *state.Operation
@@ -306,7 +343,7 @@ func (rp *ReleaseProbe) seconds() []probe.Second {
 // run hands the recording to the engine (set), runs the operation and
 // draws it at its end, whatever the end.
 func (rr *ReleaseReport) run(ctx context.Context, e releaseEnd, set func(strategies.Events), op func() error) error {
-	set(rr.Events())
+	set(rr.Events(e.Client, e.Namespace, e.Base))
 	err := op()
 	rr.Finish(ctx, e)
 	return err

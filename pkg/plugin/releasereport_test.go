@@ -134,7 +134,7 @@ func TestReleaseReportFinish(t *testing.T) {
 			}
 			rr.IsTerminal = func(io.Writer) bool { return tc.tty }
 			rr.Width = 80
-			heardRelease(rr.Events())
+			heardRelease(rr.Events(cs, "shop", "web"))
 			var out, errOut bytes.Buffer
 			rr.Finish(context.Background(), releaseEnd{Client: cs, Kind: "deployment", Namespace: "shop", Name: "web", Base: "web", Out: &out, ErrOut: &errOut, JSON: tc.json, OperationID: tc.opID})
 
@@ -189,7 +189,7 @@ func TestReleaseReportNothingHeard(t *testing.T) {
 	cs := fake.NewSimpleClientset(deploymentWithRecord(op))
 	rr := NewReleaseReport()
 	rr.IsTerminal = func(io.Writer) bool { return true }
-	rr.Events()
+	rr.Events(cs, "shop", "web")
 	var out bytes.Buffer
 	rr.Finish(context.Background(), releaseEnd{Client: cs, Kind: "deployment", Namespace: "shop", Name: "web", Out: &out, ErrOut: &out})
 	if out.Len() > 0 {

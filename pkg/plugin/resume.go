@@ -201,7 +201,7 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 	if o.Abort {
 		return r.Abort(ctx, env, t, op)
 	}
-	env.Events = o.Report.Events()
+	env.Events = o.Report.Events(o.Client, o.Namespace, o.Name)
 	end := releaseEnd{Client: o.Client, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, OperationID: op.ID}
 	if o.Kind == "service" {
 		end.Service = t.Ref()

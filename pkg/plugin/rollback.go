@@ -160,7 +160,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 		if _, err := o.Probe.Start(ctx, logW); err != nil {
 			return err
 		}
-		o.Report.Events()
+		o.Report.Events(o.Client, o.Namespace, o.Name)
 		o.Report.Phase(strategies.MarkRollback)
 	}
 	res, err := rolling.Rollback(ctx, o.Client, rolling.RollbackConfig{

@@ -423,7 +423,7 @@ func (o *RolloutOptions) Run(ctx context.Context) (err error) {
 		if cfg.Tripwire, err = o.Probe.Start(ctx, prog); err != nil {
 			return err
 		}
-		r.Events = o.Report.Events()
+		r.Events = o.Report.Events(o.Client, o.Namespace, o.Name)
 	}
 	res, err := r.Run(ctx, cfg)
 	if res != nil && res.Result != rolling.ResultDryRun && o.Probe.Enabled() {

@@ -182,3 +182,121 @@ func drewBlocks(lines []string, label, glyphs string) bool {
 	}
 	return false
 }
+
+// recordedSummary reads the summary on kind/name and checks it is of the
+// operation its record holds, with strategy and result.
+func recordedSummary(t *testing.T, e *Env, kind, name, strategy, result string) *report.Data {
+	t.Helper()
+	var ann map[string]string
+	if kind == "service" {
+		s, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ann = s.Annotations
+	} else {
+		d, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ann = d.Annotations
+	}
+	op, _ := state.FromAnnotations(ann)
+	enc := ann[report.SummaryAnnotation]
+	if op == nil || enc == "" {
+		t.Fatalf("%s %s: record %+v and a summary of %d bytes: want both", kind, name, op, len(enc))
+	}
+	sum, err := report.Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Facts.OperationID != op.ID || sum.Facts.Strategy != strategy || sum.Facts.Result != result || sum.Facts.Who == "" {
+		t.Errorf("%s %s: summary facts %+v, want operation %s, %s, %s, and who ran it", kind, name, sum.Facts, op.ID, strategy, result)
+	}
+	return sum
+}
+
+func phaseNames(d *report.Data) []string {
+	var out []string
+	for _, p := range d.Phases {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func versionNamesOf(d *report.Data) []string {
+	var out []string
+	for _, v := range d.Versions {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+// TestReleaseSummaryOfEveryStrategy: a canary (its steps, the promotion,
+// the canary retired) and a blue-green deploy (the switch, the old colour
+// retired) each record the summary of their operation, with their
+// versions and phases, and kubectl zdd report draws it afterwards from
+// the cluster alone; off a terminal their output has no timeline.
+func TestReleaseSummaryOfEveryStrategy(t *testing.T) {
+	t.Parallel()
+	t.Run("canary", func(t *testing.T) {
+		t.Parallel()
+		e := canaryApp(t, 4)
+		r := e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "25,50,100", "--timeout", "4m")
+		wantCode(t, "canary", r, 0)
+		if strings.Contains(r.Stdout, "ready endpoints of") {
+			t.Errorf("a timeline drawn off a terminal:\n%s", r.Stdout)
+		}
+		sum := recordedSummary(t, e, "deployment", "web", "canary", state.ResultSucceeded)
+		phases, names := phaseNames(sum), versionNamesOf(sum)
+		for _, want := range []string{"step 25%", "step 50%", "step 100%", "promote", "retire"} {
+			if !contains(phases, want) {
+				t.Errorf("canary summary phases %q: no %q", phases, want)
+			}
+		}
+		if !contains(names, "v2 canary") || len(names) < 2 {
+			t.Errorf("canary summary versions %q: want the stable's and \"v2 canary\"", names)
+		}
+		r = e.Zdd("report", "deployment/web", "--width", "80")
+		wantCode(t, "report", r, 0)
+		for _, want := range []string{"canary of deployment", "succeeded", "step 50%", "v2 canary"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("kubectl zdd report does not show %q", want)
+			}
+		}
+	})
+	t.Run("bluegreen", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.Apply(appManifest(AppSpec{Name: "web", Replicas: bgReplicas}))
+		e.RolloutStatus("web", 2*time.Minute)
+		e.waitEndpoints("web", map[string]string{"app": "web"}, bgReplicas)
+		wantCode(t, "bluegreen init", e.Zdd("bluegreen", "init", "service/web", "--timeout", "2m"), 0)
+		page := filepath.Join(t.TempDir(), "deploy.html")
+		r := e.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--timeout", "2m", "--report", page)
+		wantCode(t, "bluegreen deploy", r, 0)
+		sum := recordedSummary(t, e, "service", "web", "bluegreen", state.ResultSucceeded)
+		phases, names := phaseNames(sum), versionNamesOf(sum)
+		for _, want := range []string{"apply", "switch to green", "retire"} {
+			if !contains(phases, want) {
+				t.Errorf("blue-green summary phases %q: no %q", phases, want)
+			}
+		}
+		if !contains(names, "v2 green") {
+			t.Errorf("blue-green summary versions %q: want \"v2 green\"", names)
+		}
+		written, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatalf("--report: %v", err)
+		}
+		want := browsertest.Chart{Versions: names, Phases: phases, Colors: report.VersionColors(sum)}
+		if err := browsertest.CheckDOM(string(written), want); err != nil {
+			t.Errorf("the page of --report: %v", err)
+		}
+		r = e.Zdd("report", "service/web", "-o", "html")
+		wantCode(t, "report -o html", r, 0)
+		if err := browsertest.CheckDOM(r.Stdout, want); err != nil {
+			t.Errorf("kubectl zdd report -o html: %v", err)
+		}
+	})
+}
