@@ -102,10 +102,10 @@ func NewCmdResume(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 func (o *ResumeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the operation's lease at once even if another run holds it (and say whose it was)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long each wait (new pods, a rollback) may take")
+	o.Report.AddFlags(cmd.Flags())
 	if !o.Abort {
 		o.RecordFlags.addFlags(cmd)
 		o.Probe.AddFlags(cmd.Flags())
-		o.Report.AddFlags(cmd.Flags())
 	}
 }
 
@@ -125,11 +125,11 @@ func (o *ResumeOptions) Validate(cmd *cobra.Command) error {
 	if o.Timeout <= 0 {
 		return usageErrorf(cmd, "--timeout %s: must be positive", o.Timeout)
 	}
+	if err := o.Report.Validate(cmd); err != nil {
+		return err
+	}
 	if !o.Abort {
 		if err := o.Probe.Validate(cmd); err != nil {
-			return err
-		}
-		if err := o.Report.Validate(cmd); err != nil {
 			return err
 		}
 	}
@@ -198,15 +198,16 @@ func (o *ResumeOptions) Run(ctx context.Context) error {
 
 	env := strategies.Env{Kube: o.Client, Dynamic: o.Dynamic, Log: fitTerminal(o.Out), Timeout: o.Timeout, Fence: sess.Fence(),
 		AllowEnv: o.AllowEnv, Confirm: o.RecordFlags.confirmer(o.IOStreams)}
-	if o.Abort {
-		return r.Abort(ctx, env, t, op)
-	}
+	// the picture of what this run did (an abort's too)
 	env.Events = o.Report.Events(o.Client, o.Namespace, o.Name)
 	end := releaseEnd{Client: o.Client, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Base: o.Name, Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, OperationID: op.ID}
 	if o.Kind == "service" {
 		end.Service = t.Ref()
 	}
 	defer o.Report.Finish(ctx, end)
+	if o.Abort {
+		return r.Abort(ctx, env, t, op)
+	}
 	fromRecord, err := o.Probe.FromRecord(op.Params)
 	if err != nil {
 		return err

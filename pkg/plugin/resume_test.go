@@ -27,16 +27,26 @@ import (
 )
 
 // recordingResumer is a Resumer registered under a test-only strategy name:
-// it records what the command handed it.
-type recordingResumer struct{ calls []string }
+// it records what the command handed it, and whether it was handed
+// Events to announce its phases to (for the picture at the end).
+type recordingResumer struct {
+	calls    []string
+	noEvents []string
+}
 
-func (r *recordingResumer) Resume(_ context.Context, _ strategies.Env, t strategies.Target, op *state.Operation) error {
+func (r *recordingResumer) Resume(_ context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
 	r.calls = append(r.calls, "resume "+t.Kind+" "+t.Ref()+" "+op.ID+" "+op.Phase)
+	if env.Events == nil {
+		r.noEvents = append(r.noEvents, "resume")
+	}
 	return nil
 }
 
-func (r *recordingResumer) Abort(_ context.Context, _ strategies.Env, t strategies.Target, op *state.Operation) error {
+func (r *recordingResumer) Abort(_ context.Context, env strategies.Env, t strategies.Target, op *state.Operation) error {
 	r.calls = append(r.calls, "abort "+t.Kind+" "+t.Ref()+" "+op.ID+" "+op.Phase)
+	if env.Events == nil {
+		r.noEvents = append(r.noEvents, "abort")
+	}
 	return nil
 }
 
@@ -105,7 +115,7 @@ func TestResumeAndAbortDispatch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			testResumer.calls = nil
+			testResumer.calls, testResumer.noEvents = nil, nil
 			var kubeObjs []runtime.Object
 			if tc.lease != nil {
 				kubeObjs = append(kubeObjs, tc.lease)
@@ -127,6 +137,10 @@ func TestResumeAndAbortDispatch(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantCalls, testResumer.calls); diff != "" {
 				t.Errorf("calls to the strategy (-want +got):\n%s", diff)
+			}
+			// resume and abort both draw their picture
+			if len(testResumer.noEvents) > 0 {
+				t.Errorf("%v handed no Events to the strategy", testResumer.noEvents)
 			}
 			// the command releases the lease it took; another run's lease
 			// that was not taken stays
@@ -163,6 +177,8 @@ func TestResumeAbortBadArguments(t *testing.T) {
 		{"bad timeout", []string{"resume", "deployment/web", "--timeout", "soon"}, "--timeout"},
 		{"negative timeout", []string{"abort", "deployment/web", "--timeout", "-1s"}, "--timeout -1s: must be positive"},
 		{"unknown flag", []string{"abort", "deployment/web", "--frobnicate"}, "--frobnicate"},
+		{"abort --report not html", []string{"abort", "deployment/web", "--report", "web.png"}, `--report "web.png": want a file name ending in .html`},
+		{"resume --report not html", []string{"resume", "deployment/web", "--report", "web.txt"}, `--report "web.txt": want a file name ending in .html`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

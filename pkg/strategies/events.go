@@ -45,7 +45,8 @@ const (
 	MarkRetire = "retire"
 	// MarkRollback: the previous version is restored.
 	MarkRollback = "rollback"
-	// MarkAbort: a canary is pulled back.
+	// MarkAbort: an operation is pulled back (canary abort, kubectl zdd
+	// abort).
 	MarkAbort = "abort"
 )
 

@@ -69,6 +69,7 @@ func (r *Runner) abort(s *session, snap *Snapshot, from, to string) error {
 	if err := s.save(); err != nil {
 		return err
 	}
+	strategies.Announce(r.Events, strategies.MarkAbort)
 	if snap.Active == to {
 		// switched: bring the old colour back, then switch back to it
 		if snap.IdleDep == nil {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/analysis"
+	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube/kubetest"
 	"github.com/zdd-dev/kubectl-zdd/pkg/lint"
@@ -62,10 +65,14 @@ func TestFailedAutomaticRollbackStaysInFlight(t *testing.T) {
 	}
 
 	failRollback.Store(false)
-	env := strategies.Env{Kube: cs, Log: &log, Timeout: 20 * time.Second}
+	heard := &phasesHeard{}
+	env := strategies.Env{Kube: cs, Log: &log, Timeout: 20 * time.Second, Events: heard}
 	err = resumer{}.Resume(context.Background(), env, strategies.Target{Namespace: "shop", Kind: "deployment", Name: "web"}, op)
 	if exitcode.Of(err) != exitcode.Failed {
 		t.Fatalf("resume: want exit 1 (rolled back), got %v\n%s", err, log.String())
+	}
+	if want := []string{strategies.MarkRollback}; !slices.Equal(heard.phases, want) {
+		t.Errorf("resume announced %q, want %q", heard.phases, want)
 	}
 	op = recordOn(t, cs)
 	if op.Phase != PhaseDone || op.Result != state.ResultRolledBack {
@@ -199,3 +206,58 @@ func TestRolloutRefusesPausedAndEmpty(t *testing.T) {
 		})
 	}
 }
+
+// TestAbortAnnouncesItsMark: abort of a rollout whose automatic rollback
+// failed restores the from-revision and marks the picture "abort" (not
+// "rollback", as resume does).
+func TestAbortAnnouncesItsMark(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "0.9") }))
+	defer srv.Close()
+	spec, err := analysis.Parse([]byte("interval: 1ms\nmetrics:\n- name: errors\n  max: 0.1\n  http:\n    url: " + srv.URL + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubetest.NewStrict(fixtures()...)
+	cs.Simulate()
+	var failRollback atomic.Bool
+	failRollback.Store(true)
+	cs.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.PatchAction).GetPatchType() == types.JSONPatchType && failRollback.Load() {
+			return true, nil, apierrors.NewInternalError(fmt.Errorf("etcdserver: request timed out"))
+		}
+		return false, nil, nil
+	})
+	var log bytes.Buffer
+	r := &Rollout{Kube: cs, Log: &log, NoDowntimeWatch: true, Lint: func(*appsv1.Deployment) ([]lint.Finding, error) { return nil, nil }}
+	if _, err := r.Run(context.Background(), Config{Namespace: "shop", Name: "web", Images: map[string]string{"app": "shop:v3"}, Timeout: 20 * time.Second, Analysis: spec}); exitcode.Of(err) != exitcode.NeedsPerson {
+		t.Fatalf("run: want exit 3, got %v\n%s", err, log.String())
+	}
+	failRollback.Store(false)
+	heard := &phasesHeard{}
+	env := strategies.Env{Kube: cs, Log: &log, Timeout: 20 * time.Second, Events: heard}
+	if err := (resumer{}).Abort(context.Background(), env, strategies.Target{Namespace: "shop", Kind: "deployment", Name: "web"}, recordOn(t, cs)); err != nil {
+		t.Fatalf("abort: %v\n%s", err, log.String())
+	}
+	if got := recordOn(t, cs); got.Result != state.ResultAborted {
+		t.Errorf("record after abort: result %q", got.Result)
+	}
+	if want := []string{strategies.MarkAbort}; !slices.Equal(heard.phases, want) {
+		t.Errorf("abort announced %q, want %q", heard.phases, want)
+	}
+}
+
+// phasesHeard is an Events that keeps the phases it hears.
+type phasesHeard struct {
+	mu     sync.Mutex
+	phases []string
+}
+
+func (h *phasesHeard) Phase(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.phases = append(h.phases, name)
+}
+
+func (h *phasesHeard) Measured(*analysis.Result) {}
+
+func (h *phasesHeard) Watched(downtime.Report) {}

@@ -320,10 +320,11 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 	if err != nil {
 		return exitcode.Usagef("deployment %q: the record's from-revision %q is not a number", t.Ref(), op.FromRevision)
 	}
-	command := "resume"
+	command, mark := "resume", strategies.MarkRollback
 	if result == state.ResultAborted {
-		command = "abort"
+		command, mark = "abort", strategies.MarkAbort
 	}
+	strategies.Announce(env.Events, mark)
 	rb, err := Rollback(ctx, env.Kube, RollbackConfig{
 		Namespace: t.Namespace, Name: t.Name, ToRevision: from, Current: &d.Spec.Template, Timeout: env.Timeout,
 		ChangeCause: "kubectl zdd " + command + ": back to revision " + op.FromRevision,
