@@ -177,7 +177,7 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	streams := o.IOStreams
 	streams.Out = o.log(o.Out, o.ErrOut)
 	o.Runner.Out = fitTerminal(streams.Out)
-	if err := o.preflight(ctx, streams.Out); err != nil {
+	if err := o.preflight(ctx, fitTerminal(streams.Out)); err != nil {
 		return err
 	}
 	err := o.Probe.runBlueGreen(ctx, streams, o.Report, o.json(), o.Runner, o.config, o.Runner.Deploy)

@@ -462,7 +462,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			tmpl = o.config.Template.DeepCopy()
 		}
 		if kube.SetImages(&tmpl.Spec, o.config.Images) == nil {
-			fixed, changes, err := templatePreflight(ctx, streams.Out, r.Client, stable, tmpl, o.Fix, o.Force)
+			fixed, changes, err := templatePreflight(ctx, fitTerminal(streams.Out), r.Client, stable, tmpl, o.Fix, o.Force)
 			if err != nil {
 				return err
 			}
