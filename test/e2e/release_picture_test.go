@@ -300,3 +300,84 @@ func TestReleaseSummaryOfEveryStrategy(t *testing.T) {
 		}
 	})
 }
+
+// TestReleasePictureOfEveryStrategyInTerminal: the canary and the
+// blue-green deploy draw their picture in an 80-column tmux pane too, on
+// the real node with the request probe: the timeline of ready endpoints
+// with their phase marks (each canary step, the promotion; the switch,
+// the retirement), and no line the pane shows wider than it. So does the
+// generic abort of a held canary and of a blue-green deploy waiting for
+// its promotion (its mark "abort").
+func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	node := needRealNode(t, e.Client, localClusterName())
+	startRealApp(e, zddApp())
+	url := e.serviceURL(node, "web")
+	pane := tmuxtest.New(t, 80, 50, []string{
+		"PATH=" + strings.Join([]string{pluginDir, filepath.Dir(kubectlPath), "/usr/local/bin", "/usr/bin", "/bin"}, string(os.PathListSeparator)),
+		"KUBECONFIG=" + e.Kubeconfig,
+	})
+	probe := " --probe " + url + " --probe-version-header X-Zdd-Version"
+	// run types command in the pane and checks its picture: exit 0, no
+	// line wider than the pane, the timeline's header, block characters
+	// and every mark of marks
+	run := func(what, command string, marks ...string) {
+		t.Helper()
+		code, shown := pane.Run(command, 5*time.Minute)
+		all := strings.Join(shown, "\n")
+		t.Logf("%s in an 80-column pane:\n%s", what, all)
+		if code != 0 {
+			t.Fatalf("%s in the pane: exit %d", what, code)
+		}
+		for _, l := range pane.TooWide(shown) {
+			t.Errorf("%s: a line wider than the 80-column pane:\n%s", what, l)
+		}
+		start := strings.LastIndex(all, "ready endpoints of ")
+		if start < 0 {
+			t.Errorf("%s drew no timeline", what)
+			return
+		}
+		picture := all[start:]
+		if !drewBlocks(strings.Split(picture, "\n"), "ready", "█▇▆▅▄▃▂▁") {
+			t.Errorf("%s: the ready row is not drawn in block characters", what)
+		}
+		for _, m := range marks {
+			if !strings.Contains(picture, m) {
+				t.Errorf("%s: the timeline has no phase mark %q", what, m)
+			}
+		}
+	}
+
+	run("kubectl zdd canary", "kubectl zdd canary deployment/web -n "+e.NS+" --image app="+realImage("v2")+
+		" --steps 50,100 --timeout 3m"+probe, "step 50%", "step 100%", "promote", "retire", "req/s")
+	recordedSummary(t, e, "deployment", "web", "canary", state.ResultSucceeded)
+
+	// a held canary, pulled back by the generic abort
+	wantCode(t, "canary --manual", e.Zdd("canary", "deployment/web", "--image", "app="+realImage("v3"), "--steps", "50,100", "--manual", "--timeout", "3m"), 0)
+	run("kubectl zdd abort of a canary", "kubectl zdd abort deployment/web -n "+e.NS+" --timeout 3m", "abort")
+	recordedSummary(t, e, "deployment", "web", "canary", state.ResultAborted)
+	// the canary Deployment an abort leaves at 0 goes, for blue-green's init
+	if err := e.Client.AppsV1().Deployments(e.NS).Delete(e.Ctx, "web-canary", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitNoTerminatingPods(3 * time.Minute)
+
+	wantCode(t, "bluegreen init", e.Zdd("bluegreen", "init", "service/web", "--timeout", "2m"), 0)
+	run("kubectl zdd bluegreen deploy", "kubectl zdd bluegreen deploy service/web -n "+e.NS+" --image app="+realImage("v2")+
+		" --timeout 3m"+probe, "apply", "switch to green", "retire", "req/s")
+	recordedSummary(t, e, "service", "web", "bluegreen", state.ResultSucceeded)
+
+	// a deploy waiting for its promotion, pulled back by the generic abort
+	wantCode(t, "bluegreen deploy --manual-promote", e.Zdd("bluegreen", "deploy", "service/web", "--image", "app="+realImage("v3"), "--manual-promote", "--timeout", "3m"), 0)
+	page := filepath.Join(t.TempDir(), "abort.html")
+	run("kubectl zdd abort of a blue-green deploy", "kubectl zdd abort service/web -n "+e.NS+" --timeout 3m --report "+page, "abort")
+	recordedSummary(t, e, "service", "web", "bluegreen", state.ResultAborted)
+	written, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatalf("abort --report: %v", err)
+	}
+	if !strings.Contains(string(written), ">abort</text>") {
+		t.Errorf("the page of abort --report has no phase label abort")
+	}
+}
