@@ -88,6 +88,18 @@ func (p *Pane) tmux(args ...string) string {
 // command is left out.
 func (p *Pane) Run(command string, timeout time.Duration) (int, []string) {
 	p.t.Helper()
+	return p.run(command, timeout, false)
+}
+
+// RunEscapes is Run with the lines as the pane holds them, colours and
+// attributes as escape sequences (capture-pane -e): what a person saw.
+func (p *Pane) RunEscapes(command string, timeout time.Duration) (int, []string) {
+	p.t.Helper()
+	return p.run(command, timeout, true)
+}
+
+func (p *Pane) run(command string, timeout time.Duration, escapes bool) (int, []string) {
+	p.t.Helper()
 	typed := command + "; echo \"exit=$?\"; tmux wait-for -S zdd-done"
 	p.tmux("send-keys", "-t", "zdd", "clear; tmux clear-history", "Enter")
 	p.tmux("send-keys", "-t", "zdd", typed, "Enter")
@@ -99,7 +111,11 @@ func (p *Pane) Run(command string, timeout time.Duration) (int, []string) {
 		p.t.Fatalf("%q did not end within %s: %v %s\npane:\n%s", command, timeout, err, out,
 			p.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "zdd"))
 	}
-	raw := p.tmux("capture-pane", "-p", "-J", "-S", "-", "-E", "-", "-t", "zdd")
+	args := []string{"capture-pane", "-p", "-J", "-S", "-", "-E", "-", "-t", "zdd"}
+	if escapes {
+		args = append(args, "-e")
+	}
+	raw := p.tmux(args...)
 	var lines []string
 	code := -1
 	started := false

@@ -58,6 +58,17 @@ func TestLintFitsTerminal(t *testing.T) {
 			if w := tmuxtest.Widest(wide); w <= cols {
 				t.Errorf("-o wide: the widest line captured is %d columns: the pane's capture does not join wrapped lines", w)
 			}
+
+			// colour on the terminal (the severities in red and yellow),
+			// none with NO_COLOR set (https://no-color.org)
+			_, shown := p.RunEscapes(command, 2*time.Minute)
+			if !strings.Contains(strings.Join(shown, "\n"), "\x1b[") {
+				t.Errorf("no colour on the terminal:\n%s", strings.Join(shown, "\n"))
+			}
+			_, shown = p.RunEscapes(strings.Replace(command, "&& kubectl", "&& NO_COLOR=1 kubectl", 1), 2*time.Minute)
+			if plain := strings.Join(shown, "\n"); strings.Contains(plain, "\x1b[") {
+				t.Errorf("colour with NO_COLOR=1:\n%q", plain)
+			}
 		})
 	}
 }
