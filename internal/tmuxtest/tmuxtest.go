@@ -58,14 +58,28 @@ func New(t testing.TB, cols, rows int, env []string) *Pane {
 		}
 		return false
 	}
-	for k, v := range map[string]string{"LANG": "C.UTF-8", "TERM": "xterm-256color", "HOME": dir, "PATH": os.Getenv("PATH")} {
+	// HISTFILE empty: the shell writes no history into HOME as it is killed
+	for k, v := range map[string]string{"LANG": "C.UTF-8", "TERM": "xterm-256color", "HOME": dir, "PATH": os.Getenv("PATH"), "HISTFILE": ""} {
 		if !has(k) {
 			env = append(env, k+"="+v)
 		}
 	}
 	p := &Pane{t: t, socket: filepath.Join(dir, "tmux.sock"), env: env, Cols: cols}
 	p.tmux("-f", conf, "new-session", "-d", "-s", "zdd", "-x", fmt.Sprint(cols), "-y", fmt.Sprint(rows), "bash --norc --noprofile")
-	t.Cleanup(func() { _ = exec.Command("tmux", "-S", p.socket, "kill-server").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("tmux", "-S", p.socket, "kill-server").Run()
+		// the server and its shell may still be writing into dir as they
+		// exit: empty it until it stays empty, before the test's own
+		// cleanup removes it (a file appearing meanwhile fails the test)
+		for try := 0; try < 20; try++ {
+			if err := os.RemoveAll(dir); err == nil {
+				if _, err := os.Stat(dir); os.IsNotExist(err) {
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	p.tmux("resize-window", "-t", "zdd", "-x", fmt.Sprint(cols), "-y", fmt.Sprint(rows))
 	return p
 }
