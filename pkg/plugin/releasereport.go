@@ -209,6 +209,9 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 	}
 	ref := e.Namespace + "/" + e.Name
 	service := e.Service
+	// its lines fit a terminal like the steps' (a long --report path goes
+	// to a line of its own)
+	errOut := fitTerminal(e.ErrOut)
 	rr.learn()
 	rr.namesMu.Lock()
 	names := maps.Clone(rr.names)
@@ -236,16 +239,16 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 	}
 	if err == nil && (op != nil || e.Facts != nil) {
 		if werr := recordSummary(ctx, e.Client, e.Kind, e.Namespace, e.Name, d, obj); werr != nil {
-			fmt.Fprintf(e.ErrOut, "warning: recording the release summary on %s %q: %v\n", e.Kind, ref, werr)
+			fmt.Fprintf(errOut, "warning: recording the release summary on %s %q: %v\n", e.Kind, ref, werr)
 		}
 	} else if err != nil {
-		fmt.Fprintf(e.ErrOut, "warning: the release summary is not recorded: reading %s %q: %v\n", e.Kind, ref, err)
+		fmt.Fprintf(errOut, "warning: the release summary is not recorded: reading %s %q: %v\n", e.Kind, ref, err)
 	}
 	if rr.File != "" {
 		if werr := writeHTMLReport(rr.File, d); werr != nil {
-			fmt.Fprintf(e.ErrOut, "warning: --report %s: %v\n", rr.File, werr)
+			fmt.Fprintf(errOut, "warning: --report %s: %v\n", rr.File, werr)
 		} else {
-			fmt.Fprintf(e.ErrOut, "report: %s\n", rr.File)
+			fmt.Fprintf(errOut, "report: %s\n", rr.File)
 		}
 	}
 	isTTY := rr.IsTerminal

@@ -370,7 +370,10 @@ func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
 
 	// a deploy waiting for its promotion, pulled back by the generic abort
 	wantCode(t, "bluegreen deploy --manual-promote", e.Zdd("bluegreen", "deploy", "service/web", "--image", "app="+realImage("v3"), "--manual-promote", "--timeout", "3m"), 0)
-	page := filepath.Join(t.TempDir(), "abort.html")
+	// a page path of 76 characters: "report: PATH" is wider than the pane,
+	// and must fit it all the same (the path on a line of its own)
+	dir := t.TempDir()
+	page := filepath.Join(dir, strings.Repeat("a", max(1, 76-len(dir)-1-len(".html")))+".html")
 	run("kubectl zdd abort of a blue-green deploy", "kubectl zdd abort service/web -n "+e.NS+" --timeout 3m --report "+page, "abort")
 	recordedSummary(t, e, "service", "web", "bluegreen", state.ResultAborted)
 	written, err := os.ReadFile(page)
