@@ -350,3 +350,30 @@ func TestDeployRefusesANewColourOfNoPods(t *testing.T) {
 		t.Errorf("writes: %v", w)
 	}
 }
+
+// TestAbortOfAHeldDeployAnnouncesAbort: the abort of a deploy held before
+// its switch (--manual-promote) marks the picture "abort", leaves the
+// Service on the colour that was live and records the result aborted.
+func TestAbortOfAHeldDeployAnnouncesAbort(t *testing.T) {
+	cs := bgCluster(t, 3)
+	var out bytes.Buffer
+	r := &Runner{Client: cs, Out: &out, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v3"}, ManualPromote: true, Timeout: 20 * time.Second}}
+	if _, err := r.Deploy(context.Background(), r.config); err != nil {
+		t.Fatalf("deploy --manual-promote: %v\n%s", err, out.String())
+	}
+	ev := &heard{}
+	env := strategies.Env{Kube: cs, Log: &out, Timeout: 20 * time.Second, Events: ev}
+	if err := (resumer{}).Abort(context.Background(), env, strategies.Target{Namespace: "shop", Kind: "service", Name: "web"}, record(t, cs)); err != nil {
+		t.Fatalf("abort: %v\n%s", err, out.String())
+	}
+	if got := selected(t, cs); got != "blue" {
+		t.Errorf("service selects %q after the abort, want blue", got)
+	}
+	if op := record(t, cs); op.Result != state.ResultAborted {
+		t.Errorf("record after the abort: result %q, want aborted", op.Result)
+	}
+	if want := []string{strategies.MarkAbort}; !slices.Equal(ev.phases, want) {
+		t.Errorf("abort announced %q, want %q", ev.phases, want)
+	}
+}
