@@ -96,6 +96,9 @@ func (r *Runner) initOp(ctx context.Context) error {
 
 func (r *Runner) init(s *session, snap *Snapshot, orig, existing *appsv1.Deployment, name, colour string) error {
 	s.op.Params[ParamTarget] = colour
+	if err := s.preflightAutoscalers(s.ctx, snap, orig.Name); err != nil {
+		return err
+	}
 	if existing == nil {
 		d := colourCopy(orig, name, r.Colours.Label, colour)
 		if err := r.fenced(s.ctx); err != nil {
@@ -203,6 +206,9 @@ func (r *Runner) idleReplicas(snap *Snapshot) int32 {
 
 func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec) error {
 	ns, idle := r.Namespace, snap.Idle
+	if err := s.preflightAutoscalers(s.ctx, snap); err != nil {
+		return err
+	}
 	replicas := r.idleReplicas(snap)
 	s.op.Params[ParamActive] = snap.Active
 	s.op.Params[ParamTarget] = idle

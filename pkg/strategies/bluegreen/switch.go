@@ -144,6 +144,10 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 	s.op.Phase = phase
 	s.op.Params[ParamActive] = to
 	s.op.Params[ParamPrevious] = from
+	// the autoscalers follow the traffic (autoscale.go)
+	if err := s.followAutoscalers(sctx, snap, toDep); err != nil {
+		return true, fmt.Errorf("service %q switched to %s: %w", r.key(), to, err)
+	}
 	for _, name := range snap.Services {
 		at, err := watches[name].Wait(wctx)
 		if err != nil {

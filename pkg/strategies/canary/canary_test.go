@@ -11,10 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
+	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 )
 
 func TestParseSteps(t *testing.T) {
@@ -110,7 +112,7 @@ func TestPrepareBuildsTheCanary(t *testing.T) {
 	stable := stableDeployment()
 	stable.Labels = map[string]string{"app": "web", "argocd.argoproj.io/instance": "shop"}
 	cs := fake.NewClientset(stable, webService("web", map[string]string{"app": "web"}))
-	c := &Canary{Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())}
+	c := &Canary{Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kedaListKinds)}
 	p, err := c.prepare(context.Background(), Config{Namespace: "shop", Name: "web", Images: map[string]string{"app": "web:v2"}, Steps: []int{10}})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +174,7 @@ func TestPrepareBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := fake.NewClientset(tt.objs...)
-			c := &Canary{Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())}
+			c := &Canary{Client: cs, Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kedaListKinds)}
 			tt.cfg.Namespace, tt.cfg.Steps = "shop", []int{10}
 			_, err := c.prepare(context.Background(), tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -214,3 +216,7 @@ func TestTimeoutBoundsEachWait(t *testing.T) {
 		t.Errorf("the run's context ended (%v): the Timeout must bound only the wait", ctx.Err())
 	}
 }
+
+// kedaListKinds lets the fake dynamic client list ScaledObjects (the
+// autoscalers' lookup).
+var kedaListKinds = map[schema.GroupVersionResource]string{kube.ScaledObjectGVR: "ScaledObjectList"}

@@ -46,6 +46,10 @@ type plan struct {
 	// SERVICE-stable and SERVICE-canary (see writers.go).
 	seen     map[string]*appsv1.Deployment
 	splitSel map[string]map[string]string
+	// autoscalers size the stable (see autoscale.go); canaryWant is the
+	// canary's size at the step last applied under them
+	autoscalers []kube.Autoscaler
+	canaryWant  int32
 }
 
 func (p *plan) ref() string        { return p.stable.Namespace + "/" + p.stable.Name }
@@ -183,6 +187,9 @@ func (c *Canary) prepare(ctx context.Context, cfg Config) (*plan, error) {
 			return nil, err
 		}
 		p.router = r
+	}
+	if err := c.findAutoscalers(ctx, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -170,7 +170,11 @@ func (c *Canary) abort(ctx context.Context, p *plan) error {
 		return err
 	}
 	strategies.Announce(c.Events, strategies.MarkAbort)
-	c.printf("aborting: scaling deployment %q back to %d replicas, then the canary to 0", p.ref(), p.replicas)
+	if p.autoscaled() {
+		c.printf("aborting: the canary to 0 (deployment %q keeps the replicas %s gives it)", p.ref(), p.autoscalers[0].Ref())
+	} else {
+		c.printf("aborting: scaling deployment %q back to %d replicas, then the canary to 0", p.ref(), p.replicas)
+	}
 	if err := c.applyWeight(ctx, p, 0); err != nil {
 		return err
 	}
@@ -218,7 +222,7 @@ func (c *Canary) restoreStable(ctx context.Context, p *plan) error {
 	c.printf("aborting: rolling deployment %q back to the pod template of revision %s (maxUnavailable 0)", p.ref(), p.op.FromRevision)
 	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
 		d.Spec.Template = *tmpl
-		d.Spec.Replicas = &p.replicas
+		d.Spec.Replicas = p.stableReplicas(d)
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one}}
 	}); err != nil {
@@ -268,7 +272,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 		return c.fail(ctx, p, fmt.Errorf("reading deployment %q: %w", p.canaryRef(), err))
 	}
 	if seen := p.seen[canary.Name]; seen != nil {
-		if changed := deploymentChange(seen, canary); changed != nil {
+		if changed := p.change(seen, canary); changed != nil {
 			return c.fail(ctx, p, changed)
 		}
 	}
@@ -299,7 +303,7 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	c.printf("promoting: rolling deployment %q to the canary's pod template (maxUnavailable 0)", p.ref())
 	if _, err := c.writeDeployment(ctx, p, p.stable.Name, func(d *appsv1.Deployment) {
 		d.Spec.Template = *tmpl
-		d.Spec.Replicas = &p.replicas
+		d.Spec.Replicas = p.stableReplicas(d)
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one}}
 	}); err != nil {
@@ -335,9 +339,13 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	if err := c.releaseStableService(ctx, p); err != nil {
 		return c.fail(ctx, p, err)
 	}
+	n := p.replicas
 	d, err := c.Client.AppsV1().Deployments(p.stable.Namespace).Get(ctx, p.stable.Name, metav1.GetOptions{})
 	if err == nil {
 		p.op.ToRevision = strconv.FormatInt(kube.Revision(d), 10)
+		if d.Spec.Replicas != nil {
+			n = *d.Spec.Replicas
+		}
 	}
 	p.op.Phase = "done"
 	p.op.Params[ParamWeight] = "100"
@@ -346,6 +354,6 @@ func (c *Canary) finish(ctx context.Context, p *plan) error {
 	if err := c.save(ctx, p); err != nil {
 		return err
 	}
-	c.printf("promoted: deployment %q runs the canary's pod template on %d replicas; deployment %q removed", p.ref(), p.replicas, p.canaryRef())
+	c.printf("promoted: deployment %q runs the canary's pod template on %d replicas; deployment %q removed", p.ref(), n, p.canaryRef())
 	return nil
 }

@@ -88,6 +88,10 @@ func (c *Canary) run(ctx context.Context, cfg Config, pp **plan) error {
 		ParamService: p.service.Name, ParamCanary: p.canaryName(), ParamTrack: p.trackKey + "=" + p.trackVal,
 		ParamPauses: formatPauses(p.pauses), ParamManual: strconv.FormatBool(p.manual || p.hold), ParamAnalysis: analysisFile,
 	})
+	if p.autoscaled() {
+		p.op.Params[ParamAutoscalers] = autoscalerKeys(p.autoscalers)
+		c.printf("preflight: deployment %q is sized by %s: the canary leaves its replicas to it and sizes the canary from its current replicas at each step", p.ref(), kube.Describe(p.autoscalers))
+	}
 	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
 	if err != nil {
 		return err

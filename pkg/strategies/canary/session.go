@@ -28,7 +28,7 @@ func (c *Canary) recordWriter(p *plan) *state.RecordWriter {
 			return nil
 		}
 		if seen := p.seen[d.Name]; seen != nil {
-			if changed := deploymentChange(seen, d); changed != nil {
+			if changed := p.change(seen, d); changed != nil {
 				return changed
 			}
 		}
@@ -68,7 +68,7 @@ func (c *Canary) lock(ctx context.Context, p *plan, force bool) (context.Context
 	}
 	if err == nil {
 		if d, ok := p.rec.Base().(*appsv1.Deployment); ok {
-			if changed := deploymentChange(p.seen[d.Name], d); changed != nil {
+			if changed := p.change(p.seen[d.Name], d); changed != nil {
 				err = exitcode.Failedf("deployment %q changed while this run took the lease: %w; nothing was changed, run again", p.ref(), changed)
 			} else {
 				p.remember(d)

@@ -65,6 +65,9 @@ func (c *Canary) stableHash(ctx context.Context, p *plan) (string, error) {
 // applyWeight moves to weight w: the side that grows first, Ready, then the
 // router, then the side that shrinks.
 func (c *Canary) applyWeight(ctx context.Context, p *plan, w int) error {
+	if p.autoscaled() {
+		return c.applyAutoscaledWeight(ctx, p, w)
+	}
 	cTarget, sTarget := traffic.ReplicaSplit(p.replicas, w)
 	var c0 int32
 	if p.existing != nil && p.existing.Spec.Replicas != nil {
@@ -139,7 +142,12 @@ func (c *Canary) upsertCanary(ctx context.Context, p *plan, replicas int32) (*ap
 func (c *Canary) report(ctx context.Context, p *plan, i int) error {
 	w := p.steps[i]
 	cWant, _ := traffic.ReplicaSplit(p.replicas, w)
-	readyCanary, readyAll, err := c.waitEndpoints(ctx, p, int(cWant), int(p.replicas))
+	wantAll := int(p.replicas)
+	if p.autoscaled() {
+		// the stable has what its autoscaler gives it
+		cWant, wantAll = p.canaryWant, -1
+	}
+	readyCanary, readyAll, err := c.waitEndpoints(ctx, p, int(cWant), wantAll)
 	if err != nil {
 		return err
 	}
@@ -158,7 +166,8 @@ func (c *Canary) report(ctx context.Context, p *plan, i int) error {
 
 // waitEndpoints watches the Service's EndpointSlices and its pods (a
 // kube.EndpointWatch) until wantCanary of the ready endpoints are canary
-// pods and wantAll are ready in all.
+// pods and wantAll are ready in all (wantAll < 0: any number of ready
+// stable pods but none).
 func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll int) (int, int, error) {
 	ns := p.service.Namespace
 	canarySel := labels.Set(p.stableSel).String() + "," + p.trackKey + "=" + p.trackVal
@@ -201,6 +210,9 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 					gotCanary++
 				}
 			}
+		}
+		if wantAll < 0 {
+			return gotCanary == wantCanary && gotAll > gotCanary
 		}
 		return gotCanary == wantCanary && gotAll == wantAll
 	}

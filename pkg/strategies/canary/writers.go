@@ -85,7 +85,7 @@ func (c *Canary) writeDeployment(ctx context.Context, p *plan, name string, muta
 		if gerr != nil {
 			return nil, fmt.Errorf("reading deployment %q after a conflict: %w", ns+"/"+name, gerr)
 		}
-		if changed := deploymentChange(base, cur); changed != nil {
+		if changed := p.change(base, cur); changed != nil {
 			return nil, fmt.Errorf("updating deployment %q: %w", ns+"/"+name, changed)
 		}
 		base = cur
@@ -109,7 +109,7 @@ func (c *Canary) checkWriters(ctx context.Context, p *plan) error {
 		if err != nil {
 			return fmt.Errorf("reading deployment %q: %w", ns+"/"+name, err)
 		}
-		if changed := deploymentChange(seen, cur); changed != nil {
+		if changed := p.change(seen, cur); changed != nil {
 			return changed
 		}
 	}

@@ -59,6 +59,7 @@ func (r *Rollout) Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer func() { res.DurationSeconds = r.now().Sub(start).Seconds() }()
 
 	// 1. Preflight.
+	r.preflightAutoscalers(ctx, rel)
 	if err := r.preflight(rel); err != nil {
 		res.Result = state.ResultFailed
 		res.Reason = err.Error()
