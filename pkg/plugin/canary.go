@@ -98,6 +98,10 @@ const canaryExample = `  # Send about 10% of the traffic to the new image by rep
   kubectl zdd canary promote deployment/web --full
   kubectl zdd canary abort deployment/web
 
+  # The plan of every step (replicas of both sides, weights, the Services it
+  # creates); server also has the API server check each write (dryRun=All)
+  kubectl zdd canary deployment/web --image app=registry.example/web:v2 --steps 10,50,100 --dry-run=server
+
   # Exact weights on a Linkerd mesh: the HTTPRoute attached to Service web
   kubectl zdd canary deployment/web --image app=registry.example/web:v2 --steps 10,50,100 --traffic-router linkerd --route web
   kubectl zdd canary deployment/web --image app=registry.example/web:v2 --weight 20 --traffic-router linkerd --route policy.linkerd.io/web`
@@ -121,6 +125,9 @@ type CanaryOptions struct {
 	Timeout       time.Duration
 	Deadline      time.Duration
 	ForceUnlock   bool
+	// DryRun is none, client (print the plan) or server (the writes are
+	// also sent with dryRun=All).
+	DryRun string
 	GitOpsFlags
 	// Probe is --probe URL and its settings.
 	Probe *ReleaseProbe
@@ -142,7 +149,7 @@ type CanaryOptions struct {
 
 // NewCanaryOptions returns options with defaults set.
 func NewCanaryOptions(streams genericiooptions.IOStreams) *CanaryOptions {
-	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
+	return &CanaryOptions{Weight: -1, Pause: "0", TrackLabel: "track=canary", TrafficRouter: traffic.RouterReplicaRatio, Timeout: canaryWaitTimeout, Deadline: canaryDeadlineDefault, DryRun: "none", Probe: NewReleaseProbe(), Report: NewReleaseReport(), IOStreams: streams}
 }
 
 // NewCmdCanary builds `kubectl zdd canary` and its promote and abort subcommands.
@@ -178,6 +185,7 @@ func NewCmdCanary(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the canary's pod template")
 	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
 	o.releaseOutput.addFlag(cmd)
+	addDryRunFlag(cmd, &o.DryRun)
 	cmd.AddCommand(newCmdCanaryPromote(f, streams), newCmdCanaryAbort(f, streams))
 	return cmd
 }
@@ -296,6 +304,9 @@ func (o *CanaryOptions) Complete(f Factory, cmd *cobra.Command, args []string) e
 
 // Validate checks the flags without contacting the cluster.
 func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
+	if err := validateDryRun(cmd, o.DryRun); err != nil {
+		return err
+	}
 	if err := o.Probe.Validate(cmd); err != nil {
 		return err
 	}
@@ -389,6 +400,9 @@ func (o *CanaryOptions) Validate(cmd *cobra.Command) error {
 		c.AnalysisSpec = spec
 	}
 	c.ForceUnlock = o.ForceUnlock
+	if o.DryRun != "none" {
+		c.DryRun = o.DryRun
+	}
 	return nil
 }
 
@@ -443,6 +457,15 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	}
 	streams := o.IOStreams
 	streams.Out = o.log(o.Out, o.ErrOut)
+	if o.DryRun != "none" {
+		r.Analysis = canaryAnalyzer(r, o.spec, o.IOStreams)
+		plan, err := r.DryRun(ctx, o.config)
+		if err != nil {
+			return err
+		}
+		plan.Print(o.Out)
+		return plan.Err()
+	}
 	before, targets := deploymentTarget(ctx, r.Client, o.config.Namespace, o.config.Name, "its replicas (scaled during the steps) and, when the release finishes, its pod template (the new images)")
 	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
 	if err != nil {

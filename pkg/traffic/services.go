@@ -19,6 +19,9 @@ import (
 type SplitService struct {
 	Name     string
 	Selector map[string]string
+	// DryRun is sent with the write (metav1.DryRunAll: checked by the API
+	// server, not saved).
+	DryRun []string
 }
 
 // EnsureSplitService creates the Service want (ports copied from base, the
@@ -43,7 +46,7 @@ func EnsureSplitService(ctx context.Context, client kubernetes.Interface, base *
 			for _, p := range base.Spec.Ports {
 				svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port, TargetPort: p.TargetPort, AppProtocol: p.AppProtocol})
 			}
-			if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
+			if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{FieldManager: kube.FieldManager, DryRun: want.DryRun}); err != nil {
 				return fmt.Errorf("creating service %q: %w", key, err)
 			}
 			created = true
@@ -56,7 +59,7 @@ func EnsureSplitService(ctx context.Context, client kubernetes.Interface, base *
 			return nil
 		}
 		cur.Spec.Selector = maps.Clone(want.Selector)
-		_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{FieldManager: kube.FieldManager})
+		_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{FieldManager: kube.FieldManager, DryRun: want.DryRun})
 		if err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("setting the selector of service %q: %w", key, err)
 		}

@@ -107,6 +107,10 @@ type Config struct {
 	// Params are recorded beside the release's own, as they are (the
 	// probe's settings, for resume).
 	Params map[string]string
+	// DryRun, when set (strategies.DryRunClient or DryRunServer), is for
+	// DryRun: the plan of the release, with the writes checked by the API
+	// server (dryRun=All) for server. Run refuses a Config with it set.
+	DryRun string
 }
 
 // AnalyzerFor runs spec with an analysis.Runner whose headers read what

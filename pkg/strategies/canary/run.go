@@ -33,6 +33,9 @@ func (c *Canary) Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func (c *Canary) run(ctx context.Context, cfg Config, pp **plan) error {
+	if cfg.DryRun != "" {
+		return fmt.Errorf("canary of deployment %s/%s: a dry run (%s) is planned with DryRun, not run", cfg.Namespace, cfg.Name, cfg.DryRun)
+	}
 	c.timeout = cfg.Timeout
 	p, err := c.prepare(ctx, cfg)
 	if err != nil {
