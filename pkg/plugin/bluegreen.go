@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+	"io"
 	"strings"
 	"time"
 
@@ -47,6 +49,9 @@ type BlueGreenFlags struct {
 	Services    []string
 	Timeout     time.Duration
 	ForceUnlock bool
+	// DryRun is none, client (print the plan) or server (its writes are
+	// also sent with dryRun=All); the commands that change something.
+	DryRun string
 	// factory builds the Runner's clients in Run (connect)
 	factory Factory
 	// config is the operation's Config: completeRunner starts it from
@@ -62,7 +67,7 @@ func (b *BlueGreenFlags) connect(r *bluegreen.Runner) error {
 // NewBlueGreenFlags returns the defaults.
 func NewBlueGreenFlags() *BlueGreenFlags {
 	c := bluegreen.DefaultColours()
-	return &BlueGreenFlags{ColorLabel: c.Label, Colors: []string{c.Names[0], c.Names[1]}, Timeout: 10 * time.Minute}
+	return &BlueGreenFlags{ColorLabel: c.Label, Colors: []string{c.Names[0], c.Names[1]}, Timeout: 10 * time.Minute, DryRun: "none"}
 }
 
 // AddFlags registers the shared flags on cmd.
@@ -73,11 +78,15 @@ func (b *BlueGreenFlags) AddFlags(cmd *cobra.Command, mutating bool) {
 	if mutating {
 		cmd.Flags().DurationVar(&b.Timeout, "timeout", b.Timeout, "How long to wait for each step: a colour becoming ready, endpoints converging")
 		cmd.Flags().BoolVar(&b.ForceUnlock, "force-unlock", b.ForceUnlock, "Take the Service's Lease even if another run holds it")
+		addDryRunFlag(cmd, &b.DryRun)
 	}
 }
 
 // Validate checks the shared flags.
 func (b *BlueGreenFlags) Validate(cmd *cobra.Command) error {
+	if err := validateDryRun(cmd, b.DryRun); err != nil {
+		return err
+	}
 	if len(b.Colors) != 2 {
 		return usageErrorf(cmd, "--colors %q: want exactly two colours, e.g. blue,green", strings.Join(b.Colors, ","))
 	}
@@ -116,6 +125,9 @@ func completeRunner(f Factory, cmd *cobra.Command, streams genericiooptions.IOSt
 	}
 	b.factory = f
 	b.config = bluegreen.Config{Namespace: ns, Service: service, Services: b.Services, Colours: b.colours(), Timeout: b.Timeout, ForceUnlock: b.ForceUnlock}
+	if b.DryRun != "none" {
+		b.config.DryRun = b.DryRun
+	}
 	return &bluegreen.Runner{Out: fitTerminal(streams.Out), BeforePatch: switchPauseHook()}, nil
 }
 
@@ -173,4 +185,19 @@ func NewCmdBlueGreen(f Factory, streams genericiooptions.IOStreams) *cobra.Comma
 		NewCmdBlueGreenStatus(f, streams),
 	)
 	return cmd
+}
+
+// dryRun prints the plan of operation when --dry-run is client or server
+// (the Config's DryRun); done says whether it did (the operation is then
+// not run).
+func (b *BlueGreenFlags) dryRun(ctx context.Context, out io.Writer, r *bluegreen.Runner, operation string) (done bool, err error) {
+	if b.config.DryRun == "" {
+		return false, nil
+	}
+	plan, err := r.Plan(ctx, operation, b.config)
+	if err != nil {
+		return true, err
+	}
+	plan.Print(out)
+	return true, plan.Err()
 }

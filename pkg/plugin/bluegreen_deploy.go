@@ -170,6 +170,9 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
+	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationDeploy); done {
+		return err
+	}
 	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label)
 	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
 		return err

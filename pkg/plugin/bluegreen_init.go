@@ -68,6 +68,9 @@ func (o *BlueGreenInitOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
+	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationInit); done {
+		return err
+	}
 	_, err := o.Runner.Init(ctx, o.config)
 	return err
 }

@@ -98,5 +98,8 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
+	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationPromote); done {
+		return err
+	}
 	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Report, false, o.Runner, o.config, o.Runner.Promote)
 }

@@ -79,6 +79,9 @@ func (o *BlueGreenRollbackOptions) Run(ctx context.Context) error {
 	if err := o.BlueGreenFlags.connect(o.Runner); err != nil {
 		return err
 	}
+	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationRollback); done {
+		return err
+	}
 	// the requests of the switch back are measured (there is nothing
 	// further to go back to); the rollback is an operation of its own, so
 	// the probe's settings (for resume) and figures are recorded with it

@@ -5,8 +5,10 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 )
 
 // TestDryRunCanaryServer: --dry-run=server prints every step with what the
@@ -45,4 +47,51 @@ func TestDryRunCanaryServer(t *testing.T) {
 	if diff := cmp.Diff(before, env.snapshot()); diff != "" {
 		t.Errorf("the refused dry run changed the namespace (-before +after):\n%s", diff)
 	}
+}
+
+// TestDryRunBlueGreenServer: --dry-run=server of init, deploy, promote and
+// rollback prints each plan with the API server's answer to each write
+// (the colour Deployment, the selector patches, the scaling) and changes
+// nothing: every resourceVersion in the namespace is as before each run.
+func TestDryRunBlueGreenServer(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	env.Apply(appManifest(AppSpec{Replicas: 2}))
+	env.RolloutStatus("web", 2*time.Minute)
+	dry := func(what string, args []string, want ...string) {
+		t.Helper()
+		before := env.snapshot()
+		r := env.Zdd(append(args, "--dry-run=server")...)
+		wantCode(t, what, r, 0)
+		for _, w := range want {
+			if !strings.Contains(r.Stdout, w) {
+				t.Errorf("%s: plan lacks %q", what, w)
+			}
+		}
+		if diff := cmp.Diff(before, env.snapshot()); diff != "" {
+			t.Errorf("%s changed the namespace (-before +after):\n%s", what, diff)
+		}
+	}
+	ns := env.NS
+	dry("init --dry-run=server", []string{"bluegreen", "init", "service/web"},
+		`create deployment "`+ns+`/web-blue" as a copy of "web" whose selector and pods carry version=blue (2 replicas), wait until it is fully ready [server accepted]`,
+		`from (no colour) to blue, wait until its endpoints list only blue pods [server accepted]`,
+		`scale deployment "`+ns+`/web" to 0 (the original, no longer selected) [server accepted]`)
+	wantCode(t, "bluegreen init", env.Zdd("bluegreen", "init", "service/web", "--timeout", "2m"), 0)
+	// the original's scale-down settles before the next snapshot
+	env.waitDeployment("web", "scaled to 0", func(d *appsv1.Deployment) bool {
+		return d.Status.ObservedGeneration == d.Generation && d.Status.Replicas == 0
+	})
+
+	dry("deploy --dry-run=server", []string{"bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2"},
+		`create deployment "`+ns+`/web-green" of colour green (app=registry.example/web:v2, 2 replicas) [server accepted]`,
+		`from blue to green, wait until its endpoints list only green pods [server accepted]`,
+		`scale deployment "`+ns+`/web-blue" to 0 after 0s (colour blue) [server accepted]`)
+	wantCode(t, "bluegreen deploy --manual-promote", env.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--manual-promote", "--timeout", "2m"), 0)
+
+	dry("promote --dry-run=server", []string{"bluegreen", "promote", "service/web"},
+		`from blue to green, wait until its endpoints list only green pods [server accepted]`)
+	dry("rollback --dry-run=server", []string{"bluegreen", "rollback", "service/web"},
+		`colour green has 2 replicas: wait until it is fully ready`,
+		`from blue to green, wait until its endpoints list only green pods [server accepted]`)
 }

@@ -54,6 +54,11 @@ type Config struct {
 	// Params are recorded beside the operation's own, as they are (the
 	// probe's settings, for resume).
 	Params map[string]string
+	// DryRun, when set (strategies.DryRunClient or DryRunServer), is for
+	// Plan: the operation's plan, its writes checked by the API server
+	// (dryRun=All) under server. Init, Deploy, Promote and Rollback refuse
+	// a Config with it set.
+	DryRun string
 }
 
 // config is the Config of the operation in progress, embedded in the
@@ -137,7 +142,12 @@ func (r *Runner) Rollback(ctx context.Context, cfg Config) (*Result, error) {
 // run runs op with cfg as the Runner's operation.
 func (r *Runner) run(ctx context.Context, cfg Config, op func(context.Context) error) (*Result, error) {
 	r.config, r.last = cfg, nil
-	err := op(ctx)
+	var err error
+	if cfg.DryRun != "" {
+		err = fmt.Errorf("blue-green of service %s: a dry run (%s) is planned with Plan, not run", r.key(), cfg.DryRun)
+	} else {
+		err = op(ctx)
+	}
 	res := &Result{Service: r.key()}
 	if r.last != nil {
 		res.OperationID, res.Phase, res.Result, res.Message = r.last.ID, r.last.Phase, r.last.Result, r.last.Message

@@ -19,33 +19,35 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
-// initOp turns a Service and the one Deployment it selects into blue-green
-// with no dip: it creates <deployment>-<first colour> as a copy whose
-// selector and pods carry the colour, waits until it is fully ready, adds the
-// colour to the Service selector (guarded, resourceVersion-checked), waits
-// until the endpoints list only the new pods, then scales the original to 0.
-func (r *Runner) initOp(ctx context.Context) error {
-	if err := r.Colours.Validate(); err != nil {
-		return err
-	}
+// initTargets is what Init works on: the Service, the one Deployment it
+// selects and its colour copy (existing, when an earlier init made it).
+type initTargets struct {
+	snap           *Snapshot
+	orig, existing *appsv1.Deployment
+	name, colour   string
+}
+
+// discoverInit reads what Init needs and checks it; bad input is a usage
+// error and nothing is changed.
+func (r *Runner) discoverInit(ctx context.Context) (*initTargets, error) {
 	key := r.key()
 	label, colour := r.Colours.Label, r.Colours.Names[0]
 	svc, err := r.Client.CoreV1().Services(r.Namespace).Get(ctx, r.Service, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return exitcode.Usagef("service %q not found", key)
+		return nil, exitcode.Usagef("service %q not found", key)
 	}
 	if err != nil {
-		return fmt.Errorf("reading service %q: %w", key, err)
+		return nil, fmt.Errorf("reading service %q: %w", key, err)
 	}
 	if cur, ok := svc.Spec.Selector[label]; ok {
-		return exitcode.Usagef("service %q already selects %s=%s: it is blue-green already (see 'kubectl zdd bluegreen status service/%s')", key, label, cur, r.Service)
+		return nil, exitcode.Usagef("service %q already selects %s=%s: it is blue-green already (see 'kubectl zdd bluegreen status service/%s')", key, label, cur, r.Service)
 	}
 	if len(svc.Spec.Selector) == 0 {
-		return exitcode.Usagef("service %q has no selector; blue-green needs a Service that selects the pods of one Deployment", key)
+		return nil, exitcode.Usagef("service %q has no selector; blue-green needs a Service that selects the pods of one Deployment", key)
 	}
 	deps, err := r.Client.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("listing deployments in %q: %w", r.Namespace, err)
+		return nil, fmt.Errorf("listing deployments in %q: %w", r.Namespace, err)
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
 	var found []*appsv1.Deployment
@@ -65,7 +67,7 @@ func (r *Runner) initOp(ctx context.Context) error {
 		if len(found) > 1 {
 			what = fmt.Sprintf("%d deployments have such pods: %s", len(found), names(found))
 		}
-		return exitcode.Usagef("service %q selects %s, but %s; init needs exactly one", key, formatSelector(svc.Spec.Selector), what)
+		return nil, exitcode.Usagef("service %q selects %s, but %s; init needs exactly one", key, formatSelector(svc.Spec.Selector), what)
 	}
 	orig := found[0]
 	name := orig.Name + "-" + colour
@@ -74,12 +76,29 @@ func (r *Runner) initOp(ctx context.Context) error {
 	case apierrors.IsNotFound(err):
 		existing = nil
 	case err != nil:
-		return fmt.Errorf("reading deployment %q: %w", r.Namespace+"/"+name, err)
+		return nil, fmt.Errorf("reading deployment %q: %w", r.Namespace+"/"+name, err)
 	case existing.Spec.Template.Labels[label] != colour:
-		return exitcode.Usagef("deployment %q exists and its pods are not labelled %s=%s; rename or remove it before init", r.Namespace+"/"+name, label, colour)
+		return nil, exitcode.Usagef("deployment %q exists and its pods are not labelled %s=%s; rename or remove it before init", r.Namespace+"/"+name, label, colour)
 	}
 	snap := &Snapshot{Service: svc, AppSelector: maps.Clone(svc.Spec.Selector), Active: colour, Idle: r.Colours.Other(colour)}
 	snap.Services = append([]string{r.Service}, r.Services...)
+	return &initTargets{snap: snap, orig: orig, existing: existing, name: name, colour: colour}, nil
+}
+
+// initOp turns a Service and the one Deployment it selects into blue-green
+// with no dip: it creates <deployment>-<first colour> as a copy whose
+// selector and pods carry the colour, waits until it is fully ready, adds the
+// colour to the Service selector (guarded, resourceVersion-checked), waits
+// until the endpoints list only the new pods, then scales the original to 0.
+func (r *Runner) initOp(ctx context.Context) error {
+	if err := r.Colours.Validate(); err != nil {
+		return err
+	}
+	it, err := r.discoverInit(ctx)
+	if err != nil {
+		return err
+	}
+	snap, orig, existing, name, colour := it.snap, it.orig, it.existing, it.name, it.colour
 
 	params, err := r.requestParams(OperationInit)
 	if err != nil {
