@@ -150,3 +150,31 @@ func TestCanaryLinkerd(t *testing.T) {
 		t.Errorf("stable after abort: image %q ready %d, want %s and %d", d.Spec.Template.Spec.Containers[0].Image, d.Status.ReadyReplicas, canaryV2, n)
 	}
 }
+
+// TestCanaryLinkerdServiceProfileWarning: a Linkerd ServiceProfile of the
+// Service is named with a warning (it may take precedence over the
+// HTTPRoute's weights), in the dry run's plan and in a real run; without
+// one there is no warning.
+func TestCanaryLinkerdServiceProfileWarning(t *testing.T) {
+	t.Parallel()
+	env := canaryApp(t, 2)
+	env.installCRDs([]string{gatewayAPICRD(t), "testdata/crds/linkerd-httproute.yaml", "testdata/crds/linkerd-serviceprofile.yaml"},
+		[]string{"httproutes.gateway.networking.k8s.io", "httproutes.policy.linkerd.io", "serviceprofiles.linkerd.io"})
+	env.Apply(meshHTTPRoute)
+	args := []string{"canary", "deployment/web", "--image", "app=" + canaryV2, "--weight", "50", "--traffic-router", "linkerd", "--route", "web"}
+	warning := `Linkerd ServiceProfile "` + env.NS + `/web.` + env.NS + `.svc.cluster.local" exists for service "` + env.NS + `/web"`
+
+	r := env.mustZdd(append(args, "--dry-run=client")...)
+	if strings.Contains(r.Stdout, "ServiceProfile") {
+		t.Errorf("a warning with no ServiceProfile:\n%s", r.Stdout)
+	}
+	env.Apply("apiVersion: linkerd.io/v1alpha2\nkind: ServiceProfile\nmetadata:\n  name: web." + env.NS + ".svc.cluster.local\nspec:\n  routes: []\n")
+	r = env.mustZdd(append(args, "--dry-run=client")...)
+	if !strings.Contains(r.Stdout, warning) {
+		t.Errorf("the dry run's plan lacks %q:\n%s", warning, r.Stdout)
+	}
+	r = env.mustZdd(append(args, "--timeout", "2m")...)
+	if !strings.Contains(r.Stdout, "preflight: warning: "+warning) {
+		t.Errorf("the release's preflight lacks %q:\n%s", warning, r.Stdout)
+	}
+}

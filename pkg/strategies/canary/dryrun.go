@@ -45,6 +45,9 @@ func (c *Canary) DryRun(ctx context.Context, cfg Config) (*strategies.Plan, erro
 	if p.autoscaled() {
 		pre += fmt.Sprintf("; deployment %q is sized by %s: its replicas are left to it and the canary is sized from its current replicas at each step", p.ref(), kube.Describe(p.autoscalers))
 	}
+	if w := c.serviceProfileWarning(ctx, p); w != "" {
+		pre += "; " + w
+	}
 	plan.Add("preflight", pre, "")
 	lease := state.LeaseName("deployment", p.stable.Name)
 	plan.Add("lock", fmt.Sprintf("take lease %q for the whole release; stop if another run holds it", ns+"/"+lease), "")

@@ -95,6 +95,9 @@ func (c *Canary) run(ctx context.Context, cfg Config, pp **plan) error {
 		p.op.Params[ParamAutoscalers] = autoscalerKeys(p.autoscalers)
 		c.printf("preflight: deployment %q is sized by %s: the canary leaves its replicas to it and sizes the canary from its current replicas at each step", p.ref(), kube.Describe(p.autoscalers))
 	}
+	if w := c.serviceProfileWarning(ctx, p); w != "" {
+		c.printf("preflight: %s", w)
+	}
 	ctx, release, err := c.lock(ctx, p, cfg.ForceUnlock)
 	if err != nil {
 		return err
