@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
@@ -250,4 +251,124 @@ func TestUntrackedLabels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixed is the template of TestWriteBackFixFields after the release: a new
+// image, a preStop sleep, a longer grace, readiness from liveness, one env
+// value changed and one added (what --fix and --env change).
+func fixTemplates() (before, after *corev1.PodTemplateSpec) {
+	grace := int64(30)
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
+	before = &corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "pod-template-hash": "abc"}},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example/web:v1",
+				Env:           []corev1.EnvVar{{Name: "MODE", Value: "blue"}},
+				LivenessProbe: probe}},
+		},
+	}
+	after = before.DeepCopy()
+	grace45 := int64(45)
+	after.Spec.TerminationGracePeriodSeconds = &grace45
+	ct := &after.Spec.Containers[0]
+	ct.Image = "registry.example/web:v2"
+	ct.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}}
+	ct.ReadinessProbe = probe.DeepCopy()
+	ct.Env = []corev1.EnvVar{{Name: "MODE", Value: "green"}, {Name: "DRAIN", Value: "10"}}
+	return before, after
+}
+
+func fixSpecs() (before, after *appsv1.DeploymentSpec) {
+	quarter := intstr.FromString("25%")
+	before = &appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &quarter, MaxUnavailable: &quarter}}}
+	after = before.DeepCopy()
+	zero := intstr.FromInt32(0)
+	after.Strategy.RollingUpdate.MaxUnavailable = &zero
+	return before, after
+}
+
+// TestWriteBackFixFields: the fields other than images a release changed
+// (a preStop sleep, terminationGracePeriodSeconds, a readiness probe, env,
+// the strategy's maxUnavailable) are in the patch printed and written to
+// the manifest, its comments kept; the grace that only changes is
+// replaced where it stands.
+func TestWriteBackFixFields(t *testing.T) {
+	c := Change{Namespace: "shop", Name: "web"}
+	c.Before, c.After = fixTemplates()
+	c.BeforeSpec, c.AfterSpec = fixSpecs()
+	patch, err := c.Patch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "patch-fix.golden", patch)
+	other, err := c.OtherFields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"spec.strategy.rollingUpdate.maxUnavailable",
+		"spec.template.spec.containers[name=app].env[name=DRAIN]",
+		"spec.template.spec.containers[name=app].env[name=MODE].value",
+		"spec.template.spec.containers[name=app].lifecycle",
+		"spec.template.spec.containers[name=app].readinessProbe",
+		"spec.template.spec.terminationGracePeriodSeconds",
+	}
+	if diff := cmp.Diff(want, other); diff != "" {
+		t.Errorf("OtherFields (-want +got):\n%s", diff)
+	}
+	writeBack(t, "manifest-fix.yaml", "web.yaml", c)
+}
+
+// TestWriteBackScalarsInPlace: a change of scalars only (the grace, an env
+// value, the image) is made where each value stands: the rest of the file
+// stays byte for byte, an int stays an int and a quoted string quoted.
+func TestWriteBackScalarsInPlace(t *testing.T) {
+	c := Change{Namespace: "shop", Name: "web"}
+	c.Before, _ = fixTemplates()
+	c.After = c.Before.DeepCopy()
+	grace := int64(120)
+	c.After.Spec.TerminationGracePeriodSeconds = &grace
+	c.After.Spec.Containers[0].Env[0].Value = "green"
+	c.After.Spec.Containers[0].Image = "registry.example/web:v3"
+	data, err := os.ReadFile(filepath.Join("testdata", "manifest-fix.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "web.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteBack(path, c); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want := strings.NewReplacer("terminationGracePeriodSeconds: 30 #", "terminationGracePeriodSeconds: 120 #",
+		`value: "blue" #`, `value: "green" #`, "web:v1", "web:v3").Replace(string(data))
+	if string(got) != want {
+		t.Errorf("after write-back:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestWriteBackBlueGreen: a blue-green deploy's change, the new colour's
+// template (its image, a preStop sleep from --fix) and the switch of the
+// Service's selector, is printed as one patch and written to the file
+// holding both, comments kept; the other colour is left as it is.
+func TestWriteBackBlueGreen(t *testing.T) {
+	tmpl := func(image string) *corev1.PodTemplateSpec {
+		return &corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "version": "green"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+		}
+	}
+	c := Change{Namespace: "shop", Name: "web-green", Before: tmpl("registry.example/web:v1"), After: tmpl("registry.example/web:v2"),
+		Selectors: []SelectorChange{{Service: "web", Label: "version", From: "blue", To: "green"}, {Service: "web-admin", Label: "version", From: "blue", To: "green"}}}
+	c.After.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}}
+	patch, err := c.Patch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "patch-bluegreen.golden", patch)
+	writeBack(t, "bluegreen.yaml", "web.yaml", c)
 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -19,10 +19,34 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
 
-// Change is what a release changed in a Deployment's pod template.
+// Change is what a release changed in a Deployment's pod template and,
+// when BeforeSpec and AfterSpec are both set, in the rest of its spec but
+// the replicas, the selector and paused (the strategy, minReadySeconds,
+// progressDeadlineSeconds, revisionHistoryLimit: what --fix may change).
 type Change struct {
-	Namespace, Name string
-	Before, After   *corev1.PodTemplateSpec
+	Namespace, Name       string
+	Before, After         *corev1.PodTemplateSpec
+	BeforeSpec, AfterSpec *appsv1.DeploymentSpec
+	// Selectors are the Services whose selector the release moved (a
+	// blue-green switch), in the same namespace.
+	Selectors []SelectorChange
+}
+
+// SelectorChange is a Service whose selector's Label went From one value
+// To another.
+type SelectorChange struct {
+	Service, Label, From, To string
+}
+
+// renderService is a Service's manifest as far as a switch changes it.
+func (c Change) renderService(s SelectorChange, value string) (string, error) {
+	b, err := sigsyaml.Marshal(map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Service",
+		"metadata":   map[string]any{"name": s.Service, "namespace": c.Namespace},
+		"spec":       map[string]any{"selector": map[string]any{s.Label: value}},
+	})
+	return string(b), err
 }
 
 // ImageChange is one container whose image a release changed.
@@ -52,24 +76,13 @@ func (c Change) Images() []ImageChange {
 }
 
 // render is the Deployment's manifest as far as a release changes it: its
-// name and pod template, without the fields the API server adds to a
-// template that is never written (creationTimestamp, pod-template-hash).
-func (c Change) render(t *corev1.PodTemplateSpec) (string, error) {
-	tmpl, err := runtime.DefaultUnstructuredConverter.ToUnstructured(t)
-	if err != nil {
-		return "", err
-	}
-	if md, ok := tmpl["metadata"].(map[string]any); ok {
-		delete(md, "creationTimestamp")
-		if l, ok := md["labels"].(map[string]any); ok {
-			delete(l, "pod-template-hash")
-		}
-	}
+// name and the part of its spec of specMap.
+func (c Change) render(spec map[string]any) (string, error) {
 	obj := map[string]any{
 		"apiVersion": "apps/v1",
 		"kind":       "Deployment",
 		"metadata":   map[string]any{"name": c.Name, "namespace": c.Namespace},
-		"spec":       map[string]any{"template": tmpl},
+		"spec":       spec,
 	}
 	b, err := sigsyaml.Marshal(obj)
 	return string(b), err
@@ -78,13 +91,31 @@ func (c Change) render(t *corev1.PodTemplateSpec) (string, error) {
 // Patch is the change as a unified diff of the Deployment's manifest (name
 // and pod template), "" when the template did not change.
 func (c Change) Patch() (string, error) {
-	a, err := c.render(c.Before)
+	before, after, err := c.specs()
 	if err != nil {
 		return "", err
 	}
-	b, err := c.render(c.After)
+	a, err := c.render(before)
 	if err != nil {
 		return "", err
+	}
+	b, err := c.render(after)
+	if err != nil {
+		return "", err
+	}
+	for _, sc := range c.Selectors {
+		if sc.From == sc.To {
+			continue
+		}
+		sa, err := c.renderService(sc, sc.From)
+		if err != nil {
+			return "", err
+		}
+		sb, err := c.renderService(sc, sc.To)
+		if err != nil {
+			return "", err
+		}
+		a, b = a+"---\n"+sa, b+"---\n"+sb
 	}
 	ref := "deployment/" + c.Name
 	return unified(ref+" (before the release)", ref+" (after the release)", a, b)
@@ -137,8 +168,14 @@ func kindOf(nodes []*kyaml.RNode, path string) fileKind {
 
 // deploymentIn finds deployment namespace/name among the documents.
 func deploymentIn(nodes []*kyaml.RNode, namespace, name string) *kyaml.RNode {
+	return objectIn(nodes, "Deployment", namespace, name)
+}
+
+// objectIn finds the object of kind namespace/name among the documents (a
+// document without a namespace matches any).
+func objectIn(nodes []*kyaml.RNode, kind, namespace, name string) *kyaml.RNode {
 	for _, n := range nodes {
-		if n.GetKind() != "Deployment" || n.GetName() != name {
+		if n.GetKind() != kind || n.GetName() != name {
 			continue
 		}
 		if ns := n.GetNamespace(); ns != "" && namespace != "" && ns != namespace {
@@ -237,22 +274,39 @@ func decodeDocs(data []byte) ([]*kyaml.RNode, error) {
 	}
 }
 
-// setFunc sets field of the mapping m to value ("" removes it); an empty
-// field says that the caller adds a node to the document itself.
-type setFunc func(m *kyaml.RNode, field, value string) error
+// setFunc sets field of the mapping m to the scalar value (nil or ""
+// removes it); an empty field says that the caller changes the document's
+// structure itself (adds or removes a node).
+type setFunc func(m *kyaml.RNode, field string, value any) error
 
-func kyamlSet(m *kyaml.RNode, field, value string) error {
+func removes(value any) bool { return value == nil || value == "" }
+
+func kyamlSet(m *kyaml.RNode, field string, value any) error {
 	if field == "" {
 		return nil
 	}
-	if value == "" {
+	if removes(value) {
 		return m.PipeE(kyaml.Clear(field))
 	}
+	text, tag := scalarText(value)
 	if f := m.Field(field); f != nil && f.Value != nil && f.Value.YNode().Kind == kyaml.ScalarNode {
-		f.Value.YNode().Value = value // keeps its style and comments
+		n := f.Value.YNode() // keeps its style and comments
+		n.Value = text
+		if n.ShortTag() != tag {
+			n.Tag = tag
+			if tag != kyaml.NodeTagString {
+				n.Style = 0
+			}
+		}
 		return nil
 	}
-	return m.PipeE(kyaml.SetField(field, kyaml.NewStringRNode(value)))
+	return m.PipeE(kyaml.SetField(field, kyaml.NewRNode(&kyaml.Node{Kind: kyaml.ScalarNode, Value: text, Tag: tag})))
+}
+
+// plainIs says whether text written plain in YAML reads as tag.
+func plainIs(text, tag string) bool {
+	n, err := kyaml.Parse(text)
+	return err == nil && n.YNode().Kind == kyaml.ScalarNode && n.YNode().ShortTag() == tag
 }
 
 // inPlaceSetter records replacements of existing scalars by their position
@@ -263,30 +317,41 @@ type inPlaceSetter struct {
 	structural bool
 }
 
-func (s *inPlaceSetter) set(m *kyaml.RNode, field, value string) error {
+func (s *inPlaceSetter) set(m *kyaml.RNode, field string, value any) error {
 	if field == "" {
 		s.structural = true
 		return nil
 	}
 	f := m.Field(field)
 	switch {
-	case f == nil && value == "":
+	case f == nil && removes(value):
 		return nil
-	case f == nil || value == "" || f.Value.YNode().Kind != kyaml.ScalarNode:
+	case f == nil || removes(value) || f.Value.YNode().Kind != kyaml.ScalarNode:
 		s.structural = true
 		return nil
-	case f.Value.YNode().Value == value:
+	}
+	text, tag := scalarText(value)
+	n := f.Value.YNode()
+	if n.Value == text && n.ShortTag() == tag {
 		return nil
 	}
-	n := f.Value.YNode()
 	switch n.Style {
-	case 0, kyaml.DoubleQuotedStyle, kyaml.SingleQuotedStyle:
+	case 0:
+		if !plainIs(text, tag) {
+			s.structural = true
+			return nil
+		}
+	case kyaml.DoubleQuotedStyle, kyaml.SingleQuotedStyle:
+		if tag != kyaml.NodeTagString || strings.ContainsAny(text, `"'\`) {
+			s.structural = true
+			return nil
+		}
 	default:
 		s.structural = true
 		return nil
 	}
 	s.edits = append(s.edits, n)
-	s.values = append(s.values, value)
+	s.values = append(s.values, text)
 	return nil
 }
 
@@ -349,23 +414,44 @@ func applyChange(nodes []*kyaml.RNode, path string, c Change, set setFunc) error
 	if dep == nil {
 		return exitcode.Usagef("--write-back %s: holds no deployment %q", path, c.Name)
 	}
-	for _, im := range images {
-		list := "containers"
-		if im.Init {
-			list = "initContainers"
+	before, after, err := c.specs()
+	if err != nil {
+		return err
+	}
+	w := &merger{set: set, path: path, dep: c.Name}
+	if err := w.merge(dep, map[string]any{"spec": before}, map[string]any{"spec": after}); err != nil {
+		if exitcode.Of(err) == exitcode.Usage {
+			return err
 		}
-		ct, err := dep.Pipe(kyaml.Lookup("spec", "template", "spec", list, "[name="+im.Container+"]"))
+		return fmt.Errorf("--write-back %s: %w", path, err)
+	}
+	for _, sc := range c.Selectors {
+		svc := objectIn(nodes, "Service", c.Namespace, sc.Service)
+		if svc == nil || sc.From == sc.To {
+			continue // the Service may be kept in another file
+		}
+		sel, err := svc.Pipe(kyaml.Lookup("spec", "selector"))
 		if err != nil {
 			return fmt.Errorf("--write-back %s: %w", path, err)
 		}
-		if ct == nil {
-			return exitcode.Usagef("--write-back %s: deployment %q has no %s %q", path, c.Name, strings.TrimSuffix(list, "s"), im.Container)
+		if sel == nil || sel.YNode().Kind != kyaml.MappingNode || sel.Field(sc.Label) == nil {
+			continue // a selector without the colour: not the file's to switch
 		}
-		if err := set(ct, "image", im.To); err != nil {
+		if err := set(sel, sc.Label, sc.To); err != nil {
 			return fmt.Errorf("--write-back %s: %w", path, err)
 		}
 	}
 	return nil
+}
+
+// IsKustomization says whether the write-back file is a kustomization
+// (which takes a release's images only).
+func IsKustomization(path string) (bool, error) {
+	nodes, _, err := readFile(path)
+	if err != nil {
+		return false, err
+	}
+	return kindOf(nodes, path) == fileKustomization, nil
 }
 
 // splitImage cuts an image reference into repository, tag and digest.
