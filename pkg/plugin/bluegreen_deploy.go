@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
@@ -85,7 +86,7 @@ straight back and exits 1.`,
 	cmd.Flags().BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, readiness from liveness) to the new colour's pod template")
 	cmd.Flags().BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
 	o.releaseOutput.addFlag(cmd)
-	o.GitOpsFlags.addFlags(cmd, false)
+	o.GitOpsFlags.addFlags(cmd, true)
 	o.Probe.AddFlags(cmd.Flags())
 	o.Report.AddFlags(cmd.Flags())
 	return cmd
@@ -174,8 +175,16 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 		return err
 	}
 	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label)
-	if _, err := o.GitOpsFlags.preflight(o.ErrOut, targets); err != nil {
+	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
+	if err != nil {
 		return err
+	}
+	change := blueGreenBefore(ctx, o.Runner.Client, o.config)
+	if o.WriteBack != "" && change != nil {
+		// the file must hold the colour this deploy writes (exit 2 before any write)
+		if err := gitops.CheckFile(o.WriteBack, o.config.Namespace, change.before.Name); err != nil {
+			return err
+		}
 	}
 	streams := o.IOStreams
 	streams.Out = o.log(o.Out, o.ErrOut)
@@ -183,7 +192,10 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if err := o.preflight(ctx, fitTerminal(streams.Out)); err != nil {
 		return err
 	}
-	err := o.Probe.runBlueGreen(ctx, streams, o.Report, o.json(), o.Runner, o.config, o.Runner.Deploy)
+	err = o.Probe.runBlueGreen(ctx, streams, o.Report, o.json(), o.Runner, o.config, o.Runner.Deploy)
+	if err == nil {
+		err = o.GitOpsFlags.blueGreenEnd(ctx, streams.Out, o.Runner.Client, change, managed)
+	}
 	if o.json() {
 		if jerr := printReleaseJSON(ctx, o.Out, o.Runner.Client, "service", o.config.Namespace, o.config.Service, o.Probe.Stop(), err); jerr != nil && err == nil {
 			err = jerr

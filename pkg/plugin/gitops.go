@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
 // GitOpsFlags are --gitops and, for the commands that end a release,
@@ -30,7 +32,7 @@ func (g *GitOpsFlags) addFlags(cmd *cobra.Command, writeBack bool) {
 	}
 	cmd.Flags().StringVar(&g.Mode, "gitops", g.Mode, "Objects managed by Argo CD or Flux (their next sync reverts the release): warn, refuse (exit 2 before any write) or ignore")
 	if writeBack {
-		cmd.Flags().StringVar(&g.WriteBack, "write-back", g.WriteBack, "After a release, set its new images in this local manifest or kustomization (images:), keeping comments")
+		cmd.Flags().StringVar(&g.WriteBack, "write-back", g.WriteBack, "After a release, write its change (images, other template fields, a blue-green switch) into this local manifest, or its images into a kustomization (images:), keeping comments")
 	}
 }
 
@@ -102,9 +104,9 @@ func blueGreenTargets(ctx context.Context, client kubernetes.Interface, ns, serv
 }
 
 // releaseEnd prints, after a release that changed the Deployment's pod
-// template, the change to commit: as a unified patch of the manifest when
-// a GitOps controller manages it, and written into --write-back FILE when
-// given.
+// template (or, with --fix, its strategy), the change to commit: as a
+// unified patch of the manifest when a GitOps controller manages it, and
+// written into --write-back FILE when given.
 func (g *GitOpsFlags) releaseEnd(ctx context.Context, w io.Writer, client kubernetes.Interface, before *appsv1.Deployment, found []gitops.Managed) error {
 	if before == nil || (len(found) == 0 && g.WriteBack == "") {
 		return nil
@@ -113,16 +115,27 @@ func (g *GitOpsFlags) releaseEnd(ctx context.Context, w io.Writer, client kubern
 	if err != nil {
 		return fmt.Errorf("reading deployment %q for the change to commit: %w", before.Namespace+"/"+before.Name, err)
 	}
-	change := gitops.Change{Namespace: before.Namespace, Name: before.Name, Before: &before.Spec.Template, After: &after.Spec.Template}
+	change := gitops.Change{Namespace: before.Namespace, Name: before.Name, Before: &before.Spec.Template, After: &after.Spec.Template,
+		BeforeSpec: &before.Spec, AfterSpec: &after.Spec}
+	return g.commitChange(w, change, found)
+}
+
+// commitChange prints the change to commit when a GitOps controller
+// manages what the release changed, and writes it into --write-back FILE.
+func (g *GitOpsFlags) commitChange(w io.Writer, change gitops.Change, found []gitops.Managed) error {
 	patch, err := change.Patch()
 	if err != nil || patch == "" {
 		// the template is as it was: a canary holding at a step, nothing to commit
 		return err
 	}
 	if len(found) > 0 {
+		// one name per manager (a blue-green Service and its colours are
+		// often in one application)
 		var managers []string
 		for _, m := range found {
-			managers = append(managers, m.Manager.Tool+" "+m.Manager.Owner)
+			if n := m.Manager.Tool + " " + m.Manager.Owner; !slices.Contains(managers, n) {
+				managers = append(managers, n)
+			}
 		}
 		fmt.Fprintf(w, "commit this change to the manifest in Git, or %s reverts it at its next sync:\n%s", strings.Join(managers, ", "), patch)
 	}
@@ -133,10 +146,80 @@ func (g *GitOpsFlags) releaseEnd(ctx context.Context, w io.Writer, client kubern
 	if err != nil {
 		return err
 	}
+	if kust, err := gitops.IsKustomization(g.WriteBack); err == nil && kust {
+		other, err := change.OtherFields()
+		if err != nil {
+			return err
+		}
+		for _, s := range change.Selectors {
+			if s.From != s.To {
+				other = append(other, fmt.Sprintf("service %s: spec.selector.%s", s.Service, s.Label))
+			}
+		}
+		if len(other) > 0 {
+			fmt.Fprintf(w, "note: %s is a kustomization, which takes the images only: commit the release's other changes to the manifests it builds (deployment %s: %s)\n", g.WriteBack, change.Name, strings.Join(other, ", "))
+		}
+	}
 	if patch == "" {
-		fmt.Fprintf(w, "%s already holds the release's images: nothing written\n", g.WriteBack)
+		fmt.Fprintf(w, "%s already holds the release's change: nothing written\n", g.WriteBack)
 		return nil
 	}
-	fmt.Fprintf(w, "wrote the release's images to %s:\n%s", g.WriteBack, patch)
+	fmt.Fprintf(w, "wrote the release's change to %s:\n%s", g.WriteBack, patch)
 	return nil
+}
+
+// blueGreenChange is where a blue-green deploy's change to commit starts:
+// the colour it deploys, that colour's Deployment as it was (the live
+// colour's, under the deployed colour's name and label, when it had none),
+// and the Services it switches.
+type blueGreenChange struct {
+	label, from, to string
+	services        []string
+	before          *appsv1.Deployment
+}
+
+// blueGreenBefore reads the Service and its colours before a deploy; nil
+// when they cannot be read (the deploy names that itself).
+func blueGreenBefore(ctx context.Context, client kubernetes.Interface, cfg bluegreen.Config) *blueGreenChange {
+	snap, err := bluegreen.Discover(ctx, client, cfg.Namespace, cfg.Service, cfg.Services, cfg.Colours)
+	if err != nil || snap.ActiveDep == nil {
+		return nil
+	}
+	before := snap.IdleDep
+	if before == nil {
+		before = snap.ActiveDep.DeepCopy()
+		before.Name = snap.IdleName
+		before.Spec.Template.Labels = maps.Clone(before.Spec.Template.Labels)
+		if before.Spec.Template.Labels == nil {
+			before.Spec.Template.Labels = map[string]string{}
+		}
+		before.Spec.Template.Labels[cfg.Colours.Label] = snap.Idle
+	}
+	return &blueGreenChange{label: cfg.Colours.Label, from: snap.Active, to: snap.Idle, services: snap.Services, before: before}
+}
+
+// blueGreenEnd prints and writes back (releaseEnd's way) the change of a
+// deploy: the deployed colour's template and spec, and the selectors of
+// the Services it switched (none under --manual-promote).
+func (g *GitOpsFlags) blueGreenEnd(ctx context.Context, w io.Writer, client kubernetes.Interface, c *blueGreenChange, found []gitops.Managed) error {
+	if c == nil || (len(found) == 0 && g.WriteBack == "") {
+		return nil
+	}
+	ns, name := c.before.Namespace, c.before.Name
+	after, err := client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading deployment %q for the change to commit: %w", ns+"/"+name, err)
+	}
+	change := gitops.Change{Namespace: ns, Name: name, Before: &c.before.Spec.Template, After: &after.Spec.Template,
+		BeforeSpec: &c.before.Spec, AfterSpec: &after.Spec}
+	for _, s := range c.services {
+		svc, err := client.CoreV1().Services(ns).Get(ctx, s, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading service %q for the change to commit: %w", ns+"/"+s, err)
+		}
+		if svc.Spec.Selector[c.label] == c.to {
+			change.Selectors = append(change.Selectors, gitops.SelectorChange{Service: s, Label: c.label, From: c.from, To: c.to})
+		}
+	}
+	return g.commitChange(w, change, found)
 }

@@ -93,7 +93,7 @@ func TestGitOpsArgoManagedDeployment(t *testing.T) {
 		`commit this change to the manifest in Git, or Argo CD application "shop" reverts it at its next sync:`,
 		"--- deployment/web (before the release)\n+++ deployment/web (after the release)\n",
 		"\n-      - image: registry.example/web:v1\n+      - image: registry.example/web:v2\n",
-		"wrote the release's images to " + manifest + ":\n--- a/" + manifest + "\n+++ b/" + manifest + "\n",
+		"wrote the release's change to " + manifest + ":\n--- a/" + manifest + "\n+++ b/" + manifest + "\n",
 		"\n-          image: registry.example/web:v1 # bumped by releases\n+          image: registry.example/web:v2 # bumped by releases\n",
 	} {
 		if !strings.Contains(r.Stdout, w) {

@@ -1,0 +1,237 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// blueGreenInGit is a blue-green web as a repository holds it: the Service
+// on the live colour and both colours' Deployments, with comments.
+const blueGreenInGit = `# web, synced by Argo CD application "shop"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+    version: blue # the live colour
+  ports:
+    - port: 80
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web-blue
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web, version: blue}
+  template:
+    metadata:
+      labels: {app: web, version: blue}
+    spec:
+      containers:
+        - name: app
+          image: registry.example/web:v1 # the live colour's image
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web-green
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: web, version: green}
+  template:
+    metadata:
+      labels: {app: web, version: green}
+    spec:
+      containers:
+        - name: app
+          image: registry.example/web:v1 # the idle colour's image
+`
+
+// TestGitOpsBlueGreenWriteBack: a blue-green Service and colour tracked by
+// Argo CD. --gitops=refuse stops bluegreen deploy with exit 2 before any
+// write (resourceVersions unchanged, no new colour, the file as it was); a
+// --write-back file without the colour the deploy writes is refused the
+// same way; the default warns naming Argo CD, deploys with --fix, prints
+// the change to commit and writes it into the file: the new colour's image
+// and its preStop sleep (a field other than the image) and the Service's
+// switch, comments kept, the other colour untouched.
+func TestGitOpsBlueGreenWriteBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := appDeployment(AppSpec{Name: "web", Replicas: bgReplicas, NoPreStop: true, PodLabels: map[string]string{"version": "blue"}})
+	d.Name = "web-blue"
+	d.Spec.Selector.MatchLabels["version"] = "blue"
+	s := appService(AppSpec{Name: "web", ServiceSelector: map[string]string{"app": "web", "version": "blue"}})
+	e.Apply(toYAML(d, s))
+	e.RolloutStatus("web-blue", 2*time.Minute)
+	e.MustKubectl("label", "service/web", "deployment/web-blue", "argocd.argoproj.io/instance=shop")
+	managed := `service "` + e.NS + `/web" is managed by Argo CD (application "shop", label argocd.argoproj.io/instance=shop)`
+	file := writeTemp(t, "web.yaml", blueGreenInGit)
+	serviceOnly := strings.SplitN(blueGreenInGit, "---\n", 2)[0]
+	other := writeTemp(t, "service.yaml", serviceOnly)
+
+	svcRV := func() string {
+		t.Helper()
+		svc, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc.ResourceVersion
+	}
+	beforeSvc, beforeDep := svcRV(), getDeployment(e, "web-blue").ResourceVersion
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--gitops=refuse", "--write-back", file}, []string{managed, "refused by --gitops=refuse (nothing was changed)"}},
+		{[]string{"--write-back", other}, []string{"--write-back " + other + `: holds no deployment "web-green"`}},
+	} {
+		args := append([]string{"bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--fix", "--timeout", "2m"}, tc.args...)
+		r := e.Zdd(args...)
+		wantCode(t, strings.Join(tc.args, " "), r, 2)
+		for _, w := range tc.want {
+			if !strings.Contains(r.Stderr, w) {
+				t.Errorf("%s: stderr does not say %q:\n%s", strings.Join(tc.args, " "), w, r.Stderr)
+			}
+		}
+		if after := svcRV(); after != beforeSvc {
+			t.Errorf("%s: service web changed: resourceVersion %s -> %s", strings.Join(tc.args, " "), beforeSvc, after)
+		}
+		if after := getDeployment(e, "web-blue").ResourceVersion; after != beforeDep {
+			t.Errorf("%s: deployment web-blue changed: resourceVersion %s -> %s", strings.Join(tc.args, " "), beforeDep, after)
+		}
+		if _, err := e.Client.AppsV1().Deployments(e.NS).Get(e.Ctx, "web-green", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("%s: the new colour was created (get: %v)", strings.Join(tc.args, " "), err)
+		}
+	}
+	if data, _ := os.ReadFile(file); string(data) != blueGreenInGit {
+		t.Errorf("a refused deploy wrote %s:\n%s", file, data)
+	}
+	if data, _ := os.ReadFile(other); string(data) != serviceOnly {
+		t.Errorf("a refused deploy wrote %s:\n%s", other, data)
+	}
+
+	// the default, warn: the deploy goes on and ends with the change to commit
+	r := e.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v2", "--fix", "--timeout", "2m", "--write-back", file)
+	wantCode(t, "bluegreen deploy --fix --write-back", r, 0)
+	if !strings.Contains(r.Stderr, "warning: "+managed) {
+		t.Errorf("no warning naming Argo CD on stderr:\n%s", r.Stderr)
+	}
+	for _, w := range []string{
+		`commit this change to the manifest in Git, or Argo CD application "shop" reverts it at its next sync:`,
+		"--- deployment/web-green (before the release)\n+++ deployment/web-green (after the release)\n",
+		"-      - image: registry.example/web:v1\n+      - image: registry.example/web:v2\n",
+		"-    version: blue\n+    version: green\n",
+		"wrote the release's change to " + file + ":\n",
+	} {
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("stdout does not hold %q:\n%s", w, r.Stdout)
+		}
+	}
+	data, _ := os.ReadFile(file)
+	docs := strings.Split(string(data), "---\n")
+	gitDocs := strings.Split(blueGreenInGit, "---\n")
+	if len(docs) != 3 {
+		t.Fatalf("%s after --write-back has %d documents, want 3:\n%s", file, len(docs), data)
+	}
+	if want := strings.Replace(gitDocs[0], "version: blue # the live colour", "version: green # the live colour", 1); docs[0] != want {
+		t.Errorf("the Service in %s after --write-back:\n%s\nwant:\n%s", file, docs[0], want)
+	}
+	if docs[1] != gitDocs[1] {
+		t.Errorf("the live colour web-blue in %s changed:\n%s", file, docs[1])
+	}
+	for _, w := range []string{"# the idle colour's image", "image: registry.example/web:v2 #", "preStop:", "sleep:"} {
+		if !strings.Contains(docs[2], w) {
+			t.Errorf("web-green in %s after --write-back does not hold %q:\n%s", file, w, docs[2])
+		}
+	}
+	if c := getDeployment(e, "web-green").Spec.Template.Spec.Containers[0]; c.Image != "registry.example/web:v2" || c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
+		t.Errorf("web-green's container after the deploy: %+v", c)
+	}
+}
+
+// canaryInGit is web as a repository holds it.
+const canaryInGit = `# web, synced by Flux kustomization "apps"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        # the application
+        - name: app
+          image: registry.example/web:v1 # bumped by releases
+`
+
+// TestGitOpsCanaryWriteBackFix: a Deployment tracked by Flux. A canary
+// under --gitops=refuse exits 2 before any write (resourceVersion
+// unchanged, no canary, the file as it was); the default warns naming
+// Flux, walks --fix's template to 100 and writes the new image and the
+// preStop sleep --fix added into the manifest, comments kept.
+func TestGitOpsCanaryWriteBackFix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Apply(appManifest(AppSpec{Replicas: 3, MaxUnavailable: "25%", MaxSurge: "25%", NoPreStop: true}))
+	e.RolloutStatus("web", 2*time.Minute)
+	e.MustKubectl("label", "deployment/web", "kustomize.toolkit.fluxcd.io/name=apps", "kustomize.toolkit.fluxcd.io/namespace=flux-system")
+	managed := `deployment "` + e.NS + `/web" is managed by Flux (kustomization "flux-system/apps"`
+	file := writeTemp(t, "web.yaml", canaryInGit)
+
+	before := getDeployment(e, "web")
+	r := e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--fix", "--timeout", "2m", "--gitops=refuse", "--write-back", file)
+	wantCode(t, "canary --gitops=refuse", r, 2)
+	for _, w := range []string{managed, "refused by --gitops=refuse (nothing was changed)"} {
+		if !strings.Contains(r.Stderr, w) {
+			t.Errorf("canary --gitops=refuse: stderr does not say %q:\n%s", w, r.Stderr)
+		}
+	}
+	if after := getDeployment(e, "web"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("a refused canary wrote deployment web: resourceVersion %s -> %s", before.ResourceVersion, after.ResourceVersion)
+	}
+	if !e.deploymentGone("web-canary") {
+		t.Error("a refused canary created web-canary")
+	}
+	if data, _ := os.ReadFile(file); string(data) != canaryInGit {
+		t.Errorf("a refused canary wrote %s:\n%s", file, data)
+	}
+
+	r = e.Zdd("canary", "deployment/web", "--image", "app="+canaryV2, "--steps", "50,100", "--fix", "--timeout", "2m", "--write-back", file)
+	wantCode(t, "canary --fix --write-back", r, 0)
+	if !strings.Contains(r.Stderr, "warning: "+managed) {
+		t.Errorf("no warning naming Flux on stderr:\n%s", r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "wrote the release's change to "+file+":\n") {
+		t.Errorf("the write-back is not printed:\n%s", r.Stdout)
+	}
+	data, _ := os.ReadFile(file)
+	got := string(data)
+	for _, w := range []string{"# web, synced by Flux", "# the application\n", "image: " + canaryV2 + " # bumped by releases", "preStop:", "sleep:"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s after --write-back does not hold %q:\n%s", file, w, got)
+		}
+	}
+	if c := getDeployment(e, "web").Spec.Template.Spec.Containers[0]; c.Image != canaryV2 || c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
+		t.Errorf("the stable's container after the canary: %+v", c)
+	}
+}
