@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/bluegreen"
 )
 
@@ -17,6 +18,8 @@ type BlueGreenPromoteOptions struct {
 	ScaleDownDelay time.Duration
 	DeleteOld      bool
 	MinReady       int32
+	// GitOpsFlags: --gitops, and --write-back for the switch to commit.
+	GitOpsFlags
 
 	Runner *bluegreen.Runner
 	// Probe is --probe URL and its settings.
@@ -53,6 +56,7 @@ and retire the old colour.`,
 	cmd.Flags().DurationVar(&o.ScaleDownDelay, "scale-down-delay", o.ScaleDownDelay, "How long the old colour stays up after a passing post-switch analysis")
 	cmd.Flags().BoolVar(&o.DeleteOld, "delete-old", o.DeleteOld, "Delete the old colour's Deployment instead of scaling it to 0")
 	cmd.Flags().Int32Var(&o.MinReady, "min-ready", o.MinReady, "Ready pods the new colour needs before the switch (default: as many as the live colour has ready)")
+	o.GitOpsFlags.addFlags(cmd, true)
 	o.Probe.AddFlags(cmd.Flags())
 	o.Report.AddFlags(cmd.Flags())
 	return cmd
@@ -90,7 +94,7 @@ func (o *BlueGreenPromoteOptions) Validate(cmd *cobra.Command) error {
 	if o.ScaleDownDelay < 0 {
 		return usageErrorf(cmd, "--scale-down-delay %s: must not be negative", o.ScaleDownDelay)
 	}
-	return nil
+	return o.GitOpsFlags.validate("", "")
 }
 
 // Run switches.
@@ -101,5 +105,22 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationPromote); done {
 		return err
 	}
-	return o.Probe.runBlueGreen(ctx, o.IOStreams, o.Report, false, o.Runner, o.config, o.Runner.Promote)
+	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label)
+	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
+	if err != nil {
+		return err
+	}
+	change := blueGreenBefore(ctx, o.Runner.Client, o.config)
+	if o.WriteBack != "" && change != nil {
+		// the file must hold the colour this promote switches to (exit 2 before any write)
+		if err := gitops.CheckFile(o.WriteBack, o.config.Namespace, change.before.Name); err != nil {
+			return err
+		}
+	}
+	err = o.Probe.runBlueGreen(ctx, o.IOStreams, o.Report, false, o.Runner, o.config, o.Runner.Promote)
+	if err == nil {
+		// the switch (the colour's template was the deploy's change)
+		err = o.GitOpsFlags.blueGreenEnd(ctx, o.Out, o.Runner.Client, change, managed)
+	}
+	return err
 }

@@ -66,7 +66,9 @@ spec:
 // same way; the default warns naming Argo CD, deploys with --fix, prints
 // the change to commit and writes it into the file: the new colour's image
 // and its preStop sleep (a field other than the image) and the Service's
-// switch, comments kept, the other colour untouched.
+// switch, comments kept, the other colour untouched. A deploy with
+// --manual-promote writes the idle colour's template, and bluegreen promote
+// the switch.
 func TestGitOpsBlueGreenWriteBack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -159,6 +161,25 @@ func TestGitOpsBlueGreenWriteBack(t *testing.T) {
 	}
 	if c := getDeployment(e, "web-green").Spec.Template.Spec.Containers[0]; c.Image != "registry.example/web:v2" || c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
 		t.Errorf("web-green's container after the deploy: %+v", c)
+	}
+
+	// --manual-promote: the deploy writes the idle colour's template (blue
+	// now), the promote the switch
+	r = e.Zdd("bluegreen", "deploy", "service/web", "--image", "app=registry.example/web:v3", "--manual-promote", "--timeout", "2m", "--write-back", file)
+	wantCode(t, "bluegreen deploy --manual-promote --write-back", r, 0)
+	data, _ = os.ReadFile(file)
+	docs = strings.Split(string(data), "---\n")
+	if !strings.Contains(docs[0], "version: green # the live colour") || !strings.Contains(docs[1], "image: registry.example/web:v3 # the live colour's image") {
+		t.Errorf("%s after deploy --manual-promote: want the Service still on green and web-blue on v3:\n%s", file, data)
+	}
+	r = e.Zdd("bluegreen", "promote", "service/web", "--timeout", "2m", "--write-back", file)
+	wantCode(t, "bluegreen promote --write-back", r, 0)
+	if !strings.Contains(r.Stderr, "warning: "+managed) || !strings.Contains(r.Stdout, "-    version: green\n+    version: blue\n") {
+		t.Errorf("bluegreen promote: want the warning naming Argo CD and the switch to commit:\n%s", r)
+	}
+	data, _ = os.ReadFile(file)
+	if docs = strings.Split(string(data), "---\n"); !strings.Contains(docs[0], "version: blue # the live colour") {
+		t.Errorf("%s after promote: want the Service on blue:\n%s", file, data)
 	}
 }
 
