@@ -37,13 +37,20 @@ func (g *GitOpsFlags) addFlags(cmd *cobra.Command, writeBack bool) {
 }
 
 // validate checks --gitops and that --write-back FILE can take the change
-// of deployment namespace/name (read only; exit 2 naming the file).
+// of deployment namespace/name, or with no name that it is a YAML file
+// (read only; exit 2 naming the file).
 func (g *GitOpsFlags) validate(namespace, name string) error {
 	if err := gitops.ValidateMode(g.Mode); err != nil {
 		return err
 	}
 	if g.WriteBack != "" && name != "" {
 		return gitops.CheckFile(g.WriteBack, namespace, name)
+	}
+	if g.WriteBack != "" {
+		// blue-green: the Deployment is known in Run (the idle colour);
+		// here the file must be there and YAML
+		_, err := gitops.IsKustomization(g.WriteBack)
+		return err
 	}
 	return nil
 }

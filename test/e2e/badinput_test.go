@@ -152,6 +152,8 @@ func TestBadInput(t *testing.T) {
 		{"bluegreen wrong kind", with([]string{"bluegreen", "deploy", "deployment/web"}, img...), nil, 2, []string{`argument "deployment/web"`, "want service/NAME"}},
 		{"bluegreen unknown container", []string{"bluegreen", "deploy", "service/shop", "--image", "nope=x:1"}, nil, 2, []string{`service "` + ns + `/shop"`, `deployment "` + ns + `/shop-blue"`, `no container named "nope"`}},
 		{"bluegreen unknown gitops mode", with([]string{"bluegreen", "deploy", "service/shop", "--gitops", "never"}, img...), nil, 2, []string{`--gitops "never"`, "want one of warn, refuse, ignore"}},
+		{"bluegreen write-back missing file", with([]string{"bluegreen", "deploy", "service/shop", "--write-back", missingFile}, img...), nil, 2, []string{"--write-back", missingFile, "no such file or directory"}},
+		{"bluegreen promote write-back missing file", []string{"bluegreen", "promote", "service/shop", "--write-back", missingFile}, nil, 2, []string{"--write-back", missingFile, "no such file or directory"}},
 		{"bluegreen init missing service", []string{"bluegreen", "init", "service/absent"}, nil, 2, []string{`service "` + ns + `/absent" not found`}},
 		// probe (nothing is sent on bad input: the URL is on no machine)
 		{"probe without URL", []string{"probe"}, nil, 2, []string{"accepts 1 arg(s), received 0"}},
