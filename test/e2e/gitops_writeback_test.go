@@ -256,3 +256,54 @@ func TestGitOpsCanaryWriteBackFix(t *testing.T) {
 		t.Errorf("the stable's container after the canary: %+v", c)
 	}
 }
+
+// TestGitOpsRolloutWriteBackFix: a rollout with --fix of a Deployment
+// tracked by Argo CD whose pods have no preStop hook and whose strategy
+// allows unavailable pods writes back what the release changed beyond the
+// image: the preStop sleep and maxUnavailable 0, comments kept.
+func TestGitOpsRolloutWriteBackFix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Apply(appManifest(AppSpec{Replicas: 3, MaxUnavailable: "1", MaxSurge: "1", NoPreStop: true}))
+	e.RolloutStatus("web", 2*time.Minute)
+	e.MustKubectl("label", "deployment/web", "argocd.argoproj.io/instance=shop")
+	const inGit = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web # synced by Argo CD
+spec:
+  replicas: 3
+  strategy:
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 1 # to be fixed
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: app
+          image: registry.example/web:v1 # bumped by releases
+`
+	file := writeTemp(t, "web.yaml", inGit)
+	r := e.Zdd("rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--fix", "--timeout", "2m", "--write-back", file)
+	wantCode(t, "rollout --fix --write-back", r, 0)
+	if !strings.Contains(r.Stdout, `commit this change to the manifest in Git, or Argo CD application "shop" reverts it`) {
+		t.Errorf("no change to commit naming Argo CD:\n%s", r.Stdout)
+	}
+	data, _ := os.ReadFile(file)
+	got := string(data)
+	for _, w := range []string{"name: web # synced by Argo CD", "maxUnavailable: 0 # to be fixed", "image: registry.example/web:v2 # bumped by releases", "preStop:", "sleep:"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s after --write-back does not hold %q:\n%s", file, w, got)
+		}
+	}
+	d := getDeployment(e, "web")
+	if mu := d.Spec.Strategy.RollingUpdate.MaxUnavailable; mu == nil || mu.String() != "0" {
+		t.Errorf("the live Deployment's maxUnavailable %v, want 0 (the file must follow it)", mu)
+	}
+}
