@@ -194,7 +194,7 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	}
 	err = o.Probe.runBlueGreen(ctx, streams, o.Report, o.json(), o.Runner, o.config, o.Runner.Deploy)
 	if err == nil {
-		err = o.GitOpsFlags.blueGreenEnd(ctx, streams.Out, o.Runner.Client, change, managed)
+		err = o.GitOpsFlags.blueGreenCommit(ctx, streams.Out, o.Runner.Client, change, managed)
 	}
 	if o.json() {
 		if jerr := printReleaseJSON(ctx, o.Out, o.Runner.Client, "service", o.config.Namespace, o.config.Service, o.Probe.Stop(), err); jerr != nil && err == nil {

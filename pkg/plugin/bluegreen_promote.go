@@ -120,7 +120,7 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	err = o.Probe.runBlueGreen(ctx, o.IOStreams, o.Report, false, o.Runner, o.config, o.Runner.Promote)
 	if err == nil {
 		// the switch (the colour's template was the deploy's change)
-		err = o.GitOpsFlags.blueGreenEnd(ctx, o.Out, o.Runner.Client, change, managed)
+		err = o.GitOpsFlags.blueGreenCommit(ctx, o.Out, o.Runner.Client, change, managed)
 	}
 	return err
 }

@@ -205,10 +205,10 @@ func blueGreenBefore(ctx context.Context, client kubernetes.Interface, cfg blueg
 	return &blueGreenChange{label: cfg.Colours.Label, from: snap.Active, to: snap.Idle, services: snap.Services, before: before}
 }
 
-// blueGreenEnd prints and writes back (releaseEnd's way) the change of a
+// blueGreenCommit prints and writes back (releaseEnd's way) the change of a
 // deploy: the deployed colour's template and spec, and the selectors of
 // the Services it switched (none under --manual-promote).
-func (g *GitOpsFlags) blueGreenEnd(ctx context.Context, w io.Writer, client kubernetes.Interface, c *blueGreenChange, found []gitops.Managed) error {
+func (g *GitOpsFlags) blueGreenCommit(ctx context.Context, w io.Writer, client kubernetes.Interface, c *blueGreenChange, found []gitops.Managed) error {
 	if c == nil || (len(found) == 0 && g.WriteBack == "") {
 		return nil
 	}
