@@ -170,6 +170,10 @@ type releaseEnd struct {
 	Facts *report.Facts
 	// OperationID is the operation's, when the command knows it (resume).
 	OperationID string
+	// Lost says the operation ended because its Lease was lost (taken
+	// over, deleted, contact lost): the run makes no further write, so its
+	// summary is not recorded (the picture is still drawn).
+	Lost bool
 }
 
 // ours says whether rec is the record of the operation this command ran:
@@ -200,6 +204,8 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// a run whose Lease was lost writes nothing more, its summary included
+	lost := e.Lost || state.LostCause(ctx) != nil
 	// the operation's end is written even after Ctrl-C, within a bound
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
@@ -237,7 +243,9 @@ func (rr *ReleaseReport) Finish(ctx context.Context, e releaseEnd) {
 			d.Facts.Who = report.Who(state.Identity(""))
 		}
 	}
-	if err == nil && (op != nil || e.Facts != nil) {
+	if lost {
+		fmt.Fprintf(errOut, "the release summary is not recorded on %s %q: this run's lease was lost\n", e.Kind, ref)
+	} else if err == nil && (op != nil || e.Facts != nil) {
 		if werr := recordSummary(ctx, e.Client, e.Kind, e.Namespace, e.Name, d, obj); werr != nil {
 			fmt.Fprintf(errOut, "warning: recording the release summary on %s %q: %v\n", e.Kind, ref, werr)
 		}
@@ -348,6 +356,7 @@ func (rp *ReleaseProbe) seconds() []probe.Second {
 func (rr *ReleaseReport) run(ctx context.Context, e releaseEnd, set func(strategies.Events), op func() error) error {
 	set(rr.Events(e.Client, e.Namespace, e.Base))
 	err := op()
+	e.Lost = state.LeaseLost(err) != nil
 	rr.Finish(ctx, e)
 	return err
 }

@@ -106,22 +106,29 @@ func TestReleaseReportFinish(t *testing.T) {
 	op := &state.Operation{ID: "op1", Strategy: "rollout", Phase: "done", Result: state.ResultSucceeded, StartTime: now.Truncate(time.Second), UpdateTime: now.Add(time.Second)}
 	op.Holder = state.Identity(op.ID)
 	for _, tc := range []struct {
-		name         string
-		tty, json    bool
-		holder       string
-		updated      time.Time
-		opID         string
-		wantTimeline bool
-		wantRecorded bool
+		name      string
+		tty, json bool
+		holder    string
+		updated   time.Time
+		opID      string
+		// lost: the operation's error says its Lease was lost; lostCtx:
+		// its context ended for that
+		lost, lostCtx bool
+		wantTimeline  bool
+		wantRecorded  bool
 	}{
-		{"terminal", true, false, op.Holder, op.UpdateTime, "", true, true},
-		{"not a terminal", false, false, op.Holder, op.UpdateTime, "", false, true},
-		{"json on a terminal", true, true, op.Holder, op.UpdateTime, "", false, true},
-		{"a record with no holder (canary)", false, false, "", op.UpdateTime, "", false, true},
-		{"the operation resumed", false, false, "ana@laptop pid 3 op op1", op.UpdateTime, "op1", false, true},
-		{"another process's record", true, false, "bob@elsewhere pid 9 op op1", op.UpdateTime, "", true, false},
-		{"a record written before", false, false, op.Holder, now.Add(-time.Hour), "", false, false},
-		{"another operation's record", false, false, op.Holder, op.UpdateTime, "op0", false, false},
+		{"terminal", true, false, op.Holder, op.UpdateTime, "", false, false, true, true},
+		{"not a terminal", false, false, op.Holder, op.UpdateTime, "", false, false, false, true},
+		{"json on a terminal", true, true, op.Holder, op.UpdateTime, "", false, false, false, true},
+		{"a record with no holder (canary)", false, false, "", op.UpdateTime, "", false, false, false, true},
+		{"the operation resumed", false, false, "ana@laptop pid 3 op op1", op.UpdateTime, "op1", false, false, false, true},
+		{"another process's record", true, false, "bob@elsewhere pid 9 op op1", op.UpdateTime, "", false, false, true, false},
+		{"a record written before", false, false, op.Holder, now.Add(-time.Hour), "", false, false, false, false},
+		{"another operation's record", false, false, op.Holder, op.UpdateTime, "op0", false, false, false, false},
+		// the Lease taken over mid-release: the run writes nothing more,
+		// its summary neither; the picture is still drawn
+		{"its lease lost (the error)", true, false, op.Holder, op.UpdateTime, "", true, false, true, false},
+		{"its lease lost (the context)", true, false, op.Holder, op.UpdateTime, "", false, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := *op
@@ -136,7 +143,16 @@ func TestReleaseReportFinish(t *testing.T) {
 			rr.Width = 80
 			heardRelease(rr.Events(cs, "shop", "web"))
 			var out, errOut bytes.Buffer
-			rr.Finish(context.Background(), releaseEnd{Client: cs, Kind: "deployment", Namespace: "shop", Name: "web", Base: "web", Out: &out, ErrOut: &errOut, JSON: tc.json, OperationID: tc.opID})
+			ctx := context.Background()
+			if tc.lostCtx {
+				c, cancel := context.WithCancelCause(ctx)
+				cancel(&state.LostError{Lease: "shop/zdd-deployment-web", TakenBy: "another run"})
+				ctx = c
+			}
+			rr.Finish(ctx, releaseEnd{Client: cs, Kind: "deployment", Namespace: "shop", Name: "web", Base: "web", Out: &out, ErrOut: &errOut, JSON: tc.json, OperationID: tc.opID, Lost: tc.lost})
+			if (tc.lost || tc.lostCtx) && !strings.Contains(errOut.String(), "lease was lost") {
+				t.Errorf("the lost lease's run does not say why it records no summary: %q", errOut.String())
+			}
 
 			drawn := strings.Contains(out.String(), "ready endpoints of service shop/web")
 			if drawn != tc.wantTimeline {

@@ -181,7 +181,7 @@ func (o *RollbackOptions) Run(ctx context.Context) error {
 			facts.Result, facts.Message = state.ResultFailed, err.Error()
 		}
 		defer o.Report.Finish(ctx, releaseEnd{Client: o.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name,
-			Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, JSON: o.Output == "json", Facts: facts})
+			Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, JSON: o.Output == "json", Facts: facts, Lost: state.LeaseLost(err) != nil})
 	}
 	o.Probe.settle(ctx, logW, o.Client, o.Namespace, o.Name)
 	if rep := o.Probe.Stop(); rep != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/migration"
 	"github.com/zdd-dev/kubectl-zdd/pkg/probe"
+	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 	"github.com/zdd-dev/kubectl-zdd/pkg/strategies/rolling"
 	"github.com/zdd-dev/kubectl-zdd/pkg/terminal"
 )
@@ -450,7 +451,7 @@ func (o *RolloutOptions) Run(ctx context.Context) (err error) {
 	// the picture: the summary on the Deployment, --report, the timeline
 	// on a terminal (after the text lines and the GitOps patch)
 	defer o.Report.Finish(ctx, releaseEnd{Client: o.Client, Kind: "deployment", Namespace: o.Namespace, Name: o.Name, Base: o.Name,
-		Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, JSON: o.Output == "json"})
+		Probe: o.Probe, Out: o.Out, ErrOut: o.ErrOut, JSON: o.Output == "json", Lost: state.LeaseLost(err) != nil})
 	if err == nil && res.Result == "succeeded" {
 		defer func() {
 			if werr := o.GitOpsFlags.releaseEnd(ctx, logW, o.Client, before, managed); werr != nil && err == nil {

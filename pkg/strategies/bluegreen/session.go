@@ -205,7 +205,7 @@ func (s *session) end(err error) error {
 			s.r.printf("%s", s.r.capacityLine(strategies.StopWatch(s.r.Events, s.watch), false))
 		}
 		s.sess.End()
-		return exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
+		return exitcode.NeedsPersonf("service %q: %w; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
 	}
 	if err != nil && s.interrupted() && s.op.Result == "" && !s.inFlight {
 		// Ctrl-C (unless the operation already reached an end, e.g. a
@@ -229,7 +229,7 @@ func (s *session) end(err error) error {
 	}
 	if serr := s.save(); serr != nil {
 		if lost := s.lost(serr); lost != nil {
-			serr = exitcode.NeedsPersonf("service %q: %v; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
+			serr = exitcode.NeedsPersonf("service %q: %w; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
 		}
 		if err == nil || s.lost(serr) != nil {
 			err = serr

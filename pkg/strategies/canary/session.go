@@ -107,7 +107,7 @@ func (c *Canary) stopLost(ctx context.Context, p *plan, err error) error {
 	if p.rec != nil && p.rec.RecordedPhase() != "" {
 		phase = p.rec.RecordedPhase()
 	}
-	return exitcode.NeedsPersonf("canary of deployment %q: %v; no further change was made; %s", p.ref(), lost, state.StoppedHint("deployment", p.stable.Namespace, p.stable.Name, phase))
+	return exitcode.NeedsPersonf("canary of deployment %q: %w; no further change was made; %s", p.ref(), lost, state.StoppedHint("deployment", p.stable.Namespace, p.stable.Name, phase))
 }
 
 // fenced is the check made right before each write of the release: the

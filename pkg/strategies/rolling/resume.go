@@ -332,7 +332,7 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 	})
 	if err != nil {
 		if lost := lostOf(ctx, err); lost != nil {
-			return exitcode.NeedsPersonf("deployment %q: %v; no further change was made: %s", t.Ref(), lost, state.StoppedHint("deployment", t.Namespace, t.Name, PhaseRollback))
+			return exitcode.NeedsPersonf("deployment %q: %w; no further change was made: %s", t.Ref(), lost, state.StoppedHint("deployment", t.Namespace, t.Name, PhaseRollback))
 		}
 		// in flight in phase rollback: resume tries it again, abort too
 		_ = save(PhaseRollback, "", "rollback failed: "+err.Error())

@@ -153,7 +153,7 @@ func (r *Rollout) stopLost(rel *release, lost *state.LostError) error {
 			phase = p
 		}
 	}
-	return exitcode.NeedsPersonf("deployment %q: %v; the release was left as it was, no further change was made: %s", rel.ref, lost, state.StoppedHint("deployment", rel.cfg.Namespace, rel.cfg.Name, phase))
+	return exitcode.NeedsPersonf("deployment %q: %w; the release was left as it was, no further change was made: %s", rel.ref, lost, state.StoppedHint("deployment", rel.cfg.Namespace, rel.cfg.Name, phase))
 }
 
 // lostOf returns why the release's lease is lost (err, ctx or the fence
