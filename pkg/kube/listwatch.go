@@ -64,12 +64,12 @@ func Reconnecting(lw *cache.ListWatch) *cache.ListWatch {
 	out := *lw
 	if list := lw.ListWithContextFunc; list != nil {
 		out.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return retryUnreachable(ctx, func() (runtime.Object, error) { return list(ctx, o) })
+			return RetryUnreachable(ctx, func() (runtime.Object, error) { return list(ctx, o) })
 		}
 	}
 	if w := lw.WatchFuncWithContext; w != nil {
 		out.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			wi, err := retryUnreachable(ctx, func() (watch.Interface, error) { return w(ctx, o) })
+			wi, err := RetryUnreachable(ctx, func() (watch.Interface, error) { return w(ctx, o) })
 			if err != nil && ctx.Err() != nil {
 				// the caller is stopping: a watch that stays open until
 				// stopped ends the reflector quietly, where the error of
@@ -105,7 +105,11 @@ func retryDelay(err error, backoff time.Duration) (wait, next time.Duration) {
 	return wait, min(backoff*2, maxThrottledBackoff)
 }
 
-func retryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
+// RetryUnreachable calls call until it succeeds, fails for another reason
+// than an unreachable API server (Unreachable), or ctx ends. Only for calls
+// that are safe to repeat: reads, watches, a create whose AlreadyExists the
+// caller handles.
+func RetryUnreachable[T any](ctx context.Context, call func() (T, error)) (T, error) {
 	backoff := ReconnectEvery
 	for {
 		v, err := call()

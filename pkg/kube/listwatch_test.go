@@ -167,7 +167,7 @@ func TestReconnectBacksOffWhenThrottled(t *testing.T) {
 			reconnectWait = func(_ context.Context, d time.Duration) { waits = append(waits, d) }
 			defer func() { reconnectWait = old }()
 			n := 0
-			_, err := retryUnreachable(context.Background(), func() (int, error) {
+			_, err := RetryUnreachable(context.Background(), func() (int, error) {
 				if n < len(tc.errs) {
 					n++
 					return 0, tc.errs[n-1]

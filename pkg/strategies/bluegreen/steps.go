@@ -40,7 +40,16 @@ func (r *Runner) ensurePreview(ctx context.Context, snap *Snapshot, colour strin
 		if err := r.fenced(ctx); err != nil {
 			return err
 		}
-		if _, err := svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
+		// a create is safe to repeat when the API server dropped the
+		// connection: one that went through answers AlreadyExists, and the
+		// Service is then read and judged as any existing preview
+		_, err := kube.RetryUnreachable(ctx, func() (*corev1.Service, error) {
+			return svcs.Create(ctx, pv, metav1.CreateOptions{FieldManager: kube.FieldManager})
+		})
+		if apierrors.IsAlreadyExists(err) {
+			return r.ensurePreview(ctx, snap, colour)
+		}
+		if err != nil {
 			return fmt.Errorf("creating preview service %q: %w", r.Namespace+"/"+name, err)
 		}
 		r.printf("preview service %q selects %s", r.Namespace+"/"+name, formatSelector(sel))
