@@ -67,6 +67,8 @@ func (g *GitOpsFlags) preflight(w io.Writer, targets []gitops.Target) ([]gitops.
 	if err != nil {
 		return nil, err
 	}
+	// on a terminal the warnings fit its width like the release's steps
+	w = fitTerminal(w)
 	for _, l := range lines {
 		fmt.Fprintf(w, "warning: %s (--gitops=refuse stops here, --gitops=ignore hides this)\n", l)
 	}
@@ -135,6 +137,9 @@ func (g *GitOpsFlags) commitChange(w io.Writer, change gitops.Change, found []gi
 		// the template is as it was: a canary holding at a step, nothing to commit
 		return err
 	}
+	// on a terminal the prose fits its width like the release's steps; the
+	// patch stays as written, to be applied
+	prose := fitTerminal(w)
 	if len(found) > 0 {
 		// one name per manager (a blue-green Service and its colours are
 		// often in one application)
@@ -144,7 +149,8 @@ func (g *GitOpsFlags) commitChange(w io.Writer, change gitops.Change, found []gi
 				managers = append(managers, n)
 			}
 		}
-		fmt.Fprintf(w, "commit this change to the manifest in Git, or %s reverts it at its next sync:\n%s", strings.Join(managers, ", "), patch)
+		fmt.Fprintf(prose, "commit this change to the manifest in Git, or %s reverts it at its next sync:\n", strings.Join(managers, ", "))
+		fmt.Fprint(w, patch)
 	}
 	if g.WriteBack == "" {
 		return nil
@@ -164,14 +170,15 @@ func (g *GitOpsFlags) commitChange(w io.Writer, change gitops.Change, found []gi
 			}
 		}
 		if len(other) > 0 {
-			fmt.Fprintf(w, "note: %s is a kustomization, which takes the images only: commit the release's other changes to the manifests it builds (deployment %s: %s)\n", g.WriteBack, change.Name, strings.Join(other, ", "))
+			fmt.Fprintf(prose, "note: %s is a kustomization, which takes the images only: commit the release's other changes to the manifests it builds (deployment %s: %s)\n", g.WriteBack, change.Name, strings.Join(other, ", "))
 		}
 	}
 	if patch == "" {
-		fmt.Fprintf(w, "%s already holds the release's change: nothing written\n", g.WriteBack)
+		fmt.Fprintf(prose, "%s already holds the release's change: nothing written\n", g.WriteBack)
 		return nil
 	}
-	fmt.Fprintf(w, "wrote the release's change to %s:\n%s", g.WriteBack, patch)
+	fmt.Fprintf(prose, "wrote the release's change to %s:\n", g.WriteBack)
+	fmt.Fprint(w, patch)
 	return nil
 }
 

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zdd-dev/kubectl-zdd/internal/browsertest"
 	"github.com/zdd-dev/kubectl-zdd/internal/tmuxtest"
+	"github.com/zdd-dev/kubectl-zdd/pkg/gitops"
 	"github.com/zdd-dev/kubectl-zdd/pkg/report"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
@@ -321,8 +323,8 @@ func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
 	probe := " --probe " + url + " --probe-version-header X-Zdd-Version"
 	// run types command in the pane and checks its picture: exit 0, no
 	// line wider than the pane, the timeline's header, block characters
-	// and every mark of marks
-	run := func(what, command string, marks ...string) {
+	// and every mark of marks; it returns what the pane showed
+	run := func(what, command string, marks ...string) string {
 		t.Helper()
 		code, shown := pane.Run(command, 5*time.Minute)
 		all := strings.Join(shown, "\n")
@@ -336,7 +338,7 @@ func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
 		start := strings.LastIndex(all, "ready endpoints of ")
 		if start < 0 {
 			t.Errorf("%s drew no timeline", what)
-			return
+			return all
 		}
 		picture := all[start:]
 		if !drewBlocks(strings.Split(picture, "\n"), "ready", "█▇▆▅▄▃▂▁") {
@@ -347,10 +349,19 @@ func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
 				t.Errorf("%s: the timeline has no phase mark %q", what, m)
 			}
 		}
+		return all
 	}
 
-	run("kubectl zdd canary", "kubectl zdd canary deployment/web -n "+e.NS+" --image app="+realImage("v2")+
+	// managed by Argo CD (a label): the release's warning fits the pane too
+	if _, err := e.Client.AppsV1().Deployments(e.NS).Patch(e.Ctx, "web", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"`+gitops.ArgoInstanceLabel+`":"shop-production-web-application"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	shown := run("kubectl zdd canary", "kubectl zdd canary deployment/web -n "+e.NS+" --image app="+realImage("v2")+
 		" --steps 50,100 --timeout 3m"+probe, "step 50%", "step 100%", "promote", "retire", "req/s")
+	if !strings.Contains(shown, "Argo CD") {
+		t.Errorf("the canary did not warn that Argo CD manages the Deployment")
+	}
 	recordedSummary(t, e, "deployment", "web", "canary", state.ResultSucceeded)
 
 	// a held canary, pulled back by the generic abort
