@@ -307,9 +307,9 @@ func TestReleaseSummaryOfEveryStrategy(t *testing.T) {
 // blue-green deploy draw their picture in an 80-column tmux pane too, on
 // the real node with the request probe: the timeline of ready endpoints
 // with their phase marks (each canary step, the promotion; the switch,
-// the retirement), and no line the pane shows wider than it. So does the
-// generic abort of a held canary and of a blue-green deploy waiting for
-// its promotion (its mark "abort").
+// the retirement; the rollback's switch), and no line the pane shows wider
+// than it. So does the generic abort of a held canary and of a blue-green
+// deploy waiting for its promotion (its mark "abort").
 func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -378,6 +378,8 @@ func TestReleasePictureOfEveryStrategyInTerminal(t *testing.T) {
 	run("kubectl zdd bluegreen deploy", "kubectl zdd bluegreen deploy service/web -n "+e.NS+" --image app="+realImage("v2")+
 		" --timeout 3m"+probe, "apply", "switch to green", "retire", "req/s")
 	recordedSummary(t, e, "service", "web", "bluegreen", state.ResultSucceeded)
+	run("kubectl zdd bluegreen rollback", "kubectl zdd bluegreen rollback service/web -n "+e.NS+" --timeout 3m"+probe, "rollback to blue", "req/s")
+	recordedSummary(t, e, "service", "web", "bluegreen", state.ResultRolledBack)
 
 	// a deploy waiting for its promotion, pulled back by the generic abort
 	wantCode(t, "bluegreen deploy --manual-promote", e.Zdd("bluegreen", "deploy", "service/web", "--image", "app="+realImage("v3"), "--manual-promote", "--timeout", "3m"), 0)

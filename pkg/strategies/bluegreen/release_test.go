@@ -377,3 +377,26 @@ func TestAbortOfAHeldDeployAnnouncesAbort(t *testing.T) {
 		t.Errorf("abort announced %q, want %q", ev.phases, want)
 	}
 }
+
+// TestRollbackMarksItsSwitch: a blue-green rollback's switch is marked
+// "rollback to <colour>" on the picture's time axis.
+func TestRollbackMarksItsSwitch(t *testing.T) {
+	cs := bgCluster(t, 3)
+	var out bytes.Buffer
+	r := &Runner{Client: cs, Out: &out, config: Config{Namespace: "shop", Service: "web", Colours: DefaultColours(),
+		Images: map[string]string{"web": "web:v3"}, Timeout: 20 * time.Second}}
+	if _, err := r.Deploy(context.Background(), r.config); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	ev := &heard{}
+	r.Events = ev
+	if _, err := r.Rollback(context.Background(), r.config); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out.String())
+	}
+	if got := selected(t, cs); got != "blue" {
+		t.Errorf("service selects %q after the rollback, want blue", got)
+	}
+	if !slices.Contains(ev.phases, strategies.MarkRollback+" to blue") || slices.Contains(ev.phases, strategies.MarkSwitch+" to blue") {
+		t.Errorf("rollback announced %q, want %q and no plain switch", ev.phases, strategies.MarkRollback+" to blue")
+	}
+}

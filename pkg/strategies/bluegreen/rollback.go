@@ -7,6 +7,7 @@ import (
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
+	"github.com/zdd-dev/kubectl-zdd/pkg/strategies"
 )
 
 // rollbackOp switches the Services back to the idle colour (the one live
@@ -57,7 +58,10 @@ func (r *Runner) rollback(s *session, snap *Snapshot) error {
 	if err := s.save(); err != nil {
 		return err
 	}
+	// the picture marks it "rollback to <colour>"
+	s.switchMark = strategies.MarkRollback
 	switched, err := s.switchTo(s.ctx, snap, from, to, snap.IdleName, need, why, r.BeforePatch)
+	s.switchMark = ""
 	switch {
 	case err != nil && !switched:
 		return exitcode.FailedError(fmt.Errorf("no rollback, service %q still on %s: %w", r.key(), from, err))

@@ -37,6 +37,9 @@ type session struct {
 	// switchPhase is the phase the record written with a selector patch
 	// says ("switched" when empty).
 	switchPhase string
+	// switchMark names the next switch on the picture's time axis (""
+	// for "switch", or "switch back" when switchPhase says so)
+	switchMark string
 	// uncertain: a selector patch may or may not have been applied; end
 	// writes nothing (the record may be the one the patch carried).
 	uncertain bool

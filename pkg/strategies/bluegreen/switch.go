@@ -55,7 +55,10 @@ func (s *session) switchTo(ctx context.Context, snap *Snapshot, from, to, toDep 
 		},
 	}
 	mark := strategies.MarkSwitch
-	if phase == PhaseSwitchedBack {
+	switch {
+	case s.switchMark != "":
+		mark = s.switchMark
+	case phase == PhaseSwitchedBack:
 		mark = strategies.MarkSwitchBack
 	}
 	strategies.Announce(r.Events, mark+" to "+to)
