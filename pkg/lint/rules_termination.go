@@ -3,6 +3,8 @@ package lint
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/zdd-dev/kubectl-zdd/pkg/probes"
 )
 
@@ -21,6 +23,13 @@ func preStopWaits(ps probes.PreStop) (waits bool, why string) {
 		return false, "it sleeps 0 s"
 	}
 	return true, ""
+}
+
+// PreStopWaits says whether container c has a preStop hook that delays
+// its shutdown (preStopWaits): what --fix adds when it has none.
+func PreStopWaits(c *corev1.Container) bool {
+	waits, _ := preStopWaits(probes.PreStopOf(c))
+	return waits
 }
 
 func checkPreStopMissing(c *check) {

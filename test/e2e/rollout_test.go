@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -54,6 +55,15 @@ func getDeployment(e *Env, name string) *appsv1.Deployment {
 		e.T.Fatalf("reading deployment %s: %v", name, err)
 	}
 	return d
+}
+
+func getService(e *Env, name string) *corev1.Service {
+	e.T.Helper()
+	s, err := e.Client.CoreV1().Services(e.NS).Get(e.Ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.T.Fatalf("reading service %s: %v", name, err)
+	}
+	return s
 }
 
 func imageOf(d *appsv1.Deployment) string { return d.Spec.Template.Spec.Containers[0].Image }

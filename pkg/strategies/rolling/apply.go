@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -93,6 +94,10 @@ func (r *Rollout) prepare(ctx context.Context, cfg Config, start time.Time) (*re
 	if cfg.Fix {
 		if err := r.fixDesired(rel); err != nil {
 			return nil, err
+		}
+		if rel.hold = planHold(live, rel.desired, rel.serviceObjs); rel.hold != nil {
+			setHold(op, rel.hold)
+			r.logf("fix: the pods deployment %q replaces have no preStop delay: they are held out of service %s before they stop (minReadySeconds %d and maxSurge 100%% while the new pods come up)", rel.ref, strings.Join(rel.services, ", "), rel.hold.Seconds)
 		}
 	}
 	if rel.patch, rel.patchTyp, err = r.buildPatch(rel); err != nil {
@@ -206,6 +211,9 @@ func (r *Rollout) buildPatch(rel *release) ([]byte, types.PatchType, error) {
 			}
 			u.Object = fixed
 		}
+		if rel.hold != nil {
+			holdObject(u.Object, rel.hold)
+		}
 		u.SetNamespace(rel.cfg.Namespace)
 		a := u.GetAnnotations()
 		if a == nil {
@@ -218,7 +226,7 @@ func (r *Rollout) buildPatch(rel *release) ([]byte, types.PatchType, error) {
 		if rel.live != nil {
 			u.SetResourceVersion(rel.live.ResourceVersion)
 		}
-		if rel.cfg.FixStrategy {
+		if rel.cfg.FixStrategy && rel.hold == nil {
 			_ = unstructured.SetNestedMap(u.Object, map[string]any{
 				"type":          "RollingUpdate",
 				"rollingUpdate": map[string]any{"maxUnavailable": int64(0), "maxSurge": "25%"},
@@ -241,6 +249,10 @@ func (r *Rollout) buildPatch(rel *release) ([]byte, types.PatchType, error) {
 		fixed, _, err := fixTyped(desired, rel.serviceObjs)
 		if err != nil {
 			return nil, "", exitcode.Usagef("--fix of deployment %q: %w", rel.ref, err)
+		}
+		if rel.hold != nil {
+			fixed = fixed.DeepCopy()
+			holdTyped(fixed, rel.hold)
 		}
 		body, err := fixPatch(rel.live, fixed)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	appsv1 "k8s.io/api/apps/v1"
 	"sort"
 	"strings"
 
@@ -97,6 +98,10 @@ func (r *Rollout) dryRun(ctx context.Context, rel *release) error {
 		if v := kube.Revision(&rel.rss[i]); v >= next {
 			next = v + 1
 		}
+	}
+	if h := rel.hold; h != nil {
+		add(PhaseHold, fmt.Sprintf("hold the old pods (they have no preStop delay): the apply sets minReadySeconds %d and maxSurge 100%%, maxUnavailable 0, so every new pod comes up while no old one stops; once the new pods are ready in the endpoints, record the selectors and add %s=<new> to the selector of service %s, wait until the endpoints hold only new pods, give kube-proxy %s, then set minReadySeconds %d and maxSurge %s back; when the old pods are gone, restore the selectors (resume finishes this; abort and rollback undo it, the selectors first)",
+			h.Seconds, appsv1.DefaultDeploymentUniqueLabelKey, strings.Join(rel.services, ", "), holdSettle, h.MinReadySeconds, h.MaxSurge.String()), "")
 	}
 	add(PhaseWatch, fmt.Sprintf("watch deployment %q until %d of %d replicas of the new revision (expected %d) are updated, ready and available (timeout %s); fail on ProgressDeadlineExceeded, new pods not ready in time, more than %d restarts, or %s",
 		rel.ref, desired, desired, next, cfg.Timeout, cfg.MaxRestarts, strings.Join(kube.BadWaitingReasonList(), ", ")), "")

@@ -84,7 +84,7 @@ func (rs resumer) Resume(ctx context.Context, env strategies.Env, t strategies.T
 		}
 		reason := strings.TrimPrefix(op.Message, "rollback failed: ")
 		return rs.rollback(ctx, env, t, op, d, rs.saver(ctx, env, t, op, d), reason, state.ResultRolledBack)
-	case PhasePreflight, PhaseMigrate, PhaseApply, PhaseWatch, PhaseAnalysis:
+	case PhasePreflight, PhaseMigrate, PhaseApply, PhaseHold, PhaseWatch, PhaseAnalysis:
 	default:
 		return exitcode.Usagef("rollout %s of deployment %q is in unknown phase %q: cannot resume it", op.ID, t.Ref(), op.Phase)
 	}
@@ -172,6 +172,14 @@ func resumeRelease(env strategies.Env, t strategies.Target, op *state.Operation,
 		op.Params = map[string]string{}
 	}
 	rel.w = r.writerFor(rel, d, "while resume read it")
+	h, err := holdOf(op)
+	if err != nil {
+		return nil, nil, nil, exitcode.Usagef("deployment %q: %w", t.Ref(), err)
+	}
+	rel.hold = h
+	if h != nil {
+		logf(env, "resume: the release holds the old pods of deployment %q out of its Services until they stop (recorded): resume finishes that", t.Ref())
+	}
 	return r, rel, job, nil
 }
 
@@ -316,6 +324,19 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 	if err := save(PhaseRollback, "", reason); err != nil {
 		return err
 	}
+	// the old pods serve again before the new ones leave
+	h, err := holdOf(op)
+	if err != nil {
+		return exitcode.Usagef("deployment %q: %w", t.Ref(), err)
+	}
+	if _, err := releaseHold(ctx, env.Kube, t.Namespace, t.Name, h, env.Fence, func(format string, a ...any) { logf(env, format, a...) }); err != nil {
+		if lost := lostOf(ctx, err); lost != nil {
+			return exitcode.NeedsPersonf("deployment %q: %v; no further change was made: %s", t.Ref(), lost, state.StoppedHint("deployment", t.Namespace, t.Name, PhaseRollback))
+		}
+		_ = save(PhaseRollback, "", "rollback failed: "+err.Error())
+		return exitcode.NeedsPersonf("deployment %q: undoing the hold of the old pods failed: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try again", t.Ref(), err, t.Name)
+	}
+	setHold(op, nil)
 	from, err := strconv.ParseInt(op.FromRevision, 10, 64)
 	if err != nil {
 		return exitcode.Usagef("deployment %q: the record's from-revision %q is not a number", t.Ref(), op.FromRevision)

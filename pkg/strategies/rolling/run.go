@@ -44,6 +44,9 @@ type release struct {
 	// fence is the operation's lease, checked right before each write
 	// (the Lock the run took, or resume's); nil in a dry run.
 	fence state.Fence
+	// hold is the hold of the old pods of a --fix release (hold.go), nil
+	// when there is none.
+	hold *holdRecord
 }
 
 // Run performs the release. The error carries the exit code: 1 when the
@@ -319,9 +322,24 @@ func (r *Rollout) recordAnyway(ctx context.Context, rel *release, phase, result,
 // resume joins here too.
 func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Deployment, finishDowntime func()) (*Result, error) {
 	cfg, res := rel.cfg, rel.res
-	// 4./5. Watch, and detect failure.
+	// 4./5. Watch, and detect failure; a --fix release whose replaced pods
+	// lack the drain it adds holds them out of the Services first.
 	rel.op.Phase = PhaseWatch
-	final, failure := r.watch(ctx, rel, applied)
+	var final *appsv1.Deployment
+	var failure error
+	if rel.hold != nil {
+		failure = r.runHold(ctx, rel, rel.hold)
+		rel.op.Phase = PhaseWatch
+	}
+	if failure == nil {
+		final, failure = r.watch(ctx, rel, applied)
+	}
+	if failure == nil && rel.hold != nil {
+		failure = r.finishHold(ctx, rel, rel.hold)
+		if failure == nil {
+			rel.hold = nil
+		}
+	}
 	if final != nil {
 		p := kube.DeploymentProgress(final)
 		res.Progress = &p
@@ -386,6 +404,14 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 	}
 	strategies.Announce(r.Events, strategies.MarkRollback)
 	r.logf("rollback: release failed (%s); restoring revision %s", res.Reason, rel.op.FromRevision)
+	if err := r.unhold(ctx, rel); err != nil {
+		if lost := rel.lostOf(ctx, err); lost != nil {
+			return res, r.stopLost(rel, lost)
+		}
+		_ = r.recordAnyway(ctx, rel, PhaseRollback, "", "rollback failed: "+err.Error()+"; the release failed: "+res.Reason)
+		res.Result = state.ResultFailed
+		return res, exitcode.NeedsPersonf("release of deployment %q failed (%s) and undoing the hold of its old pods failed: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try the rollback again, or 'kubectl zdd abort deployment/%s'", rel.ref, res.Reason, err, cfg.Name, cfg.Name)
+	}
 	from, _ := strconv.ParseInt(rel.op.FromRevision, 10, 64)
 	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log, Fence: rel.fence})
 	if err != nil {
@@ -410,6 +436,7 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 		// the rollback is the rollout's own change: judge from it
 		rel.w.guard.accept(fresh)
 	}
+	setHold(rel.op, nil)
 	_ = r.recordAnyway(ctx, rel, PhaseDone, state.ResultRolledBack, res.Reason)
 	finishDowntime()
 	res.Result = state.ResultRolledBack
@@ -429,6 +456,11 @@ func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, f
 			rel.w.guard.accept(d)
 		}
 	}
+	if uerr := r.unhold(ctx, rel); uerr != nil {
+		r.logf("warning: %v", uerr)
+	} else {
+		setHold(rel.op, nil)
+	}
 	res.Reason = err.Error() + "; the release is no longer the one requested: nothing was rolled back"
 	if failed != "" {
 		res.Reason = "the release failed (" + failed + ") but " + err.Error() + "; nothing was rolled back over that change"
@@ -439,3 +471,20 @@ func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, f
 }
 
 var errInconclusive = errors.New("analysis inconclusive")
+
+// unhold undoes the hold of the release, if any (the Services first): before
+// a rollback, or when another writer took the release over.
+func (r *Rollout) unhold(ctx context.Context, rel *release) error {
+	if rel.hold == nil {
+		return nil
+	}
+	d, err := releaseHold(ctx, r.Kube, rel.cfg.Namespace, rel.cfg.Name, rel.hold, rel.fence, r.logf)
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		rel.w.guard.accept(d)
+	}
+	rel.hold = nil
+	return nil
+}
