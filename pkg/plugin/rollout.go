@@ -209,7 +209,7 @@ func NewCmdRollout(f Factory, streams genericiooptions.IOStreams) *cobra.Command
 	fl.Int32Var(&o.MaxRestarts, "max-restarts", o.MaxRestarts, "Container restarts of a new pod above which the release fails")
 	fl.BoolVar(&o.NoRollback, "no-rollback", o.NoRollback, "On failure, leave the Deployment as it is instead of rolling back")
 	fl.BoolVar(&o.Force, "force", o.Force, "Go on despite error-level preflight findings")
-	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, maxUnavailable 0, readiness from liveness) to what is released, in the same rollout")
+	fl.BoolVar(&o.Fix, "fix", o.Fix, "Apply lint's mechanical fixes (preStop sleep, grace period, maxUnavailable 0, readiness from liveness) to what is released, in the same rollout; running pods without a preStop delay are held out of their Services before they stop")
 	fl.BoolVar(&o.FixStrategy, "fix-strategy", o.FixStrategy, "Apply with maxUnavailable 0 and maxSurge 25%")
 	fl.BoolVar(&o.ForceUnlock, "force-unlock", o.ForceUnlock, "Take the Deployment's lease even if another run holds it")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none" releases, "client" prints the plan, "server" also has the API server check every write`)

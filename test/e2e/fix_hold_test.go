@@ -87,7 +87,8 @@ func TestTrafficFixKilledDuringHold(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		run.signal(t, syscall.SIGKILL)
-		if d := getDeployment(e, "shop"); d.Spec.MinReadySeconds == 0 {
+		held := getDeployment(e, "shop").Spec.MinReadySeconds != 0
+		if !held {
 			t.Logf("the killed run had let the old pods go already (minReadySeconds 0): the abort is tested from later in the hold")
 		}
 		r := e.Zdd("abort", "deployment/shop", "--force-unlock", "--timeout", "3m")
@@ -97,6 +98,9 @@ func TestTrafficFixKilledDuringHold(t *testing.T) {
 		assertNoFailedRequests(t, "rollout --fix killed in the hold, then aborted", rep)
 		if !strings.Contains(r.Stdout+r.Stderr, "service/shop selects every pod of its selector again") {
 			t.Errorf("abort does not say it restored the service's selector:\n%s", r)
+		}
+		if held && !strings.Contains(r.Stdout+r.Stderr, "go back with the template of revision") {
+			t.Errorf("abort of a release killed while it held the old pods does not set minReadySeconds back with the template:\n%s", r)
 		}
 		check(t, "shop", was, imageOf(d0))
 		if got := getDeployment(e, "shop").Annotations[state.KeyResult]; got != state.ResultAborted {

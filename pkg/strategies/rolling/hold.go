@@ -441,16 +441,9 @@ func unholdDeployment(ctx context.Context, client kubernetes.Interface, ns, name
 	if err != nil {
 		return nil, fmt.Errorf("reading deployment %q: %w", ref, err)
 	}
-	if d.Spec.MinReadySeconds != h.Seconds {
+	ops := holdRollbackOps(d, h)
+	if ops == nil {
 		return nil, nil
-	}
-	ops := []map[string]any{
-		{"op": "test", "path": "/spec/minReadySeconds", "value": h.Seconds},
-		{"op": "replace", "path": "/spec/minReadySeconds", "value": h.MinReadySeconds},
-	}
-	if d.Spec.Strategy.RollingUpdate != nil {
-		ops = append(ops, map[string]any{"op": "add", "path": "/spec/strategy/rollingUpdate/maxSurge", "value": intstrJSON(h.MaxSurge)},
-			map[string]any{"op": "add", "path": "/spec/strategy/rollingUpdate/maxUnavailable", "value": intstrJSON(h.MaxUnavailable)})
 	}
 	p, _ := json.Marshal(ops)
 	out, err := deps.Patch(ctx, name, types.JSONPatchType, p, metav1.PatchOptions{FieldManager: kube.FieldManager})
@@ -460,42 +453,49 @@ func unholdDeployment(ctx context.Context, client kubernetes.Interface, ns, name
 	return out, nil
 }
 
-// releaseHold undoes what a hold changed, for a rollback or an abort: the
-// Services select the old pods again first (so they serve before the new
-// ones leave), then the Deployment gets its fixed minReadySeconds and
-// surge back. The Deployment as patched (nil: not patched).
-func releaseHold(ctx context.Context, client kubernetes.Interface, ns, name string, h *holdRecord, fence state.Fence, logf func(string, ...any)) (*appsv1.Deployment, error) {
+// releaseHold undoes the hold's change of the Services, for a rollback or
+// an abort: they select the old pods again, so those serve before the new
+// ones leave. The Deployment's hold values go back in the rollback's own
+// patch (holdRollbackOps): set back alone, before the template, they
+// would let the controller stop the old pods at once.
+func releaseHold(ctx context.Context, client kubernetes.Interface, ns string, h *holdRecord, fence state.Fence, logf func(string, ...any)) error {
 	if h == nil {
-		return nil, nil
+		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	check := func() error {
-		if fence == nil {
-			return nil
-		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		return fence.Check(cctx)
-	}
 	for _, s := range slices.Sorted(maps.Keys(h.Services)) {
-		if err := check(); err != nil {
-			return nil, err
+		if fence != nil {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := fence.Check(cctx)
+			cancel()
+			if err != nil {
+				return err
+			}
 		}
 		if err := widenService(ctx, client, ns, s, h.Services[s], h.Hash, logf); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := check(); err != nil {
-		return nil, err
+	return nil
+}
+
+// holdRollbackOps are the JSON patch operations that set the fixed
+// minReadySeconds and surge back, sent with a rollback's template while
+// the Deployment d (as read) still has the hold's minReadySeconds; nil
+// otherwise.
+func holdRollbackOps(d *appsv1.Deployment, h *holdRecord) []map[string]any {
+	if h == nil || d == nil || d.Spec.MinReadySeconds != h.Seconds {
+		return nil
 	}
-	d, err := unholdDeployment(ctx, client, ns, name, h)
-	if err != nil {
-		return nil, err
+	ops := []map[string]any{
+		{"op": "test", "path": "/spec/minReadySeconds", "value": h.Seconds},
+		{"op": "replace", "path": "/spec/minReadySeconds", "value": h.MinReadySeconds},
 	}
-	if d != nil {
-		logf("hold: deployment %q has minReadySeconds %d and maxSurge %s again", ns+"/"+name, h.MinReadySeconds, h.MaxSurge.String())
+	if d.Spec.Strategy.RollingUpdate != nil {
+		ops = append(ops, map[string]any{"op": "add", "path": "/spec/strategy/rollingUpdate/maxSurge", "value": intstrJSON(h.MaxSurge)},
+			map[string]any{"op": "add", "path": "/spec/strategy/rollingUpdate/maxUnavailable", "value": intstrJSON(h.MaxUnavailable)})
 	}
-	return d, nil
+	return ops
 }
 
 // finishHold ends the hold of a release that rolled out: once the old pods

@@ -92,9 +92,10 @@ func TestHoldRecordRoundTrip(t *testing.T) {
 }
 
 // TestReleaseHold: undoing a hold restores the selector of a Service
-// narrowed to the hash, leaves one another writer changed, and sets the
-// Deployment's minReadySeconds and surge back while it still holds; a
-// second call changes nothing.
+// narrowed to the hash and leaves one another writer changed; the
+// Deployment's values go back with the rollback's template
+// (holdRollbackOps), or alone (unholdDeployment), only while it still
+// holds; a second call changes nothing.
 func TestReleaseHold(t *testing.T) {
 	one, all, none := intstr.FromInt32(1), intstr.FromString("100%"), intstr.FromInt32(0)
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}, Spec: appsv1.DeploymentSpec{MinReadySeconds: 599,
@@ -107,12 +108,8 @@ func TestReleaseHold(t *testing.T) {
 	var log []string
 	logf := func(format string, a ...any) { log = append(log, format) }
 	ctx := context.Background()
-	got, err := releaseHold(ctx, client, "shop", "web", h, nil, logf)
-	if err != nil {
+	if err := releaseHold(ctx, client, "shop", h, nil, logf); err != nil {
 		t.Fatal(err)
-	}
-	if got == nil || got.Spec.MinReadySeconds != 0 || got.Spec.Strategy.RollingUpdate.MaxSurge.String() != "1" || got.Spec.Strategy.RollingUpdate.MaxUnavailable.String() != "0" {
-		t.Errorf("deployment after releaseHold: %+v, want minReadySeconds 0, maxSurge 1, maxUnavailable 0", got)
 	}
 	web, _ := client.CoreV1().Services("shop").Get(ctx, "web", metav1.GetOptions{})
 	if !maps.Equal(web.Spec.Selector, map[string]string{"app": "web"}) {
@@ -125,14 +122,34 @@ func TestReleaseHold(t *testing.T) {
 	if !slices.ContainsFunc(log, func(s string) bool { return strings.Contains(s, "another writer changed it") }) {
 		t.Errorf("the log does not say the changed Service was left: %q", log)
 	}
+	if got, _ := client.AppsV1().Deployments("shop").Get(ctx, "web", metav1.GetOptions{}); got.Spec.MinReadySeconds != 599 {
+		t.Errorf("releaseHold changed the deployment's minReadySeconds to %d: it goes back with the rollback's template", got.Spec.MinReadySeconds)
+	}
+	ops, _ := json.Marshal(holdRollbackOps(d, h))
+	if want := `[{"op":"test","path":"/spec/minReadySeconds","value":599},{"op":"replace","path":"/spec/minReadySeconds","value":0},{"op":"add","path":"/spec/strategy/rollingUpdate/maxSurge","value":1},{"op":"add","path":"/spec/strategy/rollingUpdate/maxUnavailable","value":0}]`; string(ops) != want {
+		t.Errorf("holdRollbackOps:\n got %s\nwant %s", ops, want)
+	}
+	got, err := unholdDeployment(ctx, client, "shop", "web", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Spec.MinReadySeconds != 0 || got.Spec.Strategy.RollingUpdate.MaxSurge.String() != "1" || got.Spec.Strategy.RollingUpdate.MaxUnavailable.String() != "0" {
+		t.Errorf("deployment after unholdDeployment: %+v, want minReadySeconds 0, maxSurge 1, maxUnavailable 0", got)
+	}
+	if ops := holdRollbackOps(got, h); ops != nil {
+		t.Errorf("holdRollbackOps of a deployment that no longer holds: %v, want none", ops)
+	}
 	// again: nothing left to undo
 	n := len(client.Actions())
-	if got, err := releaseHold(ctx, client, "shop", "web", h, nil, logf); err != nil || got != nil {
-		t.Errorf("second releaseHold: %v, %v; want nothing patched", got, err)
+	if err := releaseHold(ctx, client, "shop", h, nil, logf); err != nil {
+		t.Error(err)
+	}
+	if got, err := unholdDeployment(ctx, client, "shop", "web", h); err != nil || got != nil {
+		t.Errorf("second unholdDeployment: %v, %v; want nothing patched", got, err)
 	}
 	for _, a := range client.Actions()[n:] {
 		if a.GetVerb() == "patch" {
-			t.Errorf("second releaseHold wrote: %v", a)
+			t.Errorf("the second undo wrote: %v", a)
 		}
 	}
 }

@@ -329,14 +329,13 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 	if err != nil {
 		return exitcode.Usagef("deployment %q: %w", t.Ref(), err)
 	}
-	if _, err := releaseHold(ctx, env.Kube, t.Namespace, t.Name, h, env.Fence, func(format string, a ...any) { logf(env, format, a...) }); err != nil {
+	if err := releaseHold(ctx, env.Kube, t.Namespace, h, env.Fence, func(format string, a ...any) { logf(env, format, a...) }); err != nil {
 		if lost := lostOf(ctx, err); lost != nil {
 			return exitcode.NeedsPersonf("deployment %q: %v; no further change was made: %s", t.Ref(), lost, state.StoppedHint("deployment", t.Namespace, t.Name, PhaseRollback))
 		}
 		_ = save(PhaseRollback, "", "rollback failed: "+err.Error())
 		return exitcode.NeedsPersonf("deployment %q: undoing the hold of the old pods failed: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try again", t.Ref(), err, t.Name)
 	}
-	setHold(op, nil)
 	from, err := strconv.ParseInt(op.FromRevision, 10, 64)
 	if err != nil {
 		return exitcode.Usagef("deployment %q: the record's from-revision %q is not a number", t.Ref(), op.FromRevision)
@@ -346,10 +345,14 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 		command, mark = "abort", strategies.MarkAbort
 	}
 	strategies.Announce(env.Events, mark)
+	extra := holdRollbackOps(d, h)
+	if extra != nil {
+		logf(env, "hold: minReadySeconds %d and maxSurge %s go back with the template of revision %s", h.MinReadySeconds, h.MaxSurge.String(), op.FromRevision)
+	}
 	rb, err := Rollback(ctx, env.Kube, RollbackConfig{
 		Namespace: t.Namespace, Name: t.Name, ToRevision: from, Current: &d.Spec.Template, Timeout: env.Timeout,
-		ChangeCause: "kubectl zdd " + command + ": back to revision " + op.FromRevision,
-		Log:         env.Log, Fence: env.Fence,
+		ChangeCause: "kubectl zdd " + command + ": back to revision " + op.FromRevision, ExtraOps: extra,
+		Log: env.Log, Fence: env.Fence,
 	})
 	if err != nil {
 		if lost := lostOf(ctx, err); lost != nil {
@@ -359,6 +362,7 @@ func (resumer) rollback(ctx context.Context, env strategies.Env, t strategies.Ta
 		_ = save(PhaseRollback, "", "rollback failed: "+err.Error())
 		return exitcode.NeedsPersonf("deployment %q: restoring revision %s failed: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try again", t.Ref(), op.FromRevision, err, t.Name)
 	}
+	setHold(op, nil)
 	if err := save(PhaseDone, result, reason); err != nil {
 		return err
 	}

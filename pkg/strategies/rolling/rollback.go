@@ -39,6 +39,10 @@ type RollbackConfig struct {
 	// Fence, when set, is checked right before the write (the lease of the
 	// operation that rolls back).
 	Fence state.Fence
+	// ExtraOps are JSON patch operations sent in the same patch as the
+	// template (a --fix release's hold undone with it: holdRollbackOps);
+	// when the template is restored already, they are sent alone.
+	ExtraOps []map[string]any
 }
 
 // RollbackResult says what a rollback did.
@@ -70,11 +74,12 @@ func jsonPointerEscape(s string) string {
 // updates and annotation writes, so neither is a useful precondition here),
 // then the template replaced whole (so fields the failed revision added are
 // removed too), and the change cause.
-func RollbackPatch(current, tmpl any, hasAnnotations bool, changeCause string) ([]byte, error) {
+func RollbackPatch(current, tmpl any, hasAnnotations bool, changeCause string, extra ...map[string]any) ([]byte, error) {
 	ops := []map[string]any{
 		{"op": "test", "path": "/spec/template", "value": current},
 		{"op": "replace", "path": "/spec/template", "value": tmpl},
 	}
+	ops = append(ops, extra...)
 	if changeCause != "" {
 		if hasAnnotations {
 			ops = append(ops, map[string]any{"op": "add", "path": "/metadata/annotations/" + jsonPointerEscape(state.ChangeCauseKey), "value": changeCause})
@@ -119,12 +124,26 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 		if cfg.DryRun != DryRunNone {
 			return res, nil
 		}
+		if len(cfg.ExtraOps) > 0 {
+			p, err := json.Marshal(cfg.ExtraOps)
+			if err != nil {
+				return nil, err
+			}
+			if cfg.Fence != nil {
+				if err := cfg.Fence.Check(ctx); err != nil {
+					return nil, err
+				}
+			}
+			if _, err := deps.Patch(ctx, cfg.Name, types.JSONPatchType, p, metav1.PatchOptions{FieldManager: kube.FieldManager}); err != nil {
+				return nil, exitcode.Failedf("deployment %q: %w", ref, err)
+			}
+		}
 	} else {
 		current := &d.Spec.Template
 		if cfg.Current != nil {
 			current = cfg.Current
 		}
-		patch, err := RollbackPatch(current, kube.WithoutHash(&target.Spec.Template), d.Annotations != nil, cfg.ChangeCause)
+		patch, err := RollbackPatch(current, kube.WithoutHash(&target.Spec.Template), d.Annotations != nil, cfg.ChangeCause, cfg.ExtraOps...)
 		if err != nil {
 			return nil, err
 		}

@@ -404,7 +404,7 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 	}
 	strategies.Announce(r.Events, strategies.MarkRollback)
 	r.logf("rollback: release failed (%s); restoring revision %s", res.Reason, rel.op.FromRevision)
-	if err := r.unhold(ctx, rel); err != nil {
+	if err := r.widen(ctx, rel); err != nil {
 		if lost := rel.lostOf(ctx, err); lost != nil {
 			return res, r.stopLost(rel, lost)
 		}
@@ -413,7 +413,12 @@ func (r *Rollout) carryOn(ctx context.Context, rel *release, applied *appsv1.Dep
 		return res, exitcode.NeedsPersonf("release of deployment %q failed (%s) and undoing the hold of its old pods failed: %w; the operation stays in flight in phase rollback: run 'kubectl zdd resume deployment/%s' to try the rollback again, or 'kubectl zdd abort deployment/%s'", rel.ref, res.Reason, err, cfg.Name, cfg.Name)
 	}
 	from, _ := strconv.ParseInt(rel.op.FromRevision, 10, 64)
-	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log, Fence: rel.fence})
+	extra := holdRollbackOps(rel.w.guard.base, rel.hold)
+	if extra != nil {
+		r.logf("hold: minReadySeconds %d and maxSurge %s go back with the template of revision %s", rel.hold.MinReadySeconds, rel.hold.MaxSurge.String(), rel.op.FromRevision)
+	}
+	rb, err := Rollback(context.WithoutCancel(ctx), r.Kube, RollbackConfig{Namespace: cfg.Namespace, Name: cfg.Name, ToRevision: from, Current: &rel.w.guard.base.Spec.Template, Timeout: cfg.Timeout, ChangeCause: "kubectl zdd rollout: automatic rollback to revision " + rel.op.FromRevision, OnProgress: r.OnProgress, Log: r.Log, Fence: rel.fence,
+		ExtraOps: extra})
 	if err != nil {
 		if lost := rel.lostOf(ctx, err); lost != nil {
 			return res, r.stopLost(rel, lost)
@@ -472,13 +477,31 @@ func (r *Rollout) stoppedByOther(ctx context.Context, rel *release, err error, f
 
 var errInconclusive = errors.New("analysis inconclusive")
 
-// unhold undoes the hold of the release, if any (the Services first): before
-// a rollback, or when another writer took the release over.
-func (r *Rollout) unhold(ctx context.Context, rel *release) error {
+// widen gives the Services of the release's hold their selectors back, so
+// the old pods serve again before a rollback stops the new ones; the
+// Deployment's hold values go back in the rollback's patch
+// (holdRollbackOps).
+func (r *Rollout) widen(ctx context.Context, rel *release) error {
 	if rel.hold == nil {
 		return nil
 	}
-	d, err := releaseHold(ctx, r.Kube, rel.cfg.Namespace, rel.cfg.Name, rel.hold, rel.fence, r.logf)
+	return releaseHold(ctx, r.Kube, rel.cfg.Namespace, rel.hold, rel.fence, r.logf)
+}
+
+// unhold undoes the whole hold of a release that another writer took
+// over: the Services' selectors, then the Deployment's values (while it
+// still has the hold's).
+func (r *Rollout) unhold(ctx context.Context, rel *release) error {
+	if err := r.widen(ctx, rel); err != nil {
+		return err
+	}
+	if rel.hold == nil {
+		return nil
+	}
+	if err := rel.fenced(ctx); err != nil {
+		return err
+	}
+	d, err := unholdDeployment(context.WithoutCancel(ctx), r.Kube, rel.cfg.Namespace, rel.cfg.Name, rel.hold)
 	if err != nil {
 		return err
 	}
