@@ -202,3 +202,47 @@ func TestHoldInTheApply(t *testing.T) {
 		t.Errorf("the plan's hold step %q does not name the Service", holdStep)
 	}
 }
+
+// TestRollbackUndoesARecordedHold: `kubectl zdd rollback` over a rollout
+// --fix that stopped while it held the old pods gives the Service its
+// selector back and sets minReadySeconds back in the same patch as the
+// template.
+func TestRollbackUndoesARecordedHold(t *testing.T) {
+	objs := fixtures()
+	d := objs[0].(*appsv1.Deployment)
+	d.Spec.MinReadySeconds = 599
+	all, none := intstr.FromString("100%"), intstr.FromInt32(0)
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &all, MaxUnavailable: &none}}
+	op := state.NewOperation(Strategy, time.Now())
+	setHold(op, &holdRecord{Seconds: 599, MaxSurge: intstr.FromString("25%"), MaxUnavailable: none, Hash: "bbb", Services: map[string]map[string]string{"web": {"app": "web"}}})
+	for k, v := range op.Annotations() {
+		if v != nil {
+			d.Annotations[k] = *v
+		}
+	}
+	svc := objs[3].(*corev1.Service)
+	svc.Spec.Selector = map[string]string{"app": "web", "pod-template-hash": "bbb"}
+	client := fake.NewClientset(objs...)
+	ctx := context.Background()
+	// the fake API server never rolls out: the wait ends with the timeout
+	_, _ = Rollback(ctx, client, RollbackConfig{Namespace: "shop", Name: "web", Timeout: 100 * time.Millisecond})
+	got, _ := client.CoreV1().Services("shop").Get(ctx, "web", metav1.GetOptions{})
+	if !maps.Equal(got.Spec.Selector, map[string]string{"app": "web"}) {
+		t.Errorf("service selector after the rollback %v, want app=web restored", got.Spec.Selector)
+	}
+	dep, _ := client.AppsV1().Deployments("shop").Get(ctx, "web", metav1.GetOptions{})
+	if dep.Spec.MinReadySeconds != 0 || dep.Spec.Strategy.RollingUpdate.MaxSurge.String() != "25%" || imageOfTemplate(dep) != "shop:v1" {
+		t.Errorf("deployment after the rollback: minReadySeconds %d, maxSurge %s, image %s; want 0, 25%%, shop:v1", dep.Spec.MinReadySeconds, dep.Spec.Strategy.RollingUpdate.MaxSurge.String(), imageOfTemplate(dep))
+	}
+	var patches int
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "patch" && a.GetResource().Resource == "deployments" {
+			patches++
+		}
+	}
+	if patches != 1 {
+		t.Errorf("%d patches of the deployment, want 1 (the hold's values go back with the template)", patches)
+	}
+}
+
+func imageOfTemplate(d *appsv1.Deployment) string { return d.Spec.Template.Spec.Containers[0].Image }

@@ -113,6 +113,25 @@ func Rollback(ctx context.Context, client kubernetes.Interface, cfg RollbackConf
 	if err != nil {
 		return nil, exitcode.UsageError(err)
 	}
+	if cfg.ExtraOps == nil && cfg.DryRun == DryRunNone {
+		// a rollout --fix that held its old pods out of the Services and
+		// did not finish (`kubectl zdd rollback` over it): the Services
+		// select the old pods again first, and the Deployment's hold
+		// values go back with the template
+		if op, ok := state.FromAnnotations(d.Annotations); ok && op.Strategy == Strategy {
+			if h, herr := holdOf(op); herr == nil && h != nil {
+				logf := func(format string, a ...any) {
+					if cfg.Log != nil {
+						fmt.Fprintf(cfg.Log, format+"\n", a...)
+					}
+				}
+				if err := releaseHold(ctx, client, cfg.Namespace, h, cfg.Fence, logf); err != nil {
+					return nil, exitcode.Failedf("deployment %q: %w", ref, err)
+				}
+				cfg.ExtraOps = holdRollbackOps(d, h)
+			}
+		}
+	}
 	res.Restored = kube.Revision(target)
 	res.ReplicaSet = target.Name
 	if kube.EqualIgnoreHash(&target.Spec.Template, &d.Spec.Template) {
