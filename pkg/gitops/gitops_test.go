@@ -372,3 +372,50 @@ func TestWriteBackBlueGreen(t *testing.T) {
 	golden(t, "patch-bluegreen.golden", patch)
 	writeBack(t, "bluegreen.yaml", "web.yaml", c)
 }
+
+// secondFix is a release after fixTemplates' one: a new image, MODE
+// changed again, DRAIN removed, a longer grace.
+func secondFix(first *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
+	after := first.DeepCopy()
+	grace := int64(60)
+	after.Spec.TerminationGracePeriodSeconds = &grace
+	ct := &after.Spec.Containers[0]
+	ct.Image = "registry.example/web:v3"
+	ct.Env = []corev1.EnvVar{{Name: "MODE", Value: "red"}}
+	return after
+}
+
+// TestWriteBackKustomizationFixFields: into a kustomization (with
+// comments and a patch of its own), a release's images go to images: and
+// its other changed fields (--fix's preStop, grace, readiness probe and
+// maxUnavailable; env) to one strategic-merge patch in patches:, marked as
+// written by kubectl zdd; a second release updates that same entry (the
+// fields of both, an env var removed as a deletion) rather than add one.
+func TestWriteBackKustomizationFixFields(t *testing.T) {
+	c := Change{Namespace: "shop", Name: "web"}
+	c.Before, c.After = fixTemplates()
+	c.BeforeSpec, c.AfterSpec = fixSpecs()
+	writeBack(t, "kustomization-fix.yaml", "kustomization.yaml", c)
+
+	// the second write-back starts from the first one's file
+	first, err := os.ReadFile(filepath.Join("testdata", "kustomization-fix.yaml.want"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := Change{Namespace: "shop", Name: "web", Before: c.After, After: secondFix(c.After)}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kustomization.yaml")
+	if err := os.WriteFile(path, first, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	patch, err := WriteBack(path, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(path)
+	golden(t, "kustomization-fix2.yaml.want", string(out))
+	golden(t, "kustomization-fix2.yaml.patch", strings.ReplaceAll(patch, path, "kustomization.yaml"))
+	if n := strings.Count(string(out), "# written by kubectl zdd --write-back for deployment web"); n != 1 {
+		t.Errorf("%d patches marked for deployment web after a second write-back, want the one updated", n)
+	}
+}

@@ -203,9 +203,11 @@ func CheckFile(path, namespace, name string) error {
 	return nil
 }
 
-// WriteBack applies the change's images to path: in a manifest, the image
-// of each changed container of the Deployment; in a kustomization, its
-// images: entries (one added when none matches). A value that is replaced
+// WriteBack applies the change to path: in a manifest, every changed
+// field of the Deployment (and the selector of a switched Service it
+// holds); in a kustomization, the images in its images: entries (one added
+// when none matches) and the other changed fields as a strategic-merge
+// patch per object in its patches: (see kustpatch.go). A value that is replaced
 // is replaced where it stands in the file, so its quoting, comments and
 // everything around it stay byte for byte; when a field or an entry must be
 // added, kyaml writes the file again, keeping comments, key order and the
@@ -408,6 +410,15 @@ func applyChange(nodes []*kyaml.RNode, path string, c Change, set setFunc) error
 				return fmt.Errorf("--write-back %s: %w", path, err)
 			}
 		}
+		patches, err := c.kustomizePatches()
+		if err != nil {
+			return err
+		}
+		for _, p := range patches {
+			if err := setKustomizePatch(kust, p, set); err != nil {
+				return fmt.Errorf("--write-back %s: %w", path, err)
+			}
+		}
 		return nil
 	}
 	dep := deploymentIn(nodes, c.Namespace, c.Name)
@@ -445,7 +456,8 @@ func applyChange(nodes []*kyaml.RNode, path string, c Change, set setFunc) error
 }
 
 // IsKustomization says whether the write-back file is a kustomization
-// (which takes a release's images only).
+// (which takes a release's images in images: and its other changes as
+// patches).
 func IsKustomization(path string) (bool, error) {
 	nodes, _, err := readFile(path)
 	if err != nil {

@@ -32,7 +32,7 @@ func (g *GitOpsFlags) addFlags(cmd *cobra.Command, writeBack bool) {
 	}
 	cmd.Flags().StringVar(&g.Mode, "gitops", g.Mode, "Objects managed by Argo CD or Flux (their next sync reverts the release): warn, refuse (exit 2 before any write) or ignore")
 	if writeBack {
-		cmd.Flags().StringVar(&g.WriteBack, "write-back", g.WriteBack, "After a release, write its change (images, other template fields, a blue-green switch) into this local manifest, or its images into a kustomization (images:), keeping comments")
+		cmd.Flags().StringVar(&g.WriteBack, "write-back", g.WriteBack, "After a release, write its change (images, other template fields, a blue-green switch) into this local manifest, or into a kustomization (images: and a strategic-merge patch in patches:), keeping comments")
 	}
 }
 
@@ -158,20 +158,6 @@ func (g *GitOpsFlags) commitChange(w io.Writer, change gitops.Change, found []gi
 	patch, err = gitops.WriteBack(g.WriteBack, change)
 	if err != nil {
 		return err
-	}
-	if kust, err := gitops.IsKustomization(g.WriteBack); err == nil && kust {
-		other, err := change.OtherFields()
-		if err != nil {
-			return err
-		}
-		for _, s := range change.Selectors {
-			if s.From != s.To {
-				other = append(other, fmt.Sprintf("service %s: spec.selector.%s", s.Service, s.Label))
-			}
-		}
-		if len(other) > 0 {
-			fmt.Fprintf(prose, "note: %s is a kustomization, which takes the images only: commit the release's other changes to the manifests it builds (deployment %s: %s)\n", g.WriteBack, change.Name, strings.Join(other, ", "))
-		}
 	}
 	if patch == "" {
 		fmt.Fprintf(prose, "%s already holds the release's change: nothing written\n", g.WriteBack)

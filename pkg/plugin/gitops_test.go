@@ -18,8 +18,9 @@ var updateGitOpsGolden = flag.Bool("update-gitops", false, "rewrite testdata/git
 
 // TestCommitChangeKustomization: the end of a blue-green deploy managed by
 // one Argo CD application (its Service and colour): the manager is named
-// once, the patch printed; a kustomization takes the image and the output
-// names what it cannot take (the preStop sleep, the selector switch).
+// once, the patch printed; a kustomization takes the image in images: and
+// the other changes (the preStop sleep, the selector switch) as a patch
+// per object in patches:, the written diff printed.
 func TestCommitChangeKustomization(t *testing.T) {
 	tmpl := func(image string) *corev1.PodTemplateSpec {
 		return &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}}}
@@ -53,7 +54,15 @@ func TestCommitChangeKustomization(t *testing.T) {
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
-	if data, _ := os.ReadFile(path); string(data) != strings.Replace(kust, "newTag: v1", "newTag: v2", 1) {
-		t.Errorf("kustomization after the write-back:\n%s", data)
+	data, _ := os.ReadFile(path)
+	for _, w := range []string{"- web.yaml # both colours\nimages:\n- name: registry.example/web\n  newTag: v2\npatches:\n",
+		"# written by kubectl zdd --write-back for deployment web-green\n", "seconds: 5\n",
+		"# written by kubectl zdd --write-back for service web\n", "version: green\n"} {
+		if !strings.Contains(string(data), w) {
+			t.Errorf("kustomization after the write-back does not hold %q:\n%s", w, data)
+		}
+	}
+	if strings.Contains(got, "note:") {
+		t.Errorf("a note printed though the kustomization took every change:\n%s", got)
 	}
 }
