@@ -4,12 +4,16 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // blueGreenInGit is a blue-green web as a repository holds it: the Service
@@ -305,5 +309,84 @@ spec:
 	d := getDeployment(e, "web")
 	if mu := d.Spec.Strategy.RollingUpdate.MaxUnavailable; mu == nil || mu.String() != "0" {
 		t.Errorf("the live Deployment's maxUnavailable %v, want 0 (the file must follow it)", mu)
+	}
+}
+
+// TestGitOpsRolloutWriteBackFixKustomization: rollout --fix --write-back
+// given a Flux-style kustomization (a Deployment file it builds, images:,
+// comments): the new tag goes to images:, --fix's preStop sleep, grace and
+// maxUnavailable 0 to a patch in patches:, and `kubectl kustomize` of the
+// folder then yields the Deployment as the release left it in the cluster.
+func TestGitOpsRolloutWriteBackFixKustomization(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Apply(appManifest(AppSpec{Replicas: 3, MaxUnavailable: "1", MaxSurge: "1", NoPreStop: true}))
+	e.RolloutStatus("web", 2*time.Minute)
+	const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  strategy:
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: app
+          image: registry.example/web:v1
+`
+	const kust = `# web in production, synced by Flux
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - deployment.yaml # the base
+images:
+  # bumped by releases
+  - name: registry.example/web
+    newTag: v1
+`
+	dir := filepath.Dir(writeTemp(t, "kustomization.yaml", kust))
+	if err := os.WriteFile(filepath.Join(dir, "deployment.yaml"), []byte(deployment), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "kustomization.yaml")
+	r := e.Zdd("rollout", "deployment/web", "--image", "app=registry.example/web:v2", "--fix", "--timeout", "2m", "--write-back", path)
+	wantCode(t, "rollout --fix --write-back kustomization.yaml", r, 0)
+	if !strings.Contains(r.Stdout, "wrote the release's change to "+path) || strings.Contains(r.Stdout, "note:") {
+		t.Errorf("want the written change printed and no note:\n%s", r.Stdout)
+	}
+	data, _ := os.ReadFile(path)
+	for _, w := range []string{"# web in production, synced by Flux\n", "- deployment.yaml # the base\n", "# bumped by releases\n", "newTag: v2\n",
+		"# written by kubectl zdd --write-back for deployment web\n"} {
+		if !strings.Contains(string(data), w) {
+			t.Errorf("%s after --write-back does not hold %q:\n%s", path, w, data)
+		}
+	}
+	var built appsv1.Deployment
+	if err := sigsyaml.UnmarshalStrict([]byte(e.MustKubectl("kustomize", dir).Stdout), &built); err != nil {
+		t.Fatalf("kubectl kustomize %s: %v", dir, err)
+	}
+	live := getDeployment(e, "web")
+	bc, lc := built.Spec.Template.Spec.Containers[0], live.Spec.Template.Spec.Containers[0]
+	if bc.Image != lc.Image || lc.Image != "registry.example/web:v2" {
+		t.Errorf("built image %q, live %q: want registry.example/web:v2 in both", bc.Image, lc.Image)
+	}
+	if lc.Lifecycle == nil || lc.Lifecycle.PreStop == nil || !equality.Semantic.DeepEqual(bc.Lifecycle, lc.Lifecycle) {
+		t.Errorf("built lifecycle %+v, live %+v: want --fix's preStop in both", bc.Lifecycle, lc.Lifecycle)
+	}
+	if bg, lg := built.Spec.Template.Spec.TerminationGracePeriodSeconds, live.Spec.Template.Spec.TerminationGracePeriodSeconds; bg == nil || lg == nil || *bg != *lg {
+		t.Errorf("built grace %v, live %v: want the same", bg, lg)
+	}
+	if ru := built.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.String() != "0" || ru.MaxSurge.String() != "1" {
+		t.Errorf("built strategy %+v: want maxUnavailable 0 (--fix), maxSurge 1 kept", built.Spec.Strategy)
 	}
 }
