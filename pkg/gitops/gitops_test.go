@@ -419,3 +419,31 @@ func TestWriteBackKustomizationFixFields(t *testing.T) {
 		t.Errorf("%d patches marked for deployment web after a second write-back, want the one updated", n)
 	}
 }
+
+// TestWriteBackKustomizationEmptyLists: a kustomization whose patches:
+// and images: are empty (null, or [] in flow style) gets its entries as
+// block lists where those fields stand, comments kept (yaml.v3 moves the
+// line comment of a flow [] to the next key).
+func TestWriteBackKustomizationEmptyLists(t *testing.T) {
+	entries := "- target:\n    kind: Deployment\n    name: web\n  patch: |\n    # written by kubectl zdd --write-back for deployment web\n"
+	for _, tt := range []struct{ kust, patches, images string }{
+		{"resources:\n- deployment.yaml\npatches: # none yet\nimages:\n", "\npatches: # none yet\n" + entries, "\nimages:\n- name: registry.example/web\n  newTag: v2\n"},
+		{"resources:\n- deployment.yaml\npatches: [] # none yet\nimages: []\n", "\npatches:\n" + entries, "\nimages: # none yet\n- name: registry.example/web\n  newTag: v2\n"},
+	} {
+		path := filepath.Join(t.TempDir(), "kustomization.yaml")
+		if err := os.WriteFile(path, []byte(tt.kust), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := Change{Namespace: "shop", Name: "web"}
+		c.Before, c.After = fixTemplates()
+		if _, err := WriteBack(path, c); err != nil {
+			t.Fatalf("%q: %v", tt.kust, err)
+		}
+		got, _ := os.ReadFile(path)
+		for _, w := range []string{tt.patches, tt.images} {
+			if !strings.Contains(string(got), w) {
+				t.Errorf("%q after write-back does not hold %q:\n%s", tt.kust, w, got)
+			}
+		}
+	}
+}

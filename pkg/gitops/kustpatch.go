@@ -280,7 +280,7 @@ func setKustomizePatch(kust *kyaml.RNode, p objectPatch, set setFunc) error {
 	if err := set(kust, "", nil); err != nil {
 		return err
 	}
-	list, err := kust.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "patches"))
+	list, err := blockList(kust, "patches")
 	if err != nil {
 		return err
 	}
@@ -298,4 +298,25 @@ func setKustomizePatch(kust *kyaml.RNode, p objectPatch, set setFunc) error {
 		return err
 	}
 	return list.PipeE(kyaml.Append(entry.YNode()))
+}
+
+// blockList is the list field of kust that a write-back appends to, in
+// block style: created when missing or empty (`patches:`, `patches: []`),
+// turned to block style when written in flow style (its elements keep
+// theirs).
+func blockList(kust *kyaml.RNode, field string) (*kyaml.RNode, error) {
+	if f := kust.Field(field); f != nil {
+		n := f.Value.YNode()
+		if n.Kind == kyaml.SequenceNode && len(n.Content) > 0 {
+			n.Style = 0
+			return f.Value, nil
+		}
+		if n.Kind == kyaml.SequenceNode || (n.Kind == kyaml.ScalarNode && n.ShortTag() == kyaml.NodeTagNull) {
+			// made an empty block list where it stands, its comments kept
+			n.Kind, n.Tag, n.Value, n.Style, n.Content = kyaml.SequenceNode, kyaml.NodeTagSeq, "", 0, nil
+			return f.Value, nil
+		}
+		return nil, fmt.Errorf("%s is not a list", field)
+	}
+	return kust.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, field))
 }

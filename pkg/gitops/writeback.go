@@ -503,7 +503,7 @@ func setKustomizeImage(kust *kyaml.RNode, im ImageChange, set setFunc) error {
 		if err := set(kust, "", ""); err != nil {
 			return err
 		}
-		list, err := kust.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "images"))
+		list, err := blockList(kust, "images")
 		if err != nil {
 			return err
 		}
