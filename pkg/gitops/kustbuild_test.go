@@ -147,3 +147,33 @@ func TestWriteBackKustomizationBlueGreen(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBackKustomizationNamePrefix: with a namePrefix (and suffix) the
+// Deployment is prod-web-eu in the cluster and web in the files the
+// kustomization builds; the patch targets web, and kustomize build yields
+// prod-web-eu with the release's fields.
+func TestWriteBackKustomizationNamePrefix(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("testdata", "manifest-fix.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kust := "namePrefix: prod-\nnameSuffix: -eu\nresources:\n  - deployment.yaml\n"
+	for name, s := range map[string]string{"deployment.yaml": string(data), "kustomization.yaml": kust} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := Change{Namespace: "shop", Name: "prod-web-eu"}
+	c.Before, c.After = fixTemplates()
+	if _, err := WriteBack(filepath.Join(dir, "kustomization.yaml"), c); err != nil {
+		t.Fatal(err)
+	}
+	d := build(t, dir)
+	if d.Name != "prod-web-eu" {
+		t.Errorf("built deployment %q, want prod-web-eu", d.Name)
+	}
+	if diff := cmp.Diff(c.After.Spec, d.Spec.Template.Spec); diff != "" {
+		t.Errorf("the built pod spec is not the release's (-want +got):\n%s", diff)
+	}
+}

@@ -320,3 +320,14 @@ func blockList(kust *kyaml.RNode, field string) (*kyaml.RNode, error) {
 	}
 	return kust.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, field))
 }
+
+// unprefixed is an object's name in the cluster as the kustomization's
+// resources have it: without the kustomization's namePrefix and
+// nameSuffix (its patches run before they are added).
+func unprefixed(kust *kyaml.RNode, name string) string {
+	prefix, suffix := fieldString(kust, "namePrefix"), fieldString(kust, "nameSuffix")
+	if len(name) > len(prefix)+len(suffix) && strings.HasPrefix(name, prefix) && strings.HasSuffix(name, suffix) {
+		return name[len(prefix) : len(name)-len(suffix)]
+	}
+	return name
+}

@@ -415,6 +415,7 @@ func applyChange(nodes []*kyaml.RNode, path string, c Change, set setFunc) error
 			return err
 		}
 		for _, p := range patches {
+			p.name = unprefixed(kust, p.name)
 			if err := setKustomizePatch(kust, p, set); err != nil {
 				return fmt.Errorf("--write-back %s: %w", path, err)
 			}
