@@ -177,6 +177,10 @@ type Watcher struct {
 	started  time.Time
 	timeline []Sample
 	report   Report
+	// hashes maps each watched pod to its pod-template-hash, kept from
+	// the pod events: a pod's status changes (most of the events of a
+	// release) leave it as it was and cost no count.
+	hashes map[string]string
 }
 
 // Start begins watching the EndpointSlices of Service namespace/service and
@@ -193,6 +197,7 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 		now:     now,
 		notify:  notify,
 		changed: make(chan struct{}),
+		hashes:  map[string]string{},
 	}
 	w.conn = &connection{now: now}
 	// the watch errors (connection refused while the API server is away)
@@ -201,32 +206,61 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 		Track: func(resource string, lw *cache.ListWatch) cache.ListerWatcher {
 			return w.conn.track(resource, client, lw)
 		},
-		OnChange: w.record,
+		OnChange: w.onChange,
 	})
 	if err != nil {
 		return nil, err
 	}
-	w.endpoints = ew
 	w.mu.Lock()
+	w.endpoints = ew
 	w.synced = true
 	w.started = now()
+	// the pods as the synced cache holds them; the events still queued
+	// for the handler then update this account one pod at a time
+	w.hashes = PodHashes(ew.Pods())
 	w.mu.Unlock()
 	// a gap before the start (the first list failed) is not part of the
 	// observation
 	w.conn.reset(w.started)
+	w.mu.Lock()
 	w.record()
+	w.mu.Unlock()
 	return w, nil
 }
 
-// record takes a sample from the informers' caches and appends it to the
-// timeline when it differs from the last one.
-func (w *Watcher) record() {
+// onChange is the EndpointWatch's event: a pod event updates the account
+// of pod-template-hashes and takes a sample only when that changed (a pod
+// came or went: a status change alters no endpoint's hash, and an
+// endpoint's readiness arrives as a slice event); a slice event takes one.
+func (w *Watcher) onChange(pod *corev1.Pod, deleted bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if pod != nil {
+		h := pod.Labels["pod-template-hash"]
+		old, had := w.hashes[pod.Name]
+		switch {
+		case deleted || h == "":
+			if !had {
+				return
+			}
+			delete(w.hashes, pod.Name)
+		case had && old == h:
+			return
+		default:
+			w.hashes[pod.Name] = h
+		}
+	}
+	w.record()
+}
+
+// record takes a sample from the slices' cache and the pods' hashes, and
+// appends it to the timeline when it differs from the last one. w.mu is
+// held.
+func (w *Watcher) record() {
 	if !w.synced || w.stopped {
 		return
 	}
-	ready, byHash := CountReady(w.endpoints.Slices(), PodHashes(w.endpoints.Pods()))
+	ready, byHash := CountReady(w.endpoints.Slices(), w.hashes)
 	s := Sample{Time: w.now(), Ready: ready, ByHash: byHash}
 	if n := len(w.timeline); n > 0 && w.timeline[n-1].Ready == s.Ready && maps.Equal(w.timeline[n-1].ByHash, s.ByHash) {
 		return
@@ -319,29 +353,38 @@ func PodHashes(pods []*corev1.Pod) map[string]string {
 // endpoint's target pod. An endpoint whose ready condition is unset counts
 // as ready, as the EndpointSlice API specifies.
 func CountReady(slices []*discoveryv1.EndpointSlice, hashes map[string]string) (int, map[string]int) {
-	seen := map[string]bool{}
+	// what an endpoint is: its target (kind, namespace, name), or its
+	// first address when it has none; a struct, so that counting builds
+	// no string per endpoint (this runs at every slice event)
+	type target struct{ kind, namespace, name string }
+	n := 0
+	for _, sl := range slices {
+		n += len(sl.Endpoints)
+	}
+	seen := make(map[target]struct{}, n)
 	byHash := map[string]int{}
 	for _, sl := range slices {
 		for _, ep := range sl.Endpoints {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 				continue
 			}
-			var key, hash string
+			var key target
+			var hash string
 			switch {
 			case ep.TargetRef != nil && ep.TargetRef.Kind == "Pod":
-				key = "pod/" + ep.TargetRef.Name
+				key = target{kind: "Pod", name: ep.TargetRef.Name}
 				hash = hashes[ep.TargetRef.Name]
 			case ep.TargetRef != nil:
-				key = ep.TargetRef.Kind + "/" + ep.TargetRef.Namespace + "/" + ep.TargetRef.Name
+				key = target{ep.TargetRef.Kind, ep.TargetRef.Namespace, ep.TargetRef.Name}
 			case len(ep.Addresses) > 0:
-				key = "addr/" + ep.Addresses[0]
+				key = target{kind: "address", name: ep.Addresses[0]}
 			default:
 				continue
 			}
-			if seen[key] {
+			if _, dup := seen[key]; dup {
 				continue
 			}
-			seen[key] = true
+			seen[key] = struct{}{}
 			if hash == "" {
 				hash = UnknownHash
 			}

@@ -3,6 +3,7 @@ package downtime
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -256,5 +257,87 @@ func TestReportString(t *testing.T) {
 				t.Errorf("report (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The pods' hashes are kept from the pod events: a ready endpoint whose pod
+// arrives later is attributed to its hash then, a deleted pod's endpoint
+// goes back to unknown, and a pod's status change leaves it as it was.
+func TestWatcherFollowsPods(t *testing.T) {
+	client := fake.NewClientset(slice("web-1", ep("a", ptr.To(true)), ep("b", ptr.To(true))))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { clock = clock.Add(time.Second); return clock }
+	notify := make(chan struct{}, 1)
+	w, err := start(ctx, client, "ns", "web", now, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-notify // initial sample: two endpoints, pods unknown
+	next := func(what string) {
+		t.Helper()
+		select {
+		case <-notify:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no sample recorded after %s", what)
+		}
+	}
+	pods := client.CoreV1().Pods("ns")
+	a := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", Labels: map[string]string{"pod-template-hash": "h1"}}}
+	if _, err := pods.Create(ctx, a, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	next("pod a created")
+	// a status change of a: the same hash, no new sample
+	a.Status.Phase = corev1.PodRunning
+	if _, err := pods.UpdateStatus(ctx, a, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns", Labels: map[string]string{"pod-template-hash": "h2"}}}
+	if _, err := pods.Create(ctx, b, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	next("pod b created")
+	if err := pods.Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	next("pod a deleted")
+	r := w.Stop()
+	var got []map[string]int
+	for _, s := range r.Timeline {
+		got = append(got, s.ByHash)
+	}
+	want := []map[string]int{
+		{UnknownHash: 2},
+		{"h1": 1, UnknownHash: 1},
+		{"h1": 1, "h2": 1},
+		{"h2": 1, UnknownHash: 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("timeline by hash (-want +got):\n%s", diff)
+	}
+}
+
+// The count at each slice event of a release of 1,000 replicas (1,100
+// endpoints in 11 slices while the surge runs).
+func BenchmarkCountReady(b *testing.B) {
+	var slices []*discoveryv1.EndpointSlice
+	hashes := map[string]string{}
+	for s := 0; s < 11; s++ {
+		sl := slice(fmt.Sprintf("web-%d", s))
+		for i := 0; i < 100; i++ {
+			name := fmt.Sprintf("web-%d-%d", s, i)
+			sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{name}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(i%10 != 0)},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: name}})
+			hashes[name] = fmt.Sprintf("h%d", s%2)
+		}
+		slices = append(slices, sl)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, _ := CountReady(slices, hashes); n != 990 {
+			b.Fatalf("want 990 ready, got %d", n)
+		}
 	}
 }

@@ -44,27 +44,33 @@ func BadWaitingReasonList() []string {
 func PodProblems(pods []corev1.Pod, maxRestarts int32) []string {
 	var out []string
 	for i := range pods {
-		pod := &pods[i]
-		if pod.DeletionTimestamp != nil {
-			continue
-		}
-		statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
-		sort.SliceStable(statuses, func(a, b int) bool { return statuses[a].Name < statuses[b].Name })
-		for _, cs := range statuses {
-			if w := cs.State.Waiting; w != nil && BadWaitingReasons[w.Reason] {
-				line := fmt.Sprintf("pod %q container %q: %s", pod.Name, cs.Name, w.Reason)
-				if w.Message != "" {
-					line += ": " + w.Message
-				}
-				out = append(out, line)
-				continue
-			}
-			if cs.RestartCount > maxRestarts {
-				out = append(out, fmt.Sprintf("pod %q container %q restarted %d times (--max-restarts %d)", pod.Name, cs.Name, cs.RestartCount, maxRestarts))
-			}
-		}
+		out = append(out, podProblems(&pods[i], maxRestarts)...)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// podProblems is PodProblems of one pod, unsorted.
+func podProblems(pod *corev1.Pod, maxRestarts int32) []string {
+	if pod.DeletionTimestamp != nil {
+		return nil
+	}
+	var out []string
+	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	sort.SliceStable(statuses, func(a, b int) bool { return statuses[a].Name < statuses[b].Name })
+	for _, cs := range statuses {
+		if w := cs.State.Waiting; w != nil && BadWaitingReasons[w.Reason] {
+			line := fmt.Sprintf("pod %q container %q: %s", pod.Name, cs.Name, w.Reason)
+			if w.Message != "" {
+				line += ": " + w.Message
+			}
+			out = append(out, line)
+			continue
+		}
+		if cs.RestartCount > maxRestarts {
+			out = append(out, fmt.Sprintf("pod %q container %q restarted %d times (--max-restarts %d)", pod.Name, cs.Name, cs.RestartCount, maxRestarts))
+		}
+	}
 	return out
 }
 
@@ -78,11 +84,14 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 	}
 	ns := d.Namespace
 	isNew := map[string]bool{} // ReplicaSet name -> runs template
-	newPods := map[string]corev1.Pod{}
+	// the problems of each new pod, judged at its own event: one pod's
+	// event costs one pod's judgement, not all of them (at 1,000 replicas
+	// a release sees many thousand)
+	problemsOf := map[string][]string{}
 	var problems []string
 	err = untilPods(ctx, client, ns, sel, nil, func(ev watch.EventType, pod *corev1.Pod) (bool, error) {
 		if ev == watch.Deleted {
-			delete(newPods, pod.Name)
+			delete(problemsOf, pod.Name)
 			return false, nil
 		}
 		ref := metav1.GetControllerOf(pod)
@@ -101,13 +110,20 @@ func WatchNewPodProblems(ctx context.Context, client kubernetes.Interface, d *ap
 		if !fresh {
 			return false, nil
 		}
-		newPods[pod.Name] = *pod
-		all := make([]corev1.Pod, 0, len(newPods))
-		for _, p := range newPods {
-			all = append(all, p)
+		if p := podProblems(pod, maxRestarts); len(p) > 0 {
+			problemsOf[pod.Name] = p
+		} else {
+			delete(problemsOf, pod.Name)
 		}
-		problems = PodProblems(all, maxRestarts)
-		return len(problems) > 0, nil
+		if len(problemsOf) == 0 {
+			return false, nil
+		}
+		problems = nil
+		for _, p := range problemsOf {
+			problems = append(problems, p...)
+		}
+		sort.Strings(problems)
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
