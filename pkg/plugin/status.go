@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
-	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -17,16 +14,11 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
-	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
 	"github.com/zdd-dev/kubectl-zdd/pkg/state"
 )
 
@@ -298,131 +290,4 @@ func (o *StatusOptions) serviceStatus(ctx context.Context, s *corev1.Service) (O
 		Lease:    o.lease(ctx, "service", s.Namespace, s.Name),
 		Requests: requestsOf(s.Annotations, op.ID),
 	}, true
-}
-
-func printStatusHeader(w io.Writer, allNS, wide bool) {
-	if allNS {
-		fmt.Fprint(w, "NAMESPACE\t")
-	}
-	fmt.Fprint(w, "OBJECT\tSTRATEGY\tPHASE\tRESULT\tREADY\tSTARTED\tLEASE\tDETAILS")
-	if wide {
-		fmt.Fprint(w, "\tOPERATION\tPARAMS")
-	}
-	fmt.Fprintln(w)
-}
-
-func printStatusRow(w io.Writer, it OperationStatus, allNS, wide bool, now time.Time) {
-	op := it.Operation
-	result := op.Result
-	if result == "" {
-		result = "in flight"
-	}
-	started := "-"
-	if !op.StartTime.IsZero() {
-		started = now.Sub(op.StartTime).Truncate(time.Second).String() + " ago"
-	}
-	lease := "none"
-	if it.Lease != nil {
-		if it.Lease.Renewing {
-			lease = it.Lease.Holder
-		} else {
-			lease = it.Lease.Holder + " (stale)"
-		}
-	}
-	details := operationDetails(op)
-	if r := it.Requests; r != nil {
-		// what the operation's request probe measured (--probe)
-		details = append(details, fmt.Sprintf("failed requests %d/%d", r.Failed, r.Sent))
-	}
-	if allNS {
-		fmt.Fprintf(w, "%s\t", it.Namespace)
-	}
-	fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", strings.ToLower(it.Kind), it.Name, op.Strategy, dash(op.Phase), result, it.Ready, started, lease, dash(strings.Join(details, ", ")))
-	if wide {
-		var params []string
-		for _, k := range op.ParamKeys() {
-			params = append(params, k+"="+shortParam(op.Params[k]))
-		}
-		fmt.Fprintf(w, "\t%s\t%s", op.ID, dash(strings.Join(params, " ")))
-	}
-	fmt.Fprintln(w)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// watch prints a row whenever a Deployment or Service with a record changes
-// (printed holds the rows already shown, which are not shown again), with
-// kube.Follow: the watch outlives the API server's routine closing of a
-// watch and a restart of the API server, and a row changed meanwhile is
-// printed once it is back.
-func (o *StatusOptions) watch(ctx context.Context, tw *tabwriter.Writer, printed []OperationStatus) error {
-	ns := o.listNamespace()
-	withName := func(opts metav1.ListOptions) metav1.ListOptions {
-		if o.Name != "" {
-			opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Name).String()
-		}
-		return opts
-	}
-	var mu sync.Mutex
-	last := map[string]string{}
-	key := func(it OperationStatus) string { return it.Kind + "/" + it.Namespace + "/" + it.Name }
-	for _, it := range printed {
-		b, _ := json.Marshal(it)
-		last[key(it)] = string(b)
-	}
-	show := func(it OperationStatus) error {
-		mu.Lock()
-		defer mu.Unlock()
-		b, _ := json.Marshal(it)
-		if last[key(it)] == string(b) {
-			return nil
-		}
-		last[key(it)] = string(b)
-		printStatusRow(tw, it, o.AllNamespaces, o.Output == "wide", o.Now())
-		return tw.Flush()
-	}
-
-	var sources []kube.Source
-	if o.Kind == "" || o.Kind == "deployment" {
-		c := o.Client.AppsV1().Deployments(ns)
-		sources = append(sources, kube.Source{What: "deployments", Object: &appsv1.Deployment{}, ListWatch: &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return c.List(ctx, withName(opts))
-			},
-			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				return c.Watch(ctx, withName(opts))
-			},
-		}, Changed: func(obj runtime.Object) error {
-			if d, ok := obj.(*appsv1.Deployment); ok {
-				if it, has := o.deploymentStatus(ctx, d); has {
-					return show(it)
-				}
-			}
-			return nil
-		}})
-	}
-	if o.Kind == "" || o.Kind == "service" {
-		c := o.Client.CoreV1().Services(ns)
-		sources = append(sources, kube.Source{What: "services", Object: &corev1.Service{}, ListWatch: &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return c.List(ctx, withName(opts))
-			},
-			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				return c.Watch(ctx, withName(opts))
-			},
-		}, Changed: func(obj runtime.Object) error {
-			if s, ok := obj.(*corev1.Service); ok {
-				if it, has := o.serviceStatus(ctx, s); has {
-					return show(it)
-				}
-			}
-			return nil
-		}})
-	}
-	return kube.Follow(ctx, sources...)
 }
