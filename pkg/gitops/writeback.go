@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -276,122 +275,6 @@ func decodeDocs(data []byte) ([]*kyaml.RNode, error) {
 	}
 }
 
-// setFunc sets field of the mapping m to the scalar value (nil or ""
-// removes it); an empty field says that the caller changes the document's
-// structure itself (adds or removes a node).
-type setFunc func(m *kyaml.RNode, field string, value any) error
-
-func removes(value any) bool { return value == nil || value == "" }
-
-func kyamlSet(m *kyaml.RNode, field string, value any) error {
-	if field == "" {
-		return nil
-	}
-	if removes(value) {
-		return m.PipeE(kyaml.Clear(field))
-	}
-	text, tag := scalarText(value)
-	if f := m.Field(field); f != nil && f.Value != nil && f.Value.YNode().Kind == kyaml.ScalarNode {
-		n := f.Value.YNode() // keeps its style and comments
-		n.Value = text
-		if n.ShortTag() != tag {
-			n.Tag = tag
-			if tag != kyaml.NodeTagString {
-				n.Style = 0
-			}
-		}
-		return nil
-	}
-	return m.PipeE(kyaml.SetField(field, kyaml.NewRNode(&kyaml.Node{Kind: kyaml.ScalarNode, Value: text, Tag: tag})))
-}
-
-// plainIs says whether text written plain in YAML reads as tag.
-func plainIs(text, tag string) bool {
-	n, err := kyaml.Parse(text)
-	return err == nil && n.YNode().Kind == kyaml.ScalarNode && n.YNode().ShortTag() == tag
-}
-
-// inPlaceSetter records replacements of existing scalars by their position
-// in the file; anything else marks the change structural.
-type inPlaceSetter struct {
-	edits      []*kyaml.Node
-	values     []string
-	structural bool
-}
-
-func (s *inPlaceSetter) set(m *kyaml.RNode, field string, value any) error {
-	if field == "" {
-		s.structural = true
-		return nil
-	}
-	f := m.Field(field)
-	switch {
-	case f == nil && removes(value):
-		return nil
-	case f == nil || removes(value) || f.Value.YNode().Kind != kyaml.ScalarNode:
-		s.structural = true
-		return nil
-	}
-	text, tag := scalarText(value)
-	n := f.Value.YNode()
-	if n.Value == text && n.ShortTag() == tag {
-		return nil
-	}
-	switch n.Style {
-	case 0:
-		if !plainIs(text, tag) {
-			s.structural = true
-			return nil
-		}
-	case kyaml.DoubleQuotedStyle, kyaml.SingleQuotedStyle:
-		if tag != kyaml.NodeTagString || strings.ContainsAny(text, `"'\`) {
-			s.structural = true
-			return nil
-		}
-	default:
-		s.structural = true
-		return nil
-	}
-	s.edits = append(s.edits, n)
-	s.values = append(s.values, text)
-	return nil
-}
-
-// apply replaces each recorded scalar in data, last first.
-func (s *inPlaceSetter) apply(data []byte) []byte {
-	lineStart := []int{0}
-	for i, b := range data {
-		if b == '\n' {
-			lineStart = append(lineStart, i+1)
-		}
-	}
-	type span struct {
-		from, to int
-		text     string
-	}
-	var spans []span
-	for i, n := range s.edits {
-		from := lineStart[n.Line-1] + n.Column - 1
-		to := from + len(n.Value)
-		text := s.values[i]
-		switch n.Style {
-		case kyaml.DoubleQuotedStyle:
-			to = from + 1 + bytes.IndexByte(data[from+1:], '"') + 1
-			text = `"` + text + `"`
-		case kyaml.SingleQuotedStyle:
-			to = from + 1 + bytes.IndexByte(data[from+1:], '\'') + 1
-			text = "'" + text + "'"
-		}
-		spans = append(spans, span{from, to, text})
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].from > spans[j].from })
-	out := append([]byte(nil), data...)
-	for _, sp := range spans {
-		out = append(out[:sp.from], append([]byte(sp.text), out[sp.to:]...)...)
-	}
-	return out
-}
-
 // applyChange sets the change's images in the documents through set.
 func applyChange(nodes []*kyaml.RNode, path string, c Change, set setFunc) error {
 	images := c.Images()
@@ -465,63 +348,6 @@ func IsKustomization(path string) (bool, error) {
 		return false, err
 	}
 	return kindOf(nodes, path) == fileKustomization, nil
-}
-
-// splitImage cuts an image reference into repository, tag and digest.
-func splitImage(ref string) (repo, tag, digest string) {
-	repo, digest, _ = strings.Cut(ref, "@")
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo, tag = repo[:i], repo[i+1:]
-	}
-	return repo, tag, digest
-}
-
-// setKustomizeImage points the kustomization's images: entry of the old
-// image at the new one: the entry whose newName (or, without one, name) is
-// the old image's repository.
-func setKustomizeImage(kust *kyaml.RNode, im ImageChange, set setFunc) error {
-	oldRepo, _, _ := splitImage(im.From)
-	newRepo, newTag, newDigest := splitImage(im.To)
-	var entry *kyaml.RNode
-	if list := kust.Field("images"); list != nil && list.Value.YNode().Kind == kyaml.SequenceNode {
-		elems, err := list.Value.Elements()
-		if err != nil {
-			return err
-		}
-		for _, e := range elems {
-			name := fieldString(e, "name")
-			if nn := fieldString(e, "newName"); nn != "" {
-				name = nn
-			}
-			if name == oldRepo {
-				entry = e
-				break
-			}
-		}
-	}
-	if entry == nil {
-		// a new entry: set learns that the change adds to the file
-		if err := set(kust, "", ""); err != nil {
-			return err
-		}
-		list, err := blockList(kust, "images")
-		if err != nil {
-			return err
-		}
-		entry = kyaml.NewMapRNode(&map[string]string{"name": oldRepo})
-		if err := list.PipeE(kyaml.Append(entry.YNode())); err != nil {
-			return err
-		}
-	}
-	if newRepo != fieldString(entry, "name") || fieldString(entry, "newName") != "" {
-		if err := set(entry, "newName", newRepo); err != nil {
-			return err
-		}
-	}
-	if err := set(entry, "newTag", newTag); err != nil {
-		return err
-	}
-	return set(entry, "digest", newDigest)
 }
 
 func fieldString(n *kyaml.RNode, field string) string {
