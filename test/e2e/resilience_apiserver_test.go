@@ -531,7 +531,9 @@ func kubectlApply(e *Env, yaml string) {
 //     exits 0 with the release finished; its Lease is renewed after the outage by the same
 //     holder; the downtime watchers report the outage as a gap, never a
 //     time with zero ready endpoints, and the Services never lose a ready
-//     endpoint.
+//     endpoint. When the restart took longer than a run's renew deadline
+//     after its last renewal (a loaded machine), that run must instead stop
+//     saying it lost contact, and resume must finish its release.
 //   - long outage (the apiserver stopped gracefully, and away until every
 //     run has stopped):
 //     each run stops by itself, before its Lease expires, with a non-zero
@@ -612,14 +614,29 @@ func TestResilienceAPIServerRestart(t *testing.T) {
 		began.Format("15:04:05.000"), stopped.Sub(began).Round(time.Millisecond), launched.Format("15:04:05.000"), ready.Format("15:04:05.000"), launched.Sub(began).Round(time.Millisecond))
 	for i, s := range strategies {
 		r := runs[i].wait(t, 3*time.Minute)
+		before, holderBefore := leases[i].lastRenewalBefore(began)
 		if r.Code != 0 {
-			t.Errorf("%s across a %s outage: want exit 0, got %d", s.name, launched.Sub(began).Round(time.Second), r.Code)
+			// A run stops when its renewals have failed for the renew
+			// deadline since its last one. On a loaded machine the
+			// restarted apiserver can take that long to come back (CI saw
+			// it): then stopping is the contract, and resume finishes.
+			if !before.IsZero() && ready.Sub(before) >= renewDeadline-2*time.Second && strings.Contains(r.Stderr, "lost contact with the API server") {
+				t.Logf("NOTE short outage %s: the apiserver was ready again %s after this run's last lease renewal, past its renew deadline (%s): it stopped as it must (exit %d, lost contact); resuming it",
+					s.name, ready.Sub(before).Round(10*time.Millisecond), renewDeadline, r.Code)
+				if res := zddIn(envs[i], "resume", s.kind+"/"+s.object, "--force-unlock", "--timeout", "3m"); res.Code != 0 {
+					t.Errorf("%s: resume after the short outage: %s", s.name, res)
+					continue
+				}
+				s.check(t, envs[i], v2, 0)
+				continue
+			}
+			t.Errorf("%s across a %s outage (ready again %s after its last lease renewal, renew deadline %s): want exit 0, got %d",
+				s.name, launched.Sub(began).Round(time.Second), ready.Sub(before).Round(10*time.Millisecond), renewDeadline, r.Code)
 			continue
 		}
 		s.check(t, envs[i], v2, 0)
 		// no request can succeed between the old process's exit and the
 		// new one's launch: a renewal after stopped went to the new one
-		before, holderBefore := leases[i].lastRenewalBefore(began)
 		after, holderAfter, ok := leases[i].firstRenewalAfter(stopped)
 		switch {
 		case before.IsZero():
@@ -742,6 +759,10 @@ func TestResilienceAPIServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// renewDeadline is how long a run's lease renewals may fail before it
+// stops (state.Lock: the lease's duration minus one renewal period).
+const renewDeadline = state.DefaultLeaseDuration - state.DefaultLeaseDuration/3
 
 func recordedPhase(t *testing.T, e *Env, kind, name string) string {
 	t.Helper()
