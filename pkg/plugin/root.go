@@ -4,12 +4,16 @@
 package plugin
 
 import (
+	"flag"
 	"fmt"
+	"io"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 )
@@ -50,6 +54,10 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
+
+	var verbosity int
+	cmd.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "Log level of the Kubernetes client library (its messages, such as a watch ended and restarted, are hidden at 0)")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return clientLogs(verbosity) }
 
 	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
 	configFlags.AddFlags(cmd.PersistentFlags())
@@ -121,4 +129,30 @@ func usageErrorf(cmd *cobra.Command, format string, a ...any) error {
 func flagChanged(fs *pflag.FlagSet, name string) bool {
 	f := fs.Lookup(name)
 	return f != nil && f.Changed
+}
+
+// clientLogs sets where the Kubernetes client library's own log lines go.
+// At 0 (the default) nowhere: they are for debugging (a watch that ended
+// and was restarted during an API server outage would print a line the
+// command already says in its own words). Above 0, to stderr at that
+// verbosity, as kubectl's -v.
+func clientLogs(v int) error {
+	if v < 0 {
+		return exitcode.Usagef("--v %d: must be 0 or more", v)
+	}
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	if v == 0 {
+		klog.SetOutput(io.Discard)
+		for name, value := range map[string]string{"logtostderr": "false", "stderrthreshold": "FATAL"} {
+			if err := fs.Set(name, value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := fs.Set("logtostderr", "true"); err != nil {
+		return err
+	}
+	return fs.Set("v", strconv.Itoa(v))
 }
