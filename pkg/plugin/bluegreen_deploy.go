@@ -174,12 +174,13 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationDeploy); done {
 		return err
 	}
-	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label)
+	snap := blueGreenRead(ctx, o.Runner, o.config)
+	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label, snap)
 	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
 	if err != nil {
 		return err
 	}
-	change := blueGreenBefore(ctx, o.Runner.Client, o.config)
+	change := blueGreenBefore(snap, o.config)
 	if o.WriteBack != "" && change != nil {
 		// the file must hold the colour this deploy writes (exit 2 before any write)
 		if err := gitops.CheckFile(o.WriteBack, o.config.Namespace, change.before.Name); err != nil {
@@ -189,9 +190,10 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 	streams := o.IOStreams
 	streams.Out = o.log(o.Out, o.ErrOut)
 	o.Runner.Out = fitTerminal(streams.Out)
-	if err := o.preflight(ctx, fitTerminal(streams.Out)); err != nil {
+	if err := o.preflight(fitTerminal(streams.Out), snap); err != nil {
 		return err
 	}
+	o.Runner.Prefetched = snap
 	err = o.Probe.runBlueGreen(ctx, streams, o.Report, o.json(), o.Runner, o.config, o.Runner.Deploy)
 	if err == nil {
 		err = o.GitOpsFlags.blueGreenCommit(ctx, streams.Out, o.Runner.Client, change, managed)
@@ -208,10 +210,14 @@ func (o *BlueGreenDeployOptions) Run(ctx context.Context) error {
 // they will be after the switch, before any write: with --fix the new
 // colour gets lint's mechanical fixes (each printed and recorded); an error
 // finding left stops the deploy (exit 2) unless --force. A Service or
-// colour that cannot be read is left to the deploy, which names it.
-func (o *BlueGreenDeployOptions) preflight(ctx context.Context, log io.Writer) error {
+// colour that could not be read (snap nil) is left to the deploy, which
+// names it.
+func (o *BlueGreenDeployOptions) preflight(log io.Writer, snap *bluegreen.Snapshot) error {
 	c := &o.config
-	nc, err := o.Runner.PreviewDeploy(ctx, *c)
+	if snap == nil {
+		return nil
+	}
+	nc, err := o.Runner.PreviewDeploy(*c, snap)
 	if err != nil {
 		return nil
 	}

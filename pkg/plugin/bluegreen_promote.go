@@ -105,18 +105,20 @@ func (o *BlueGreenPromoteOptions) Run(ctx context.Context) error {
 	if done, err := o.BlueGreenFlags.dryRun(ctx, o.Out, o.Runner, bluegreen.OperationPromote); done {
 		return err
 	}
-	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label)
+	snap := blueGreenRead(ctx, o.Runner, o.config)
+	targets := blueGreenTargets(ctx, o.Runner.Client, o.config.Namespace, o.config.Service, o.config.Colours.Label, snap)
 	managed, err := o.GitOpsFlags.preflight(o.ErrOut, targets)
 	if err != nil {
 		return err
 	}
-	change := blueGreenBefore(ctx, o.Runner.Client, o.config)
+	change := blueGreenBefore(snap, o.config)
 	if o.WriteBack != "" && change != nil {
 		// the file must hold the colour this promote switches to (exit 2 before any write)
 		if err := gitops.CheckFile(o.WriteBack, o.config.Namespace, change.before.Name); err != nil {
 			return err
 		}
 	}
+	o.Runner.Prefetched = snap
 	err = o.Probe.runBlueGreen(ctx, o.IOStreams, o.Report, false, o.Runner, o.config, o.Runner.Promote)
 	if err == nil {
 		// the switch (the colour's template was the deploy's change)

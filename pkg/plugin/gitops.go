@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -86,11 +86,18 @@ func deploymentTarget(ctx context.Context, client kubernetes.Interface, ns, name
 }
 
 // blueGreenTargets are the Service a blue-green switch repoints and the
-// Deployments of its colours (the pods it selects, whatever their colour).
-func blueGreenTargets(ctx context.Context, client kubernetes.Interface, ns, service, colourLabel string) []gitops.Target {
-	svc, err := client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) || err != nil {
-		return nil
+// Deployments of its colours (the pods it selects, whatever their colour),
+// from snap when the caller read it (Discover), else read here.
+func blueGreenTargets(ctx context.Context, client kubernetes.Interface, ns, service, colourLabel string, snap *bluegreen.Snapshot) []gitops.Target {
+	var svc *corev1.Service
+	var deps []appsv1.Deployment
+	if snap != nil {
+		svc, deps = snap.Service, snap.Deployments
+	} else {
+		var err error
+		if svc, err = client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{}); err != nil {
+			return nil
+		}
 	}
 	targets := []gitops.Target{{Object: fmt.Sprintf("service %q", ns+"/"+service), Meta: svc, Reverts: "its selector (the switch to the new colour)"}}
 	sel := maps.Clone(svc.Spec.Selector)
@@ -98,12 +105,15 @@ func blueGreenTargets(ctx context.Context, client kubernetes.Interface, ns, serv
 	if len(sel) == 0 {
 		return targets
 	}
-	deps, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return targets
+	if snap == nil {
+		list, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return targets
+		}
+		deps = list.Items
 	}
-	for i := range deps.Items {
-		d := &deps.Items[i]
+	for i := range deps {
+		d := &deps[i]
 		if labels.SelectorFromSet(sel).Matches(labels.Set(d.Spec.Template.Labels)) {
 			targets = append(targets, gitops.Target{Object: fmt.Sprintf("deployment %q", ns+"/"+d.Name), Meta: d,
 				Reverts: "its replicas and pod template (the colours this release scales and updates)"})
@@ -178,11 +188,11 @@ type blueGreenChange struct {
 	before          *appsv1.Deployment
 }
 
-// blueGreenBefore reads the Service and its colours before a deploy; nil
-// when they cannot be read (the deploy names that itself).
-func blueGreenBefore(ctx context.Context, client kubernetes.Interface, cfg bluegreen.Config) *blueGreenChange {
-	snap, err := bluegreen.Discover(ctx, client, cfg.Namespace, cfg.Service, cfg.Services, cfg.Colours)
-	if err != nil || snap.ActiveDep == nil {
+// blueGreenBefore is the Service and its colours before a deploy, from
+// snap (Discover's read); nil when they could not be read (the deploy names
+// that itself).
+func blueGreenBefore(snap *bluegreen.Snapshot, cfg bluegreen.Config) *blueGreenChange {
+	if snap == nil || snap.ActiveDep == nil {
 		return nil
 	}
 	before := snap.IdleDep
@@ -196,6 +206,21 @@ func blueGreenBefore(ctx context.Context, client kubernetes.Interface, cfg blueg
 		before.Spec.Template.Labels[cfg.Colours.Label] = snap.Idle
 	}
 	return &blueGreenChange{label: cfg.Colours.Label, from: snap.Active, to: snap.Idle, services: snap.Services, before: before}
+}
+
+// blueGreenRead is the first read of a blue-green deploy or promote: the
+// Service and its colours, shared by the GitOps check, the preflight and
+// the operation itself (the Runner's Prefetched). nil when they cannot be
+// read: the operation reads again and names the reason.
+func blueGreenRead(ctx context.Context, r *bluegreen.Runner, cfg bluegreen.Config) *bluegreen.Snapshot {
+	if cfg.Colours.Validate() != nil {
+		return nil
+	}
+	snap, err := bluegreen.Discover(ctx, r.Client, cfg.Namespace, cfg.Service, cfg.Services, cfg.Colours)
+	if err != nil {
+		return nil
+	}
+	return snap
 }
 
 // blueGreenCommit prints and writes back (releaseEnd's way) the change of a

@@ -91,6 +91,11 @@ type Runner struct {
 	Events strategies.Events
 	// Now is swapped by tests.
 	Now func() time.Time
+	// Prefetched is the caller's Discover of the operation's Service, made
+	// just before the operation (for its preflight): the operation's first
+	// read of the Service and its colours is this one instead of a second
+	// round of requests. It is used once, then cleared.
+	Prefetched *Snapshot
 
 	config
 	// last is the operation the session of the operation in progress
@@ -182,6 +187,12 @@ func (r *Runner) timeout() time.Duration {
 func (r *Runner) discover(ctx context.Context) (*Snapshot, error) {
 	if err := r.Colours.Validate(); err != nil {
 		return nil, err
+	}
+	if snap := r.Prefetched; snap != nil {
+		r.Prefetched = nil
+		if snap.Key() == r.key() {
+			return snap, nil
+		}
 	}
 	return Discover(ctx, r.Client, r.Namespace, r.Service, r.Services, r.Colours)
 }

@@ -85,6 +85,10 @@ type Snapshot struct {
 	IdleName    string             // the idle Deployment's name (existing or to create)
 	Base        string
 	Services    []string // primary first
+	// Deployments and ServiceObjects are what was read: every Deployment
+	// of the namespace, and the switched Services by name.
+	Deployments    []appsv1.Deployment
+	ServiceObjects map[string]*corev1.Service
 }
 
 // Key is "namespace/name" of the primary Service.
@@ -189,26 +193,27 @@ func Discover(ctx context.Context, client kubernetes.Interface, ns, service stri
 		}
 	}
 
-	svcs, err := switchedServices(ctx, client, svc, extra, colours.Label, active)
+	svcs, objs, err := switchedServices(ctx, client, svc, extra, colours.Label, active)
 	if err != nil {
 		return nil, err
 	}
-	snap.Services = svcs
+	snap.Services, snap.ServiceObjects, snap.Deployments = svcs, objs, deps.Items
 	return snap, nil
 }
 
 // switchedServices returns the primary Service, the ones named with
 // --service, and every other Service (except previews) whose selector is the
 // same app with the colour label. All must select the live colour.
-func switchedServices(ctx context.Context, client kubernetes.Interface, primary *corev1.Service, extra []string, label, active string) ([]string, error) {
+func switchedServices(ctx context.Context, client kubernetes.Interface, primary *corev1.Service, extra []string, label, active string) ([]string, map[string]*corev1.Service, error) {
 	ns := primary.Namespace
 	app := maps.Clone(primary.Spec.Selector)
 	delete(app, label)
 	out := []string{primary.Name}
+	objs := map[string]*corev1.Service{primary.Name: primary}
 	seen := map[string]bool{primary.Name: true}
 	list, err := client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("listing services in %q: %w", ns, err)
+		return nil, nil, fmt.Errorf("listing services in %q: %w", ns, err)
 	}
 	byName := map[string]*corev1.Service{}
 	var auto []string
@@ -235,15 +240,16 @@ func switchedServices(ctx context.Context, client kubernetes.Interface, primary 
 		seen[name] = true
 		s, ok := byName[name]
 		if !ok {
-			return nil, exitcode.Usagef("--service %q: service %q not found", name, ns+"/"+name)
+			return nil, nil, exitcode.Usagef("--service %q: service %q not found", name, ns+"/"+name)
 		}
 		if got, has := s.Spec.Selector[label]; !has || got != active {
-			return nil, exitcode.Usagef("service %q selects %s, but service %q selects %s=%s: services that switch together must select the same colour",
+			return nil, nil, exitcode.Usagef("service %q selects %s, but service %q selects %s=%s: services that switch together must select the same colour",
 				ns+"/"+name, formatSelector(s.Spec.Selector), ns+"/"+primary.Name, label, active)
 		}
 		out = append(out, name)
+		objs[name] = s
 	}
-	return out, nil
+	return out, objs, nil
 }
 
 func names(ds []*appsv1.Deployment) string {

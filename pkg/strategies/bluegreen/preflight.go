@@ -1,13 +1,11 @@
 package bluegreen
 
 import (
-	"context"
 	"fmt"
 	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // NewColour is what a deploy would release, read without a write (for the
@@ -23,15 +21,11 @@ type NewColour struct {
 	Services []corev1.Service
 }
 
-// PreviewDeploy reads the Service and its colours as Deploy(ctx, cfg) does
-// and returns the new colour it would release. Its errors are Deploy's own
-// (Deploy reports them again).
-func (r *Runner) PreviewDeploy(ctx context.Context, cfg Config) (*NewColour, error) {
+// PreviewDeploy returns the new colour a deploy of cfg would release from
+// snap, the Service and its colours as Discover read them: it makes no
+// request. Its errors are Deploy's own (Deploy reports them again).
+func (r *Runner) PreviewDeploy(cfg Config, snap *Snapshot) (*NewColour, error) {
 	r.config = cfg
-	snap, err := r.discover(ctx)
-	if err != nil {
-		return nil, err
-	}
 	tmpl, err := r.idleTemplate(snap)
 	if err != nil {
 		return nil, err
@@ -40,11 +34,9 @@ func (r *Runner) PreviewDeploy(ctx context.Context, cfg Config) (*NewColour, err
 	base.Name = snap.IdleName
 	nc := &NewColour{Base: base, Colour: snap.Idle, Template: tmpl}
 	for _, name := range snap.Services {
-		svc := snap.Service
-		if name != snap.Service.Name {
-			if svc, err = r.Client.CoreV1().Services(r.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
-				return nil, fmt.Errorf("reading service %q: %w", r.Namespace+"/"+name, err)
-			}
+		svc, ok := snap.ServiceObjects[name]
+		if !ok {
+			return nil, fmt.Errorf("service %q: not read", r.Namespace+"/"+name)
 		}
 		after := svc.DeepCopy()
 		after.Spec.Selector = maps.Clone(after.Spec.Selector)
