@@ -4,6 +4,7 @@ package kubetest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/kubernetes/fake"
@@ -164,8 +166,13 @@ func (s *Strict) react(a k8stesting.Action) (bool, runtime.Object, error) {
 			out, err = strategicpatch.StrategicMergePatch(orig, act.Patch, cur)
 		case types.JSONPatchType:
 			var p jsonpatch.Patch
-			if p, err = jsonpatch.DecodePatch(act.Patch); err == nil {
-				out, err = p.Apply(orig)
+			if p, err = jsonpatch.DecodePatch(act.Patch); err != nil {
+				return true, nil, apierrors.NewBadRequest(err.Error())
+			}
+			if out, err = p.Apply(orig); err != nil {
+				// as the API server answers a patch that does not apply
+				// (a failed "test" operation among them): 422 Invalid
+				return true, nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
 			}
 		default:
 			return false, nil, nil

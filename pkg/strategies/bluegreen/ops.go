@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zdd-dev/kubectl-zdd/pkg/exitcode"
 	"github.com/zdd-dev/kubectl-zdd/pkg/kube"
@@ -297,41 +299,46 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 }
 
 // updateIdle sets the pod template and replicas of the idle colour's
-// Deployment name (and unpauses it) with an Update that carries the
-// resourceVersion it read. A Conflict is retried when only the status or
-// metadata moved (the generation is the same: the deployment controller
-// writes status all the time); when another writer changed the spec in
-// between, it stops naming the change instead of overwriting it.
+// Deployment name (and unpauses it) with a JSON patch that first tests the
+// generation it read: the deployment controller's status writes (which move
+// the resourceVersion all the time, not the generation) never conflict
+// with it, and when another writer changed the spec in between it stops
+// naming the change instead of overwriting it.
 func (r *Runner) updateIdle(s *session, name, colour string, tmpl *corev1.PodTemplateSpec, replicas int32) (*appsv1.Deployment, error) {
 	deps := r.Client.AppsV1().Deployments(r.Namespace)
 	key := r.Namespace + "/" + name
-	var gen int64
-	for attempt := 1; ; attempt++ {
-		cur, err := deps.Get(s.ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("reading deployment %q: %w", key, err)
-		}
-		if attempt > 1 && cur.Generation != gen {
-			return nil, exitcode.FailedError(&kube.ChangedError{Object: fmt.Sprintf("deployment %q", key), Fields: []string{"spec"},
-				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, cur.Generation, colour),
-				Writer: kube.WriterOf(cur, kube.Path("spec")), Err: errors.New("no switch"), Seen: cur})
-		}
-		gen = cur.Generation
-		cur.Spec.Template = *tmpl
-		cur.Spec.Replicas = &replicas
-		cur.Spec.Paused = false
-		if err := r.fenced(s.ctx); err != nil {
-			return nil, err
-		}
-		wctx, cancel := writeCtx(s.ctx)
-		applied, err := deps.Update(wctx, cur, metav1.UpdateOptions{FieldManager: kube.FieldManager})
-		cancel()
-		if apierrors.IsConflict(err) && attempt < maxSwitchAttempts {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("updating deployment %q for colour %s: %w", key, colour, err)
-		}
-		return applied, nil
+	cur, err := deps.Get(s.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading deployment %q: %w", key, err)
 	}
+	gen := cur.Generation
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/generation", "value": gen},
+		{"op": "add", "path": "/spec/template", "value": tmpl},
+		{"op": "add", "path": "/spec/replicas", "value": replicas},
+		{"op": "add", "path": "/spec/paused", "value": false},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.fenced(s.ctx); err != nil {
+		return nil, err
+	}
+	wctx, cancel := writeCtx(s.ctx)
+	applied, err := deps.Patch(wctx, name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: kube.FieldManager})
+	cancel()
+	if apierrors.IsInvalid(err) {
+		// a failed test of the generation is an Invalid too: read again
+		// to tell another writer's change from a template the API server
+		// refused
+		if now, gerr := deps.Get(s.ctx, name, metav1.GetOptions{}); gerr == nil && now.Generation != gen {
+			return nil, exitcode.FailedError(&kube.ChangedError{Object: fmt.Sprintf("deployment %q", key), Fields: []string{"spec"},
+				Change: fmt.Sprintf("its spec (generation %d, then %d) while deploy was updating it for colour %s", gen, now.Generation, colour),
+				Writer: kube.WriterOf(now, kube.Path("spec")), Err: errors.New("no switch"), Seen: now})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("updating deployment %q for colour %s: %w", key, colour, err)
+	}
+	return applied, nil
 }
