@@ -5,7 +5,9 @@
 // requests by user agent. bench/scale.sh brings that cluster up and runs it.
 //
 // For each size and run, in this order (each pair on its own objects, the
-// zdd side first, then the kubectl side, so drift of the machine hits both):
+// zdd side first, then the kubectl side, so drift of the machine hits both;
+// each starts when no pod of the namespace is terminating, so neither side
+// pays for the pods the other retired):
 //
 //	rollout    kubectl zdd rollout --image        | kubectl set image + rollout status
 //	bluegreen  kubectl zdd bluegreen deploy       | set image + scale the idle colour, rollout status,
@@ -172,8 +174,29 @@ func (b *bench) teardown() {
 	must(run(nil, *kubectl, "-n", *ns, "wait", "--for=delete", "pod", "--all", "--timeout", "30m"))
 }
 
-// measure makes one change on one side and returns its measurement.
+// settle waits until no pod of the namespace is terminating. The pods a
+// change retires stay Terminating for their preStop and grace (several
+// seconds), longer than a change at 100 replicas takes: without the wait
+// their deletion lands in the next measurement (the other side's) and
+// competes with its pods for the simulated nodes and the controllers.
+func settle() {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		left := output(*kubectl, "-n", *ns, "get", "pods", "-o", "jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{\"\\n\"}{end}")
+		if left == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			fail("pods still terminating after 10m: %s", strings.Fields(left)[0])
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// measure makes one change on one side and returns its measurement, from a
+// namespace with no pod terminating (settle).
 func (b *bench) measure(side string, r int) Result {
+	settle()
 	name := b.name(side)
 	img := fmt.Sprintf("registry.example/web:v%d", r)
 	res := Result{Op: b.op, Size: b.n, Side: side, Run: r}
