@@ -325,8 +325,10 @@ func TestBlueGreenLifecycle(t *testing.T) {
 		if spec, _ := env.replicas("web-blue"); spec != 0 {
 			t.Errorf("web-blue has %d replicas after the switch, want 0 (retired)", spec)
 		}
-		if got := env.serviceSelector("web-preview")["version"]; got != "blue" {
-			t.Errorf("preview service selects version=%q, want the idle colour blue", got)
+		// the retired colour has no pods: at rest the preview selects the
+		// live colour (the next deploy moves it once its colour is ready)
+		if got := env.serviceSelector("web-preview")["version"]; got != "green" {
+			t.Errorf("preview service selects version=%q, want the live colour green (blue is retired)", got)
 		}
 		if !strings.Contains(r.Stdout, `capacity: service "`+env.NS+`/web": minimum ready endpoints 3 of 3 desired (100%), `) || strings.Contains(r.Stdout, "capacity dip") {
 			t.Errorf("deploy did not print the capacity line (3 of 3 desired, no dip):\n%s", r.Stdout)

@@ -443,8 +443,10 @@ func randomKillLoop(t *testing.T, s randomStrategy, rng *rand.Rand, runs int) {
 	t.Logf("%s takes %s when not killed", s.name, usual.Round(time.Millisecond))
 
 	// watch every Service of the app for the whole loop; blue-green's
-	// preview Service selects the idle colour, which has no pod while it
-	// is retired or coming up: it is watched and logged, not held to it
+	// preview Service moves between the colours (to the new one once it is
+	// ready, to the live one when the old is retired) and a killed run can
+	// leave it on a colour with no pods: it is watched and logged, not
+	// held to it
 	svcs, err := e.Client.CoreV1().Services(e.NS).List(e.Ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

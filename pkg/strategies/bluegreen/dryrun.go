@@ -182,7 +182,7 @@ func (p *planner) colours(operation string) error {
 			detail += p.plan.Answer(err)
 		}
 		p.plan.Add("colour", detail, "")
-		p.plan.Add("preview", fmt.Sprintf("service %q selects %s, then wait until colour %s is fully ready (pods in trouble end the wait)", ns+"/"+PreviewName(r.Service), formatSelector(snap.Selector(r.Colours.Label, idle)), idle), "")
+		p.plan.Add("preview", fmt.Sprintf("wait until colour %s is fully ready (pods in trouble end the wait), then service %q selects %s", idle, ns+"/"+PreviewName(r.Service), formatSelector(snap.Selector(r.Colours.Label, idle))), "")
 		if r.analyzer(r.PreAnalysis, r.PreAnalysisSpec) != nil {
 			p.plan.Add("analysis", fmt.Sprintf("run the pre-switch analysis against %q: a failure stops with no switch", ns+"/"+PreviewName(r.Service)), "")
 		}
@@ -212,6 +212,7 @@ func (p *planner) colours(operation string) error {
 		} else {
 			p.scaleStep("retire", snap.ActiveDep.Name, 0, fmt.Sprintf(" after %s (colour %s)", r.ScaleDownDelay, snap.Active))
 		}
+		p.plan.Add("preview", fmt.Sprintf("service %q selects the live colour %s (the retired one has no pods)", ns+"/"+PreviewName(r.Service), idle), "")
 		p.plan.Add("on failure", fmt.Sprintf("switch every service back to %s (the colour live before)", snap.Active), "")
 	case OperationRollback:
 		if snap.IdleDep == nil {

@@ -262,9 +262,6 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 	if err := s.save(); err != nil {
 		return err
 	}
-	if err := r.ensurePreview(s.ctx, snap, idle); err != nil {
-		return err
-	}
 	// pods of the new colour in trouble (CrashLoopBackOff, image pull
 	// errors, restarts above MaxRestarts) end the wait at once
 	wctx, stop := context.WithCancelCause(s.ctx)
@@ -279,6 +276,11 @@ func (r *Runner) deploy(s *session, snap *Snapshot, tmpl *corev1.PodTemplateSpec
 		return exitcode.Failedf("colour %s of service %q did not become ready; no switch, service still on %s: %w", idle, r.key(), snap.Active, err)
 	}
 	stop(nil)
+	// the preview goes to the new colour once it is ready (not while it
+	// scales up: each pod would be one more endpoint update)
+	if err := r.ensurePreview(s.ctx, snap, idle); err != nil {
+		return err
+	}
 	if pre := r.analyzer(r.PreAnalysis, r.PreAnalysisSpec); pre != nil {
 		s.op.Phase = "pre-analysis"
 		if err := s.save(); err != nil {

@@ -195,7 +195,9 @@ func (r *Runner) retire(s *session, snap *Snapshot, from, to string) error {
 		}
 		r.printf("colour %s retired: deployment %q scaled to 0", from, r.Namespace+"/"+old)
 	}
-	if err := r.ensurePreview(s.ctx, snap, from); err != nil {
+	// the retired colour has no pods to preview: the preview selects the
+	// live colour until the next deploy's colour is ready
+	if err := r.ensurePreview(s.ctx, snap, to); err != nil {
 		r.printf("warning: %v", err)
 	}
 	s.op.Phase = "done"
