@@ -132,7 +132,7 @@ func WatchEndpoints(ctx context.Context, client kubernetes.Interface, namespace,
 		what     string
 		informer cache.SharedIndexInformer
 	}{{"the endpoint slices", si}, {"the pods", pi}} {
-		if !cache.WaitForCacheSync(ctx.Done(), i.informer.HasSynced) {
+		if !WaitSynced(ctx, i.informer.HasSynced) {
 			w.cancel()
 			return nil, fmt.Errorf("watching the endpoints of service %q: %s did not sync: %w", w.service, i.what, context.Cause(ctx))
 		}

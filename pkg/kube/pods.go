@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // BadWaitingReasons are the container waiting reasons that mean a pod will
@@ -163,7 +162,7 @@ func WaitNoTerminating(ctx context.Context, client kubernetes.Interface, ns stri
 func untilPods(ctx context.Context, client kubernetes.Interface, ns string, sel labels.Selector,
 	synced func(cache.Store) (bool, error), cond func(watch.EventType, *corev1.Pod) (bool, error)) error {
 	lw := slimPodsLW(client, ns, sel.String())
-	_, err := watchtools.UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, synced, func(ev watch.Event) (bool, error) {
+	_, err := UntilWithSync(ctx, For(client, lw), &corev1.Pod{}, synced, func(ev watch.Event) (bool, error) {
 		pod, ok := ev.Object.(*corev1.Pod)
 		if !ok {
 			return false, nil

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // ErrDeploymentFailed is wrapped by WaitForDeployment's error when the
@@ -62,7 +61,7 @@ func WaitForDeployment(ctx context.Context, client kubernetes.Interface, ns, nam
 		}
 		return false, nil
 	}
-	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, precondition, func(ev watch.Event) (bool, error) {
+	_, err := UntilWithSync(ctx, lw, &appsv1.Deployment{}, precondition, func(ev watch.Event) (bool, error) {
 		switch ev.Type {
 		case watch.Deleted:
 			return false, fmt.Errorf("deployment %q was deleted while waiting for it", ref)
