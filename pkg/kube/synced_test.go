@@ -42,7 +42,10 @@ func TestUntilWithSync(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	exists := func(s cache.Store) (bool, error) { return len(s.List()) == 1, nil }
-	never := func(watch.Event) (bool, error) { t.Error("a condition was asked after the precondition was done"); return false, nil }
+	never := func(watch.Event) (bool, error) {
+		t.Error("a condition was asked after the precondition was done")
+		return false, nil
+	}
 	if _, err := UntilWithSync(ctx, lw, &appsv1.Deployment{}, exists, never); err != nil {
 		t.Fatalf("precondition done: %v", err)
 	}
