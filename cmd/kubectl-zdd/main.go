@@ -24,6 +24,9 @@ func run() int {
 	defer stop()
 	cmd := plugin.NewCmdRoot(streams)
 	err := cmd.ExecuteContext(ctx)
+	if perr := plugin.FinishProfile(); perr != nil {
+		fmt.Fprintf(streams.ErrOut, "warning: profile: %v\n", perr)
+	}
 	if err != nil && !exitcode.IsSilent(err) {
 		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}

@@ -57,7 +57,14 @@ func NewCmdRoot(streams genericiooptions.IOStreams) *cobra.Command {
 
 	var verbosity int
 	cmd.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "Log level of the Kubernetes client library (its messages, such as a watch ended and restarted, are hidden at 0)")
-	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return clientLogs(verbosity) }
+	var prof profiling
+	prof.addFlags(cmd)
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := clientLogs(verbosity); err != nil {
+			return err
+		}
+		return prof.start()
+	}
 
 	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
 	configFlags.AddFlags(cmd.PersistentFlags())
