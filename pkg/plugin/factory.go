@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"net/http"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/resource"
@@ -55,6 +57,7 @@ func (f *factory) restConfig() (*rest.Config, error) {
 		// them), so a higher limit only takes the waits away.
 		c.QPS, c.Burst = clientQPS, clientBurst
 	}
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return uncompressedWatches{next: rt} })
 	return c, nil
 }
 
