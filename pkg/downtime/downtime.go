@@ -181,6 +181,9 @@ type Watcher struct {
 	// the pod events: a pod's status changes (most of the events of a
 	// release) leave it as it was and cost no count.
 	hashes map[string]string
+	// counter keeps the count of ready endpoints by difference
+	// (CountReady's result, without recounting every slice)
+	counter *readyCounter
 }
 
 // Start begins watching the EndpointSlices of Service namespace/service and
@@ -198,6 +201,7 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 		notify:  notify,
 		changed: make(chan struct{}),
 		hashes:  map[string]string{},
+		counter: newReadyCounter(),
 	}
 	w.conn = &connection{now: now}
 	// the watch errors (connection refused while the API server is away)
@@ -249,6 +253,7 @@ func (w *Watcher) onChange(pod *corev1.Pod, deleted bool) {
 		default:
 			w.hashes[pod.Name] = h
 		}
+		w.counter.setHash(pod.Name, w.hashes[pod.Name])
 	}
 	w.record()
 }
@@ -260,7 +265,7 @@ func (w *Watcher) record() {
 	if !w.synced || w.stopped {
 		return
 	}
-	ready, byHash := CountReady(w.endpoints.Slices(), w.hashes)
+	ready, byHash := w.counter.count(w.endpoints.Slices(), w.hashes)
 	s := Sample{Time: w.now(), Ready: ready, ByHash: byHash}
 	if n := len(w.timeline); n > 0 && w.timeline[n-1].Ready == s.Ready && maps.Equal(w.timeline[n-1].ByHash, s.ByHash) {
 		return
@@ -353,38 +358,26 @@ func PodHashes(pods []*corev1.Pod) map[string]string {
 // endpoint's target pod. An endpoint whose ready condition is unset counts
 // as ready, as the EndpointSlice API specifies.
 func CountReady(slices []*discoveryv1.EndpointSlice, hashes map[string]string) (int, map[string]int) {
-	// what an endpoint is: its target (kind, namespace, name), or its
-	// first address when it has none; a struct, so that counting builds
-	// no string per endpoint (this runs at every slice event)
-	type target struct{ kind, namespace, name string }
 	n := 0
 	for _, sl := range slices {
 		n += len(sl.Endpoints)
 	}
-	seen := make(map[target]struct{}, n)
+	seen := make(map[endpointKey]struct{}, n)
 	byHash := map[string]int{}
 	for _, sl := range slices {
-		for _, ep := range sl.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
-				continue
-			}
-			var key target
-			var hash string
-			switch {
-			case ep.TargetRef != nil && ep.TargetRef.Kind == "Pod":
-				key = target{kind: "Pod", name: ep.TargetRef.Name}
-				hash = hashes[ep.TargetRef.Name]
-			case ep.TargetRef != nil:
-				key = target{ep.TargetRef.Kind, ep.TargetRef.Namespace, ep.TargetRef.Name}
-			case len(ep.Addresses) > 0:
-				key = target{kind: "address", name: ep.Addresses[0]}
-			default:
+		for i := range sl.Endpoints {
+			key, ok := readyKey(&sl.Endpoints[i])
+			if !ok {
 				continue
 			}
 			if _, dup := seen[key]; dup {
 				continue
 			}
 			seen[key] = struct{}{}
+			hash := ""
+			if key.kind == "Pod" && key.namespace == "" {
+				hash = hashes[key.name]
+			}
 			if hash == "" {
 				hash = UnknownHash
 			}
