@@ -6,13 +6,15 @@
 # side does), on a private cluster of simulated nodes (zdd-scale, no real
 # node) whose API server writes an audit log: the API requests of each
 # command are counted from it by user agent. Prints a Markdown table of the
-# medians (wall time, ratio, requests, kubectl zdd's peak memory) and fails
+# medians (wall time, ratio, requests, kubectl zdd's peak memory and CPU,
+# the API server's CPU during each side's change) and fails
 # when kubectl zdd's requests for an operation are above twice the budget in
 # bench/scale-budget.txt.
 #   RUNS   runs of each operation and size (default 3)
 #   SIZES  replica counts (default 100,1000)
 #   OPS    operations (default rollout,bluegreen,canary)
 #   KEEP=1 leaves the cluster up at the end
+#   PROFILE a folder: a CPU profile of each kubectl zdd run is written there
 #   ZDD    the kubectl-zdd binary to measure (default bin/kubectl-zdd, built
 #          here): another build, to compare two builds on one cluster
 set -euo pipefail
@@ -38,4 +40,4 @@ kubectl=$(command -v kubectl || echo "$root/bin/kubectl")
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), load average at the start $(cut -d' ' -f1-3 /proc/loadavg)"
 "$tmp/scale" -zdd "${ZDD:-$root/bin/kubectl-zdd}" -kubectl "$kubectl" -audit "$audit" \
 	-runs "${RUNS:-3}" -sizes "${SIZES:-100,1000}" -ops "${OPS:-rollout,bluegreen,canary}" \
-	-out "$out" -budget "$root/bench/scale-budget.txt"
+	-out "$out" -pids "$root/.cluster/kwok/clusters/zdd-scale/pids" -profile "${PROFILE:-}" -budget "$root/bench/scale-budget.txt"

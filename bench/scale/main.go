@@ -47,6 +47,8 @@ var (
 	sizes   = flag.String("sizes", "100,1000", "replica counts, comma-separated")
 	runs    = flag.Int("runs", 3, "runs of each operation and size")
 	ops     = flag.String("ops", "rollout,bluegreen,canary", "operations, comma-separated")
+	profile = flag.String("profile", "", "folder for a CPU profile of each kubectl zdd run (OP-SIZE-RUN.pprof; go tool pprof reads them)")
+	pids    = flag.String("pids", "", "the simulated cluster's pids folder: each process's CPU time during each measurement is reported")
 	ns      = flag.String("namespace", "zdd-scale", "namespace (created, and deleted at the end)")
 	out     = flag.String("out", "", "file for one JSON line per measurement")
 	budget  = flag.String("budget", "", "file of request budgets (lines: OP REQUESTS): fail when kubectl zdd's median at any size is above twice its budget")
@@ -65,6 +67,11 @@ type Result struct {
 	// CPUSeconds is kubectl zdd's user+system CPU time: on a machine of
 	// two cores the client's own work takes time from the controllers
 	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
+	// ClusterCPU is the CPU time each of the cluster's processes
+	// (kube-apiserver, etcd, the controllers, the simulated nodes) used
+	// during the measurement, in seconds: what the command made the
+	// cluster do, on the cores it shares with the command
+	ClusterCPU map[string]float64 `json:"clusterCPU,omitempty"`
 
 	from, to time.Time
 }
@@ -104,7 +111,7 @@ func main() {
 				for _, side := range []string{"zdd", "kubectl"} {
 					res := b.measure(side, r)
 					all = append(all, res)
-					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, peak %d KiB, cpu %.1fs\n", op, n, side, r, res.Seconds, res.PeakKiB, res.CPUSeconds)
+					fmt.Fprintf(os.Stderr, "scale: %s %d %s run %d: %.1fs, peak %d KiB, cpu %.1fs, kube-apiserver cpu %.1fs\n", op, n, side, r, res.Seconds, res.PeakKiB, res.CPUSeconds, res.ClusterCPU["kube-apiserver"])
 				}
 			}
 			b.teardown()
@@ -200,6 +207,7 @@ func (b *bench) measure(side string, r int) Result {
 	name := b.name(side)
 	img := fmt.Sprintf("registry.example/web:v%d", r)
 	res := Result{Op: b.op, Size: b.n, Side: side, Run: r}
+	cpu0 := clusterCPU(*pids)
 	from := time.Now()
 	if side == "zdd" {
 		var args []string
@@ -214,6 +222,9 @@ func (b *bench) measure(side string, r int) Result {
 			fail("unknown op %q", b.op)
 		}
 		args = append(args, "--image", "app="+img, "--timeout", "20m", "-n", *ns)
+		if *profile != "" {
+			args = append(args, "--profile", "cpu", "--profile-output", filepath.Join(*profile, fmt.Sprintf("%s-%d-%d.pprof", b.op, b.n, r)))
+		}
 		var ru syscall.Rusage
 		must(run(&ru, *zddBin, args...))
 		res.PeakKiB = ru.Maxrss
@@ -222,6 +233,7 @@ func (b *bench) measure(side string, r int) Result {
 		b.byKubectl(name, img)
 	}
 	res.from, res.to = from, time.Now()
+	res.ClusterCPU = cpuSince(cpu0, clusterCPU(*pids))
 	res.Seconds = res.to.Sub(from).Seconds()
 	return res
 }

@@ -29,8 +29,8 @@ func table(all []Result) string {
 		groups[k][r.Side] = append(groups[k][r.Side], r)
 	}
 	var b strings.Builder
-	b.WriteString("| operation | replicas | kubectl zdd | controllers alone | ratio | API requests (zdd / kubectl) | zdd peak memory | zdd CPU |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| operation | replicas | kubectl zdd | controllers alone | ratio | API requests (zdd / kubectl) | zdd peak memory | zdd CPU | API server CPU (zdd / kubectl) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, k := range keys {
 		z, c := groups[k]["zdd"], groups[k]["kubectl"]
 		zs, cs := median(z, func(r Result) float64 { return r.Seconds }), median(c, func(r Result) float64 { return r.Seconds })
@@ -40,10 +40,11 @@ func table(all []Result) string {
 				peak = r.PeakKiB
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.1f s | %.1f s | %.2fx | %.0f / %.0f | %.0f MiB | %.1f s |\n", k.op, k.size, zs, cs, zs/cs,
+		apiCPU := func(r Result) float64 { return r.ClusterCPU["kube-apiserver"] }
+		fmt.Fprintf(&b, "| %s | %d | %.1f s | %.1f s | %.2fx | %.0f / %.0f | %.0f MiB | %.1f s | %.1f s / %.1f s |\n", k.op, k.size, zs, cs, zs/cs,
 			median(z, func(r Result) float64 { return float64(r.Requests) }),
 			median(c, func(r Result) float64 { return float64(r.Requests) }), float64(peak)/1024,
-			median(z, func(r Result) float64 { return r.CPUSeconds }))
+			median(z, func(r Result) float64 { return r.CPUSeconds }), median(z, apiCPU), median(c, apiCPU))
 	}
 	return b.String()
 }
