@@ -232,6 +232,12 @@ func start(ctx context.Context, client kubernetes.Interface, namespace, service 
 	return w, nil
 }
 
+// Endpoints is the watch the Watcher records from, for a reader of the
+// same Service's endpoints during the operation (a canary's step waits):
+// one watch of the Service, not one more per wait. It ends with the
+// Watcher.
+func (w *Watcher) Endpoints() *kube.EndpointWatch { return w.endpoints }
+
 // onChange is the EndpointWatch's event: a pod event updates the account
 // of pod-template-hashes and takes a sample only when that changed (a pod
 // came or went: a status change alters no endpoint's hash, and an

@@ -50,6 +50,10 @@ type plan struct {
 	// canary's size at the step last applied under them
 	autoscalers []kube.Autoscaler
 	canaryWant  int32
+	// endpoints is the downtime watcher's watch of the Service, which the
+	// step waits read (nil when it is not running: each wait starts its
+	// own)
+	endpoints *kube.EndpointWatch
 }
 
 func (p *plan) ref() string        { return p.stable.Namespace + "/" + p.stable.Name }

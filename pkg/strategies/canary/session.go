@@ -147,5 +147,11 @@ func (c *Canary) watchDowntime(ctx context.Context, p *plan) func() {
 		c.printf("warning: not watching the endpoints of service %q: %v", p.service.Namespace+"/"+p.service.Name, err)
 		return func() {}
 	}
-	return func() { c.printf("%s", strategies.StopWatch(c.Events, w).Capacity(p.replicas)) }
+	// the step waits read the same watch: at 1,000 replicas a wait of
+	// its own listed every pod again at every step
+	p.endpoints = w.Endpoints()
+	return func() {
+		p.endpoints = nil
+		c.printf("%s", strategies.StopWatch(c.Events, w).Capacity(p.replicas))
+	}
 }

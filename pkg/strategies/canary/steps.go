@@ -164,8 +164,8 @@ func (c *Canary) report(ctx context.Context, p *plan, i int) error {
 	return nil
 }
 
-// waitEndpoints watches the Service's EndpointSlices and its pods (a
-// kube.EndpointWatch) until wantCanary of the ready endpoints are canary
+// waitEndpoints watches the Service's EndpointSlices and its pods (the
+// downtime watcher's kube.EndpointWatch, or one of its own) until wantCanary of the ready endpoints are canary
 // pods and wantAll are ready in all (wantAll < 0: any number of ready
 // stable pods but none).
 func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll int) (int, int, error) {
@@ -182,11 +182,14 @@ func (c *Canary) waitEndpoints(ctx context.Context, p *plan, wantCanary, wantAll
 		return gotCanary, gotAll, fmt.Errorf("waiting for service %q to have %d ready endpoints, %d of them canary pods (last seen %d, %d): %w",
 			ns+"/"+p.service.Name, wantAll, wantCanary, gotAll, gotCanary, err)
 	}
-	w, err := kube.WatchEndpoints(ctx, c.Client, ns, p.service.Name, kube.EndpointOptions{PodSelector: p.service.Spec.Selector})
-	if err != nil {
-		return fail(err)
+	w := p.endpoints
+	if w == nil {
+		w, err = kube.WatchEndpoints(ctx, c.Client, ns, p.service.Name, kube.EndpointOptions{PodSelector: p.service.Spec.Selector})
+		if err != nil {
+			return fail(err)
+		}
+		defer w.Stop()
 	}
-	defer w.Stop()
 	count := func() bool {
 		// only endpoints of pods that exist count: after an API server
 		// outage the EndpointSlice controller can list deleted pods as
