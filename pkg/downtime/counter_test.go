@@ -102,33 +102,28 @@ func TestReadyCounterAgreesWithCountReady(t *testing.T) {
 // endpoints in 11 slices, one of which changed), kept by difference;
 // BenchmarkCountReady counts every endpoint at every event.
 func BenchmarkReadyCounterEvent(b *testing.B) {
-	var slices []*discoveryv1.EndpointSlice
-	hashes := map[string]string{}
-	for s := 0; s < 11; s++ {
-		sl := slice(fmt.Sprintf("web-%d", s))
-		sl.ResourceVersion = "1"
-		for i := 0; i < 100; i++ {
-			name := fmt.Sprintf("web-%d-%d", s, i)
-			sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{name}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(i%10 != 0)},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: name}})
-			hashes[name] = fmt.Sprintf("h%d", s%2)
-		}
-		slices = append(slices, sl)
+	slices, hashes := releaseSlices()
+	// each slice as it is, and with its first endpoint's readiness
+	// flipped, as a pod's readiness changes
+	versions := make([][2]*discoveryv1.EndpointSlice, len(slices))
+	for i, sl := range slices {
+		flipped := sl.DeepCopy()
+		flipped.Endpoints[0].Conditions.Ready = ptr.To(!*sl.Endpoints[0].Conditions.Ready)
+		versions[i] = [2]*discoveryv1.EndpointSlice{sl, flipped}
 	}
 	c := newReadyCounter()
 	c.count(slices, hashes)
 	rv := 1
 	b.ReportAllocs()
 	for b.Loop() {
-		// one endpoint of one slice flips, as a pod's readiness does
-		i := rv % 11
-		sl := slices[i].DeepCopy()
-		e := &sl.Endpoints[rv%100]
-		e.Conditions.Ready = ptr.To(!*e.Conditions.Ready)
+		// one slice changes: the next version of it (shallow copies: no
+		// endpoint is written)
+		i := rv % len(slices)
+		next := *versions[i][(rv/len(slices)+1)%2]
 		rv++
-		sl.ResourceVersion = strconv.Itoa(rv)
-		slices[i] = sl
-		if n, _ := c.count(slices, hashes); n < 980 || n > 1000 {
+		next.ResourceVersion = strconv.Itoa(rv)
+		slices[i] = &next
+		if n, _ := c.count(slices, hashes); n < 979 || n > 1001 {
 			b.Fatalf("%d ready", n)
 		}
 	}
