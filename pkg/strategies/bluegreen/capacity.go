@@ -6,21 +6,19 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/zdd-dev/kubectl-zdd/pkg/downtime"
 )
 
-// capacityLine is the end line of the Service's endpoints watch: capacity
-// as a share of the replicas the Service should have ready at the end (the
-// spec.replicas of the Deployments whose pods it selects then), "a
-// capacity dip" below them. With measure false (the API server is not
-// reachable, or the lease is gone) the share is left out.
-func (r *Runner) capacityLine(rep downtime.Report, measure bool) string {
-	var desired int32
-	if measure {
-		desired = r.desiredReplicas()
-	}
-	return rep.Capacity(desired)
+// desiredReplicasAsync reads, beside what the caller does next, the share
+// the capacity line at the end of an operation is measured against: the
+// replicas the Service should have ready at the end (desiredReplicas). The
+// end writes its record meanwhile: two round trips fewer one after the
+// other, on an API server busy with the colour just retired. When the API
+// server is not reachable, or the lease is gone, the line leaves the share
+// out (downtime.Report.Capacity(0)).
+func (r *Runner) desiredReplicasAsync() <-chan int32 {
+	ch := make(chan int32, 1)
+	go func() { ch <- r.desiredReplicas() }()
+	return ch
 }
 
 // desiredReplicas adds up the replicas of the Deployments whose pods the

@@ -198,14 +198,14 @@ func (s *session) save() error {
 func (s *session) end(err error) error {
 	if s.uncertain {
 		if s.watch != nil {
-			s.r.printf("%s", s.r.capacityLine(strategies.StopWatch(s.r.Events, s.watch), false))
+			s.r.printf("%s", strategies.StopWatch(s.r.Events, s.watch).Capacity(0))
 		}
 		s.sess.End()
 		return err
 	}
 	if lost := s.lost(err); lost != nil && !s.interrupted() {
 		if s.watch != nil {
-			s.r.printf("%s", s.r.capacityLine(strategies.StopWatch(s.r.Events, s.watch), false))
+			s.r.printf("%s", strategies.StopWatch(s.r.Events, s.watch).Capacity(0))
 		}
 		s.sess.End()
 		return exitcode.NeedsPersonf("service %q: %w; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
@@ -230,6 +230,12 @@ func (s *session) end(err error) error {
 	if err != nil && s.op.Message == "" {
 		s.op.Message = err.Error()
 	}
+	// the capacity line's share: the Service's selector and the replicas
+	// are not what the record's write changes
+	var desired <-chan int32
+	if s.watch != nil {
+		desired = s.r.desiredReplicasAsync()
+	}
 	if serr := s.save(); serr != nil {
 		if lost := s.lost(serr); lost != nil {
 			serr = exitcode.NeedsPersonf("service %q: %w; no further change was made; %s", s.r.key(), lost, state.StoppedHint("service", s.r.Namespace, s.r.Service, s.recordedPhase()))
@@ -240,7 +246,7 @@ func (s *session) end(err error) error {
 	}
 	if s.watch != nil {
 		rep := strategies.StopWatch(s.r.Events, s.watch)
-		s.r.printf("%s", s.r.capacityLine(rep, true))
+		s.r.printf("%s", rep.Capacity(<-desired))
 	}
 	// releases the Lease (not under resume and abort: the caller holds
 	// and releases it)
