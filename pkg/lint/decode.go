@@ -158,6 +158,10 @@ func (dd *docDecoder) decodeDoc(d *document, file string) ([]Object, []Skipped, 
 			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(item, &m); err != nil {
 				return nil, nil, err
 			}
+			if m == nil {
+				// "- " with nothing after it: null, not an object
+				return nil, nil, fmt.Errorf("item %d of the %s is empty, not an object", i+1, p.Kind)
+			}
 			ip.Kind, ip.APIVersion = strings.TrimSuffix(p.Kind, "List"), p.APIVersion
 			m["kind"], m["apiVersion"] = ip.Kind, ip.APIVersion
 			var err error

@@ -191,6 +191,11 @@ func TestLoadFilesErrors(t *testing.T) {
 			want: "DIR/port.yaml:1: ",
 		},
 		{
+			name: "an empty item of a List (found by FuzzLoadFiles)",
+			opts: LoadOptions{Filenames: []string{write("nullitem.yaml", "apiVersion: v1\nkind: List\nitems:\n  - \n")}},
+			want: "DIR/nullitem.yaml: item 1 of the List is empty, not an object",
+		},
+		{
 			name: "a kind the linter reads, without apiVersion",
 			opts: LoadOptions{Filenames: []string{write("noversion.yaml", good+"---\nkind: Deployment\nmetadata:\n  name: b\n")}},
 			want: "DIR/noversion.yaml:6: Deployment has no apiVersion",
