@@ -11,6 +11,17 @@ import (
 // out (the slices and their pods share the Service's).
 type endpointKey struct{ kind, namespace, name string }
 
+// hash is the pod-template-hash an endpoint counts under: its pod's, from
+// hashes, or UnknownHash (not a pod, or a pod not seen or without one).
+func (k endpointKey) hash(hashes map[string]string) string {
+	if k.kind == "Pod" {
+		if h := hashes[k.name]; h != "" {
+			return h
+		}
+	}
+	return UnknownHash
+}
+
 // readyKey is the key of a ready endpoint, and false for one that is not
 // ready or names nothing. An endpoint whose ready condition is unset counts
 // as ready, as the EndpointSlice API specifies.
@@ -35,10 +46,16 @@ func readyKey(ep *discoveryv1.Endpoint) (endpointKey, bool) {
 // release brings thousands of slice events, and counting every endpoint
 // of every slice at each of them was a quarter of the client's CPU.
 type readyCounter struct {
-	slices map[string]sliceMemo   // by namespace/name
-	refs   map[endpointKey]int    // in how many slices the key is ready
-	hashOf map[endpointKey]string // the hash a counted key is counted under
-	byHash map[string]int
+	slices  map[string]sliceMemo // by namespace/name
+	counted map[endpointKey]*counted
+	byHash  map[string]int
+}
+
+// counted is one ready endpoint: in how many slices it is ready, and the
+// hash it is counted under.
+type counted struct {
+	refs int
+	hash string
 }
 
 // sliceMemo is what one slice contributed when it was last counted.
@@ -48,7 +65,7 @@ type sliceMemo struct {
 }
 
 func newReadyCounter() *readyCounter {
-	return &readyCounter{slices: map[string]sliceMemo{}, refs: map[endpointKey]int{}, hashOf: map[endpointKey]string{}, byHash: map[string]int{}}
+	return &readyCounter{slices: map[string]sliceMemo{}, counted: map[endpointKey]*counted{}, byHash: map[string]int{}}
 }
 
 // count brings the account to slices (the whole current set) and returns
@@ -84,7 +101,7 @@ func (c *readyCounter) count(slices []*discoveryv1.EndpointSlice, hashes map[str
 			delete(c.slices, id)
 		}
 	}
-	return len(c.refs), maps.Clone(c.byHash)
+	return len(c.counted), maps.Clone(c.byHash)
 }
 
 // setHash records that pod's hash is now h ("" once the pod is gone or
@@ -93,39 +110,32 @@ func (c *readyCounter) setHash(pod, h string) {
 	if h == "" {
 		h = UnknownHash
 	}
-	k := endpointKey{kind: "Pod", name: pod}
-	old, counted := c.hashOf[k]
-	if !counted || old == h {
+	e := c.counted[endpointKey{kind: "Pod", name: pod}]
+	if e == nil || e.hash == h {
 		return
 	}
-	c.uncount(old)
-	c.hashOf[k] = h
+	c.uncount(e.hash)
+	e.hash = h
 	c.byHash[h]++
 }
 
 func (c *readyCounter) add(k endpointKey, hashes map[string]string) {
-	c.refs[k]++
-	if c.refs[k] > 1 {
+	if e := c.counted[k]; e != nil {
+		e.refs++
 		return
 	}
-	h := UnknownHash
-	if k.kind == "Pod" && k.namespace == "" {
-		if ph := hashes[k.name]; ph != "" {
-			h = ph
-		}
-	}
-	c.hashOf[k] = h
+	h := k.hash(hashes)
+	c.counted[k] = &counted{refs: 1, hash: h}
 	c.byHash[h]++
 }
 
 func (c *readyCounter) remove(k endpointKey) {
-	c.refs[k]--
-	if c.refs[k] > 0 {
+	e := c.counted[k]
+	if e.refs--; e.refs > 0 {
 		return
 	}
-	delete(c.refs, k)
-	c.uncount(c.hashOf[k])
-	delete(c.hashOf, k)
+	delete(c.counted, k)
+	c.uncount(e.hash)
 }
 
 func (c *readyCounter) uncount(h string) {

@@ -380,14 +380,7 @@ func CountReady(slices []*discoveryv1.EndpointSlice, hashes map[string]string) (
 				continue
 			}
 			seen[key] = struct{}{}
-			hash := ""
-			if key.kind == "Pod" && key.namespace == "" {
-				hash = hashes[key.name]
-			}
-			if hash == "" {
-				hash = UnknownHash
-			}
-			byHash[hash]++
+			byHash[key.hash(hashes)]++
 		}
 	}
 	return len(seen), byHash
