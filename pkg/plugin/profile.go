@@ -19,12 +19,19 @@ type profiling struct {
 	stop         func() error
 }
 
-// finishProfile is what main calls after the command: it writes the profile.
-var finishProfile = func() error { return nil }
+// finishProfile writes the profile --profile started (nil: none).
+var finishProfile func() error
 
-// FinishProfile writes the profile --profile asked for, if any. main calls
-// it once the command has returned, whatever it returned.
-func FinishProfile() error { return finishProfile() }
+// FinishProfile writes the profile --profile asked for, if any, once. main
+// calls it when the command has returned, whatever it returned.
+func FinishProfile() error {
+	finish := finishProfile
+	finishProfile = nil
+	if finish == nil {
+		return nil
+	}
+	return finish()
+}
 
 func (p *profiling) addFlags(cmd *cobra.Command) {
 	fs := cmd.PersistentFlags()
@@ -48,13 +55,11 @@ func (p *profiling) start() error {
 			return fmt.Errorf("--profile cpu: %w", err)
 		}
 		finishProfile = func() error {
-			finishProfile = func() error { return nil }
 			pprof.StopCPUProfile()
 			return f.Close()
 		}
 	case "heap":
 		finishProfile = func() error {
-			finishProfile = func() error { return nil }
 			f, err := os.Create(p.output)
 			if err != nil {
 				return fmt.Errorf("--profile-output %s: %w", p.output, err)
